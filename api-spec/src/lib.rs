@@ -1,0 +1,23 @@
+//! Coffer's wire protocol, and nothing else: the request/reply/event envelopes, each action's
+//! typed `data`, the closed set of error codes, permission names and event payloads.
+//!
+//! Everything here derives `utoipa::ToSchema`; [`spec::openapi`] assembles the checked-in
+//! `api-spec/openapi.json` and [`catalogue`] the action catalogue `api-spec/actions.md`.
+//! Regenerate both with `cargo run -p api-spec --bin coffer-spec`; a test fails when the
+//! checked-in files drift from the code.
+
+pub mod actions;
+pub mod catalogue;
+pub mod envelope;
+pub mod error;
+pub mod events;
+pub mod permissions;
+pub mod spec;
+
+pub use catalogue::{Access, ActionSpec};
+pub use envelope::{Event, Reply, Request};
+pub use error::{ErrorCode, ErrorData};
+
+/// Version of the wire protocol this crate describes. CFMS's PR branch was 3; Coffer starts
+/// its own line at 100 so a client can tell the two apart.
+pub const PROTOCOL_VERSION: u32 = 100;

@@ -1,0 +1,277 @@
+//! Builds the generated artefacts: `openapi.json` (HTTP routes, plus every envelope, action,
+//! error and event schema under `components`) and `actions.md` (the action catalogue).
+use utoipa::openapi::{ComponentsBuilder, OpenApi as OpenApiDoc};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::catalogue::{AUTH_ERRORS, Access, ActionSpec, ActionVisitor, PROTOCOL_ERRORS};
+use crate::{ErrorCode, catalogue, events};
+
+/// Liveness and readiness answers of `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` when healthy; otherwise what is wrong.
+    pub status: String,
+}
+
+#[allow(dead_code)]
+mod http {
+    use super::Health;
+
+    /// Liveness: the process is up and serving HTTP.
+    #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+    fn healthz() {}
+
+    /// Readiness: the database answers. 503 with the reason otherwise.
+    #[utoipa::path(get, path = "/readyz", responses(
+        (status = 200, body = Health), (status = 503, body = Health)))]
+    fn readyz() {}
+
+    /// Uploads a transfer task's bytes (the body, streamed). `Content-Range: bytes
+    /// START-END/TOTAL` sends a part (202 until the last part arrives); `X-Coffer-Sha256`
+    /// declares the whole file's hash. `Authorization: Bearer <token>` of the task's user.
+    #[utoipa::path(put, path = "/api/transfers/{task_id}",
+        params(("task_id" = String, Path, description = "The upload task")),
+        request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+        responses(
+            (status = 200, description = "Upload complete: a Reply with UploadFileResponse data", body = crate::Reply),
+            (status = 202, description = "Part stored; `data.received` bytes held", body = crate::Reply),
+            (status = 400, description = "size_mismatch, hash_mismatch, invalid_field", body = crate::Reply),
+            (status = 401, description = "authentication_required, invalid_token", body = crate::Reply),
+            (status = 404, description = "task_not_found", body = crate::Reply),
+            (status = 408, description = "task_expired", body = crate::Reply),
+            (status = 413, description = "too_large", body = crate::Reply),
+            (status = 416, description = "invalid_offset; `data.received` tells where to resume", body = crate::Reply)))]
+    fn put_transfer() {}
+
+    /// Downloads a transfer task's bytes; `Range: bytes=START-[END]` (or `bytes=-N`) answers
+    /// 206 with `Content-Range`. `Authorization: Bearer <token>` of the task's user.
+    #[utoipa::path(get, path = "/api/transfers/{task_id}",
+        params(("task_id" = String, Path, description = "The download task")),
+        responses(
+            (status = 200, description = "The whole file", content_type = "application/octet-stream", body = Vec<u8>),
+            (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+            (status = 401, description = "authentication_required, invalid_token", body = crate::Reply),
+            (status = 404, description = "task_not_found", body = crate::Reply),
+            (status = 408, description = "task_expired", body = crate::Reply),
+            (status = 416, description = "invalid_offset", body = crate::Reply)))]
+    fn get_transfer() {}
+
+    /// The WebSocket endpoint: one JSON `Request` per text message; `Reply` and `Event`
+    /// messages back (see the action catalogue, `actions.md`).
+    #[utoipa::path(get, path = "/ws", responses((status = 101, description = "Switching Protocols")))]
+    fn ws() {}
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Coffer",
+        description = "Coffer's HTTP routes and WebSocket message schemas. \
+        The WebSocket actions are listed in api-spec/actions.md."
+    ),
+    paths(
+        http::healthz,
+        http::readyz,
+        http::ws,
+        http::put_transfer,
+        http::get_transfer
+    )
+)]
+struct HttpRoutes;
+
+/// The complete OpenAPI document.
+pub fn openapi() -> OpenApiDoc {
+    struct Schemas(ComponentsBuilder);
+    impl ActionVisitor for Schemas {
+        fn visit<A: ActionSpec>(&mut self) {
+            let builder = std::mem::take(&mut self.0);
+            self.0 = builder
+                .schema_from::<A::Request>()
+                .schema_from::<A::Response>();
+        }
+    }
+    let base = ComponentsBuilder::new()
+        .schema_from::<crate::Request>()
+        .schema_from::<crate::Reply>()
+        .schema_from::<crate::Event>()
+        .schema_from::<crate::ErrorData>()
+        .schema_from::<Health>()
+        .schema_from::<events::UserChanged>()
+        .schema_from::<events::GroupChanged>()
+        .schema_from::<events::DocumentChanged>()
+        .schema_from::<events::DirectoryChanged>()
+        .schema_from::<events::BackupJobEvent>()
+        .schema_from::<crate::actions::TransferReady>()
+        .schema_from::<crate::actions::UploadHeader>()
+        .schema_from::<crate::actions::DownloadHeader>();
+    let mut schemas = Schemas(base);
+    catalogue::visit_actions(&mut schemas);
+    let mut doc = HttpRoutes::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.components = Some(schemas.0.build());
+    doc
+}
+
+/// The pretty-printed `openapi.json`, ending in a newline.
+pub fn openapi_json() -> String {
+    // Serialising a document built from derives cannot fail; an empty string would make the
+    // drift test fail loudly rather than panic here.
+    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+fn codes(list: &[ErrorCode]) -> String {
+    let names: Vec<String> = list
+        .iter()
+        .map(|c| {
+            format!(
+                "`{}`",
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    if names.is_empty() {
+        "—".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The action catalogue as Markdown.
+pub fn actions_markdown() -> String {
+    let mut out = String::from(
+        "# Coffer action catalogue\n\n\
+         Generated by `cargo run -p api-spec --bin coffer-spec`; do not edit by hand.\n\
+         Schemas are in `openapi.json` under `components.schemas`.\n\n",
+    );
+    out.push_str(&format!(
+        "Every request can answer: {}.\n",
+        codes(PROTOCOL_ERRORS)
+    ));
+    out.push_str(&format!(
+        "Every non-public action can also answer: {}.\n\n",
+        codes(AUTH_ERRORS)
+    ));
+    out.push_str("| action | request | response | access | audited | errors |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for row in catalogue::catalogue() {
+        let mut access = match row.access {
+            Access::Public => "public".to_owned(),
+            Access::Authenticated => "authenticated".to_owned(),
+            Access::Permission(p) => format!("permission `{p}`"),
+        };
+        if !row.note.is_empty() {
+            access.push_str(&format!("; {}", row.note));
+        }
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} | {} | {} |\n",
+            row.name,
+            row.request,
+            row.response,
+            access,
+            if row.audited { "yes" } else { "no" },
+            codes(row.errors)
+        ));
+    }
+    out.push_str(
+        "\n## Events\n\n| event | payload | delivered to listeners of the tenant with |\n|---|---|---|\n",
+    );
+    for (name, schema, audience) in events::CATALOGUE {
+        let audience = if *audience == events::READERS {
+            audience.to_string()
+        } else {
+            format!("permission `{audience}`")
+        };
+        out.push_str(&format!("| `{name}` | `{schema}` | {audience} |\n"));
+    }
+    out.push_str("\n## Error codes\n\n| code | status | default message |\n|---|---|---|\n");
+    for code in ErrorCode::ALL {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            codes(&[*code]),
+            code.status(),
+            code.message()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn checked_in(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn openapi_json_matches_checked_in_file() {
+        assert!(
+            checked_in("openapi.json") == openapi_json(),
+            "api-spec/openapi.json is stale: run `cargo run -p api-spec --bin coffer-spec`"
+        );
+    }
+
+    #[test]
+    fn actions_md_matches_checked_in_file() {
+        assert!(
+            checked_in("actions.md") == actions_markdown(),
+            "api-spec/actions.md is stale: run `cargo run -p api-spec --bin coffer-spec`"
+        );
+    }
+
+    #[test]
+    fn action_names_are_unique_snake_case() {
+        let mut seen = HashSet::new();
+        for row in catalogue::catalogue() {
+            assert!(seen.insert(row.name), "duplicate action {}", row.name);
+            assert!(
+                row.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                row.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_schema_named_in_the_catalogue_is_a_component() {
+        let doc = openapi();
+        let components = doc.components.unwrap_or_default();
+        for row in catalogue::catalogue() {
+            for schema in [&row.request, &row.response] {
+                assert!(components.schemas.contains_key(schema), "{schema} missing");
+            }
+        }
+        for (_, schema, _) in events::CATALOGUE {
+            assert!(components.schemas.contains_key(*schema), "{schema} missing");
+        }
+    }
+
+    #[test]
+    fn error_codes_serialise_as_snake_case_and_have_error_statuses() {
+        for code in ErrorCode::ALL {
+            let text = serde_json::to_value(code).unwrap();
+            let text = text.as_str().unwrap();
+            assert!(
+                text.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{text}"
+            );
+            assert!(code.status() >= 400, "{text}");
+            let back: ErrorCode = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(back, *code);
+        }
+    }
+
+    #[test]
+    fn permission_names_are_unique() {
+        let set: HashSet<_> = crate::permissions::ALL.iter().collect();
+        assert_eq!(set.len(), crate::permissions::ALL.len());
+    }
+}

@@ -1,0 +1,27 @@
+//! A stored backup of a tenant: its archive and key files live on disk, apart.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "backups")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub job_id: Uuid,
+    pub name: String,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    pub compressed: bool,
+    /// Whether the key file is wrapped by a passphrase.
+    pub wrapped: bool,
+    pub key_id: String,
+    pub archive_size: Option<i64>,
+    pub archive_sha256: Option<String>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

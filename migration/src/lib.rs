@@ -1,0 +1,22 @@
+//! Coffer's schema migrations. A landed migration is never edited: schema changes add a new
+//! one. This crate does not import `entity`, so a migration always describes the schema as it
+//! was when written, not as the entities are today.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_foundation;
+mod m20261124_000002_documents;
+mod m20261124_000003_jobs_backups;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_foundation::Migration),
+            Box::new(m20261124_000002_documents::Migration),
+            Box::new(m20261124_000003_jobs_backups::Migration),
+        ]
+    }
+}

@@ -1,0 +1,17 @@
+use api_spec::ErrorCode;
+use api_spec::actions::RevokeAccessRequest;
+use api_spec::envelope::Empty;
+
+use crate::actions::Call;
+use crate::error::{Result, fail};
+use crate::services::names;
+use crate::storage::rules::delete_entry;
+
+pub async fn run(call: Call, req: RevokeAccessRequest) -> Result<Empty> {
+    let auth = call.auth()?;
+    let id = names::parse_id(&req.entry_id, ErrorCode::EntryNotFound)?;
+    if !delete_entry(auth.scope(), &call.state.db, id).await? {
+        return Err(fail(ErrorCode::EntryNotFound));
+    }
+    Ok(Empty {})
+}

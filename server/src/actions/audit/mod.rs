@@ -1,0 +1,1 @@
+pub mod view_audit_logs;

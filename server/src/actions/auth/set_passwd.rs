@@ -1,0 +1,24 @@
+use api_spec::actions::SetPasswdRequest;
+use api_spec::envelope::Empty;
+use api_spec::permissions::SUPER_SET_PASSWD;
+use sea_orm::TransactionTrait;
+
+use crate::actions::Call;
+use crate::error::Result;
+use crate::services::accounts::{PasswordChange, set_password};
+
+pub async fn run(call: Call, req: SetPasswdRequest) -> Result<Empty> {
+    let auth = call.auth()?;
+    let change = PasswordChange {
+        actor_id: auth.user_id(),
+        actor_may_override: auth.has(SUPER_SET_PASSWD),
+        username: &req.username,
+        old_password: req.old_passwd.as_deref(),
+        new_password: &req.new_passwd,
+    };
+    let txn = call.state.db.begin().await?;
+    let user_id = set_password(auth.scope(), &txn, &call.state.hasher, change).await?;
+    txn.commit().await?;
+    call.state.events.sessions_revoked(user_id, None);
+    Ok(Empty {})
+}

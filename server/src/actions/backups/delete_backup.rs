@@ -1,0 +1,22 @@
+use api_spec::ErrorCode;
+use api_spec::actions::BackupIdRequest;
+use api_spec::envelope::Empty;
+
+use crate::actions::Call;
+use crate::backup::export::{archive_path, key_path};
+use crate::error::{Result, fail};
+use crate::storage::backups;
+
+pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
+    let (auth, db) = (call.auth()?, &call.state.db);
+    let backup = super::find(auth, db, &req.backup_id).await?;
+    if backup.status == backups::RUNNING {
+        return Err(fail(ErrorCode::BackupNotReady));
+    }
+    backups::delete(auth.scope(), db, backup.id).await?;
+    // Download tasks for it now answer task_not_found: their files are gone.
+    let tenant = auth.scope().tenant_id();
+    let _ = tokio::fs::remove_file(archive_path(&call.state.config, tenant, backup.id)).await;
+    let _ = tokio::fs::remove_file(key_path(&call.state.config, tenant, backup.id)).await;
+    Ok(Empty {})
+}

@@ -1,0 +1,74 @@
+use api_spec::ErrorCode;
+use api_spec::actions::{GenerateBackupRequest, GenerateBackupResponse};
+
+use crate::actions::Call;
+use crate::backup::export::{self, ExportRequest};
+use crate::error::{Result, field_error};
+use crate::time::now_ms;
+
+/// A label: 1–128 letters, digits, spaces, `.`, `_` or `-`. It is stored, never a path.
+fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=128).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
+        && !name.trim().is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(field_error(ErrorCode::InvalidName, "backup_name"))
+    }
+}
+
+pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBackupResponse> {
+    let auth = call.auth()?;
+    let name = req
+        .backup_name
+        .clone()
+        .unwrap_or_else(|| format!("backup-{}", now_ms()));
+    check_name(&name)?;
+    if let Some(p) = &req.passphrase
+        && !(8..=1024).contains(&p.chars().count())
+    {
+        return Err(field_error(ErrorCode::WeakPassword, "passphrase"));
+    }
+    let compress = match req.compression.as_deref().unwrap_or("zstd") {
+        "zstd" => true,
+        "none" => false,
+        _ => return Err(field_error(ErrorCode::InvalidField, "compression")),
+    };
+    let request = ExportRequest {
+        scope: *auth.scope(),
+        tenant: auth.tenant_slug().to_owned(),
+        owner: auth.user_id(),
+        name,
+        passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),
+        compress,
+    };
+    let (backup_id, job_id) = export::start(&call.state, request).await?;
+    Ok(GenerateBackupResponse {
+        backup_id: backup_id.to_string(),
+        backup_task_id: job_id.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn backup_names_are_labels_not_paths() {
+        assert!(check_name("nightly 2026-11-24").is_ok());
+        for bad in [
+            "",
+            "../../escaped_backup",
+            "a/b",
+            "a\\b",
+            "x\0y",
+            &"x".repeat(129),
+            "   ",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

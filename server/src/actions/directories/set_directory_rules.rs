@@ -1,0 +1,29 @@
+use api_spec::ErrorCode;
+use api_spec::actions::SetDirectoryRulesRequest;
+use api_spec::envelope::Empty;
+use api_spec::events::Change;
+use sea_orm::TransactionTrait;
+
+use crate::access::AccessType;
+use crate::actions::Call;
+use crate::error::Result;
+use crate::services::{access, events, names, rules};
+use crate::storage::folders;
+use crate::storage::rules::Object;
+
+pub async fn run(call: Call, req: SetDirectoryRulesRequest) -> Result<Empty> {
+    let auth = call.auth()?;
+    let id = names::parse_id(&req.directory_id, ErrorCode::FolderNotFound)?;
+    let set = rules::parse(&req.access_rules)?;
+    let txn = call.state.db.begin().await?;
+    let mut folder = names::folder(auth.scope(), &txn, id).await?;
+    access::require(auth, &txn, Object::Folder(id), AccessType::Manage).await?;
+    if let Some(inherit) = req.inherit_parent {
+        folder.inherit = inherit;
+        folders::update(auth.scope(), &txn, folder.clone()).await?;
+    }
+    rules::apply(auth, &txn, Object::Folder(id), &set).await?;
+    txn.commit().await?;
+    events::directory_changed(&call.state, auth, &folder, Change::RulesChanged);
+    Ok(Empty {})
+}

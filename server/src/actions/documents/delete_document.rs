@@ -1,0 +1,20 @@
+use api_spec::ErrorCode;
+use api_spec::actions::DocumentIdRequest;
+use api_spec::envelope::Empty;
+use api_spec::events::Change;
+use sea_orm::TransactionTrait;
+
+use crate::actions::Call;
+use crate::error::Result;
+use crate::services::{events, names, transfers, tree};
+
+pub async fn run(call: Call, req: DocumentIdRequest) -> Result<Empty> {
+    let auth = call.auth()?;
+    let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
+    let txn = call.state.db.begin().await?;
+    let (document, blob_keys) = tree::delete_document(auth, &txn, id).await?;
+    txn.commit().await?;
+    transfers::remove_blobs(&call.state, blob_keys).await;
+    events::document_changed(&call.state, auth, &document, Change::Deleted);
+    Ok(Empty {})
+}

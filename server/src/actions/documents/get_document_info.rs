@@ -1,0 +1,45 @@
+use api_spec::ErrorCode;
+use api_spec::actions::{DocumentIdRequest, DocumentInfo};
+use api_spec::permissions::VIEW_ACCESS_RULES;
+
+use crate::access::AccessType;
+use crate::actions::Call;
+use crate::error::Result;
+use crate::services::{access, names, rules};
+use crate::storage::files;
+use crate::storage::rules::{Object, rules_of};
+use crate::time::to_secs;
+
+pub async fn run(call: Call, req: DocumentIdRequest) -> Result<DocumentInfo> {
+    let (auth, db) = (call.auth()?, &call.state.db);
+    let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
+    let d = names::document(auth.scope(), db, id).await?;
+    access::require(auth, db, Object::Document(id), AccessType::Read).await?;
+    let current = match d.current_revision_id {
+        Some(r) => match files::find_revision(auth.scope(), db, r).await? {
+            Some(rev) => files::find(auth.scope(), db, rev.file_id).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let access_rules = if auth.has(VIEW_ACCESS_RULES) {
+        Some(rules::render(
+            &rules_of(auth.scope(), db, Object::Document(id)).await?,
+        ))
+    } else {
+        None
+    };
+    Ok(DocumentInfo {
+        document_id: d.id.to_string(),
+        parent_id: d.folder_id.map(|f| f.to_string()),
+        title: d.title,
+        size: current.as_ref().map_or(0, |f| f.size as u64),
+        sha256: current.map(|f| f.sha256),
+        current_revision_id: d.current_revision_id.map(|r| r.to_string()),
+        created_time: to_secs(d.created_at),
+        last_modified: to_secs(d.last_modified),
+        inherit: d.inherit,
+        info_code: u8::from(access_rules.is_none()),
+        access_rules,
+    })
+}

@@ -1,0 +1,9 @@
+pub mod create_document;
+pub mod delete_document;
+pub mod get_document;
+pub mod get_document_access_rules;
+pub mod get_document_info;
+pub mod move_document;
+pub mod rename_document;
+pub mod set_document_rules;
+pub mod upload_document;

@@ -1,0 +1,29 @@
+use api_spec::ErrorCode;
+use api_spec::actions::SetDocumentRulesRequest;
+use api_spec::envelope::Empty;
+use api_spec::events::Change;
+use sea_orm::TransactionTrait;
+
+use crate::access::AccessType;
+use crate::actions::Call;
+use crate::error::Result;
+use crate::services::{access, events, names, rules};
+use crate::storage::documents;
+use crate::storage::rules::Object;
+
+pub async fn run(call: Call, req: SetDocumentRulesRequest) -> Result<Empty> {
+    let auth = call.auth()?;
+    let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
+    let set = rules::parse(&req.access_rules)?;
+    let txn = call.state.db.begin().await?;
+    let mut document = names::document(auth.scope(), &txn, id).await?;
+    access::require(auth, &txn, Object::Document(id), AccessType::Manage).await?;
+    if let Some(inherit) = req.inherit_parent {
+        document.inherit = inherit;
+        documents::update(auth.scope(), &txn, document.clone()).await?;
+    }
+    rules::apply(auth, &txn, Object::Document(id), &set).await?;
+    txn.commit().await?;
+    events::document_changed(&call.state, auth, &document, Change::RulesChanged);
+    Ok(Empty {})
+}

@@ -1,0 +1,2 @@
+pub mod register_listener;
+pub mod server_info;

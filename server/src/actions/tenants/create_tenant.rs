@@ -1,0 +1,26 @@
+use api_spec::actions::{CreateTenantRequest, TenantInfo};
+use api_spec::permissions;
+use sea_orm::TransactionTrait;
+
+use crate::actions::Call;
+use crate::error::Result;
+use crate::services::tenants::{NewTenant, create_tenant};
+use crate::time::to_secs;
+
+pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
+    super::require_operator(call.auth()?)?;
+    let new = NewTenant {
+        slug: &req.tenant,
+        display_name: req.display_name.as_deref(),
+        admin_password: &req.admin_password,
+        sysop_permissions: permissions::tenant_sysop().collect(),
+    };
+    let txn = call.state.db.begin().await?;
+    let tenant = create_tenant(&txn, &call.state.hasher, new).await?;
+    txn.commit().await?;
+    Ok(TenantInfo {
+        tenant: tenant.slug,
+        display_name: tenant.display_name,
+        created_time: to_secs(tenant.created_at),
+    })
+}

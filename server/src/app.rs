@@ -1,0 +1,49 @@
+//! Shared state of a running server.
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::password::PasswordHasherPool;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::registry::Registry;
+use crate::services::transfers::ActiveUploads;
+use crate::storage::blobs::BlobStore;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub hasher: PasswordHasherPool,
+    pub throttle: LoginThrottle,
+    pub events: EventBus,
+    pub registry: Registry,
+    pub blobs: Arc<dyn BlobStore>,
+    pub uploads: ActiveUploads,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        db: DatabaseConnection,
+        hasher: PasswordHasherPool,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Self {
+        let throttle = LoginThrottle::new(
+            config.login_max_failures,
+            Duration::from_secs(config.login_window_secs),
+        );
+        Self {
+            config,
+            db,
+            hasher,
+            throttle,
+            events: EventBus::default(),
+            registry: Registry::build(),
+            blobs,
+            uploads: ActiveUploads::default(),
+        }
+    }
+}

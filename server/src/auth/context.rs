@@ -1,0 +1,134 @@
+//! The proof of authentication every tenant-scoped operation takes first.
+//!
+//! [`TenantScope`] can only be constructed in this module: by [`authenticate`] (a valid
+//! token) or by [`TenantScope::system`] for the server's own work (bootstrap, the CLI, a
+//! freshly created tenant). Storage functions take a `&TenantScope` first, so a query that
+//! forgets its tenant does not compile.
+use std::collections::BTreeSet;
+
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use api_spec::ErrorCode;
+
+use super::token;
+use crate::error::{Result, fail};
+use crate::storage;
+use crate::time::now_ms;
+
+/// One tenant, as the scope of every query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TenantScope {
+    tenant_id: Uuid,
+}
+
+impl TenantScope {
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    /// A scope for the server acting on its own behalf (bootstrap, CLI, tenant creation).
+    /// Never built from client input: callers pass a tenant id they just read or created.
+    pub(crate) fn system(tenant_id: Uuid) -> Self {
+        Self { tenant_id }
+    }
+}
+
+/// An authenticated user of one tenant, with the permissions they hold right now.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    scope: TenantScope,
+    tenant_slug: String,
+    user_id: Uuid,
+    username: String,
+    session_id: Uuid,
+    permissions: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    group_ids: Vec<Uuid>,
+}
+
+impl AuthContext {
+    pub fn scope(&self) -> &TenantScope {
+        &self.scope
+    }
+    pub fn tenant_slug(&self) -> &str {
+        &self.tenant_slug
+    }
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+    pub fn session_id(&self) -> Uuid {
+        self.session_id
+    }
+    pub fn permissions(&self) -> &BTreeSet<String> {
+        &self.permissions
+    }
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+    /// Names of the groups the user is in now.
+    pub fn groups(&self) -> &BTreeSet<String> {
+        &self.groups
+    }
+    /// Ids of the groups the user is in now.
+    pub fn group_ids(&self) -> &[Uuid] {
+        &self.group_ids
+    }
+    /// The user as access rules see them.
+    pub fn subject(&self) -> crate::access::Subject<'_> {
+        crate::access::Subject {
+            permissions: &self.permissions,
+            groups: &self.groups,
+        }
+    }
+    /// Whether the user belongs to the operator tenant `default`.
+    pub fn is_operator_tenant(&self) -> bool {
+        self.tenant_slug == crate::services::bootstrap::DEFAULT_TENANT
+    }
+}
+
+/// Checks an envelope's `username` and `token`: the token must belong to a live session of
+/// exactly that user. Any mismatch is the same `invalid_token`, so a probe learns nothing.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    username: &str,
+    token: &str,
+) -> Result<AuthContext> {
+    let auth = authenticate_token(db, token).await?;
+    if auth.username != username {
+        return Err(fail(ErrorCode::InvalidToken));
+    }
+    Ok(auth)
+}
+
+/// Checks a bearer token alone (HTTP transfers): it must belong to a live session.
+pub async fn authenticate_token(db: &impl ConnectionTrait, token: &str) -> Result<AuthContext> {
+    let now = now_ms();
+    let session = storage::sessions::find_live(db, &token::digest(token), now)
+        .await?
+        .ok_or_else(|| fail(ErrorCode::InvalidToken))?;
+    let scope = TenantScope::system(session.tenant_id);
+    let user = storage::users::find_by_id(&scope, db, session.user_id)
+        .await?
+        .ok_or_else(|| fail(ErrorCode::InvalidToken))?;
+    let tenant = storage::tenants::find_by_id(db, session.tenant_id)
+        .await?
+        .ok_or_else(|| fail(ErrorCode::InvalidToken))?;
+    let permissions = storage::grants::effective_permissions(&scope, db, user.id, now).await?;
+    let current = storage::grants::current_groups(&scope, db, user.id, now).await?;
+    let group_ids = current.iter().map(|g| g.id).collect();
+    let groups = current.into_iter().map(|g| g.name).collect();
+    Ok(AuthContext {
+        scope,
+        tenant_slug: tenant.slug,
+        user_id: user.id,
+        username: user.username,
+        session_id: session.id,
+        permissions,
+        groups,
+        group_ids,
+    })
+}

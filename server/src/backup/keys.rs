@@ -1,0 +1,329 @@
+//! Backup keys and key files (BACKUP_IMPORT.md §1.1, §1.5). Key material is never `Clone`,
+//! `Debug`-printable or serialisable as such, and is zeroed on drop.
+use argon2::{Algorithm, Argon2, Params, Version};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use api_spec::ErrorCode;
+
+use crate::error::{Error, Result, fail};
+
+const INFO_ENC: &[u8] = b"coffer-backup-v1 enc";
+const INFO_MAC: &[u8] = b"coffer-backup-v1 mac";
+const INFO_KEY_ID: &[u8] = b"coffer-backup-v1 key-id";
+const INFO_WRAP: &[u8] = b"coffer-backup-v1 wrap";
+const WRAP_CHECK: &[u8] = b"coffer-backup-v1 wrap-check";
+
+pub const KEY_FILE_FORMAT: &str = "coffer-backup-key";
+pub const ALGORITHM: &str = "AES-256-CBC+HMAC-SHA256";
+
+/// A backup's 256-bit key.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct BackupKey([u8; 32]);
+
+impl std::fmt::Debug for BackupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BackupKey(<redacted>)")
+    }
+}
+
+/// The keys derived from a [`BackupKey`].
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct DerivedKeys {
+    pub enc: [u8; 32],
+    pub mac: [u8; 32],
+    #[zeroize(skip)]
+    pub key_id: [u8; 16],
+}
+
+impl std::fmt::Debug for DerivedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DerivedKeys")
+            .field("key_id", &hex::encode(self.key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hkdf_expand<const N: usize>(ikm: &[u8], info: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    // N ≤ 255 × 32, so expansion cannot fail; a zero key would then fail every MAC check.
+    let _ = Hkdf::<Sha256>::new(None, ikm).expand(info, &mut out);
+    out
+}
+
+impl BackupKey {
+    pub fn generate() -> Self {
+        let mut k = [0u8; 32];
+        rand::rng().fill_bytes(&mut k);
+        Self(k)
+    }
+
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn derive(&self) -> DerivedKeys {
+        DerivedKeys {
+            enc: hkdf_expand(&self.0, INFO_ENC),
+            mac: hkdf_expand(&self.0, INFO_MAC),
+            key_id: hkdf_expand(&self.0, INFO_KEY_ID),
+        }
+    }
+}
+
+/// argon2id parameters and salt of a wrapped key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wrapped {
+    pub kdf: String,
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub salt: String,
+    pub ciphertext: String,
+    pub check: String,
+}
+
+/// The key file, as stored and as handed to the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    pub format: String,
+    pub version: u32,
+    pub algorithm: String,
+    pub key_id: String,
+    pub backup_id: String,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped: Option<Wrapped>,
+}
+
+/// argon2id cost of passphrase wrapping.
+#[derive(Debug, Clone, Copy)]
+pub struct WrapParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl Default for WrapParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+        }
+    }
+}
+
+fn kek(
+    passphrase: &str,
+    salt: &[u8],
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let bad = || fail(ErrorCode::BackupKeyInvalid);
+    if !(8 * 1024..=4 * 1024 * 1024).contains(&memory_kib)
+        || !(1..=64).contains(&iterations)
+        || !(1..=16).contains(&parallelism)
+    {
+        return Err(bad());
+    }
+    let params = Params::new(memory_kib, iterations, parallelism, Some(32)).map_err(|_| bad())?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
+        .map_err(|_| bad())?;
+    Ok(out)
+}
+
+/// An HMAC-SHA256 instance (HMAC accepts keys of any length, so this cannot fail).
+pub fn hmac(key: &[u8]) -> Result<Hmac<Sha256>> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| Error::Internal("hmac key".into()))
+}
+
+fn wrap_check(kek: &[u8; 32], ciphertext: &[u8]) -> Result<Hmac<Sha256>> {
+    let mut mac = hmac(kek)?;
+    mac.update(WRAP_CHECK);
+    mac.update(ciphertext);
+    Ok(mac)
+}
+
+impl KeyFile {
+    /// The key file for `key`, wrapped with `passphrase` when given. CPU-heavy with a
+    /// passphrase (argon2id): call it off the async reactor.
+    pub fn new(
+        key: &BackupKey,
+        backup_id: uuid::Uuid,
+        created_at: i64,
+        passphrase: Option<&str>,
+        params: WrapParams,
+    ) -> Result<Self> {
+        let key_id = hex::encode(key.derive().key_id);
+        let (plain, wrapped) = match passphrase {
+            None => (Some(hex::encode(key.expose_secret())), None),
+            Some(pass) => {
+                let mut salt = [0u8; 16];
+                rand::rng().fill_bytes(&mut salt);
+                let kek = kek(pass, &salt, params.memory_kib, params.iterations, 1)?;
+                let pad: Zeroizing<[u8; 32]> = Zeroizing::new(hkdf_expand(kek.as_ref(), INFO_WRAP));
+                let mut ciphertext = [0u8; 32];
+                for (i, b) in ciphertext.iter_mut().enumerate() {
+                    *b = key.expose_secret()[i] ^ pad[i];
+                }
+                let check: [u8; 32] = wrap_check(&kek, &ciphertext)?
+                    .finalize()
+                    .into_bytes()
+                    .into();
+                let wrapped = Wrapped {
+                    kdf: "argon2id".into(),
+                    memory_kib: params.memory_kib,
+                    iterations: params.iterations,
+                    parallelism: 1,
+                    salt: hex::encode(salt),
+                    ciphertext: hex::encode(ciphertext),
+                    check: hex::encode(check),
+                };
+                (None, Some(wrapped))
+            }
+        };
+        Ok(Self {
+            format: KEY_FILE_FORMAT.into(),
+            version: 1,
+            algorithm: ALGORITHM.into(),
+            key_id,
+            backup_id: backup_id.to_string(),
+            created_at,
+            key: plain,
+            wrapped,
+        })
+    }
+
+    /// Parses and checks a key file's shape.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let file: KeyFile =
+            serde_json::from_slice(bytes).map_err(|_| fail(ErrorCode::BackupKeyInvalid))?;
+        if file.format != KEY_FILE_FORMAT
+            || file.version != 1
+            || file.algorithm != ALGORITHM
+            || file.key.is_some() == file.wrapped.is_some()
+        {
+            return Err(fail(ErrorCode::BackupKeyInvalid));
+        }
+        Ok(file)
+    }
+
+    /// The key: raw, or unwrapped with `passphrase`. CPU-heavy when wrapped.
+    pub fn unlock(&self, passphrase: Option<&str>) -> Result<BackupKey> {
+        let bad = || fail(ErrorCode::BackupKeyInvalid);
+        let decode32 = |h: &str| -> Result<Zeroizing<[u8; 32]>> {
+            let v = Zeroizing::new(hex::decode(h).map_err(|_| bad())?);
+            let arr: [u8; 32] = v.as_slice().try_into().map_err(|_| bad())?;
+            Ok(Zeroizing::new(arr))
+        };
+        let key = match (&self.key, &self.wrapped) {
+            (Some(raw), None) => BackupKey(*decode32(raw)?),
+            (None, Some(w)) => {
+                let pass = passphrase.ok_or_else(|| fail(ErrorCode::BackupPassphraseRequired))?;
+                if w.kdf != "argon2id" {
+                    return Err(bad());
+                }
+                let salt = hex::decode(&w.salt).map_err(|_| bad())?;
+                if salt.len() < 16 {
+                    return Err(bad());
+                }
+                let kek = kek(pass, &salt, w.memory_kib, w.iterations, w.parallelism)?;
+                let ciphertext = decode32(&w.ciphertext)?;
+                let check = decode32(&w.check)?;
+                if wrap_check(&kek, ciphertext.as_ref())?
+                    .verify_slice(check.as_ref())
+                    .is_err()
+                {
+                    return Err(fail(ErrorCode::BackupWrongPassphrase));
+                }
+                let pad: Zeroizing<[u8; 32]> = Zeroizing::new(hkdf_expand(kek.as_ref(), INFO_WRAP));
+                let mut k = [0u8; 32];
+                for (i, b) in k.iter_mut().enumerate() {
+                    *b = ciphertext[i] ^ pad[i];
+                }
+                BackupKey(k)
+            }
+            _ => return Err(bad()),
+        };
+        if hex::encode(key.derive().key_id) != self.key_id {
+            return Err(bad());
+        }
+        Ok(key)
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(format!("json: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIGHT: WrapParams = WrapParams {
+        memory_kib: 8 * 1024,
+        iterations: 1,
+    };
+
+    #[test]
+    fn raw_key_files_round_trip() {
+        let key = BackupKey::generate();
+        let file = KeyFile::new(&key, uuid::Uuid::nil(), 1, None, LIGHT).unwrap();
+        let parsed = KeyFile::parse(&serde_json::to_vec(&file).unwrap()).unwrap();
+        assert_eq!(
+            parsed.unlock(None).unwrap().expose_secret(),
+            key.expose_secret()
+        );
+        assert!(!format!("{key:?}").contains(&hex::encode(key.expose_secret())));
+    }
+
+    #[test]
+    fn wrapped_key_files_need_the_right_passphrase() {
+        let key = BackupKey::generate();
+        let file = KeyFile::new(&key, uuid::Uuid::nil(), 1, Some("correct horse"), LIGHT).unwrap();
+        assert!(file.key.is_none());
+        let text = serde_json::to_string(&file).unwrap();
+        assert!(!text.contains(&hex::encode(key.expose_secret())));
+        assert_eq!(
+            file.unlock(Some("correct horse")).unwrap().expose_secret(),
+            key.expose_secret()
+        );
+        assert_eq!(
+            file.unlock(Some("wrong horse")).unwrap_err().code(),
+            ErrorCode::BackupWrongPassphrase
+        );
+        assert_eq!(
+            file.unlock(None).unwrap_err().code(),
+            ErrorCode::BackupPassphraseRequired
+        );
+    }
+
+    #[test]
+    fn tampered_or_malformed_key_files_are_refused() {
+        let key = BackupKey::generate();
+        let mut file = KeyFile::new(&key, uuid::Uuid::nil(), 1, None, LIGHT).unwrap();
+        file.key_id = "00".repeat(16);
+        assert_eq!(
+            file.unlock(None).unwrap_err().code(),
+            ErrorCode::BackupKeyInvalid
+        );
+        assert_eq!(
+            KeyFile::parse(b"{\"key\": \"00\"}").unwrap_err().code(),
+            ErrorCode::BackupKeyInvalid
+        );
+        let derived = key.derive();
+        assert_ne!(derived.enc, derived.mac);
+    }
+}

@@ -1,0 +1,12 @@
+//! Encrypted backups (BACKUP_IMPORT.md): keys and key files, the segment format, streaming
+//! writer and verifying reader, manifests, the export job and verification.
+pub mod cli;
+pub mod export;
+pub mod format;
+pub mod import;
+pub mod keys;
+pub mod manifest;
+pub mod snapshot;
+pub mod stream;
+pub mod verify;
+pub mod writer;

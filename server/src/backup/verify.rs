@@ -1,0 +1,257 @@
+//! End-to-end verification of an archive: every segment (see `stream`), then the tar
+//! members — names, order, manifest lines and counts, and every blob's size and SHA-256.
+//! Memory stays flat: `files.jsonl` is spooled to a temp file and read back beside the blobs.
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+
+use api_spec::ErrorCode;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::keys::BackupKey;
+use super::manifest::{self as m, Counts, Metadata};
+use super::stream::{SegmentReader, from_io};
+use crate::error::{Error, Result, fail};
+
+/// What a verified archive holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub backup_id: uuid::Uuid,
+    pub tenant: String,
+    pub compressed: bool,
+    pub counts: Counts,
+}
+
+fn invalid() -> Error {
+    fail(ErrorCode::BackupManifestInvalid)
+}
+
+fn mismatch() -> Error {
+    fail(ErrorCode::BackupManifestMismatch)
+}
+
+fn spool_err(e: std::io::Error) -> Error {
+    Error::Internal(format!("verification spool: {e}"))
+}
+
+/// Reads one line of at most `MAX_JSON` bytes; `None` at the end.
+fn next_line(reader: &mut impl BufRead, line: &mut String) -> Result<Option<()>> {
+    line.clear();
+    let n = reader
+        .take(m::MAX_JSON as u64 + 1)
+        .read_line(line)
+        .map_err(from_io)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n > m::MAX_JSON || !line.ends_with('\n') {
+        return Err(invalid());
+    }
+    Ok(Some(()))
+}
+
+/// Counts the lines of a JSON-lines member, each parsed as `T` and shown to `each`.
+fn count_lines<T: DeserializeOwned>(
+    member: impl Read,
+    mut each: impl FnMut(&T, &str) -> Result<()>,
+) -> Result<u64> {
+    let mut reader = BufReader::new(member);
+    let mut line = String::new();
+    let mut count = 0u64;
+    while next_line(&mut reader, &mut line)?.is_some() {
+        let parsed: T = serde_json::from_str(line.trim_end()).map_err(|_| invalid())?;
+        each(&parsed, line.trim_end())?;
+        count += 1;
+        if count > m::MAX_COUNT {
+            return Err(invalid());
+        }
+    }
+    Ok(count)
+}
+
+/// The manifests' part of verification: parses each and records its count.
+fn manifest(
+    name: &str,
+    entry: impl Read,
+    seen: &mut Counts,
+    spool: &mut BufWriter<File>,
+) -> Result<()> {
+    match name {
+        m::FOLDERS => seen.folders = count_lines::<m::FolderLine>(entry, |_, _| Ok(()))?,
+        m::DOCUMENTS => {
+            let mut revisions = 0;
+            seen.documents = count_lines::<m::DocumentLine>(entry, |d, _| {
+                revisions += d.revisions.len() as u64;
+                Ok(())
+            })?;
+            seen.revisions = revisions;
+        }
+        m::FILES => {
+            seen.files = count_lines::<m::FileLine>(entry, |f, raw| {
+                if !m::is_sha256(&f.sha256) {
+                    return Err(invalid());
+                }
+                writeln!(spool, "{raw}").map_err(spool_err)
+            })?;
+        }
+        m::USERS => seen.users = count_lines::<m::UserLine>(entry, |_, _| Ok(()))?,
+        m::GROUPS => seen.groups = count_lines::<m::GroupLine>(entry, |_, _| Ok(()))?,
+        _ => seen.access_entries = count_lines::<m::AccessEntryLine>(entry, |_, _| Ok(()))?,
+    }
+    Ok(())
+}
+
+/// What a caller does with verified content as the walk passes it.
+pub trait Visitor {
+    /// A manifest member, validated and spooled: `file` is positioned at its start.
+    fn manifest(&mut self, _name: &str, _file: &mut File) -> Result<()> {
+        Ok(())
+    }
+    /// Where a blob's bytes go while they are hashed (`io::sink` to just check them).
+    fn blob_sink(&mut self, _sha256: &str) -> Result<Box<dyn Write>> {
+        Ok(Box::new(std::io::sink()))
+    }
+    /// The blob's bytes matched their name and size.
+    fn blob_done(&mut self, _sha256: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks only.
+struct JustVerify;
+impl Visitor for JustVerify {}
+
+/// Verifies `archive` with `key`; `progress` gets the archive bytes consumed so far.
+pub fn verify(archive: impl Read, key: &BackupKey, progress: impl FnMut(u64)) -> Result<Summary> {
+    walk(archive, key, progress, &mut JustVerify)
+}
+
+/// Verifies `archive` with `key`, showing `visitor` every manifest and blob as it passes.
+/// Nothing the visitor is shown counts as trustworthy until this returns `Ok`.
+pub fn walk(
+    archive: impl Read,
+    key: &BackupKey,
+    mut progress: impl FnMut(u64),
+    visitor: &mut dyn Visitor,
+) -> Result<Summary> {
+    let mut reader = SegmentReader::open(archive, key.derive())?;
+    let compressed = reader.header().compressed();
+    let backup_id = reader.header().backup_id;
+    let mut spool = BufWriter::new(tempfile::tempfile().map_err(spool_err)?);
+    let mut expected: Option<BufReader<File>> = None;
+    let mut metadata: Option<Metadata> = None;
+    let mut seen = Counts::default();
+    // 0: metadata.json; 1..=6: the manifests in order; 7: blobs.
+    let mut stage = 0usize;
+    let mut line = String::new();
+    {
+        let mut tar = tar::Archive::new(&mut reader);
+        for entry in tar.entries().map_err(from_io)? {
+            let entry = entry.map_err(from_io)?;
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                return Err(invalid());
+            }
+            let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| invalid())?;
+            let size = entry.header().size().map_err(|_| invalid())?;
+            if stage == 0 && name == m::METADATA && size <= m::MAX_JSON as u64 {
+                let meta: Metadata = serde_json::from_reader(entry).map_err(|_| invalid())?;
+                if meta.format != m::FORMAT
+                    || meta.format_version != 1
+                    || meta.backup_id != backup_id.to_string()
+                {
+                    return Err(invalid());
+                }
+                metadata = Some(meta);
+                stage = 1;
+            } else if (1..=6).contains(&stage) && name == m::MANIFESTS[stage - 1] {
+                let mut copy = tempfile::tempfile().map_err(spool_err)?;
+                let mut tee = TeeReader {
+                    inner: entry,
+                    copy: BufWriter::new(&mut copy),
+                };
+                manifest(&name, &mut tee, &mut seen, &mut spool)?;
+                std::io::copy(&mut tee, &mut std::io::sink()).map_err(from_io)?;
+                tee.copy.flush().map_err(spool_err)?;
+                drop(tee);
+                copy.rewind().map_err(spool_err)?;
+                visitor.manifest(&name, &mut copy)?;
+                stage += 1;
+                if stage == 7 {
+                    spool.flush().map_err(spool_err)?;
+                    let mut file = spool.get_ref().try_clone().map_err(spool_err)?;
+                    file.rewind().map_err(spool_err)?;
+                    expected = Some(BufReader::new(file));
+                }
+            } else if let (7, Some(sha), Some(list)) =
+                (stage, name.strip_prefix(m::BLOB_PREFIX), expected.as_mut())
+            {
+                next_line(list, &mut line)?.ok_or_else(mismatch)?;
+                let want: m::FileLine =
+                    serde_json::from_str(line.trim_end()).map_err(|_| mismatch())?;
+                if sha != want.sha256 || size != want.size {
+                    return Err(mismatch());
+                }
+                let mut hasher = Sha256::new();
+                let mut sink = visitor.blob_sink(sha)?;
+                let mut out = HashWriter(&mut hasher, &mut sink);
+                let copied = std::io::copy(&mut entry.take(size), &mut out).map_err(from_io)?;
+                out.flush().map_err(spool_err)?;
+                drop(sink);
+                if copied != size || hex::encode(hasher.finalize()) != sha {
+                    return Err(fail(ErrorCode::BackupBlobMismatch));
+                }
+                visitor.blob_done(sha)?;
+                seen.bytes += size;
+                progress(0);
+            } else {
+                return Err(invalid());
+            }
+        }
+    }
+    // After the tar's end blocks, everything up to the final segment must still authenticate.
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(from_io)?;
+    if !reader.finished() {
+        return Err(fail(ErrorCode::BackupTruncated));
+    }
+    progress(reader.consumed);
+    let (Some(metadata), Some(mut list)) = (metadata, expected) else {
+        return Err(invalid());
+    };
+    if next_line(&mut list, &mut line)?.is_some() || metadata.counts != seen {
+        return Err(mismatch());
+    }
+    Ok(Summary {
+        backup_id,
+        tenant: metadata.tenant,
+        compressed,
+        counts: seen,
+    })
+}
+
+/// Hashes what it passes on.
+struct HashWriter<'a>(&'a mut Sha256, &'a mut Box<dyn Write>);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.1.write(buf)?;
+        self.0.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.1.flush()
+    }
+}
+
+/// Copies what is read into `copy`.
+struct TeeReader<R, W: Write> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}

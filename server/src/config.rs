@@ -1,0 +1,180 @@
+//! Configuration: one struct with one set of defaults, read from an optional TOML file and
+//! then overridden by `COFFER_*` environment variables (`COFFER_BIND`, `COFFER_DATA_DIR`,
+//! `COFFER_DATABASE_URL`, `COFFER_ADMIN_PASSWORD`, …: the upper-cased field name).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretString;
+
+/// Server configuration. `Debug` redacts secrets.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Directory for the embedded database, blobs, backups and the generated admin password.
+    pub data_dir: PathBuf,
+    /// Database URL; SQLite in `data_dir` when absent. `postgres://…` for PostgreSQL.
+    pub database_url: Option<SecretString>,
+    /// Password for the bootstrap `admin` user; generated (and written to
+    /// `<data_dir>/admin_password.txt`) when absent on first start.
+    pub admin_password: Option<SecretString>,
+    /// Name reported by `server_info`.
+    pub server_name: String,
+    /// Lifetime of a session token, in seconds.
+    pub token_ttl_secs: u64,
+    /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
+    pub max_frame_bytes: usize,
+    /// Requests one connection may have in flight at once; further ones wait.
+    pub max_in_flight: usize,
+    /// Outgoing messages queued per connection before events are dropped for it.
+    pub outgoing_queue: usize,
+    /// Seconds between server pings.
+    pub heartbeat_secs: u64,
+    /// Seconds without any client message (or pong) before the connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Failed logins per (tenant, username) within `login_window_secs` before 429.
+    pub login_max_failures: u32,
+    /// Window and lock-out length for login throttling, in seconds.
+    pub login_window_secs: u64,
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Database connection pool size.
+    pub db_max_connections: u32,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Where blobs live: absent for `<data_dir>/blobs`, or `s3://bucket[/prefix]`.
+    pub storage: Option<String>,
+    /// S3 endpoint URL (e.g. `http://127.0.0.1:9000` for MinIO or s3s-fs); AWS when absent.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Lifetime of a transfer task, in seconds.
+    pub task_ttl_secs: u64,
+    /// Largest file accepted for upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Seconds a transfer may wait for the client's next frame before it fails.
+    pub transfer_stall_secs: u64,
+    /// argon2id memory (KiB) and iterations for passphrase-wrapped backup keys.
+    pub backup_kdf_memory_kib: u32,
+    pub backup_kdf_iterations: u32,
+    /// Plaintext bytes per archive segment (64 KiB – 16 MiB).
+    pub backup_segment_bytes: u32,
+    /// Threads sealing segments during an export; 0 means one per core.
+    pub backup_workers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 5104)),
+            data_dir: PathBuf::from("./coffer-data"),
+            database_url: None,
+            admin_password: None,
+            server_name: "Coffer".to_owned(),
+            token_ttl_secs: 3600,
+            max_frame_bytes: 1024 * 1024,
+            max_in_flight: 16,
+            outgoing_queue: 256,
+            heartbeat_secs: 15,
+            idle_timeout_secs: 60,
+            login_max_failures: 5,
+            login_window_secs: 900,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            db_max_connections: 16,
+            workers: 0,
+            storage: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            task_ttl_secs: 3600,
+            max_upload_bytes: 64 * 1024 * 1024 * 1024,
+            transfer_stall_secs: 60,
+            backup_kdf_memory_kib: 64 * 1024,
+            backup_kdf_iterations: 3,
+            backup_segment_bytes: 1024 * 1024,
+            backup_workers: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then `COFFER_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only variables naming a field are configuration; others (`COFFER_LOG`,
+        // `COFFER_CONFIG`, `COFFER_TEST_DATABASE_URL`, …) belong to other parts.
+        let known: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let env =
+            Env::prefixed("COFFER_").filter(move |key| known.iter().any(|k| key == k.as_str()));
+        figment.merge(env).extract().map_err(Box::new)
+    }
+
+    /// The database URL in effect: the configured one, or SQLite under `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("coffer.db").display()
+            ),
+        }
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's own closure signature
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "coffer.toml",
+                "bind = \"127.0.0.1:7000\"\nserver_name = \"file\"\n",
+            )?;
+            jail.set_env("COFFER_SERVER_NAME", "env");
+            jail.set_env("COFFER_ADMIN_PASSWORD", "from-env-123");
+            jail.set_env("COFFER_TEST_DATABASE_URL", "not configuration");
+            let config = Config::load(Some(Path::new("coffer.toml"))).map_err(|e| *e)?;
+            assert_eq!(config.bind.port(), 7000);
+            assert_eq!(config.server_name, "env");
+            assert_eq!(config.token_ttl_secs, 3600);
+            assert!(
+                !format!("{config:?}").contains("from-env-123"),
+                "Debug must redact secrets"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("coffer.toml", "bnd = \"127.0.0.1:7000\"\n")?;
+            assert!(Config::load(Some(Path::new("coffer.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,108 @@
+//! Errors, and how they reach a client.
+//!
+//! Rules:
+//! * Every failure a client can cause or observe is an [`Error::Api`] carrying an
+//!   [`ErrorCode`] from `api-spec`; its status and default sentence come from the code.
+//! * Anything else (database, I/O, a bug) is internal: it is logged here, with a fresh
+//!   `log_id`, and the client gets `internal` + that id — never the cause.
+//! * `DbErr::RecordNotFound` never reaches a client as such: storage functions return
+//!   `Option` and the service names what was not found (`user_not_found`, …).
+//! * Another tenant's object is reported exactly like a missing one.
+use api_spec::{ErrorCode, ErrorData};
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A client-visible failure.
+    #[error("{code:?}")]
+    Api {
+        code: ErrorCode,
+        field: Option<String>,
+        retry_after: Option<u64>,
+    },
+    /// `name_conflict`, naming the object that holds the name.
+    #[error("name conflict with {object_type} {id}")]
+    Conflict {
+        id: String,
+        object_type: &'static str,
+    },
+    /// An error about one object, named in `data.id` (e.g. the file a backup could not read).
+    #[error("{code:?} ({id})")]
+    About { code: ErrorCode, id: String },
+    /// A failed upload, telling the client how many bytes the server holds.
+    #[error("{code:?} (received {received})")]
+    Transfer { code: ErrorCode, received: u64 },
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Api { code, .. } | Error::Transfer { code, .. } | Error::About { code, .. } => {
+                *code
+            }
+            Error::Conflict { .. } => ErrorCode::NameConflict,
+            Error::Db(_) | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The reply `data` for this error, logging internal causes under a fresh `log_id`.
+    pub fn to_reply_data(&self) -> ErrorData {
+        let mut data = ErrorData::new(self.code());
+        match self {
+            Error::Api {
+                field, retry_after, ..
+            } => {
+                data.field.clone_from(field);
+                data.retry_after = *retry_after;
+            }
+            Error::Conflict { id, object_type } => {
+                data.id = Some(id.clone());
+                data.object_type = Some((*object_type).to_owned());
+            }
+            Error::Transfer { received, .. } => data.received = Some(*received),
+            Error::About { id, .. } => data.id = Some(id.clone()),
+            Error::Db(_) | Error::Internal(_) => {
+                let log_id = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(log_id = %log_id, error = %self, "request failed");
+                data.log_id = Some(log_id);
+            }
+        }
+        data
+    }
+}
+
+impl From<ErrorCode> for Error {
+    fn from(code: ErrorCode) -> Self {
+        Error::Api {
+            code,
+            field: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// Shorthand: `Err(fail(ErrorCode::UserNotFound))`.
+pub fn fail(code: ErrorCode) -> Error {
+    code.into()
+}
+
+/// An error about one request field.
+pub fn field_error(code: ErrorCode, field: &str) -> Error {
+    Error::Api {
+        code,
+        field: Some(field.to_owned()),
+        retry_after: None,
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Internal(format!("task failed: {e}"))
+    }
+}

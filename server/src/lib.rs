@@ -1,0 +1,30 @@
+//! Coffer: a multi-tenant document-management server with a WebSocket/JSON action API and
+//! encrypted backup export and import.
+//!
+//! Layout: `transport/` (HTTP routes and the WebSocket endpoint) hands each request to
+//! `actions/` (one thin module per action), which call `services/` (transactional rules),
+//! which call `storage/` (tenant-scoped queries). `auth/` mints the tenant scope every
+//! storage function takes first; `events/` carries committed changes to listeners.
+
+pub mod access;
+pub mod actions;
+pub mod app;
+pub mod auth;
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod connection;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod registry;
+pub mod secret;
+pub mod server;
+pub mod services;
+pub mod storage;
+pub mod telemetry;
+pub mod time;
+pub mod transport;
+
+pub use config::Config;
+pub use server::{RunningServer, Signals, start};

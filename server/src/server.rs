@@ -1,0 +1,134 @@
+//! Starting and stopping a server.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+use crate::auth::password::PasswordHasherPool;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::services::bootstrap;
+use crate::storage::sessions;
+use crate::time::now_ms;
+
+/// How often expired sessions are swept.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+/// A started server.
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    handle: ServerHandle,
+    server: JoinHandle<std::io::Result<()>>,
+    housekeeping: JoinHandle<()>,
+}
+
+/// Whether the server stops itself on SIGINT/SIGTERM (the CLI) or only when told (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    Handle,
+    Ignore,
+}
+
+/// Connects to and migrates the database, bootstraps tenant `default` on first start,
+/// and starts serving on `config.bind` (port 0 picks a free port; see [`RunningServer::addr`]).
+pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
+    // sqlx and object_store enable both rustls providers; without a process default the
+    // first TLS connection panics. Installing twice is harmless (tests start many servers).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let db = crate::db::connect(&config).await?;
+    let hasher = PasswordHasherPool::new(config.argon2_memory_kib, config.argon2_iterations)?;
+    bootstrap::ensure_default_tenant(&db, &hasher, &config).await?;
+    let bind = config.bind;
+    let workers = config.workers;
+    let blobs = crate::storage::blobs::from_config(&config)?;
+    let state = Arc::new(AppState::new(config, db, hasher, blobs));
+    crate::backup::export::recover(&state).await?;
+
+    let data = web::Data::new(Arc::clone(&state));
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(crate::transport::http::routes)
+    })
+    .tcp_nodelay(true)
+    .shutdown_timeout(10);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    if signals == Signals::Ignore {
+        server = server.disable_signals();
+    }
+    let server = server
+        .bind(bind)
+        .map_err(|e| Error::Internal(format!("cannot listen on {bind}: {e}")))?;
+    let addr = server.addrs().first().copied().unwrap_or(bind);
+    let server = server.run();
+    let handle = server.handle();
+    let server = tokio::spawn(server);
+    let housekeeping = tokio::spawn(housekeeping(Arc::clone(&state)));
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        handle,
+        server,
+        housekeeping,
+    })
+}
+
+async fn housekeeping(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        every.tick().await;
+        match sessions::purge_expired(&state.db, now_ms()).await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "purged expired sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session purge failed"),
+        }
+        match crate::services::transfers::expire_uploads(&state).await {
+            Ok(n) if n > 0 => tracing::info!(tasks = n, "expired upload tasks"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+        }
+    }
+}
+
+impl RunningServer {
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (for tests and operator tooling in the same process).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Runs until the server stops (on a signal, with [`Signals::Handle`]).
+    pub async fn wait(self) -> Result<()> {
+        let result = self.server.await;
+        self.housekeeping.abort();
+        self.state.db.clone().close().await?;
+        result?.map_err(|e| Error::Internal(format!("server: {e}")))
+    }
+
+    /// Asks the server to stop at once, without waiting (for `Drop` impls and signal-free
+    /// shutdown paths that cannot await).
+    pub fn request_stop(&self) {
+        // The stop command is sent when `stop` is called; the returned future only waits.
+        drop(self.handle.stop(false));
+        self.housekeeping.abort();
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the shutdown timeout), and
+    /// closes the database.
+    pub async fn stop(self) -> Result<()> {
+        self.handle.stop(true).await;
+        self.wait().await
+    }
+}

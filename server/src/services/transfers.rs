@@ -1,0 +1,237 @@
+//! Transfers, independent of the transport (WebSocket frames or HTTP bodies):
+//! task lookup, resumable uploads hashed while they stream (`upload`), and ranged downloads.
+//!
+//! An upload's bytes go to `<data_dir>/uploads/<task>.part`. A dropped connection keeps
+//! them, so the next attempt resumes from any offset up to what is there (the hash of the
+//! kept prefix is recomputed by reading it back, so memory stays flat). A size or hash
+//! mismatch removes them. A complete, verified file moves into the blob store — unless the
+//! tenant already has those bytes — and becomes a new revision in one transaction.
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use api_spec::ErrorCode;
+use api_spec::actions::TaskData;
+use entity::transfer_task;
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use super::names::parse_id;
+use crate::app::AppState;
+use crate::auth::AuthContext;
+use crate::error::{Error, Result, fail};
+use crate::storage::blobs::ByteStream;
+use crate::storage::files;
+use crate::storage::tasks::{self, NewTask};
+use crate::time::{now_ms, to_secs};
+use sha2::Digest;
+
+/// Largest binary frame a download sends.
+pub const DOWNLOAD_CHUNK: usize = 256 * 1024;
+
+/// Upload tasks with an attempt in progress in this process: one writer per part file.
+#[derive(Default)]
+pub struct ActiveUploads(pub(crate) Mutex<HashSet<Uuid>>);
+
+/// Holds a task's upload slot until dropped.
+pub struct UploadSlot {
+    pub(crate) uploads: Arc<AppState>,
+    pub(crate) task_id: Uuid,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.uploads
+            .uploads
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.task_id);
+    }
+}
+
+/// Creates a task and renders it for the client.
+pub async fn new_task(
+    state: &AppState,
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    new: NewTask,
+) -> Result<TaskData> {
+    let size_and_hash = match new.file_id {
+        Some(id) => files::find(auth.scope(), db, id)
+            .await?
+            .map(|f| (f.size as u64, f.sha256)),
+        None => None,
+    };
+    let task = tasks::insert(
+        auth.scope(),
+        db,
+        NewTask {
+            ttl_ms: state.config.task_ttl_secs as i64 * 1000,
+            ..new
+        },
+    )
+    .await?;
+    Ok(TaskData {
+        task_id: task.id.to_string(),
+        start_time: to_secs(task.created_at),
+        end_time: to_secs(task.expires_at),
+        size: size_and_hash.as_ref().map(|(s, _)| *s),
+        sha256: size_and_hash.map(|(_, h)| h),
+    })
+}
+
+/// The caller's task of this mode, usable now. Another user's or tenant's task is
+/// `task_not_found`, like a missing one.
+pub async fn open_task(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    raw_id: &str,
+    mode: &str,
+) -> Result<transfer_task::Model> {
+    let id = parse_id(raw_id, ErrorCode::TaskNotFound)?;
+    let task = tasks::find_for(auth.scope(), db, id, auth.user_id())
+        .await?
+        .ok_or_else(|| fail(ErrorCode::TaskNotFound))?;
+    if task.mode != mode || (mode == tasks::UPLOAD && task.status != tasks::PENDING) {
+        return Err(fail(ErrorCode::TaskNotUsable));
+    }
+    if now_ms() > task.expires_at {
+        return Err(fail(ErrorCode::TaskExpired));
+    }
+    Ok(task)
+}
+
+pub(crate) fn part_path(state: &AppState, task_id: Uuid) -> PathBuf {
+    state
+        .config
+        .data_dir
+        .join("uploads")
+        .join(format!("{}.part", task_id.simple()))
+}
+
+pub(crate) fn io(context: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::Internal(format!("{context}: {e}"))
+}
+
+/// Bytes held for an upload task.
+pub async fn received(state: &AppState, task_id: Uuid) -> u64 {
+    tokio::fs::metadata(part_path(state, task_id))
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// An open download: the file and its bytes from `offset`.
+pub struct Download {
+    pub size: u64,
+    pub sha256: String,
+    pub offset: u64,
+    pub stream: ByteStream,
+}
+
+/// Size and SHA-256 of what a download task serves, and how to read a range of it.
+enum Source {
+    Blob { key: String },
+    Path(std::path::PathBuf),
+}
+
+async fn source(
+    state: &AppState,
+    auth: &AuthContext,
+    task: &transfer_task::Model,
+) -> Result<(u64, String, Source)> {
+    let gone = || fail(ErrorCode::TaskNotFound);
+    if let (Some(backup_id), Some(part)) = (task.backup_id, task.backup_part.as_deref()) {
+        let backup = crate::storage::backups::find(auth.scope(), &state.db, backup_id)
+            .await?
+            .ok_or_else(gone)?;
+        let tenant = auth.scope().tenant_id();
+        if part == tasks::PART_KEY {
+            let path = crate::backup::export::key_path(&state.config, tenant, backup_id);
+            let bytes = tokio::fs::read(&path).await.map_err(|_| gone())?;
+            return Ok((
+                bytes.len() as u64,
+                hex::encode(sha2::Sha256::digest(&bytes)),
+                Source::Path(path),
+            ));
+        }
+        let path = crate::backup::export::archive_path(&state.config, tenant, backup_id);
+        let size = tokio::fs::metadata(&path).await.map_err(|_| gone())?.len();
+        return Ok((
+            size,
+            backup.archive_sha256.unwrap_or_default(),
+            Source::Path(path),
+        ));
+    }
+    let file_id = task.file_id.ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
+    let file = files::find(auth.scope(), &state.db, file_id)
+        .await?
+        .ok_or_else(gone)?;
+    Ok((
+        file.size as u64,
+        file.sha256,
+        Source::Blob {
+            key: file.storage_key,
+        },
+    ))
+}
+
+/// Opens the caller's download task at `offset` (and at most `end`, exclusive).
+pub async fn begin_download(
+    state: &AppState,
+    auth: &AuthContext,
+    raw_id: &str,
+    offset: u64,
+    end: Option<u64>,
+) -> Result<Download> {
+    let task = open_task(auth, &state.db, raw_id, tasks::DOWNLOAD).await?;
+    let (size, sha256, source) = source(state, auth, &task).await?;
+    let end = end.unwrap_or(size).min(size);
+    if offset > end {
+        return Err(fail(ErrorCode::InvalidOffset));
+    }
+    let stream = match source {
+        Source::Blob { key } => state.blobs.read(&key, offset, end - offset).await?,
+        Source::Path(path) => {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|_| fail(ErrorCode::TaskNotFound))?;
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(io("seeking"))?;
+            let reader = file.take(end - offset);
+            Box::pin(tokio_util::io::ReaderStream::with_capacity(
+                reader,
+                DOWNLOAD_CHUNK,
+            )) as ByteStream
+        }
+    };
+    Ok(Download {
+        size,
+        sha256,
+        offset,
+        stream,
+    })
+}
+
+/// Removes the blobs of files a committed transaction deleted.
+pub async fn remove_blobs(state: &AppState, keys: Vec<String>) {
+    for key in keys {
+        if let Err(e) = state.blobs.delete(&key).await {
+            tracing::warn!(error = %e, "could not remove an unreferenced blob");
+        }
+    }
+}
+
+/// Expires pending upload tasks past their deadline and removes their partial bytes.
+pub async fn expire_uploads(state: &AppState) -> Result<usize> {
+    let expired = tasks::expired_uploads(&state.db, now_ms()).await?;
+    let ids: Vec<Uuid> = expired.iter().map(|t| t.id).collect();
+    for id in &ids {
+        let _ = tokio::fs::remove_file(part_path(state, *id)).await;
+    }
+    tasks::mark_expired(&state.db, &ids).await?;
+    Ok(ids.len())
+}

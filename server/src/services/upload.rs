@@ -1,0 +1,312 @@
+//! One upload attempt: started (or resumed) from a header, fed chunks, then verified and
+//! published as a new revision. See `transfers` for the part-file scheme.
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use api_spec::ErrorCode;
+use api_spec::actions::{UploadFileResponse, UploadHeader};
+use entity::{file, transfer_task};
+use sea_orm::TransactionTrait;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::transfers::{UploadSlot, io, part_path, received};
+use crate::app::AppState;
+use crate::auth::AuthContext;
+use crate::error::{Error, Result, fail, field_error};
+use crate::storage::blobs::blob_key;
+use crate::storage::tasks;
+use crate::storage::{documents, files};
+
+/// Largest key file an import accepts.
+const KEY_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Buffer for re-hashing a kept prefix.
+const REHASH_CHUNK: usize = 1024 * 1024;
+
+/// One upload attempt in progress.
+pub struct Upload {
+    task: transfer_task::Model,
+    path: PathBuf,
+    file: tokio::fs::File,
+    hasher: Sha256,
+    received: u64,
+    size: u64,
+    declared_sha256: Option<String>,
+    _slot: UploadSlot,
+}
+
+/// Starts (or resumes) an upload attempt for `task` as `header` describes.
+pub async fn begin_upload(
+    state: &Arc<AppState>,
+    task: transfer_task::Model,
+    header: &UploadHeader,
+) -> Result<Upload> {
+    // A key file is a few hundred bytes; refuse anything that cannot be one.
+    let limit = if task.purpose == tasks::PURPOSE_IMPORT_KEY {
+        KEY_FILE_LIMIT
+    } else {
+        state.config.max_upload_bytes
+    };
+    if header.file_size > limit {
+        return Err(fail(ErrorCode::TooLarge));
+    }
+    let declared_sha256 = header.sha256.as_ref().map(|h| h.to_ascii_lowercase());
+    if declared_sha256
+        .as_ref()
+        .is_some_and(|h| h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(field_error(ErrorCode::InvalidField, "sha256"));
+    }
+    if !state
+        .uploads
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(task.id)
+    {
+        return Err(fail(ErrorCode::TaskNotUsable));
+    }
+    let slot = UploadSlot {
+        uploads: Arc::clone(state),
+        task_id: task.id,
+    };
+    let path = part_path(state, task.id);
+    let held = received(state, task.id).await;
+    let offset = header.offset.unwrap_or(0);
+    if offset > held || offset > header.file_size {
+        return Err(Error::Transfer {
+            code: ErrorCode::InvalidOffset,
+            received: held,
+        });
+    }
+    tokio::fs::create_dir_all(path.parent().unwrap_or(&state.config.data_dir))
+        .await
+        .map_err(io("creating upload dir"))?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .await
+        .map_err(io("opening upload"))?;
+    file.set_len(offset)
+        .await
+        .map_err(io("truncating upload"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; REHASH_CHUNK];
+    let mut left = offset;
+    file.seek(SeekFrom::Start(0))
+        .await
+        .map_err(io("rewinding upload"))?;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = file
+            .read(&mut buf[..want])
+            .await
+            .map_err(io("re-reading upload"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    file.seek(SeekFrom::Start(offset))
+        .await
+        .map_err(io("seeking upload"))?;
+    Ok(Upload {
+        task,
+        path,
+        file,
+        hasher,
+        received: offset,
+        size: header.file_size,
+        declared_sha256,
+        _slot: slot,
+    })
+}
+
+impl Upload {
+    /// Bytes still expected.
+    pub fn remaining(&self) -> u64 {
+        self.size - self.received
+    }
+
+    /// Bytes held so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Appends a chunk; more bytes than declared is a size mismatch (the data is removed).
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        if chunk.len() as u64 > self.remaining() {
+            self.discard().await;
+            return Err(Error::Transfer {
+                code: ErrorCode::SizeMismatch,
+                received: 0,
+            });
+        }
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(io("writing upload"))?;
+        self.hasher.update(chunk);
+        self.received += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn discard(&self) {
+        let _ = tokio::fs::remove_file(&self.path).await;
+    }
+
+    /// Ends the attempt early, keeping what arrived for a later resume.
+    pub async fn suspend(mut self) -> u64 {
+        let _ = self.file.flush().await;
+        self.received
+    }
+
+    /// Verifies size and hash and publishes the content as a new revision.
+    pub async fn finish(
+        mut self,
+        state: &AppState,
+        auth: &AuthContext,
+    ) -> Result<UploadFileResponse> {
+        self.file.flush().await.map_err(io("flushing upload"))?;
+        self.file.sync_all().await.map_err(io("syncing upload"))?;
+        if self.received != self.size {
+            self.discard().await;
+            return Err(Error::Transfer {
+                code: ErrorCode::SizeMismatch,
+                received: 0,
+            });
+        }
+        let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        if self.declared_sha256.as_ref().is_some_and(|d| *d != sha256) {
+            self.discard().await;
+            return Err(Error::Transfer {
+                code: ErrorCode::HashMismatch,
+                received: 0,
+            });
+        }
+        let result = if self.task.job_id.is_some() {
+            stage_import(state, auth, &self, &sha256).await
+        } else {
+            publish(state, auth, &self, &sha256).await
+        };
+        // Whatever happened, the part file is not needed again: it was moved into the blob
+        // store, or duplicates a stored blob, or the task can no longer complete.
+        if result
+            .as_ref()
+            .is_err_and(|e| e.code() == ErrorCode::Internal)
+        {
+            return result;
+        }
+        self.discard().await;
+        result
+    }
+}
+
+/// An import's archive or key: kept beside its job (never in the blob store) until the
+/// import runs.
+async fn stage_import(
+    state: &AppState,
+    auth: &AuthContext,
+    upload: &Upload,
+    sha256: &str,
+) -> Result<UploadFileResponse> {
+    let job_id = upload
+        .task
+        .job_id
+        .ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
+    let dir = crate::backup::import::job_dir(&state.config, auth.scope().tenant_id(), job_id);
+    let name = if upload.task.purpose == tasks::PURPOSE_IMPORT_KEY {
+        "key"
+    } else {
+        "archive"
+    };
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(io("creating import dir"))?;
+    tokio::fs::rename(&upload.path, dir.join(name))
+        .await
+        .map_err(io("staging import upload"))?;
+    tasks::complete(auth.scope(), &state.db, upload.task.id, upload.size, sha256).await?;
+    Ok(UploadFileResponse {
+        task_id: upload.task.id.to_string(),
+        file_size: upload.size,
+        sha256: sha256.to_owned(),
+        document_id: None,
+        revision_id: None,
+    })
+}
+
+/// Stores the verified bytes (once per tenant and hash) and records the revision.
+async fn publish(
+    state: &AppState,
+    auth: &AuthContext,
+    upload: &Upload,
+    sha256: &str,
+) -> Result<UploadFileResponse> {
+    let scope = auth.scope();
+    let txn = state.db.begin().await?;
+    let task = tasks::find_for(scope, &txn, upload.task.id, auth.user_id()).await?;
+    if task.is_none_or(|t| t.status != tasks::PENDING) {
+        return Err(fail(ErrorCode::TaskNotUsable));
+    }
+    let mut new_blob = None;
+    let file: file::Model = match files::find_by_sha256(scope, &txn, sha256).await? {
+        Some(existing) => existing,
+        None => {
+            let key = blob_key(scope.tenant_id(), sha256);
+            state.blobs.put_file(&key, &upload.path).await?;
+            new_blob = Some(key.clone());
+            files::insert(scope, &txn, sha256, upload.size, &key).await?
+        }
+    };
+    let outcome = async {
+        let document_id = upload
+            .task
+            .document_id
+            .ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
+        let mut doc = documents::find(scope, &txn, document_id)
+            .await?
+            .ok_or_else(|| fail(ErrorCode::DocumentNotFound))?;
+        let revision =
+            files::insert_revision(scope, &txn, doc.id, file.id, doc.current_revision_id).await?;
+        doc.current_revision_id = Some(revision.id);
+        documents::update(scope, &txn, doc.clone()).await?;
+        tasks::complete(scope, &txn, upload.task.id, upload.size, sha256).await?;
+        Ok::<_, Error>((doc, revision))
+    }
+    .await;
+    let committed = match outcome {
+        Ok(v) => txn.commit().await.map(|_| v).map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    match committed {
+        Ok((doc, revision)) => {
+            super::events::document_changed(
+                state,
+                auth,
+                &doc,
+                api_spec::events::Change::ContentChanged,
+            );
+            Ok(UploadFileResponse {
+                task_id: upload.task.id.to_string(),
+                file_size: upload.size,
+                sha256: sha256.to_owned(),
+                document_id: Some(doc.id.to_string()),
+                revision_id: Some(revision.id.to_string()),
+            })
+        }
+        Err(e) => {
+            // The row never committed; a blob stored for it alone must not linger.
+            if let Some(key) = new_blob {
+                let _ = state.blobs.delete(&key).await;
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Stored backups of one tenant.
+use entity::backup;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::auth::TenantScope;
+use crate::error::Result;
+use crate::time::now_ms;
+
+pub const RUNNING: &str = "running";
+pub const COMPLETED: &str = "completed";
+pub const FAILED: &str = "failed";
+
+/// What a new backup starts with.
+pub struct NewBackup {
+    pub id: Uuid,
+    pub job_id: Uuid,
+    pub name: String,
+    pub compressed: bool,
+    pub wrapped: bool,
+    pub key_id: String,
+}
+
+pub async fn insert(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    new: NewBackup,
+) -> Result<backup::Model> {
+    let model = backup::ActiveModel {
+        id: Set(new.id),
+        tenant_id: Set(scope.tenant_id()),
+        job_id: Set(new.job_id),
+        name: Set(new.name),
+        status: Set(RUNNING.to_owned()),
+        compressed: Set(new.compressed),
+        wrapped: Set(new.wrapped),
+        key_id: Set(new.key_id),
+        archive_size: Set(None),
+        archive_sha256: Set(None),
+        created_at: Set(now_ms()),
+        completed_at: Set(None),
+    };
+    Ok(model.insert(db).await?)
+}
+
+pub async fn find(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<backup::Model>> {
+    Ok(backup::Entity::find_by_id(id)
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .one(db)
+        .await?)
+}
+
+pub async fn find_by_job(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+) -> Result<Option<backup::Model>> {
+    Ok(backup::Entity::find()
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .filter(backup::Column::JobId.eq(job_id))
+        .one(db)
+        .await?)
+}
+
+pub async fn list(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<Vec<backup::Model>> {
+    Ok(backup::Entity::find()
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .order_by_desc(backup::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+/// Marks the backup completed with its archive's size and hash, or failed.
+pub async fn finish(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    archive: Option<(u64, String)>,
+) -> Result<()> {
+    let update =
+        backup::Entity::update_many().col_expr(backup::Column::CompletedAt, Some(now_ms()).into());
+    let update = match archive {
+        Some((size, sha)) => update
+            .col_expr(backup::Column::Status, COMPLETED.into())
+            .col_expr(backup::Column::ArchiveSize, Some(size as i64).into())
+            .col_expr(backup::Column::ArchiveSha256, Some(sha).into()),
+        None => update.col_expr(backup::Column::Status, FAILED.into()),
+    };
+    update
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .filter(backup::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
+    let res = backup::Entity::delete_many()
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .filter(backup::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}

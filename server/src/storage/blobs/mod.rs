@@ -1,0 +1,57 @@
+//! Blob stores: where file contents live, content-addressed per tenant
+//! (`<tenant>/<sha256[0..2]>/<sha256>`). Two implementations behind one small trait: the
+//! local filesystem (the default, under the data dir) and S3-compatible object storage.
+//!
+//! Blobs are immutable and written whole from a finished, verified local file; nothing
+//! reads a blob whole into memory (reads are ranged streams).
+mod local;
+mod s3;
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use uuid::Uuid;
+
+pub use local::LocalStore;
+pub use s3::S3Store;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// A stream of a blob's bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores the finished file at `path` under `key`, consuming the file (it may be moved).
+    /// Writing a key that exists is harmless: content-addressed keys hold equal bytes.
+    async fn put_file(&self, key: &str, path: &Path) -> Result<()>;
+    /// Streams `len` bytes from `offset`.
+    async fn read(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream>;
+    /// Removes the blob; a missing one is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Whether the blob exists.
+    async fn exists(&self, key: &str) -> Result<bool>;
+}
+
+/// The key of a tenant's blob with this content hash.
+pub fn blob_key(tenant_id: Uuid, sha256: &str) -> String {
+    let prefix = sha256.get(..2).unwrap_or("00");
+    format!("{tenant_id}/{prefix}/{sha256}")
+}
+
+/// The blob store the configuration names.
+pub fn from_config(config: &Config) -> Result<Arc<dyn BlobStore>> {
+    match config.storage.as_deref() {
+        None | Some("") | Some("local") => {
+            Ok(Arc::new(LocalStore::new(config.data_dir.join("blobs"))))
+        }
+        Some(url) if url.starts_with("s3://") => Ok(Arc::new(S3Store::from_config(url, config)?)),
+        Some(other) => Err(Error::Internal(format!(
+            "unsupported storage `{other}` (use local or s3://bucket/prefix)"
+        ))),
+    }
+}

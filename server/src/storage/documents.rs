@@ -1,0 +1,115 @@
+//! Documents of one tenant.
+use entity::document;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::auth::TenantScope;
+use crate::error::Result;
+use crate::time::now_ms;
+
+pub async fn find(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<document::Model>> {
+    Ok(document::Entity::find_by_id(id)
+        .filter(document::Column::TenantId.eq(scope.tenant_id()))
+        .one(db)
+        .await?)
+}
+
+/// Documents directly inside `folder` (`None`: top level), by title.
+pub async fn in_folder(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    folder: Option<Uuid>,
+) -> Result<Vec<document::Model>> {
+    let query = document::Entity::find().filter(document::Column::TenantId.eq(scope.tenant_id()));
+    let query = match folder {
+        Some(f) => query.filter(document::Column::FolderId.eq(f)),
+        None => query.filter(document::Column::FolderId.is_null()),
+    };
+    Ok(query.order_by_asc(document::Column::Title).all(db).await?)
+}
+
+/// Documents inside any of `folders`.
+pub async fn in_folders(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    folders: &[Uuid],
+) -> Result<Vec<document::Model>> {
+    Ok(document::Entity::find()
+        .filter(document::Column::TenantId.eq(scope.tenant_id()))
+        .filter(document::Column::FolderId.is_in(folders.iter().copied()))
+        .all(db)
+        .await?)
+}
+
+pub async fn count_in(scope: &TenantScope, db: &impl ConnectionTrait, folder: Uuid) -> Result<u64> {
+    Ok(document::Entity::find()
+        .filter(document::Column::TenantId.eq(scope.tenant_id()))
+        .filter(document::Column::FolderId.eq(folder))
+        .count(db)
+        .await?)
+}
+
+pub async fn insert(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    folder: Option<Uuid>,
+    title: &str,
+    inherit: bool,
+) -> Result<document::Model> {
+    let now = now_ms();
+    let model = document::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(scope.tenant_id()),
+        folder_id: Set(folder),
+        title: Set(title.to_owned()),
+        inherit: Set(inherit),
+        current_revision_id: Set(None),
+        created_at: Set(now),
+        last_modified: Set(now),
+    };
+    Ok(model.insert(db).await?)
+}
+
+/// Saves a changed document, stamping `last_modified`.
+pub async fn update(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    mut model: document::Model,
+) -> Result<()> {
+    if model.tenant_id != scope.tenant_id() {
+        return Ok(());
+    }
+    model.last_modified = now_ms();
+    let active: document::ActiveModel = model.into();
+    active.reset_all().update(db).await?;
+    Ok(())
+}
+
+pub async fn delete(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+    document::Entity::delete_many()
+        .filter(document::Column::TenantId.eq(scope.tenant_id()))
+        .filter(document::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Documents whose title contains `needle` (case-insensitive, `LIKE` wildcards escaped).
+pub async fn search(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    needle: &str,
+) -> Result<Vec<document::Model>> {
+    Ok(document::Entity::find()
+        .filter(document::Column::TenantId.eq(scope.tenant_id()))
+        .filter(super::name_like(document::Column::Title, needle))
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,139 @@
+//! Files (blob records) and revisions of one tenant.
+use entity::{file, revision};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::auth::TenantScope;
+use crate::error::Result;
+use crate::time::now_ms;
+
+pub async fn find(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<file::Model>> {
+    Ok(file::Entity::find_by_id(id)
+        .filter(file::Column::TenantId.eq(scope.tenant_id()))
+        .one(db)
+        .await?)
+}
+
+pub async fn find_by_sha256(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    sha256: &str,
+) -> Result<Option<file::Model>> {
+    Ok(file::Entity::find()
+        .filter(file::Column::TenantId.eq(scope.tenant_id()))
+        .filter(file::Column::Sha256.eq(sha256))
+        .one(db)
+        .await?)
+}
+
+pub async fn insert(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    sha256: &str,
+    size: u64,
+    storage_key: &str,
+) -> Result<file::Model> {
+    let model = file::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(scope.tenant_id()),
+        sha256: Set(sha256.to_owned()),
+        size: Set(size as i64),
+        storage_key: Set(storage_key.to_owned()),
+        created_at: Set(now_ms()),
+    };
+    Ok(model.insert(db).await?)
+}
+
+/// Deletes the file rows among `ids` that no revision references; returns them, so their
+/// blobs can be removed once the transaction has committed.
+pub async fn delete_unreferenced(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<file::Model>> {
+    let mut gone = Vec::new();
+    for id in ids {
+        let refs = revision::Entity::find()
+            .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+            .filter(revision::Column::FileId.eq(*id))
+            .count(db)
+            .await?;
+        if refs == 0
+            && let Some(f) = find(scope, db, *id).await?
+        {
+            file::Entity::delete_by_id(f.id).exec(db).await?;
+            gone.push(f);
+        }
+    }
+    Ok(gone)
+}
+
+pub async fn find_revision(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<revision::Model>> {
+    Ok(revision::Entity::find_by_id(id)
+        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+        .one(db)
+        .await?)
+}
+
+/// A document's revisions, oldest first.
+pub async fn revisions_of(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    document: Uuid,
+) -> Result<Vec<revision::Model>> {
+    Ok(revision::Entity::find()
+        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+        .filter(revision::Column::DocumentId.eq(document))
+        .order_by_asc(revision::Column::CreatedAt)
+        .order_by_asc(revision::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The files referenced by revisions of these documents.
+pub async fn file_ids_of(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    documents: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    let mut ids: Vec<Uuid> = revision::Entity::find()
+        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+        .filter(revision::Column::DocumentId.is_in(documents.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.file_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+pub async fn insert_revision(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    document: Uuid,
+    file: Uuid,
+    parent: Option<Uuid>,
+) -> Result<revision::Model> {
+    let model = revision::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(scope.tenant_id()),
+        document_id: Set(document),
+        file_id: Set(file),
+        parent_revision_id: Set(parent),
+        created_at: Set(now_ms()),
+    };
+    Ok(model.insert(db).await?)
+}

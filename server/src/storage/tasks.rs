@@ -1,0 +1,188 @@
+//! Transfer tasks of one tenant.
+use entity::transfer_task;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use crate::auth::TenantScope;
+use crate::error::Result;
+use crate::time::now_ms;
+
+pub const UPLOAD: &str = "upload";
+pub const DOWNLOAD: &str = "download";
+/// Purposes: the first content of a new document, a new revision, or a download.
+pub const PURPOSE_DOCUMENT: &str = "document";
+pub const PURPOSE_REVISION: &str = "revision";
+pub const PURPOSE_DOWNLOAD: &str = "download";
+pub const PENDING: &str = "pending";
+pub const COMPLETED: &str = "completed";
+
+pub const PURPOSE_BACKUP: &str = "backup";
+/// Purposes of the two uploads of a backup import.
+pub const PURPOSE_IMPORT_ARCHIVE: &str = "import_archive";
+pub const PURPOSE_IMPORT_KEY: &str = "import_key";
+/// The two parts of a backup a download task can serve.
+pub const PART_ARCHIVE: &str = "archive";
+pub const PART_KEY: &str = "key";
+
+/// What a new task is for.
+pub struct NewTask {
+    pub user_id: Uuid,
+    pub mode: &'static str,
+    pub purpose: &'static str,
+    pub document_id: Option<Uuid>,
+    pub file_id: Option<Uuid>,
+    pub backup: Option<(Uuid, &'static str)>,
+    /// For import uploads: the import job.
+    pub job_id: Option<Uuid>,
+    pub ttl_ms: i64,
+}
+
+impl NewTask {
+    /// An upload of a document's content (`purpose`: first content or a new revision).
+    pub fn upload(user_id: Uuid, purpose: &'static str, document_id: Uuid) -> Self {
+        Self {
+            user_id,
+            mode: UPLOAD,
+            purpose,
+            document_id: Some(document_id),
+            file_id: None,
+            backup: None,
+            job_id: None,
+            ttl_ms: 0,
+        }
+    }
+
+    /// A download of one file of a document.
+    pub fn download(user_id: Uuid, document_id: Uuid, file_id: Uuid) -> Self {
+        let (document_id, file_id) = (Some(document_id), Some(file_id));
+        Self {
+            user_id,
+            mode: DOWNLOAD,
+            purpose: PURPOSE_DOWNLOAD,
+            document_id,
+            file_id,
+            backup: None,
+            job_id: None,
+            ttl_ms: 0,
+        }
+    }
+
+    /// An upload of an import's archive or key (`purpose`: `PURPOSE_IMPORT_*`).
+    pub fn import(user_id: Uuid, job_id: Uuid, purpose: &'static str) -> Self {
+        let job_id = Some(job_id);
+        Self {
+            user_id,
+            mode: UPLOAD,
+            purpose,
+            document_id: None,
+            file_id: None,
+            backup: None,
+            job_id,
+            ttl_ms: 0,
+        }
+    }
+
+    /// A download of a backup's archive or key.
+    pub fn backup(user_id: Uuid, backup_id: Uuid, part: &'static str) -> Self {
+        let backup = Some((backup_id, part));
+        Self {
+            user_id,
+            mode: DOWNLOAD,
+            purpose: PURPOSE_BACKUP,
+            document_id: None,
+            file_id: None,
+            backup,
+            job_id: None,
+            ttl_ms: 0,
+        }
+    }
+}
+
+pub async fn insert(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    new: NewTask,
+) -> Result<transfer_task::Model> {
+    let now = now_ms();
+    let model = transfer_task::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(scope.tenant_id()),
+        user_id: Set(new.user_id),
+        mode: Set(new.mode.to_owned()),
+        purpose: Set(new.purpose.to_owned()),
+        document_id: Set(new.document_id),
+        file_id: Set(new.file_id),
+        status: Set(PENDING.to_owned()),
+        declared_size: Set(None),
+        declared_sha256: Set(None),
+        bytes_received: Set(0),
+        created_at: Set(now),
+        expires_at: Set(now + new.ttl_ms),
+        backup_id: Set(new.backup.map(|(id, _)| id)),
+        backup_part: Set(new.backup.map(|(_, part)| part.to_owned())),
+        job_id: Set(new.job_id),
+    };
+    Ok(model.insert(db).await?)
+}
+
+/// The task, if it belongs to this tenant and user.
+pub async fn find_for(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<transfer_task::Model>> {
+    Ok(transfer_task::Entity::find_by_id(id)
+        .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
+        .filter(transfer_task::Column::UserId.eq(user_id))
+        .one(db)
+        .await?)
+}
+
+/// Marks the task completed with its final size and hash.
+pub async fn complete(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    size: u64,
+    sha256: &str,
+) -> Result<()> {
+    transfer_task::Entity::update_many()
+        .col_expr(transfer_task::Column::Status, COMPLETED.into())
+        .col_expr(transfer_task::Column::BytesReceived, (size as i64).into())
+        .col_expr(
+            transfer_task::Column::DeclaredSize,
+            Some(size as i64).into(),
+        )
+        .col_expr(
+            transfer_task::Column::DeclaredSha256,
+            Some(sha256.to_owned()).into(),
+        )
+        .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
+        .filter(transfer_task::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Pending upload tasks of every tenant past their deadline (housekeeping).
+pub async fn expired_uploads(
+    db: &impl ConnectionTrait,
+    now: i64,
+) -> Result<Vec<transfer_task::Model>> {
+    Ok(transfer_task::Entity::find()
+        .filter(transfer_task::Column::Status.eq(PENDING))
+        .filter(transfer_task::Column::ExpiresAt.lt(now))
+        .all(db)
+        .await?)
+}
+
+/// Marks tasks expired (housekeeping).
+pub async fn mark_expired(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+    transfer_task::Entity::update_many()
+        .col_expr(transfer_task::Column::Status, "expired".into())
+        .filter(transfer_task::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! HTTP routes and the WebSocket endpoint.
+pub mod http;
+pub mod transfers;
+pub mod ws;

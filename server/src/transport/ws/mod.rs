@@ -1,0 +1,131 @@
+//! The WebSocket endpoint: one task per connection reads messages, runs each request as its
+//! own task (up to `max_in_flight` at once; beyond that it stops reading, which is the
+//! backpressure), writes replies and events from one bounded queue, pings, and closes idle
+//! or misbehaving connections with the right close code.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use api_spec::ErrorCode;
+use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::connection::{ConnectionCtx, Frame, Outgoing};
+use crate::error::fail;
+use crate::registry::{dispatch, error_reply};
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<Arc<AppState>>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let remote = req.peer_addr().map(|a| a.ip().to_string());
+    let span = tracing::info_span!(
+        "connection",
+        conn = id,
+        peer = remote.as_deref().unwrap_or("-")
+    );
+    let state = Arc::clone(state.get_ref());
+    actix_web::rt::spawn(run(state, session, stream, id, remote).instrument(span));
+    Ok(response)
+}
+
+fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    })
+}
+
+async fn run(
+    state: Arc<AppState>,
+    mut session: Session,
+    stream: actix_ws::MessageStream,
+    id: u64,
+    remote: Option<String>,
+) {
+    tracing::debug!("connected");
+    let config = &state.config;
+    let mut stream = stream
+        .max_frame_size(config.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(config.max_frame_bytes);
+    let (out_tx, mut out_rx) = mpsc::channel(config.outgoing_queue);
+    let (close_tx, mut close_rx) = mpsc::channel(1);
+    let conn = Arc::new(ConnectionCtx::new(id, remote, out_tx, close_tx));
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+    let idle = Duration::from_secs(config.idle_timeout_secs);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(config.heartbeat_secs));
+    heartbeat.tick().await;
+    let mut last_seen = Instant::now();
+
+    let reason = loop {
+        tokio::select! {
+            message = stream.recv(), if in_flight.available_permits() > 0 => {
+                last_seen = Instant::now();
+                match message {
+                    None => break None,
+                    Some(Err(ProtocolError::Overflow)) => break close(CloseCode::Size, "message too large"),
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "protocol error");
+                        break close(CloseCode::Protocol, "protocol error");
+                    }
+                    // A transfer in progress owns the connection's messages until it ends.
+                    Some(Ok(AggregatedMessage::Text(text))) if let Some(sink) = conn.frame_sink() => {
+                        let _ = sink.send(Frame::Text(text.to_string())).await;
+                    }
+                    Some(Ok(AggregatedMessage::Binary(bytes))) if let Some(sink) = conn.frame_sink() => {
+                        let _ = sink.send(Frame::Binary(bytes)).await;
+                    }
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else { continue };
+                        let (state, conn) = (Arc::clone(&state), Arc::clone(&conn));
+                        tokio::spawn(async move {
+                            let reply = dispatch(state, Arc::clone(&conn), &text).await;
+                            if let Ok(json) = serde_json::to_string(&reply) {
+                                let _ = conn.outgoing.send(Outgoing::Text(json)).await;
+                            }
+                            drop(permit);
+                        }.in_current_span());
+                    }
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        let reply = error_reply(&fail(ErrorCode::NotAnObject),
+                            Some("Binary messages are accepted only during a file upload".into()), None);
+                        if let Ok(json) = serde_json::to_string(&reply)
+                            && session.text(json).await.is_err() { break None; }
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() { break None; }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    // actix-ws does not answer a Close itself: echo it, or the client waits.
+                    Some(Ok(AggregatedMessage::Close(reason))) => break reason,
+                }
+            }
+            Some(out) = out_rx.recv() => match out {
+                Outgoing::Text(text) => if session.text(text).await.is_err() { break None },
+                Outgoing::Binary(bytes) => if session.binary(bytes).await.is_err() { break None },
+                Outgoing::Close(code, why) => break close(CloseCode::from(code), &why),
+            },
+            Some((code, why)) = close_rx.recv() => break close(CloseCode::from(code), &why),
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > idle {
+                    break close(CloseCode::Normal, "idle timeout");
+                }
+                if session.ping(b"").await.is_err() { break None; }
+            }
+        }
+    };
+    conn.stop_listener();
+    // A transfer waiting for this connection's frames learns at once that none will come.
+    conn.end_transfer();
+    let _ = session.close(reason).await;
+    tracing::debug!("disconnected");
+}

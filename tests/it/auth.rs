@@ -1,0 +1,321 @@
+//! Login, tokens, throttling, password changes.
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    CreateUser, CreateUserRequest, GetUserInfo, ListUsers, Login, LoginRequest, Logout,
+    LogoutRequest, RefreshToken, SetPasswd, SetPasswdRequest, UsernameRequest,
+};
+use api_spec::envelope::Empty;
+use tests::server::ADMIN_PASSWORD;
+use tests::{Client, TestServer};
+
+fn login_req(username: &str, password: &str, tenant: Option<&str>) -> LoginRequest {
+    LoginRequest {
+        username: username.into(),
+        password: password.into(),
+        tenant: tenant.map(Into::into),
+    }
+}
+
+async fn create_plain_user(admin: &mut Client, username: &str, password: &str) {
+    let req = CreateUserRequest {
+        username: username.into(),
+        password: password.into(),
+        nickname: Some("Plain".into()),
+        permissions: vec![],
+        groups: vec![],
+    };
+    admin.call::<CreateUser>(&req).await.expect("create user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_logs_in_with_every_permission() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let res = c
+        .call::<Login>(&login_req("admin", ADMIN_PASSWORD, None))
+        .await
+        .unwrap();
+    assert_eq!(res.tenant, "default");
+    assert_eq!(res.groups, vec!["sysop"]);
+    for p in api_spec::permissions::ALL {
+        assert!(res.permissions.iter().any(|q| q == p), "admin lacks {p}");
+    }
+    assert_eq!(res.token.len(), 43);
+    assert!(res.exp > api_spec_now() + 3000.0);
+}
+
+fn api_spec_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_unknown_user_and_unknown_tenant_look_the_same() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    for req in [
+        login_req("admin", "wrong-password", None),
+        login_req("nobody", ADMIN_PASSWORD, None),
+        login_req("admin", ADMIN_PASSWORD, Some("no-such-tenant")),
+    ] {
+        let err = c.call::<Login>(&req).await.unwrap_err();
+        assert_eq!((err.code, err.error), (401, ErrorCode::InvalidCredentials));
+        assert_eq!(err.message, "Invalid credentials");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_are_throttled_without_blocking_others() {
+    let server = TestServer::start_with(|c| c.login_max_failures = 3).await;
+    let mut c = server.client().await;
+    for _ in 0..3 {
+        let err = c
+            .call::<Login>(&login_req("admin", "bad-password", None))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, ErrorCode::InvalidCredentials);
+    }
+    // Even the right password is refused while locked, with a retry hint.
+    let started = std::time::Instant::now();
+    let err = c
+        .call::<Login>(&login_req("admin", ADMIN_PASSWORD, None))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (429, ErrorCode::TooManyAttempts));
+    assert!(err.data["retry_after"].as_u64().unwrap() > 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "throttling must not sleep"
+    );
+    // Other accounts and anonymous actions keep working.
+    let mut other = server.client().await;
+    assert!(
+        other
+            .call::<api_spec::actions::ServerInfo>(&Empty {})
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_must_match_its_user() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_plain_user(&mut admin, "bob", "bob-password-1").await;
+    // The admin's token presented under bob's name is refused.
+    admin.username = Some("bob".into());
+    let err = admin
+        .call::<GetUserInfo>(&UsernameRequest {
+            username: "bob".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_the_token() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let old = c.token.clone().unwrap();
+    let res = c.call::<RefreshToken>(&Empty {}).await.unwrap();
+    assert_ne!(res.token, old);
+    c.token = Some(res.token.clone());
+    assert!(c.call::<ListUsers>(&Empty {}).await.is_ok());
+    c.token = Some(old);
+    assert_eq!(
+        c.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
+        ErrorCode::InvalidToken
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_this_token_or_all() {
+    let server = TestServer::start().await;
+    let mut a = server.admin().await;
+    let mut b = server.admin().await;
+    let mut c = server.admin().await;
+    a.call::<Logout>(&LogoutRequest { all: false })
+        .await
+        .unwrap();
+    assert_eq!(
+        a.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
+        ErrorCode::InvalidToken
+    );
+    assert!(
+        b.call::<ListUsers>(&Empty {}).await.is_ok(),
+        "other sessions survive a plain logout"
+    );
+    b.call::<Logout>(&LogoutRequest { all: true })
+        .await
+        .unwrap();
+    assert_eq!(
+        c.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
+        ErrorCode::InvalidToken
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire() {
+    let server = TestServer::start_with(|c| c.token_ttl_secs = 1).await;
+    let mut c = server.admin().await;
+    assert!(c.call::<ListUsers>(&Empty {}).await.is_ok());
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        c.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
+        ErrorCode::InvalidToken
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_password_change_needs_the_old_one_and_revokes_tokens() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_plain_user(&mut admin, "carol", "carol-password-1").await;
+    let mut carol = server.client().await;
+    carol
+        .login("carol", "carol-password-1", None)
+        .await
+        .unwrap();
+    let mut carol2 = server.client().await;
+    carol2
+        .login("carol", "carol-password-1", None)
+        .await
+        .unwrap();
+
+    let change = |old: Option<&str>, new: &str| SetPasswdRequest {
+        username: "carol".into(),
+        old_passwd: old.map(Into::into),
+        new_passwd: new.into(),
+    };
+    let err = carol
+        .call::<SetPasswd>(&change(None, "carol-password-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::MissingField);
+    let err = carol
+        .call::<SetPasswd>(&change(Some("wrong-old-pass"), "carol-password-2"))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (403, ErrorCode::WrongPassword));
+    let err = carol
+        .call::<SetPasswd>(&change(Some("carol-password-1"), "short"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::WeakPassword);
+    let err = carol
+        .call::<SetPasswd>(&change(Some("carol-password-1"), "carol-password-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::PasswordUnchanged);
+    carol
+        .call::<SetPasswd>(&change(Some("carol-password-1"), "carol-password-2"))
+        .await
+        .unwrap();
+
+    let me = UsernameRequest {
+        username: "carol".into(),
+    };
+    assert_eq!(
+        carol2.call::<GetUserInfo>(&me).await.unwrap_err().error,
+        ErrorCode::InvalidToken
+    );
+    let mut fresh = server.client().await;
+    assert!(
+        fresh
+            .login("carol", "carol-password-1", None)
+            .await
+            .is_err()
+    );
+    fresh
+        .login("carol", "carol-password-2", None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_users_passwords_need_super_set_passwd() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_plain_user(&mut admin, "dave", "dave-password-1").await;
+    create_plain_user(&mut admin, "erin", "erin-password-1").await;
+    let mut dave = server.client().await;
+    dave.login("dave", "dave-password-1", None).await.unwrap();
+    let req = |user: &str| SetPasswdRequest {
+        username: user.into(),
+        old_passwd: None,
+        new_passwd: "new-password-9".into(),
+    };
+    // Without the permission, existing and missing users look the same.
+    assert_eq!(
+        dave.call::<SetPasswd>(&req("erin"))
+            .await
+            .unwrap_err()
+            .error,
+        ErrorCode::PermissionDenied
+    );
+    assert_eq!(
+        dave.call::<SetPasswd>(&req("ghost"))
+            .await
+            .unwrap_err()
+            .error,
+        ErrorCode::PermissionDenied
+    );
+    // The admin resets without the old password.
+    admin.call::<SetPasswd>(&req("erin")).await.unwrap();
+    assert_eq!(
+        admin
+            .call::<SetPasswd>(&req("ghost"))
+            .await
+            .unwrap_err()
+            .error,
+        ErrorCode::UserNotFound
+    );
+    let mut erin = server.client().await;
+    erin.login("erin", "new-password-9", None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissionless_users_are_denied_admin_actions() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_plain_user(&mut admin, "frank", "frank-password-1").await;
+    let mut frank = server.client().await;
+    frank
+        .login("frank", "frank-password-1", None)
+        .await
+        .unwrap();
+    let err = frank.call::<ListUsers>(&Empty {}).await.unwrap_err();
+    assert_eq!((err.code, err.error), (403, ErrorCode::PermissionDenied));
+    // Their own info needs no permission; someone else's does.
+    assert!(
+        frank
+            .call::<GetUserInfo>(&UsernameRequest {
+                username: "frank".into()
+            })
+            .await
+            .is_ok()
+    );
+    let err = frank
+        .call::<GetUserInfo>(&UsernameRequest {
+            username: "admin".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_updates_last_login() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let info = admin
+        .call::<GetUserInfo>(&UsernameRequest {
+            username: "admin".into(),
+        })
+        .await
+        .unwrap();
+    assert!(info.last_login.is_some());
+}

@@ -1,0 +1,63 @@
+//! The blob-store contract, run against every implementation: the local filesystem and a
+//! real S3-protocol server (s3s-fs).
+use bytes::Bytes;
+use coffer::storage::blobs::{BlobStore, LocalStore, S3Store, blob_key};
+use futures_util::TryStreamExt;
+use tests::s3::S3Server;
+use uuid::Uuid;
+
+async fn read_all(store: &dyn BlobStore, key: &str, offset: u64, len: u64) -> Vec<u8> {
+    let chunks: Vec<Bytes> = store
+        .read(key, offset, len)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    chunks.concat()
+}
+
+async fn exercise(store: &dyn BlobStore, scratch: &std::path::Path) {
+    // Larger than one S3 multipart part (8 MiB), so multipart assembly is covered.
+    let content: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
+    let key = blob_key(Uuid::nil(), &"ab".repeat(32));
+    assert!(!store.exists(&key).await.unwrap());
+    let file = scratch.join("upload.part");
+    std::fs::write(&file, &content).unwrap();
+    store.put_file(&key, &file).await.unwrap();
+    assert!(!file.exists(), "put_file consumes the staged file");
+    assert!(store.exists(&key).await.unwrap());
+    assert!(read_all(store, &key, 0, content.len() as u64).await == content);
+    assert_eq!(read_all(store, &key, 1000, 5000).await, content[1000..6000]);
+    assert_eq!(
+        read_all(store, &key, content.len() as u64, 0).await,
+        Vec::<u8>::new()
+    );
+    // Empty blobs are blobs too.
+    let empty_key = blob_key(Uuid::nil(), &"e3".repeat(32));
+    std::fs::write(&file, b"").unwrap();
+    store.put_file(&empty_key, &file).await.unwrap();
+    assert!(store.exists(&empty_key).await.unwrap());
+    assert_eq!(read_all(store, &empty_key, 0, 0).await, Vec::<u8>::new());
+    store.delete(&key).await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+    store.delete(&key).await.unwrap();
+    store.delete(&empty_key).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_store_meets_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(&LocalStore::new(dir.path().join("blobs")), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_meets_the_contract() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let s3 = S3Server::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = coffer::Config::default();
+    s3.configure(&mut config);
+    let store = S3Store::from_config(config.storage.as_deref().unwrap(), &config).unwrap();
+    exercise(&store, scratch.path()).await;
+}

@@ -1,0 +1,120 @@
+//! The `coffer` command line, run in-process with a configuration file.
+use api_spec::actions::{ListUsers, ServerInfo};
+use api_spec::envelope::Empty;
+use clap::Parser;
+use coffer::cli::{Cli, run};
+use tests::TestServer;
+use tests::server::{PG_URL_VAR, TestDb};
+
+/// Writes a config file for a fresh database and returns (dir, config path, database guard).
+async fn config_file() -> (tempfile::TempDir, std::path::PathBuf, Option<TestDb>) {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = match std::env::var(PG_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(TestDb::create(&url).await),
+        _ => None,
+    };
+    let mut toml = format!(
+        "data_dir = {:?}\nadmin_password = \"operator-password\"\nargon2_memory_kib = 256\nargon2_iterations = 1\n",
+        dir.path().display().to_string()
+    );
+    if let Some(db) = &pg {
+        toml.push_str(&format!("database_url = {:?}\n", db.url));
+    }
+    let path = dir.path().join("coffer.toml");
+    std::fs::write(&path, toml).unwrap();
+    (dir, path, pg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_create_makes_a_tenant_whose_admin_can_log_in() {
+    let (_dir, path, pg) = config_file().await;
+    let path = path.to_str().unwrap();
+    let cli = Cli::parse_from([
+        "coffer",
+        "--config",
+        path,
+        "tenant",
+        "create",
+        "acme",
+        "--admin-password",
+        "acme-admin-pass",
+    ]);
+    run(cli).await.expect("tenant create");
+    // Doing it again is a coded conflict, not a crash.
+    let again = Cli::parse_from([
+        "coffer",
+        "--config",
+        path,
+        "tenant",
+        "create",
+        "acme",
+        "--admin-password",
+        "acme-admin-pass",
+    ]);
+    let err = run(again).await.unwrap_err();
+    assert_eq!(err.code(), api_spec::ErrorCode::TenantExists);
+    let bad = Cli::parse_from([
+        "coffer",
+        "--config",
+        path,
+        "tenant",
+        "create",
+        "Bad Slug",
+        "--admin-password",
+        "acme-admin-pass",
+    ]);
+    assert_eq!(
+        run(bad).await.unwrap_err().code(),
+        api_spec::ErrorCode::InvalidTenantSlug
+    );
+
+    // A server on the same data sees the tenant.
+    let server = TestServer::start_with(|c| {
+        c.data_dir = _dir.path().to_path_buf();
+        c.database_url = pg
+            .as_ref()
+            .map(|db| coffer::secret::SecretString::new(db.url.clone()));
+    })
+    .await;
+    let mut c = server.client().await;
+    c.login("admin", "acme-admin-pass", Some("acme"))
+        .await
+        .expect("acme admin logs in");
+    let users = c.call::<ListUsers>(&Empty {}).await.unwrap();
+    assert_eq!(users.users.len(), 1);
+    assert!(c.call::<ServerInfo>(&Empty {}).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_admin_password_is_written_with_mode_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(|c| {
+        c.data_dir = dir.path().to_path_buf();
+        c.admin_password = None;
+    })
+    .await;
+    let file = dir
+        .path()
+        .join(coffer::services::bootstrap::ADMIN_PASSWORD_FILE);
+    let password = std::fs::read_to_string(&file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let mut c = server.client().await;
+    c.login("admin", password.trim(), None)
+        .await
+        .expect("generated password works");
+}
+
+#[test]
+fn unknown_config_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coffer.toml");
+    std::fs::write(&path, "bnid = \"127.0.0.1:1\"\n").unwrap();
+    assert!(coffer::Config::load(Some(&path)).is_err());
+}

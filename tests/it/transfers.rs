@@ -1,0 +1,488 @@
+//! Uploads and downloads over both paths (WebSocket frames and HTTP), resume, limits,
+//! hashes, expiry, ownership and deduplication.
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    CreateDocument, CreateDocumentRequest, CreateUser, CreateUserRequest, DocumentIdRequest,
+    GetDocument, TaskData, UploadDocument,
+};
+use sha2::{Digest, Sha256};
+use tests::{Client, TestServer, http};
+
+/// Deterministic bytes that do not compress (a xorshift stream).
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn new_document(c: &mut Client, title: &str) -> (String, TaskData) {
+    let req = CreateDocumentRequest {
+        title: title.into(),
+        folder_id: None,
+        access_rules: None,
+        inherit_parent: None,
+    };
+    let res = c
+        .call::<CreateDocument>(&req)
+        .await
+        .expect("create_document");
+    (res.document_id, res.task_data)
+}
+
+async fn download_task(c: &mut Client, document_id: &str) -> TaskData {
+    c.call::<GetDocument>(&DocumentIdRequest {
+        document_id: document_id.into(),
+    })
+    .await
+    .expect("get_document")
+    .task_data
+}
+
+const SIZES: [usize; 5] = [0, 1, 8192, 16384, 64 * 1024 * 1024];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_round_trips_of_every_size() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    for (i, size) in SIZES.into_iter().enumerate() {
+        let bytes = content(size, i as u64 + 1);
+        let (doc, task) = new_document(&mut c, &format!("ws-{size}")).await;
+        // 8192-byte frames: the size CFMS's end-of-upload rule tripped over.
+        let up = c
+            .upload(
+                &task.task_id,
+                &bytes,
+                0,
+                Some(&sha(&bytes)),
+                8192.max(size / 64),
+            )
+            .await
+            .expect("upload");
+        assert_eq!(
+            (up.file_size, up.sha256.as_str()),
+            (size as u64, sha(&bytes).as_str())
+        );
+        let down = download_task(&mut c, &doc).await;
+        assert_eq!(down.size, Some(size as u64));
+        let (header, got) = c.download(&down.task_id, None).await.expect("download");
+        assert_eq!(header["sha256"], sha(&bytes));
+        assert!(got == bytes, "size {size}: downloaded bytes differ");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_round_trips_of_every_size() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let base = server.http_url("");
+    let token = c.token.clone().unwrap();
+    for (i, size) in SIZES.into_iter().enumerate() {
+        let bytes = content(size, 100 + i as u64);
+        let (doc, task) = new_document(&mut c, &format!("http-{size}")).await;
+        let put = http::put(
+            &base,
+            Some(&token),
+            &task.task_id,
+            bytes.clone(),
+            None,
+            Some(&sha(&bytes)),
+        )
+        .await;
+        assert_eq!(put.status, 200, "{:?}", String::from_utf8_lossy(&put.body));
+        assert_eq!(put.json()["data"]["sha256"], sha(&bytes));
+        let down = download_task(&mut c, &doc).await;
+        let got = http::get(&base, Some(&token), &down.task_id, None).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.sha256.as_deref(), Some(sha(&bytes).as_str()));
+        assert!(got.body == bytes, "size {size}: downloaded bytes differ");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upload_resumes_after_a_dropped_connection() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let bytes = content(3 * 1024 * 1024 + 17, 7);
+    let (doc, task) = new_document(&mut c, "resumed").await;
+    let as_admin = |mut client: Client| {
+        client.username = c.username.clone();
+        client.token = c.token.clone();
+        client
+    };
+    let vanished = as_admin(server.client().await);
+    vanished
+        .upload_then_vanish(&task.task_id, &bytes, 0, 2 * 1024 * 1024)
+        .await;
+    // The server keeps what arrived; a new attempt resumes from what it announces (it may
+    // briefly answer task_not_usable while it notices the old connection is gone).
+    let mut done = None;
+    for _ in 0..100 {
+        let mut again = as_admin(server.client().await);
+        match again
+            .upload_from(&task.task_id, &bytes, None, Some(&sha(&bytes)), 256 * 1024)
+            .await
+        {
+            Ok(d) => {
+                let resumed_at = again.last_received.unwrap();
+                assert!(resumed_at > 0, "nothing was kept for the resume");
+                done = Some(d);
+                break;
+            }
+            Err(e) if e.error == ErrorCode::TaskNotUsable => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("resume failed: {e:?}"),
+        }
+    }
+    assert_eq!(done.expect("the upload resumed").sha256, sha(&bytes));
+    let down = download_task(&mut c, &doc).await;
+    let (_, got) = c.download(&down.task_id, None).await.unwrap();
+    assert!(got == bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_upload_in_ranges_and_download_in_ranges() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let (base, token) = (server.http_url(""), c.token.clone().unwrap());
+    let bytes = content(100_000, 9);
+    let (doc, task) = new_document(&mut c, "ranged").await;
+    let first = http::put(
+        &base,
+        Some(&token),
+        &task.task_id,
+        bytes[..40_000].to_vec(),
+        Some("bytes 0-39999/100000".into()),
+        None,
+    )
+    .await;
+    assert_eq!(first.status, 202);
+    assert_eq!(first.json()["data"]["received"], 40_000);
+    // A gap (starting beyond what is held) is refused with what the server holds.
+    let gap = http::put(
+        &base,
+        Some(&token),
+        &task.task_id,
+        bytes[50_000..].to_vec(),
+        Some("bytes 50000-99999/100000".into()),
+        None,
+    )
+    .await;
+    assert_eq!(gap.status, 416);
+    assert_eq!(gap.json()["data"]["received"], 40_000);
+    let rest = http::put(
+        &base,
+        Some(&token),
+        &task.task_id,
+        bytes[40_000..].to_vec(),
+        Some("bytes 40000-99999/100000".into()),
+        Some(&sha(&bytes)),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", String::from_utf8_lossy(&rest.body));
+
+    let down = download_task(&mut c, &doc).await;
+    let part = http::get(&base, Some(&token), &down.task_id, Some("bytes=1000-1999")).await;
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        part.content_range.as_deref(),
+        Some("bytes 1000-1999/100000")
+    );
+    assert!(part.body == bytes[1000..2000]);
+    let tail = http::get(&base, Some(&token), &down.task_id, Some("bytes=-10")).await;
+    assert!(tail.body == bytes[99_990..]);
+    let beyond = http::get(&base, Some(&token), &down.task_id, Some("bytes=200000-")).await;
+    assert_eq!(beyond.status, 416);
+    // WebSocket download from an offset.
+    let (header, got) = c.download(&down.task_id, Some(60_000)).await.unwrap();
+    assert_eq!(header["offset"], 60_000);
+    assert!(got == bytes[60_000..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_hash_or_size_is_rejected_and_the_partial_bytes_removed() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let bytes = content(50_000, 3);
+    let (doc, task) = new_document(&mut c, "checked").await;
+    let wrong = sha(b"something else");
+    let err = c
+        .upload(&task.task_id, &bytes, 0, Some(&wrong), 8192)
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (400, ErrorCode::HashMismatch));
+    assert_eq!(err.data["received"], 0);
+    let (base, token) = (server.http_url(""), c.token.clone().unwrap());
+    let put = http::put(
+        &base,
+        Some(&token),
+        &task.task_id,
+        bytes.clone(),
+        None,
+        Some(&wrong),
+    )
+    .await;
+    assert_eq!(put.json()["data"]["error"], "hash_mismatch");
+    // Nothing of the failed attempts is left, and the task still works.
+    let uploads = server.dir.path().join("uploads");
+    assert!(
+        std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0) == 0,
+        "partial bytes left behind"
+    );
+    c.upload(&task.task_id, &bytes, 0, Some(&sha(&bytes)), 8192)
+        .await
+        .expect("retry works");
+    let info = c
+        .call::<api_spec::actions::GetDocumentInfo>(&DocumentIdRequest { document_id: doc })
+        .await
+        .unwrap();
+    assert_eq!(info.size, 50_000);
+    // A completed task cannot be used again.
+    let again = c
+        .upload(&task.task_id, &bytes, 0, None, 8192)
+        .await
+        .unwrap_err();
+    assert_eq!(again.error, ErrorCode::TaskNotUsable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_bytes_than_declared_is_a_size_mismatch() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let (_, task) = new_document(&mut c, "oversized").await;
+    let (base, token) = (server.http_url(""), c.token.clone().unwrap());
+    // Content-Range says 10 bytes; the body has 20.
+    let put = http::put(
+        &base,
+        Some(&token),
+        &task.task_id,
+        vec![1u8; 20],
+        Some("bytes 0-9/10".into()),
+        None,
+    )
+    .await;
+    assert_eq!(put.status, 416);
+    let limited = TestServer::start_with(|c| c.max_upload_bytes = 1000).await;
+    let mut c2 = limited.admin().await;
+    let (_, task2) = new_document(&mut c2, "too big").await;
+    let err = c2
+        .upload(&task2.task_id, &vec![0u8; 2000], 0, None, 1000)
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (413, ErrorCode::TooLarge));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tasks_answer_408() {
+    let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
+    let mut c = server.admin().await;
+    let (_, task) = new_document(&mut c, "late").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let err = c
+        .upload(&task.task_id, b"late", 0, None, 4)
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (408, ErrorCode::TaskExpired));
+    let put = http::put(
+        &server.http_url(""),
+        c.token.as_deref(),
+        &task.task_id,
+        b"late".to_vec(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(put.status, 408);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_belong_to_their_user_and_tenant() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let (doc, task) = new_document(&mut admin, "private").await;
+    admin
+        .upload(&task.task_id, b"secret", 0, None, 6)
+        .await
+        .unwrap();
+    let down = download_task(&mut admin, &doc).await;
+    let upload = admin
+        .call::<UploadDocument>(&DocumentIdRequest {
+            document_id: doc.clone(),
+        })
+        .await
+        .unwrap()
+        .task_data;
+
+    let req = CreateUserRequest {
+        username: "eve".into(),
+        password: "eve-password-1".into(),
+        nickname: None,
+        permissions: vec![],
+        groups: vec![],
+    };
+    admin.call::<CreateUser>(&req).await.unwrap();
+    let mut eve = server.client().await;
+    eve.login("eve", "eve-password-1", None).await.unwrap();
+    let base = server.http_url("");
+    for id in [&down.task_id, &upload.task_id] {
+        assert_eq!(
+            eve.download(id, None).await.unwrap_err().error,
+            ErrorCode::TaskNotFound
+        );
+        let got = http::get(&base, eve.token.as_deref(), id, None).await;
+        assert_eq!(
+            (got.status, got.json()["data"]["error"].clone()),
+            (404, "task_not_found".into())
+        );
+    }
+    assert_eq!(
+        eve.upload(&upload.task_id, b"x", 0, None, 1)
+            .await
+            .unwrap_err()
+            .error,
+        ErrorCode::TaskNotFound
+    );
+    // No token, or a bad one.
+    assert_eq!(
+        http::get(&base, None, &down.task_id, None).await.status,
+        401
+    );
+    assert_eq!(
+        http::get(&base, Some("forged"), &down.task_id, None)
+            .await
+            .status,
+        401
+    );
+    // A download task is not an upload task, and a malformed id is just not found.
+    assert_eq!(
+        admin
+            .upload(&down.task_id, b"x", 0, None, 1)
+            .await
+            .unwrap_err()
+            .error,
+        ErrorCode::TaskNotUsable
+    );
+    assert_eq!(
+        admin.download("not-a-task", None).await.unwrap_err().error,
+        ErrorCode::TaskNotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_content_is_stored_once_per_tenant() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let bytes = content(10_000, 5);
+    for title in ["one", "two", "three"] {
+        let (_, task) = new_document(&mut c, title).await;
+        c.upload(&task.task_id, &bytes, 0, None, 4096)
+            .await
+            .unwrap();
+    }
+    let blobs = server.blob_files();
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    assert!(blobs[0].to_string_lossy().ends_with(&sha(&bytes)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_go_with_their_last_reference() {
+    use api_spec::actions::{
+        CreateDirectory, CreateDirectoryRequest, DeleteDirectory, DeleteDocument, FolderIdRequest,
+    };
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let shared = content(5000, 11);
+    let (a, task_a) = new_document(&mut c, "a").await;
+    c.upload(&task_a.task_id, &shared, 0, None, 4096)
+        .await
+        .unwrap();
+    let (b, task_b) = new_document(&mut c, "b").await;
+    c.upload(&task_b.task_id, &shared, 0, None, 4096)
+        .await
+        .unwrap();
+    let folder = c
+        .call::<CreateDirectory>(&CreateDirectoryRequest {
+            name: "box".into(),
+            parent_id: None,
+            access_rules: None,
+            exists_ok: false,
+            inherit_parent: None,
+        })
+        .await
+        .unwrap();
+    let req = CreateDocumentRequest {
+        title: "c".into(),
+        folder_id: Some(folder.id.clone()),
+        access_rules: None,
+        inherit_parent: None,
+    };
+    let third = c.call::<CreateDocument>(&req).await.unwrap();
+    c.upload(&third.task_data.task_id, &content(7000, 12), 0, None, 4096)
+        .await
+        .unwrap();
+    assert_eq!(server.blob_files().len(), 2);
+
+    c.call::<DeleteDocument>(&DocumentIdRequest { document_id: a })
+        .await
+        .unwrap();
+    assert_eq!(
+        server.blob_files().len(),
+        2,
+        "a blob still referenced by b must stay"
+    );
+    c.call::<DeleteDocument>(&DocumentIdRequest { document_id: b })
+        .await
+        .unwrap();
+    assert_eq!(server.blob_files().len(), 1);
+    c.call::<DeleteDirectory>(&FolderIdRequest {
+        folder_id: folder.id,
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.blob_files().len(), 0, "{:?}", server.blob_files());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
+    let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
+    let mut c = server.admin().await;
+    let (_, task) = new_document(&mut c, "abandoned").await;
+    let bytes = content(300_000, 13);
+    let mut vanishing = server.client().await;
+    vanishing.username = c.username.clone();
+    vanishing.token = c.token.clone();
+    vanishing
+        .upload_then_vanish(&task.task_id, &bytes, 0, 200_000)
+        .await;
+    let uploads = server.dir.path().join("uploads");
+    let count = || std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+    for _ in 0..50 {
+        if count() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(), 1, "the partial upload is kept for a resume");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let expired = coffer::services::transfers::expire_uploads(server.state())
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    assert_eq!(count(), 0, "expired partial bytes are removed");
+    let err = c
+        .upload(&task.task_id, &bytes, 0, None, 65536)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::TaskNotUsable);
+}

@@ -1,0 +1,362 @@
+//! A typed WebSocket client on the `api-spec` types. Replies and events share the socket;
+//! the client keeps events that arrive while it waits for a reply, and vice versa.
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use api_spec::actions::{Login, LoginRequest};
+use api_spec::{ActionSpec, ErrorCode, Event, Reply};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// How long any single wait for the server may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A non-200 reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiFailure {
+    pub code: u16,
+    pub error: ErrorCode,
+    pub message: String,
+    pub data: Value,
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub username: Option<String>,
+    pub token: Option<String>,
+    events: VecDeque<Event>,
+    replies: VecDeque<Reply>,
+    /// The close frame, once the server closed the connection.
+    pub closed: Option<Option<CloseFrame>>,
+    /// `received` of the last upload's `transfer_file` message.
+    pub last_received: Option<u64>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio::time::timeout(WAIT, connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Self {
+            ws,
+            username: None,
+            token: None,
+            events: VecDeque::new(),
+            replies: VecDeque::new(),
+            closed: None,
+            last_received: None,
+        }
+    }
+
+    /// Sends a raw text message.
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws
+            .send(Message::text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends a raw message of any kind.
+    pub async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// Reads one server message into the reply or event queue; false once the socket closed.
+    async fn pump(&mut self) -> bool {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("server answered in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("server sends JSON");
+                    if value.get("code").is_some() {
+                        self.replies
+                            .push_back(serde_json::from_value(value).expect("reply shape"));
+                    } else {
+                        self.events
+                            .push_back(serde_json::from_value(value).expect("event shape"));
+                    }
+                    return true;
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed = Some(frame);
+                    return false;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {
+                    self.closed.get_or_insert(None);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The next reply (events that arrive first are kept for [`Client::next_event`]).
+    pub async fn next_reply(&mut self) -> Reply {
+        loop {
+            if let Some(r) = self.replies.pop_front() {
+                return r;
+            }
+            assert!(
+                self.pump().await,
+                "connection closed while waiting for a reply: {:?}",
+                self.closed
+            );
+        }
+    }
+
+    /// The next event.
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return e;
+            }
+            assert!(
+                self.pump().await,
+                "connection closed while waiting for an event: {:?}",
+                self.closed
+            );
+        }
+    }
+
+    /// Events received so far, without waiting for more.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+
+    /// Waits until the server closes the connection; returns its close frame.
+    pub async fn wait_closed(&mut self) -> Option<CloseFrame> {
+        while self.closed.is_none() {
+            self.pump().await;
+        }
+        self.closed.clone().flatten()
+    }
+
+    /// Sends `{action, data}` with this client's credentials and returns the raw reply.
+    pub async fn request(&mut self, action: &str, data: Value) -> Reply {
+        let mut envelope = json!({"action": action, "data": data});
+        if let (Some(u), Some(t)) = (&self.username, &self.token) {
+            envelope["username"] = json!(u);
+            envelope["token"] = json!(t);
+        }
+        self.send_text(envelope.to_string()).await;
+        self.next_reply().await
+    }
+
+    /// A typed call of action `A`.
+    pub async fn call<A: ActionSpec>(
+        &mut self,
+        req: &A::Request,
+    ) -> Result<A::Response, ApiFailure> {
+        let reply = self
+            .request(
+                A::NAME,
+                serde_json::to_value(req).expect("request serialises"),
+            )
+            .await;
+        into_result::<A>(reply)
+    }
+
+    /// Logs in and keeps the token for later calls.
+    pub async fn login(
+        &mut self,
+        username: &str,
+        password: &str,
+        tenant: Option<&str>,
+    ) -> Result<(), ApiFailure> {
+        let req = LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            tenant: tenant.map(str::to_owned),
+        };
+        let res = self.call::<Login>(&req).await?;
+        self.username = Some(username.to_owned());
+        self.token = Some(res.token);
+        Ok(())
+    }
+
+    /// Reads the next text message that is not an event (a reply or a control message), as
+    /// JSON.
+    async fn next_control_or_reply(&mut self) -> Value {
+        loop {
+            if let Some(r) = self.replies.pop_front() {
+                return serde_json::to_value(r).expect("reply");
+            }
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("server answered in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON");
+                    if value.get("event").is_some() {
+                        self.events
+                            .push_back(serde_json::from_value(value).expect("event"));
+                    } else {
+                        return value;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed = Some(frame);
+                    panic!("connection closed during a transfer");
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("connection failed during a transfer: {other:?}"),
+            }
+        }
+    }
+
+    /// Uploads `bytes[offset..]` for an upload task over the WebSocket, declaring the whole
+    /// size (and `sha256`, if given), in frames of `chunk` bytes. Returns the final reply.
+    pub async fn upload(
+        &mut self,
+        task_id: &str,
+        bytes: &[u8],
+        offset: u64,
+        sha256: Option<&str>,
+        chunk: usize,
+    ) -> Result<api_spec::actions::UploadFileResponse, ApiFailure> {
+        self.upload_from(task_id, bytes, Some(offset), sha256, chunk)
+            .await
+    }
+
+    /// Like [`Client::upload`]; with `offset: None` it resumes from the `received` count the
+    /// server announces.
+    pub async fn upload_from(
+        &mut self,
+        task_id: &str,
+        bytes: &[u8],
+        offset: Option<u64>,
+        sha256: Option<&str>,
+        chunk: usize,
+    ) -> Result<api_spec::actions::UploadFileResponse, ApiFailure> {
+        let mut envelope =
+            json!({"action": "upload_file", "data": {"task_id": task_id}, "request_id": "up"});
+        envelope["username"] = json!(self.username);
+        envelope["token"] = json!(self.token);
+        self.send_text(envelope.to_string()).await;
+        let first = self.next_control_or_reply().await;
+        if first.get("code").is_some() {
+            return into_result::<api_spec::actions::UploadFile>(
+                serde_json::from_value(first).expect("reply"),
+            );
+        }
+        assert_eq!(first["action"], "transfer_file", "{first}");
+        assert_eq!(first["request_id"], "up");
+        let received = first["data"]["received"].as_u64().expect("received");
+        self.last_received = Some(received);
+        let offset = offset.unwrap_or(received);
+        let header = json!({"file_size": bytes.len(), "sha256": sha256, "offset": offset});
+        self.send_text(header.to_string()).await;
+        for piece in bytes[offset as usize..].chunks(chunk.max(1)) {
+            self.ws
+                .send(Message::binary(piece.to_vec()))
+                .await
+                .expect("send chunk");
+        }
+        let reply = self.next_control_or_reply().await;
+        into_result::<api_spec::actions::UploadFile>(serde_json::from_value(reply).expect("reply"))
+    }
+
+    /// Starts an upload and sends only `bytes[offset..stop]`, then drops the connection
+    /// (a client that crashes mid-upload).
+    pub async fn upload_then_vanish(
+        mut self,
+        task_id: &str,
+        bytes: &[u8],
+        offset: u64,
+        stop: usize,
+    ) -> u64 {
+        let mut envelope = json!({"action": "upload_file", "data": {"task_id": task_id}});
+        envelope["username"] = json!(self.username);
+        envelope["token"] = json!(self.token);
+        self.send_text(envelope.to_string()).await;
+        let ready = self.next_control_or_reply().await;
+        let received = ready["data"]["received"].as_u64().expect("received");
+        self.send_text(json!({"file_size": bytes.len(), "offset": offset}).to_string())
+            .await;
+        for piece in bytes[offset as usize..stop].chunks(64 * 1024) {
+            self.ws
+                .send(Message::binary(piece.to_vec()))
+                .await
+                .expect("send chunk");
+        }
+        self.ws.flush().await.ok();
+        drop(self);
+        received
+    }
+
+    /// Downloads a task over the WebSocket from `offset`; returns the header and the bytes.
+    pub async fn download(
+        &mut self,
+        task_id: &str,
+        offset: Option<u64>,
+    ) -> Result<(Value, Vec<u8>), ApiFailure> {
+        let mut envelope =
+            json!({"action": "download_file", "data": {"task_id": task_id, "offset": offset}});
+        envelope["username"] = json!(self.username);
+        envelope["token"] = json!(self.token);
+        self.send_text(envelope.to_string()).await;
+        let first = self.next_control_or_reply().await;
+        if first.get("code").is_some() {
+            into_result::<api_spec::actions::DownloadFile>(
+                serde_json::from_value(first).expect("reply"),
+            )?;
+            panic!("a download reply before its header");
+        }
+        let header = first["data"].clone();
+        let mut bytes = Vec::new();
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("server answered in time");
+            match next {
+                Some(Ok(Message::Binary(b))) => {
+                    assert!(
+                        b.len() as u64 <= header["chunk_size"].as_u64().unwrap(),
+                        "frame over chunk_size"
+                    );
+                    bytes.extend_from_slice(&b);
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON");
+                    if value.get("event").is_some() {
+                        continue;
+                    }
+                    into_result::<api_spec::actions::DownloadFile>(
+                        serde_json::from_value(value).expect("reply"),
+                    )?;
+                    return Ok((header, bytes));
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("connection failed during a download: {other:?}"),
+            }
+        }
+    }
+
+    /// Closes the connection politely and waits for the server's answering Close frame.
+    pub async fn close(mut self) -> Option<CloseFrame> {
+        self.ws.send(Message::Close(None)).await.ok();
+        self.wait_closed().await
+    }
+}
+
+/// Turns a raw reply into the typed response of `A` or an [`ApiFailure`].
+pub fn into_result<A: ActionSpec>(reply: Reply) -> Result<A::Response, ApiFailure> {
+    if reply.code == 200 {
+        return Ok(serde_json::from_value(reply.data).expect("response matches the spec"));
+    }
+    let error: ErrorCode = serde_json::from_value(reply.data["error"].clone())
+        .expect("every non-200 reply carries data.error");
+    Err(ApiFailure {
+        code: reply.code,
+        error,
+        message: reply.message,
+        data: reply.data,
+    })
+}

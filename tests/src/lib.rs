@@ -1,0 +1,11 @@
+//! The integration-test harness: [`TestServer`] boots the real server on `127.0.0.1:0` with a
+//! fresh database (a SQLite file in a temp dir, or — when `COFFER_TEST_DATABASE_URL` is set —
+//! a fresh PostgreSQL database dropped afterwards), and [`Client`] is a typed WebSocket client
+//! built on the `api-spec` types.
+pub mod client;
+pub mod http;
+pub mod s3;
+pub mod server;
+
+pub use client::{ApiFailure, Client};
+pub use server::TestServer;

@@ -1,0 +1,210 @@
+//! Booting a server per test.
+use std::net::SocketAddr;
+
+use coffer::{Config, RunningServer, Signals};
+use sea_orm::{ConnectionTrait, Database};
+use tempfile::TempDir;
+
+use crate::client::Client;
+
+/// Password of the bootstrap `admin` in every test server.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// The environment variable naming a PostgreSQL server for the tests.
+pub const PG_URL_VAR: &str = "COFFER_TEST_DATABASE_URL";
+/// Set to `s3` to run every test server's blob store on a real S3 server (s3s-fs).
+pub const STORAGE_VAR: &str = "COFFER_TEST_STORAGE";
+
+/// A fresh PostgreSQL database, dropped (with its connections) when this is dropped.
+pub struct TestDb {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates a database on the server `admin_url` points at. Panics if it cannot: a test
+    /// given a database URL must never silently skip.
+    pub async fn create(admin_url: &str) -> Self {
+        let name = format!("coffer_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{PG_URL_VAR}={admin_url} is unreachable: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        Self {
+            admin_url: admin_url.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async; a private runtime on a scoped thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let admin = Database::connect(&url).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Configuration for a test server: port 0, light argon2, one HTTP worker.
+pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> Config {
+    // OWASP-strength argon2 would make each login slow in a debug build; tests check
+    // behaviour, not hash strength.
+    Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        database_url: database_url.map(coffer::secret::SecretString::new),
+        admin_password: Some(coffer::secret::SecretString::new(ADMIN_PASSWORD.to_owned())),
+        argon2_memory_kib: 256,
+        argon2_iterations: 1,
+        workers: 1,
+        db_max_connections: 5,
+        backup_kdf_memory_kib: 8 * 1024,
+        backup_kdf_iterations: 1,
+        ..Config::default()
+    }
+}
+
+pub struct TestServer {
+    server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    db: Option<TestDb>,
+    s3: Option<crate::s3::S3Server>,
+}
+
+impl TestServer {
+    /// A server on a fresh database.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server on a fresh database, with `adjust` applied to its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = match std::env::var(PG_URL_VAR) {
+            Ok(url) if !url.is_empty() => Some(TestDb::create(&url).await),
+            _ => None,
+        };
+        let mut config = test_config(dir.path(), db.as_ref().map(|d| d.url.clone()));
+        let s3 = match std::env::var(STORAGE_VAR).as_deref() {
+            Ok("s3") => Some(crate::s3::S3Server::start().await),
+            _ => None,
+        };
+        if let Some(s3) = &s3 {
+            s3.configure(&mut config);
+        }
+        adjust(&mut config);
+        let server = coffer::start(config, Signals::Ignore)
+            .await
+            .expect("server starts");
+        let addr = server.addr();
+        Self {
+            server: Some(server),
+            addr,
+            dir,
+            db,
+            s3,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A connected, not yet logged-in client.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.ws_url()).await
+    }
+
+    /// A client logged in as `admin` of tenant `default`.
+    pub async fn admin(&self) -> Client {
+        let mut c = self.client().await;
+        c.login("admin", ADMIN_PASSWORD, None)
+            .await
+            .expect("admin login");
+        c
+    }
+
+    /// The running server's shared state.
+    pub fn state(&self) -> &std::sync::Arc<coffer::app::AppState> {
+        self.server.as_ref().expect("running").state()
+    }
+
+    /// Stops the server gracefully; the database stays until `self` drops.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+
+    pub fn uses_postgres(&self) -> bool {
+        self.db.is_some()
+    }
+
+    pub fn uses_s3(&self) -> bool {
+        self.s3.is_some()
+    }
+
+    /// Paths of the stored blobs, wherever the server keeps them (the local blob directory,
+    /// or the s3s-fs directory behind the S3 bucket).
+    pub fn blob_files(&self) -> Vec<std::path::PathBuf> {
+        let root = match &self.s3 {
+            Some(s3) => s3.root.path().join(crate::s3::BUCKET).join("blobs"),
+            None => self.dir.path().join("blobs"),
+        };
+        let mut found = Vec::new();
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if path.is_dir() {
+                    stack.push(path);
+                } else if !hidden {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Drop cannot await: send the stop command so the worker thread and its database
+        // connections go; the PostgreSQL database is then dropped WITH (FORCE).
+        if let Some(server) = self.server.take() {
+            server.request_stop();
+        }
+    }
+}
