@@ -155,6 +155,10 @@ pub fn visit_actions(visitor: &mut impl ActionVisitor) {
     visitor.visit::<GetBackupDownload>();
     visitor.visit::<DeleteBackup>();
     visitor.visit::<VerifyBackup>();
+    visitor.visit::<InitiateBackupImport>();
+    visitor.visit::<StartBackupImport>();
+    visitor.visit::<GetBackupImportStatus>();
+    visitor.visit::<CancelBackupImport>();
 }
 
 /// Every action's catalogue row, in protocol order.

@@ -165,6 +165,22 @@ error_codes! {
     BackupManifestMismatch = 400, "The archive's contents do not match its manifest";
     /// A blob's bytes do not match its SHA-256 name or recorded size.
     BackupBlobMismatch = 400, "A file in the archive does not match its checksum";
+    /// The job is not in a state that allows this (e.g. starting an import twice).
+    JobStateConflict = 409, "The job is not in a state that allows this";
+    /// The job's server stopped while it ran; nothing of it was kept.
+    JobInterrupted = 500, "The server stopped while the job ran; nothing of it was kept";
+    /// `start_backup_import` after the import's deadline: the job has timed out.
+    ImportDeadlinePassed = 408, "The import's deadline has passed";
+    /// `start_backup_import` before both uploads (archive and key) completed.
+    ImportUploadsIncomplete = 409, "Upload the archive and the key first";
+    /// `restore` needs a tenant without folders or documents.
+    ImportTargetNotEmpty = 409, "The tenant is not empty; use mode merge";
+    /// `merge` with `on_conflict: fail` met a name already taken at the top level.
+    ImportNameConflict = 409, "An imported name is already taken";
+    /// A legacy CFMS archive (unauthenticated) without `allow_legacy: true`.
+    ImportLegacyNotAllowed = 400, "Legacy CFMS archives need allow_legacy";
+    /// The archive refers to something it does not contain (a folder, file or revision).
+    ImportReferenceInvalid = 400, "The archive refers to something it does not contain";
     /// Something failed inside the server; quote `data.log_id` to an operator.
     Internal = 500, "Internal server error";
 }

@@ -9,6 +9,7 @@ use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::jobs::JobControl;
 use crate::registry::Registry;
 use crate::services::transfers::ActiveUploads;
 use crate::storage::blobs::BlobStore;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub registry: Registry,
     pub blobs: Arc<dyn BlobStore>,
     pub uploads: ActiveUploads,
+    pub jobs: JobControl,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             registry: Registry::build(),
             blobs,
             uploads: ActiveUploads::default(),
+            jobs: JobControl::default(),
         }
     }
 }

@@ -70,6 +70,14 @@ pub struct Config {
     pub backup_segment_bytes: u32,
     /// Threads sealing segments during an export; 0 means one per core.
     pub backup_workers: usize,
+    /// How often a queued or running job records that it is alive, and checks whether it
+    /// was cancelled from elsewhere.
+    pub job_heartbeat_secs: u64,
+    /// A queued or running job of another server instance silent this long is failed with
+    /// `job_interrupted` (its server is gone).
+    pub job_stale_secs: u64,
+    /// How often the reaper times out pending imports past their deadline.
+    pub job_reap_secs: u64,
 }
 
 impl Default for Config {
@@ -104,6 +112,9 @@ impl Default for Config {
             backup_kdf_iterations: 3,
             backup_segment_bytes: 1024 * 1024,
             backup_workers: 0,
+            job_heartbeat_secs: 5,
+            job_stale_secs: 60,
+            job_reap_secs: 10,
         }
     }
 }

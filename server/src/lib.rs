@@ -17,6 +17,7 @@ pub mod connection;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod registry;
 pub mod secret;
 pub mod server;

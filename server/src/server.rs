@@ -47,7 +47,7 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let workers = config.workers;
     let blobs = crate::storage::blobs::from_config(&config)?;
     let state = Arc::new(AppState::new(config, db, hasher, blobs));
-    crate::backup::export::recover(&state).await?;
+    crate::jobs::reap(&state, true).await?;
 
     let data = web::Data::new(Arc::clone(&state));
     let mut server = HttpServer::new(move || {
@@ -70,7 +70,10 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let server = server.run();
     let handle = server.handle();
     let server = tokio::spawn(server);
-    let housekeeping = tokio::spawn(housekeeping(Arc::clone(&state)));
+    let (chores, reaper) = (Arc::clone(&state), Arc::clone(&state));
+    let housekeeping = tokio::spawn(async move {
+        tokio::join!(housekeeping(chores), crate::jobs::reaper(reaper));
+    });
     tracing::info!(%addr, "listening");
     Ok(RunningServer {
         addr,

@@ -13,7 +13,7 @@ use coffer::backup::keys::KeyFile;
 use coffer::backup::verify::{Summary, verify};
 use tests::{Client, TestServer, http};
 
-fn content(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn content(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
@@ -26,13 +26,13 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Small segments, so modest files span several of them.
-async fn server() -> TestServer {
+pub(crate) async fn server() -> TestServer {
     TestServer::start_with(|c| c.backup_segment_bytes = 64 * 1024).await
 }
 
 /// A tenant with nested unicode folders, many small files, a multi-segment file, a shared
 /// blob and a second revision. Returns the number of bytes stored.
-async fn populate(c: &mut Client) {
+pub(crate) async fn populate(c: &mut Client) {
     let folder = |name: &str, parent: Option<String>| CreateDirectoryRequest {
         name: name.into(),
         parent_id: parent,
@@ -108,7 +108,7 @@ async fn populate(c: &mut Client) {
 }
 
 /// Starts an export and waits for its completion event; returns (backup id, job id, event).
-async fn export(
+pub(crate) async fn export(
     c: &mut Client,
     listener: &mut Client,
     req: GenerateBackupRequest,
@@ -127,7 +127,7 @@ async fn export(
     }
 }
 
-fn plain(name: &str) -> GenerateBackupRequest {
+pub(crate) fn plain(name: &str) -> GenerateBackupRequest {
     GenerateBackupRequest {
         backup_name: Some(name.into()),
         passphrase: None,
@@ -135,7 +135,7 @@ fn plain(name: &str) -> GenerateBackupRequest {
     }
 }
 
-async fn listener(server: &TestServer) -> Client {
+pub(crate) async fn listener(server: &TestServer) -> Client {
     let mut l = server.admin().await;
     l.call::<RegisterListener>(&RegisterListenerRequest { events: None })
         .await
@@ -144,7 +144,11 @@ async fn listener(server: &TestServer) -> Client {
 }
 
 /// Downloads a backup's archive and key over HTTP.
-async fn download(server: &TestServer, c: &mut Client, backup_id: &str) -> (Vec<u8>, Vec<u8>) {
+pub(crate) async fn download(
+    server: &TestServer,
+    c: &mut Client,
+    backup_id: &str,
+) -> (Vec<u8>, Vec<u8>) {
     let tasks = c
         .call::<GetBackupDownload>(&BackupIdRequest {
             backup_id: backup_id.into(),

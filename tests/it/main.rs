@@ -6,6 +6,7 @@ mod backups;
 mod blobs;
 mod cli;
 mod http;
+mod imports;
 mod migrations;
 mod protocol;
 mod transfers;

@@ -8,6 +8,7 @@ pub mod backups;
 pub mod directories;
 pub mod documents;
 pub mod groups;
+pub mod imports;
 pub mod lookup;
 pub mod meta;
 pub mod revisions;

@@ -95,7 +95,15 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     let key_path = key_path(&state.config, req.scope.tenant_id(), backup_id);
     write_private(&key_path, &serde_json::to_vec_pretty(&key_file)?)?;
     let txn = state.db.begin().await?;
-    let job = jobs::insert(&req.scope, &txn, jobs::EXPORT, req.owner, jobs::QUEUED).await?;
+    let job = jobs::insert(
+        &req.scope,
+        &txn,
+        jobs::EXPORT,
+        req.owner,
+        jobs::QUEUED,
+        None,
+    )
+    .await?;
     let new = NewBackup {
         id: backup_id,
         job_id: job.id,
@@ -137,8 +145,7 @@ async fn run(
     key: BackupKey,
 ) {
     let scope = req.scope;
-    let worker = format!("{}:{}", std::process::id(), job_id.simple());
-    match jobs::claim(&scope, &state.db, job_id, &worker).await {
+    match jobs::claim(&scope, &state.db, job_id, state.jobs.instance()).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {
@@ -146,6 +153,7 @@ async fn run(
             return;
         }
     }
+    let _heartbeat = crate::jobs::Heartbeat::start(&state, scope, job_id);
     let workers = match state.config.backup_workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -270,20 +278,16 @@ async fn run(
     }
 }
 
-/// At start-up: jobs a dead process left running are failed (`interrupted`); an export's
-/// partial archive and its key are removed.
-pub async fn recover(state: &AppState) -> Result<()> {
-    for job in jobs::fail_interrupted(&state.db).await? {
-        let scope = TenantScope::system(job.tenant_id);
-        if let Some(backup) = backups::find_by_job(&scope, &state.db, job.id).await? {
-            let archive = archive_path(&state.config, job.tenant_id, backup.id);
-            if let Some(dir) = archive.parent() {
-                let _ = std::fs::remove_file(dir.join(format!(".{}.partial", backup.id.simple())));
-            }
-            let _ = std::fs::remove_file(key_path(&state.config, job.tenant_id, backup.id));
-            backups::finish(&scope, &state.db, backup.id, None).await?;
+/// Removes what an export that did not complete left: its partial archive and its key;
+/// the backup is marked failed.
+pub async fn discard(state: &AppState, job: &entity::job::Model) {
+    let scope = TenantScope::system(job.tenant_id);
+    if let Ok(Some(backup)) = backups::find_by_job(&scope, &state.db, job.id).await {
+        let archive = archive_path(&state.config, job.tenant_id, backup.id);
+        if let Some(dir) = archive.parent() {
+            let _ = std::fs::remove_file(dir.join(format!(".{}.partial", backup.id.simple())));
         }
-        tracing::warn!(job = %job.id, "job interrupted by a restart marked failed");
+        let _ = std::fs::remove_file(key_path(&state.config, job.tenant_id, backup.id));
+        let _ = backups::finish(&scope, &state.db, backup.id, None).await;
     }
-    Ok(())
 }

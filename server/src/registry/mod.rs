@@ -16,8 +16,8 @@ use crate::error::{Result, fail, field_error};
 mod dispatch;
 
 use crate::actions::{
-    access, audit, auth, backups, directories, documents, groups, lookup, meta, revisions, tenants,
-    transfers, users,
+    access, audit, auth, backups, directories, documents, groups, imports, lookup, meta, revisions,
+    tenants, transfers, users,
 };
 pub use dispatch::{dispatch, error_reply};
 
@@ -165,6 +165,10 @@ impl Registry {
         r.add::<a::GetBackupDownload, _, _>(backups::get_backup_download::run);
         r.add::<a::DeleteBackup, _, _>(backups::delete_backup::run);
         r.add::<a::VerifyBackup, _, _>(backups::verify_backup::run);
+        r.add::<a::InitiateBackupImport, _, _>(imports::initiate_backup_import::run);
+        r.add::<a::StartBackupImport, _, _>(imports::start_backup_import::run);
+        r.add::<a::GetBackupImportStatus, _, _>(imports::get_backup_import_status::run);
+        r.add::<a::CancelBackupImport, _, _>(imports::cancel_backup_import::run);
         r
     }
 

@@ -14,10 +14,11 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::transfers::{UploadSlot, io, part_path, received};
 use crate::app::AppState;
 use crate::auth::AuthContext;
+use crate::backup::import;
 use crate::error::{Error, Result, fail, field_error};
 use crate::storage::blobs::blob_key;
-use crate::storage::tasks;
 use crate::storage::{documents, files};
+use crate::storage::{jobs, tasks};
 
 /// Largest key file an import accepts.
 const KEY_FILE_LIMIT: u64 = 64 * 1024;
@@ -208,31 +209,36 @@ impl Upload {
     }
 }
 
-/// An import's archive or key: kept beside its job (never in the blob store) until the
-/// import runs.
+/// An import's archive or key: kept in its job's directory (never in the blob store) until
+/// the import runs. The job must still be waiting for its uploads.
 async fn stage_import(
     state: &AppState,
     auth: &AuthContext,
     upload: &Upload,
     sha256: &str,
 ) -> Result<UploadFileResponse> {
+    let scope = auth.scope();
     let job_id = upload
         .task
         .job_id
         .ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
-    let dir = crate::backup::import::job_dir(&state.config, auth.scope().tenant_id(), job_id);
-    let name = if upload.task.purpose == tasks::PURPOSE_IMPORT_KEY {
-        "key"
+    let job = jobs::find(scope, &state.db, job_id).await?;
+    if job.is_none_or(|j| j.status != jobs::PENDING) {
+        return Err(fail(ErrorCode::TaskNotUsable));
+    }
+    let dir = import::job_dir(&state.config, scope.tenant_id(), job_id);
+    let target = if upload.task.purpose == tasks::PURPOSE_IMPORT_KEY {
+        import::key_path(&dir)
     } else {
-        "archive"
+        import::archive_path(&dir)
     };
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(io("creating import dir"))?;
-    tokio::fs::rename(&upload.path, dir.join(name))
+    tokio::fs::rename(&upload.path, &target)
         .await
         .map_err(io("staging import upload"))?;
-    tasks::complete(auth.scope(), &state.db, upload.task.id, upload.size, sha256).await?;
+    tasks::complete(scope, &state.db, upload.task.id, upload.size, sha256).await?;
     Ok(UploadFileResponse {
         task_id: upload.task.id.to_string(),
         file_size: upload.size,

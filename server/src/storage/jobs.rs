@@ -1,6 +1,10 @@
-//! The job table: background work of one tenant (backup exports; imports next).
+//! The job table: background work of one tenant (backup exports and imports). Every state
+//! change is a conditional update (`WHERE status = <expected>`), so two actors — a worker, a
+//! cancel, the reaper, another server instance — can never both move the same job.
 use entity::job;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -9,10 +13,17 @@ use crate::error::Result;
 use crate::time::now_ms;
 
 pub const EXPORT: &str = "export";
+pub const IMPORT: &str = "import";
+pub const PENDING: &str = "pending";
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const COMPLETED: &str = "completed";
 pub const FAILED: &str = "failed";
+pub const TIMEOUT: &str = "timeout";
+pub const CANCELLED: &str = "cancelled";
+
+/// States a job can still leave.
+pub const LIVE: [&str; 3] = [PENDING, QUEUED, RUNNING];
 
 pub async fn insert(
     scope: &TenantScope,
@@ -20,6 +31,7 @@ pub async fn insert(
     kind: &str,
     owner: Uuid,
     status: &str,
+    deadline: Option<i64>,
 ) -> Result<job::Model> {
     let model = job::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -35,7 +47,7 @@ pub async fn insert(
         error_code: Set(None),
         error_message: Set(None),
         result: Set(None),
-        deadline: Set(None),
+        deadline: Set(deadline),
         created_at: Set(now_ms()),
         started_at: Set(None),
         finished_at: Set(None),
@@ -73,6 +85,132 @@ pub async fn claim(
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::Status.eq(QUEUED))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Moves the job from `from` to `to` (setting `worker` when given); false if it was not in
+/// `from` any more.
+pub async fn transition(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+    worker: Option<&str>,
+) -> Result<bool> {
+    let mut update = job::Entity::update_many().col_expr(job::Column::Status, to.into());
+    if let Some(worker) = worker {
+        update = update
+            .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
+            .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into());
+    }
+    if !LIVE.contains(&to) {
+        update = update.col_expr(job::Column::FinishedAt, Some(now_ms()).into());
+    }
+    let res = update
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.is_in(from.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Whether a job of `kind` is running in the tenant.
+pub async fn any_running(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    kind: &str,
+) -> Result<bool> {
+    Ok(job::Entity::find()
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Kind.eq(kind))
+        .filter(job::Column::Status.eq(RUNNING))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Marks the job alive.
+pub async fn heartbeat(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Pending jobs of every tenant whose deadline has passed (housekeeping).
+pub async fn past_deadline(db: &impl ConnectionTrait, now: i64) -> Result<Vec<job::Model>> {
+    Ok(job::Entity::find()
+        .filter(job::Column::Status.eq(PENDING))
+        .filter(job::Column::Deadline.lt(now))
+        .all(db)
+        .await?)
+}
+
+/// Queued or running jobs of every tenant not owned by `instance` whose heartbeat is older
+/// than `cutoff` (or every such job, with `cutoff` = `i64::MAX`): their server is gone.
+pub async fn orphaned(
+    db: &impl ConnectionTrait,
+    instance: &str,
+    cutoff: i64,
+) -> Result<Vec<job::Model>> {
+    Ok(job::Entity::find()
+        .filter(job::Column::Status.is_in([QUEUED, RUNNING]))
+        .filter(
+            Condition::any()
+                .add(job::Column::WorkerId.is_null())
+                .add(job::Column::WorkerId.ne(instance)),
+        )
+        .filter(
+            Condition::any()
+                .add(job::Column::HeartbeatAt.is_null())
+                .add(job::Column::HeartbeatAt.lt(cutoff)),
+        )
+        .all(db)
+        .await?)
+}
+
+/// Records the outcome of a job already moved to a terminal state by [`transition`].
+pub async fn record_error(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    code: &str,
+    message: &str,
+) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::ErrorCode, Some(code.to_owned()).into())
+        .col_expr(job::Column::ErrorMessage, Some(message.to_owned()).into())
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Completes a running job with its result; false if it was no longer running (cancelled
+/// or failed by someone else). Run it inside the transaction that holds the job's work, so
+/// the work commits exactly when the job completes.
+pub async fn complete(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    result: Value,
+) -> Result<bool> {
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, COMPLETED.into())
+        .col_expr(job::Column::ProgressPercent, 100.into())
+        .col_expr(job::Column::Result, Some(result).into())
+        .col_expr(job::Column::FinishedAt, Some(now_ms()).into())
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(RUNNING))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -137,28 +275,24 @@ pub async fn finish(
     Ok(())
 }
 
-/// Fails every job left `running` by a process that is gone (at start-up, all of them:
-/// with one process per database, none of them can still be running). Returns them.
-pub async fn fail_interrupted(db: &impl ConnectionTrait) -> Result<Vec<job::Model>> {
-    let stale = job::Entity::find()
-        .filter(job::Column::Status.eq(RUNNING))
-        .all(db)
+/// Moves a pending job to `queued` for `worker`, with its parameters; false if it was no
+/// longer pending.
+pub async fn queue(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    params: Value,
+) -> Result<bool> {
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, QUEUED.into())
+        .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
+        .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
+        .col_expr(job::Column::Params, Some(params).into())
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(PENDING))
+        .exec(db)
         .await?;
-    for j in &stale {
-        job::Entity::update_many()
-            .col_expr(job::Column::Status, FAILED.into())
-            .col_expr(
-                job::Column::ErrorCode,
-                Some("interrupted".to_owned()).into(),
-            )
-            .col_expr(
-                job::Column::ErrorMessage,
-                Some("The server stopped while the job ran".to_owned()).into(),
-            )
-            .col_expr(job::Column::FinishedAt, Some(now_ms()).into())
-            .filter(job::Column::Id.eq(j.id))
-            .exec(db)
-            .await?;
-    }
-    Ok(stale)
+    Ok(res.rows_affected == 1)
 }

@@ -113,26 +113,35 @@ pub async fn replace_types(
             .exec(db)
             .await?;
         for (position, rule) in rules.iter().enumerate() {
-            let (folder_id, document_id) = match object {
-                Object::Folder(id) => (Some(id), None),
-                Object::Document(id) => (None, Some(id)),
-            };
-            access_rule::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(scope.tenant_id()),
-                folder_id: Set(folder_id),
-                document_id: Set(document_id),
-                access_type: Set(t.as_str().to_owned()),
-                rule_data: Set(
-                    serde_json::to_value(rule).map_err(|e| Error::Internal(e.to_string()))?
-                ),
-                position: Set(position as i32),
-            }
-            .insert(db)
-            .await?;
+            rule_row(scope, object, *t, position, rule)?
+                .insert(db)
+                .await?;
         }
     }
     Ok(())
+}
+
+/// The row of the object's `position`-th rule of type `t`.
+pub fn rule_row(
+    scope: &TenantScope,
+    object: Object,
+    t: AccessType,
+    position: usize,
+    rule: &Rule,
+) -> Result<access_rule::ActiveModel> {
+    let (folder_id, document_id) = match object {
+        Object::Folder(id) => (Some(id), None),
+        Object::Document(id) => (None, Some(id)),
+    };
+    Ok(access_rule::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(scope.tenant_id()),
+        folder_id: Set(folder_id),
+        document_id: Set(document_id),
+        access_type: Set(t.as_str().to_owned()),
+        rule_data: Set(serde_json::to_value(rule).map_err(|e| Error::Internal(e.to_string()))?),
+        position: Set(position as i32),
+    })
 }
 
 /// Removes every rule of the object.

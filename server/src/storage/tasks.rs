@@ -186,3 +186,33 @@ pub async fn mark_expired(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()>
         .await?;
     Ok(())
 }
+
+/// The upload tasks of an import job.
+pub async fn of_job(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+) -> Result<Vec<transfer_task::Model>> {
+    Ok(transfer_task::Entity::find()
+        .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
+        .filter(transfer_task::Column::JobId.eq(job_id))
+        .all(db)
+        .await?)
+}
+
+/// Expires an import job's tasks that are still pending, so no upload can complete for a
+/// job that ended.
+pub async fn expire_for_job(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+) -> Result<()> {
+    transfer_task::Entity::update_many()
+        .col_expr(transfer_task::Column::Status, "expired".into())
+        .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
+        .filter(transfer_task::Column::JobId.eq(job_id))
+        .filter(transfer_task::Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}

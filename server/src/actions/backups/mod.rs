@@ -6,8 +6,8 @@ pub mod list_backups;
 pub mod verify_backup;
 
 use api_spec::ErrorCode;
-use api_spec::actions::BackupInfo;
-use entity::backup;
+use api_spec::actions::{BackupInfo, JobStatus};
+use entity::{backup, job};
 use sea_orm::ConnectionTrait;
 
 use crate::auth::AuthContext;
@@ -50,5 +50,26 @@ fn info(b: backup::Model) -> BackupInfo {
         sha256: b.archive_sha256,
         created_time: to_secs(b.created_at),
         completed_time: b.completed_at.map(to_secs),
+    }
+}
+
+/// A job as `get_backup_export_status` and `get_backup_import_status` show it.
+pub fn job_status(job: job::Model, backup_id: Option<String>) -> JobStatus {
+    JobStatus {
+        backup_task_id: job.id.to_string(),
+        kind: job.kind,
+        status: job.status,
+        current_step: job.current_step,
+        progress_percent: job.progress_percent,
+        bytes_done: job.bytes_done.max(0) as u64,
+        bytes_total: job.bytes_total.max(0) as u64,
+        counts: job.counts,
+        error: job.error_code,
+        error_message: job.error_message,
+        result: job.result,
+        created_time: to_secs(job.created_at),
+        started_time: job.started_at.map(to_secs),
+        completed_time: job.finished_at.map(to_secs),
+        backup_id,
     }
 }

@@ -1,15 +1,346 @@
-//! Backup import: where an import's uploads wait for their job.
-use std::path::PathBuf;
+//! Backup import (BACKUP_IMPORT.md §3). `initiate_backup_import` creates a `pending` job with
+//! two upload tasks whose bytes land in the job's directory (never in the blob store);
+//! `start_backup_import` unlocks the key, checks the archive's header and queues the job; then
+//! [`run`] waits for the tenant's turn (one running import per tenant), and:
+//!
+//! 1. **verifying** — `unpack`: every segment authenticated, every member validated, every
+//!    blob hashed, into the job's staging directory;
+//! 2. **planning** — `plan`: every reference checked against the archive, fresh ids;
+//! 3. **importing** — blobs the tenant lacks are put into the blob store under their
+//!    content-addressed keys (unreferenced, so invisible, and listed in `published` so a
+//!    failure or a crash can remove them), then `apply` writes every row and completes the
+//!    job in one transaction;
+//! 4. **finalizing** — the job directory is removed.
+//!
+//! Publishing blobs before the commit rather than after is deliberate: a commit is the
+//! moment the import becomes visible, and rows must never point at bytes a failed
+//! post-commit copy left out.
+pub mod apply;
+pub mod legacy;
+pub mod plan;
+pub mod unpack;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use api_spec::ErrorCode;
+use api_spec::events::{BACKUP_IMPORT_PROGRESS, BackupJobEvent};
+use api_spec::permissions::IMPORT_BACKUP;
+use entity::job;
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
+use self::apply::Options;
+use self::unpack::{Staging, Unlocked};
+use crate::app::AppState;
+use crate::auth::TenantScope;
 use crate::config::Config;
+use crate::error::{Error, Result, fail};
+use crate::events::Audience;
+use crate::jobs::{self as control, Heartbeat};
+use crate::storage::blobs::blob_key;
+use crate::storage::jobs::{self, Progress};
+use crate::storage::{files, tasks};
 
-/// The directory holding an import job's uploaded archive and key until the job runs.
+/// The directory holding an import job's uploads and staging until the job ends.
 pub fn job_dir(config: &Config, tenant_id: Uuid, job_id: Uuid) -> PathBuf {
     config
         .data_dir
         .join("imports")
-        .join(tenant_id.to_string())
-        .join(job_id.to_string())
+        .join(tenant_id.simple().to_string())
+        .join(job_id.simple().to_string())
+}
+
+/// The uploaded archive of a job.
+pub fn archive_path(dir: &Path) -> PathBuf {
+    dir.join("archive")
+}
+
+/// The uploaded key file of a job.
+pub fn key_path(dir: &Path) -> PathBuf {
+    dir.join("key")
+}
+
+/// Blob keys this job put into the store (one per line), for removal if it fails.
+fn published_path(dir: &Path) -> PathBuf {
+    dir.join("published")
+}
+
+/// Reports progress to the job row and to listeners, at most once a second.
+struct Reporter {
+    state: Arc<AppState>,
+    job: job::Model,
+    last: Option<Instant>,
+}
+
+impl Reporter {
+    async fn report(&mut self, step: &str, percent: i32, done: u64, total: u64, force: bool) {
+        if !force
+            && self
+                .last
+                .is_some_and(|l| l.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let scope = TenantScope::system(self.job.tenant_id);
+        let p = Progress {
+            step,
+            percent,
+            bytes_done: done,
+            bytes_total: total,
+            counts: None,
+        };
+        let _ = jobs::progress(&scope, &self.state.db, self.job.id, p).await;
+        let event = BackupJobEvent {
+            backup_task_id: self.job.id.to_string(),
+            backup_id: None,
+            status: jobs::RUNNING.to_owned(),
+            progress_percent: percent,
+            bytes_done: done,
+            bytes_total: total,
+            error: None,
+        };
+        self.state.events.publish(
+            self.job.tenant_id,
+            Audience::Permission(IMPORT_BACKUP),
+            BACKUP_IMPORT_PROGRESS,
+            &event,
+        );
+    }
+}
+
+/// Runs a queued import to its end. Every path ends the job and announces it exactly once:
+/// here, or — when a cancel or the reaper ended it first — there.
+pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: Options) {
+    let scope = TenantScope::system(job.tenant_id);
+    let flag = state.jobs.flag(job.id);
+    let heartbeat = Heartbeat::start(&state, scope, job.id);
+    let dir = job_dir(&state.config, job.tenant_id, job.id);
+    let outcome = pipeline(&state, &job, &dir, key, options, &flag).await;
+    drop(heartbeat);
+    match outcome {
+        Ok(_) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            let event = control::event(&job, jobs::COMPLETED, None);
+            control::announce_end(&state, &job, &event);
+        }
+        Err(e) => {
+            remove_published(&state, &scope, &dir).await;
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            if !flag.load(Ordering::SeqCst) {
+                let data = e.to_reply_data();
+                let message = match &data.id {
+                    Some(id) => format!("{} ({id})", data.error.message()),
+                    None => match &data.log_id {
+                        Some(log) => format!("{} (log id {log})", data.error.message()),
+                        None => data.error.message().to_owned(),
+                    },
+                };
+                if let Err(e) =
+                    control::end(&state, &job, jobs::FAILED, Some((data.error, message))).await
+                {
+                    tracing::error!(job = %job.id, error = %e, "could not record a failed import");
+                }
+            }
+        }
+    }
+    state.jobs.release(job.id);
+}
+
+async fn pipeline(
+    state: &Arc<AppState>,
+    job: &job::Model,
+    dir: &Path,
+    key: Unlocked,
+    options: Options,
+    flag: &Arc<AtomicBool>,
+) -> Result<serde_json::Value> {
+    let scope = TenantScope::system(job.tenant_id);
+    let cancelled = || fail(ErrorCode::JobStateConflict);
+    if !wait_for_turn(state, &scope, job.id, flag).await {
+        return Err(cancelled());
+    }
+    let mut reporter = Reporter {
+        state: Arc::clone(state),
+        job: job.clone(),
+        last: None,
+    };
+    let archive = std::fs::File::open(archive_path(dir))
+        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
+    let size = archive.metadata().map(|m| m.len()).unwrap_or(0);
+    reporter.report("verifying", 0, 0, size, true).await;
+    let staging = Staging::create(dir.join("staging"))?;
+    let rt = tokio::runtime::Handle::current();
+    let (unpacked, plan, reporter) = {
+        let staging = staging.clone();
+        let flag = Arc::clone(flag);
+        tokio::task::spawn_blocking(move || {
+            let mut reporter = reporter;
+            let mut on_read = |read: u64| {
+                let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
+                rt.block_on(reporter.report("verifying", percent, read, size, false));
+            };
+            let unpacked = unpack::unpack(archive, &key, &staging, flag, &mut on_read)?;
+            drop(key);
+            let plan = plan::plan(&staging)?;
+            Ok::<_, Error>((unpacked, plan, reporter))
+        })
+        .await??
+    };
+    let mut reporter = reporter;
+    if flag.load(Ordering::SeqCst) {
+        return Err(cancelled());
+    }
+    reporter
+        .report("importing", 60, 0, unpacked.counts.bytes, true)
+        .await;
+    if !options.dry_run {
+        publish_blobs(state, &scope, dir, &staging, &plan).await?;
+    }
+    if flag.load(Ordering::SeqCst) {
+        return Err(cancelled());
+    }
+    let rt = tokio::runtime::Handle::current();
+    let progress_state = Arc::clone(state);
+    let job_row = job.clone();
+    let mut last = Instant::now();
+    let mut on_rows = move |done: u64, total: u64| {
+        if last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        last = Instant::now();
+        let percent = 60 + (done.saturating_mul(35) / total.max(1)).min(35) as i32;
+        let state = Arc::clone(&progress_state);
+        let job_row = job_row.clone();
+        // Reported beside the import's transaction, never inside it.
+        rt.spawn(async move {
+            let mut r = Reporter {
+                state,
+                job: job_row,
+                last: None,
+            };
+            r.report("importing", percent, done, total, true).await;
+        });
+    };
+    let result = apply::apply(
+        &state.db,
+        &scope,
+        job.id,
+        &plan,
+        &unpacked,
+        options,
+        &mut on_rows,
+    )
+    .await?;
+    if options.dry_run && !jobs::complete(&scope, &state.db, job.id, result.clone()).await? {
+        return Err(cancelled());
+    }
+    Ok(result)
+}
+
+/// Waits until no other import of the tenant runs, then claims the job; false if the job
+/// was cancelled while it waited.
+async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &AtomicBool) -> bool {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if flag.load(Ordering::SeqCst) {
+            return false;
+        }
+        match claim_turn(state, scope, id).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            // A busy database (another writer) only delays the claim.
+            Err(e) => tracing::debug!(job = %id, error = %e, "import claim deferred"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
+    let txn = state.db.begin().await?;
+    if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Two instances claiming imports of one tenant take turns on the tenant's row.
+        use sea_orm::ConnectionTrait;
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
+            [scope.tenant_id().into()],
+        ))
+        .await?;
+    }
+    if jobs::any_running(scope, &txn, jobs::IMPORT).await? {
+        return Ok(false);
+    }
+    let claimed = jobs::claim(scope, &txn, id, state.jobs.instance()).await?;
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Puts every blob the tenant lacks into the store, listing each key first so that a
+/// failure, a cancel or a crash can take it out again.
+async fn publish_blobs(
+    state: &AppState,
+    scope: &TenantScope,
+    dir: &Path,
+    staging: &Staging,
+    plan: &plan::Plan,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Internal(format!("import journal: {e}"));
+    let mut journal = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(published_path(dir))
+        .map_err(io)?;
+    for f in &plan.files {
+        if files::find_by_sha256(scope, &state.db, &f.sha256)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let key = blob_key(scope.tenant_id(), &f.sha256);
+        writeln!(journal, "{}\t{key}", f.sha256)
+            .and_then(|_| journal.sync_data())
+            .map_err(io)?;
+        state.blobs.put_file(&key, &staging.blob(&f.sha256)).await?;
+    }
+    Ok(())
+}
+
+/// Removes the blobs a job put into the store that no file row references.
+async fn remove_published(state: &AppState, scope: &TenantScope, dir: &Path) {
+    let Ok(journal) = tokio::fs::read_to_string(published_path(dir)).await else {
+        return;
+    };
+    for line in journal.lines() {
+        let Some((sha, key)) = line.split_once('\t') else {
+            continue;
+        };
+        if let Ok(None) = files::find_by_sha256(scope, &state.db, sha).await
+            && let Err(e) = state.blobs.delete(key).await
+        {
+            tracing::warn!(error = %e, "could not remove a blob of a failed import");
+        }
+    }
+}
+
+/// Removes everything an import that did not complete left: uploads (finished or partial),
+/// staged content, and blobs it put into the store.
+pub async fn discard(state: &AppState, job: &job::Model) {
+    let scope = TenantScope::system(job.tenant_id);
+    if let Ok(tasks) = tasks::of_job(&scope, &state.db, job.id).await {
+        for task in tasks {
+            let _ =
+                tokio::fs::remove_file(crate::services::transfers::part_path(state, task.id)).await;
+        }
+    }
+    let _ = tasks::expire_for_job(&scope, &state.db, job.id).await;
+    let dir = job_dir(&state.config, job.tenant_id, job.id);
+    remove_published(state, &scope, &dir).await;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
 }

@@ -1,0 +1,133 @@
+//! Backup import (BACKUP_IMPORT.md §3).
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::JobIdRequest;
+use super::JobStatus;
+use crate::envelope::Empty;
+use crate::{Access, permissions};
+
+/// Arguments of `initiate_backup_import`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitiateBackupImportRequest {
+    /// Seconds to upload both files and start the import: 60–86400, default 3600.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// What `initiate_backup_import` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InitiateBackupImportResponse {
+    /// The import job.
+    pub backup_task_id: String,
+    /// Upload task for the archive.
+    pub archive_task_id: String,
+    /// Upload task for the key file.
+    pub key_task_id: String,
+    /// Seconds until the job times out unless started.
+    pub timeout: u64,
+}
+
+/// Arguments of `start_backup_import`.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBackupImportRequest {
+    /// The import job `initiate_backup_import` created.
+    pub backup_task_id: String,
+    /// For a passphrase-protected key file.
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// `restore` (default; the tenant must have no folders or documents) or `merge`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// With `merge`, for a top-level name already taken: `rename` (default), `skip` or `fail`.
+    #[serde(default)]
+    pub on_conflict: Option<String>,
+    /// Plan only: report what would be created, conflicts and warnings; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Accept an unauthenticated legacy CFMS archive.
+    #[serde(default)]
+    pub allow_legacy: bool,
+}
+
+impl std::fmt::Debug for StartBackupImportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartBackupImportRequest")
+            .field("backup_task_id", &self.backup_task_id)
+            .field("mode", &self.mode)
+            .field("on_conflict", &self.on_conflict)
+            .field("dry_run", &self.dry_run)
+            .field("allow_legacy", &self.allow_legacy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `start_backup_import` answers at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StartBackupImportResponse {
+    /// The import job.
+    pub backup_task_id: String,
+    /// `queued` (it runs when no other import of the tenant is running).
+    pub status: String,
+}
+
+action! {
+    /// Creates an import job (`pending`) with upload tasks for the archive and the key.
+    InitiateBackupImport {
+        name: "initiate_backup_import",
+        access: Access::Permission(permissions::IMPORT_BACKUP),
+        audited: true,
+        success: "Import initiated; upload the archive and the key",
+        errors: [InvalidField],
+        request: InitiateBackupImportRequest,
+        response: InitiateBackupImportResponse,
+    }
+}
+
+action! {
+    /// Queues a pending import whose uploads are complete; answers at once.
+    StartBackupImport {
+        name: "start_backup_import",
+        access: Access::Permission(permissions::IMPORT_BACKUP),
+        note: "the job's owner",
+        audited: true,
+        success: "Import queued",
+        errors: [
+            JobNotFound, JobStateConflict, ImportDeadlinePassed, ImportUploadsIncomplete,
+            InvalidField, BackupKeyInvalid, BackupPassphraseRequired, BackupWrongPassphrase,
+            ImportLegacyNotAllowed
+        ],
+        request: StartBackupImportRequest,
+        response: StartBackupImportResponse,
+    }
+}
+
+action! {
+    /// An import job's state and, when done, its result (id map, counts, warnings).
+    GetBackupImportStatus {
+        name: "get_backup_import_status",
+        access: Access::Authenticated,
+        note: "the job's owner, or `import_backup` in the same tenant",
+        audited: false,
+        success: "Import status",
+        errors: [JobNotFound],
+        request: JobIdRequest,
+        response: JobStatus,
+    }
+}
+
+action! {
+    /// Cancels a pending, queued or running import; nothing of it stays.
+    CancelBackupImport {
+        name: "cancel_backup_import",
+        access: Access::Authenticated,
+        note: "the job's owner, or `import_backup` in the same tenant",
+        audited: true,
+        success: "Import cancelled",
+        errors: [JobNotFound, JobStateConflict],
+        request: JobIdRequest,
+        response: Empty,
+    }
+}

@@ -1,0 +1,51 @@
+use api_spec::ErrorCode;
+use api_spec::actions::{InitiateBackupImportRequest, InitiateBackupImportResponse};
+use sea_orm::TransactionTrait;
+
+use crate::actions::Call;
+use crate::error::{Result, field_error};
+use crate::storage::jobs;
+use crate::storage::tasks::{self, NewTask, PURPOSE_IMPORT_ARCHIVE, PURPOSE_IMPORT_KEY};
+use crate::time::now_ms;
+
+/// Seconds a client may take to upload both files and start the import.
+const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+const DEFAULT_TIMEOUT: u64 = 3600;
+
+/// Creates a `pending` import job and its two upload tasks, both expiring at the job's
+/// deadline; the reaper times the job out (and removes its uploads) if it is not started.
+pub async fn run(
+    call: Call,
+    req: InitiateBackupImportRequest,
+) -> Result<InitiateBackupImportResponse> {
+    let auth = call.auth()?;
+    let timeout = req.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT);
+    if !TIMEOUT_RANGE.contains(&timeout) {
+        return Err(field_error(ErrorCode::InvalidField, "timeout_seconds"));
+    }
+    let ttl_ms = timeout as i64 * 1000;
+    let txn = call.state.db.begin().await?;
+    let deadline = Some(now_ms() + ttl_ms);
+    let job = jobs::insert(
+        auth.scope(),
+        &txn,
+        jobs::IMPORT,
+        auth.user_id(),
+        jobs::PENDING,
+        deadline,
+    )
+    .await?;
+    let task = |purpose| NewTask {
+        ttl_ms,
+        ..NewTask::import(auth.user_id(), job.id, purpose)
+    };
+    let archive = tasks::insert(auth.scope(), &txn, task(PURPOSE_IMPORT_ARCHIVE)).await?;
+    let key = tasks::insert(auth.scope(), &txn, task(PURPOSE_IMPORT_KEY)).await?;
+    txn.commit().await?;
+    Ok(InitiateBackupImportResponse {
+        backup_task_id: job.id.to_string(),
+        archive_task_id: archive.id.to_string(),
+        key_task_id: key.id.to_string(),
+        timeout,
+    })
+}

@@ -1,0 +1,123 @@
+use std::sync::Arc;
+
+use api_spec::ErrorCode;
+use api_spec::actions::{StartBackupImportRequest, StartBackupImportResponse};
+use serde_json::json;
+
+use crate::actions::Call;
+use crate::backup::import::apply::{OnConflict, Options};
+use crate::backup::import::unpack::{self, Unlocked};
+use crate::backup::import::{self, job_dir};
+use crate::backup::stream::SegmentReader;
+use crate::error::{Result, fail, field_error};
+use crate::jobs;
+use crate::storage::{jobs as job_rows, tasks};
+use crate::time::now_ms;
+
+/// Largest key file read (a real one is a few hundred bytes).
+const KEY_FILE_LIMIT: u64 = 64 * 1024;
+
+fn options(req: &StartBackupImportRequest) -> Result<Options> {
+    let merge = match req.mode.as_deref().unwrap_or("restore") {
+        "restore" => false,
+        "merge" => true,
+        _ => return Err(field_error(ErrorCode::InvalidField, "mode")),
+    };
+    let on_conflict = match req.on_conflict.as_deref().unwrap_or("rename") {
+        "rename" => OnConflict::Rename,
+        "skip" => OnConflict::Skip,
+        "fail" => OnConflict::Fail,
+        _ => return Err(field_error(ErrorCode::InvalidField, "on_conflict")),
+    };
+    Ok(Options {
+        merge,
+        on_conflict,
+        dry_run: req.dry_run,
+    })
+}
+
+/// Checks, in this order: the job (owner, `pending`), its deadline (408, and the job times
+/// out), both uploads, the options, the key (and passphrase) and the archive's header with
+/// that key — so a wrong key or passphrase is answered now, and the job stays pending for
+/// another try. Then queues the job and answers at once.
+pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBackupImportResponse> {
+    let (auth, state) = (call.auth()?, &call.state);
+    let job = super::find(auth, &state.db, &req.backup_task_id).await?;
+    if job.owner_id != auth.user_id() {
+        return Err(fail(ErrorCode::PermissionDenied));
+    }
+    if job.status == job_rows::TIMEOUT {
+        return Err(fail(ErrorCode::ImportDeadlinePassed));
+    }
+    if job.status != job_rows::PENDING {
+        return Err(fail(ErrorCode::JobStateConflict));
+    }
+    if job.deadline.is_some_and(|d| now_ms() > d) {
+        jobs::end(state, &job, job_rows::TIMEOUT, None).await?;
+        return Err(fail(ErrorCode::ImportDeadlinePassed));
+    }
+    let uploads = tasks::of_job(auth.scope(), &state.db, job.id).await?;
+    let dir = job_dir(&state.config, job.tenant_id, job.id);
+    let (archive, key) = (import::archive_path(&dir), import::key_path(&dir));
+    if uploads.len() != 2
+        || uploads.iter().any(|t| t.status != tasks::COMPLETED)
+        || !archive.is_file()
+        || !key.is_file()
+    {
+        return Err(fail(ErrorCode::ImportUploadsIncomplete));
+    }
+    let options = options(&req)?;
+    let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
+    let allow_legacy = req.allow_legacy;
+    let unlocked = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&key)
+            .and_then(|f| f.take(KEY_FILE_LIMIT).read_to_end(&mut bytes))
+            .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
+        let unlocked = unpack::unlock(
+            &bytes,
+            passphrase.as_deref().map(|p| p.as_str()),
+            allow_legacy,
+        )?;
+        let file =
+            std::fs::File::open(&archive).map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
+        match &unlocked {
+            Unlocked::Coffer(k) => {
+                SegmentReader::open(std::io::BufReader::new(file), k.derive())?;
+            }
+            Unlocked::Legacy(_) => {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                if len < 32 || len % 16 != 0 {
+                    return Err(fail(ErrorCode::BackupNotAnArchive));
+                }
+            }
+        }
+        Ok(unlocked)
+    })
+    .await??;
+    let params = json!({"mode": req.mode.as_deref().unwrap_or("restore"),
+        "on_conflict": req.on_conflict.as_deref().unwrap_or("rename"),
+        "dry_run": req.dry_run, "allow_legacy": req.allow_legacy});
+    if !job_rows::queue(
+        auth.scope(),
+        &state.db,
+        job.id,
+        state.jobs.instance(),
+        params,
+    )
+    .await?
+    {
+        return Err(fail(ErrorCode::JobStateConflict));
+    }
+    tokio::spawn(import::run(
+        Arc::clone(state),
+        job.clone(),
+        unlocked,
+        options,
+    ));
+    Ok(StartBackupImportResponse {
+        backup_task_id: job.id.to_string(),
+        status: job_rows::QUEUED.to_owned(),
+    })
+}

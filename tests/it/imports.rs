@@ -1,0 +1,696 @@
+//! Backup import end to end: initiate, upload (HTTP and WebSocket), start, watch; restore into
+//! another tenant and another server; the legacy CFMS fixture; tampering, conflicts, dry runs,
+//! deadlines, cancellation, crashes, permissions and tenants — and that a failed import
+//! leaves nothing behind.
+use std::collections::BTreeMap;
+
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    CancelBackupImport, CreateDirectory, CreateDirectoryRequest, CreateTenant, CreateTenantRequest,
+    CreateUser, CreateUserRequest, GetBackupImportStatus, InitiateBackupImport,
+    InitiateBackupImportRequest, InitiateBackupImportResponse, JobIdRequest, JobStatus,
+    ListDirectory, ListDirectoryRequest, RegisterListener, RegisterListenerRequest,
+    StartBackupImport, StartBackupImportRequest,
+};
+use entity::{document, file, folder, job, revision};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tests::{Client, TestServer, http};
+use uuid::Uuid;
+
+use crate::backups::{download, export, listener, plain, populate, server};
+
+const LEGACY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/cfms-legacy/cfms-legacy-sample"
+);
+
+fn start(job: &str) -> StartBackupImportRequest {
+    StartBackupImportRequest {
+        backup_task_id: job.into(),
+        passphrase: None,
+        mode: None,
+        on_conflict: None,
+        dry_run: false,
+        allow_legacy: false,
+    }
+}
+
+/// A second tenant, its logged-in admin, and a listener of that tenant.
+async fn tenant(server: &TestServer, slug: &str) -> (Client, Client) {
+    let mut root = server.admin().await;
+    root.call::<CreateTenant>(&CreateTenantRequest {
+        tenant: slug.into(),
+        display_name: None,
+        admin_password: "tenant-admin-pw".into(),
+    })
+    .await
+    .unwrap();
+    let mut admin = server.client().await;
+    admin
+        .login("admin", "tenant-admin-pw", Some(slug))
+        .await
+        .unwrap();
+    let mut l = server.client().await;
+    l.login("admin", "tenant-admin-pw", Some(slug))
+        .await
+        .unwrap();
+    l.call::<RegisterListener>(&RegisterListenerRequest { events: None })
+        .await
+        .unwrap();
+    (admin, l)
+}
+
+/// Initiates an import and uploads the archive over HTTP and the key over the WebSocket.
+async fn upload_pair(
+    server: &TestServer,
+    c: &mut Client,
+    archive: &[u8],
+    key: &[u8],
+) -> InitiateBackupImportResponse {
+    let init = c
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
+            timeout_seconds: Some(600),
+        })
+        .await
+        .unwrap();
+    let put = http::put(
+        &server.http_url(""),
+        c.token.as_deref(),
+        &init.archive_task_id,
+        archive.to_vec(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(put.status, 200, "{:?}", put.json());
+    c.upload(&init.key_task_id, key, 0, None, 4096)
+        .await
+        .unwrap();
+    init
+}
+
+/// Waits for the job's `backup_import_completed` event, then returns it and the status.
+async fn finished(c: &mut Client, listener: &mut Client, job: &str) -> (Value, JobStatus) {
+    let event = loop {
+        let event = listener.next_event().await;
+        if event.event == "backup_import_completed" && event.data["backup_task_id"] == job {
+            break event.data;
+        }
+    };
+    let status = c
+        .call::<GetBackupImportStatus>(&JobIdRequest {
+            backup_task_id: job.into(),
+        })
+        .await
+        .unwrap();
+    (event, status)
+}
+
+/// Uploads, starts with `req`, and waits for the end.
+async fn import(
+    server: &TestServer,
+    c: &mut Client,
+    listener: &mut Client,
+    archive: &[u8],
+    key: &[u8],
+    adjust: impl FnOnce(&mut StartBackupImportRequest),
+) -> (Value, JobStatus) {
+    let init = upload_pair(server, c, archive, key).await;
+    let mut req = start(&init.backup_task_id);
+    adjust(&mut req);
+    let started = c.call::<StartBackupImport>(&req).await.unwrap();
+    assert_eq!(started.status, "queued");
+    finished(c, listener, &init.backup_task_id).await
+}
+
+/// Folder and document names of a tenant, as paths, with each document's content hash.
+async fn tree(c: &mut Client) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![(None::<String>, String::new())];
+    while let Some((id, path)) = todo.pop() {
+        let list = c
+            .call::<ListDirectory>(&ListDirectoryRequest { folder_id: id })
+            .await
+            .unwrap();
+        for f in list.folders {
+            let p = format!("{path}/{}", f.name);
+            out.insert(p.clone(), None);
+            todo.push((Some(f.id), p));
+        }
+        for d in list.documents {
+            out.insert(format!("{path}/{}", d.title), d.sha256);
+        }
+    }
+    out
+}
+
+async fn tenant_id(server: &TestServer, slug: &str) -> Uuid {
+    coffer::storage::tenants::find_by_slug(&server.state().db, slug)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// Folders, documents, revisions and files of a tenant.
+async fn census(server: &TestServer, slug: &str) -> [usize; 4] {
+    let t = tenant_id(server, slug).await;
+    let db = &server.state().db;
+    [
+        folder::Entity::find()
+            .filter(folder::Column::TenantId.eq(t))
+            .all(db)
+            .await
+            .unwrap()
+            .len(),
+        document::Entity::find()
+            .filter(document::Column::TenantId.eq(t))
+            .all(db)
+            .await
+            .unwrap()
+            .len(),
+        revision::Entity::find()
+            .filter(revision::Column::TenantId.eq(t))
+            .all(db)
+            .await
+            .unwrap()
+            .len(),
+        file::Entity::find()
+            .filter(file::Column::TenantId.eq(t))
+            .all(db)
+            .await
+            .unwrap()
+            .len(),
+    ]
+}
+
+fn imports_dir_is_empty(server: &TestServer) -> bool {
+    let dir = server.state().config.data_dir.join("imports");
+    walk(&dir).is_empty()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_restores_into_another_tenant_and_another_server() {
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let source_tree = tree(&mut c).await;
+    let (backup_id, _, done) = export(&mut c, &mut l, plain("for restore")).await;
+    assert_eq!(done["status"], "completed");
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+
+    let (mut admin, mut tl) = tenant(&server, "restored").await;
+    let (event, status) = import(&server, &mut admin, &mut tl, &archive, &key, |_| {}).await;
+    assert_eq!(event["status"], "completed", "{event}");
+    assert_eq!(event["progress_percent"], 100);
+    assert_eq!(status.status, "completed", "{status:?}");
+    assert_eq!(status.kind, "import");
+    let result = status.result.expect("a result");
+    assert_eq!(result["authenticated"], true);
+    assert_eq!(result["mode"], "restore");
+    assert_eq!(result["source"]["tenant"], "default");
+    let counts = &result["counts"];
+    assert_eq!(
+        (
+            &counts["folders"],
+            &counts["documents"],
+            &counts["revisions"]
+        ),
+        (&2.into(), &42.into(), &43.into())
+    );
+    // Fresh ids: no imported id is a source id, and the map covers every object.
+    let map = result["id_map"]["documents"].as_object().unwrap();
+    assert_eq!(map.len(), 42);
+    assert!(map.iter().all(|(old, new)| old != new.as_str().unwrap()));
+    assert_eq!(tree(&mut admin).await, source_tree);
+    // The bytes came along: a restored document downloads with its hash.
+    let doc = map.values().next().unwrap().as_str().unwrap();
+    let task = admin
+        .call::<api_spec::actions::GetDocument>(&api_spec::actions::DocumentIdRequest {
+            document_id: doc.into(),
+        })
+        .await
+        .unwrap();
+    let got = http::get(
+        &server.http_url(""),
+        admin.token.as_deref(),
+        &task.task_data.task_id,
+        None,
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        Some(hex::encode(Sha256::digest(&got.body))),
+        task.task_data.sha256
+    );
+    assert!(imports_dir_is_empty(&server));
+    // The source tenant is untouched and its listener heard nothing of the other tenant.
+    assert_eq!(tree(&mut c).await, source_tree);
+    assert!(
+        l.take_events()
+            .iter()
+            .all(|e| !e.event.starts_with("backup_import"))
+    );
+
+    // A second, fresh server: a backup of one fresh install restores into another
+    // (CFMS fault 13), into its default tenant.
+    let other = TestServer::start().await;
+    let mut oc = other.admin().await;
+    let mut ol = listener(&other).await;
+    let (event, _) = import(&other, &mut oc, &mut ol, &archive, &key, |_| {}).await;
+    assert_eq!(event["status"], "completed", "{event}");
+    assert_eq!(tree(&mut oc).await, source_tree);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    let archive = std::fs::read(format!("{LEGACY}.cfms.enc")).unwrap();
+    let key = std::fs::read(format!("{LEGACY}.key")).unwrap();
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(format!("{LEGACY}.expected.json")).unwrap()).unwrap();
+
+    // Without opting in, an unauthenticated archive is refused, and the job stays pending.
+    let init = upload_pair(&server, &mut c, &archive, &key).await;
+    let refused = c
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error, ErrorCode::ImportLegacyNotAllowed);
+    let mut req = start(&init.backup_task_id);
+    req.allow_legacy = true;
+    c.call::<StartBackupImport>(&req).await.unwrap();
+    let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["status"], "completed", "{event} {status:?}");
+    let result = status.result.unwrap();
+    assert_eq!(result["authenticated"], false);
+    assert_eq!(result["source"]["format"], "cfms-legacy");
+
+    let db = &server.state().db;
+    let folders = result["id_map"]["folders"].as_object().unwrap();
+    let want_folders = expected["folders"].as_object().unwrap();
+    assert_eq!(folders.len(), want_folders.len());
+    for (old, want) in want_folders {
+        let new = Uuid::parse_str(folders[old].as_str().unwrap()).unwrap();
+        let row = folder::Entity::find_by_id(new)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.name, want["name"].as_str().unwrap());
+        let parent = want["parent_id"]
+            .as_str()
+            .map(|p| Uuid::parse_str(folders[p].as_str().unwrap()).unwrap());
+        assert_eq!(row.parent_id, parent, "parent of {old}");
+    }
+    let documents = result["id_map"]["documents"].as_object().unwrap();
+    let want_documents = expected["documents"].as_object().unwrap();
+    assert_eq!(documents.len(), want_documents.len());
+    for (old, want) in want_documents {
+        let new = Uuid::parse_str(documents[old].as_str().unwrap()).unwrap();
+        let row = document::Entity::find_by_id(new)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.title, want["title"].as_str().unwrap());
+        let folder = want["folder_id"]
+            .as_str()
+            .map(|p| Uuid::parse_str(folders[p].as_str().unwrap()).unwrap());
+        assert_eq!(row.folder_id, folder, "folder of {old}");
+        let revisions = revision::Entity::find()
+            .filter(revision::Column::DocumentId.eq(new))
+            .order_by_asc(revision::Column::CreatedAt)
+            .all(db)
+            .await
+            .unwrap();
+        let mut hashes = Vec::new();
+        for r in &revisions {
+            let f = file::Entity::find_by_id(r.file_id)
+                .one(db)
+                .await
+                .unwrap()
+                .unwrap();
+            hashes.push((f.sha256, r.created_at));
+        }
+        let want_revisions: Vec<(String, i64)> = want["revisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["file_sha256"].as_str().unwrap().to_owned(),
+                    (r["created_time"].as_f64().unwrap() * 1000.0).round() as i64,
+                )
+            })
+            .collect();
+        assert_eq!(hashes, want_revisions, "revisions of {old}");
+        assert_eq!(row.current_revision_id, revisions.last().map(|r| r.id));
+    }
+    // Every imported document downloads with the bytes the fixture holds.
+    for new in documents.values() {
+        let task = c
+            .call::<api_spec::actions::GetDocument>(&api_spec::actions::DocumentIdRequest {
+                document_id: new.as_str().unwrap().into(),
+            })
+            .await
+            .unwrap();
+        let got = http::get(
+            &server.http_url(""),
+            c.token.as_deref(),
+            &task.task_data.task_id,
+            None,
+        )
+        .await;
+        assert_eq!(
+            Some(hex::encode(Sha256::digest(&got.body))),
+            task.task_data.sha256
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_archive_fails_and_leaves_nothing_behind() {
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("tamper")).await;
+    let (mut archive, key) = download(&server, &mut c, &backup_id).await;
+    let (mut admin, mut tl) = tenant(&server, "victim").await;
+    let before = census(&server, "victim").await;
+    let blobs_before = server.blob_files().len();
+    // A flipped bit deep inside: the blobs before it are already staged when it is found.
+    let at = archive.len() - 2000;
+    archive[at] ^= 0x10;
+    let (event, status) = import(&server, &mut admin, &mut tl, &archive, &key, |_| {}).await;
+    assert_eq!(event["status"], "failed");
+    assert_eq!(event["error"], "backup_mac_mismatch");
+    assert_eq!(status.status, "failed");
+    assert_eq!(status.error.as_deref(), Some("backup_mac_mismatch"));
+    assert_eq!(census(&server, "victim").await, before);
+    assert_eq!(server.blob_files().len(), blobs_before);
+    assert!(imports_dir_is_empty(&server));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_merge_conflicts_and_dry_runs() {
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("merge")).await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let source = tree(&mut c).await;
+
+    // Restore needs an empty tenant: into the source itself it fails, changing nothing.
+    let (event, status) = import(&server, &mut c, &mut l, &archive, &key, |_| {}).await;
+    assert_eq!(event["error"], "import_target_not_empty", "{status:?}");
+    // Merge with `fail` stops at the first clash.
+    let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+        r.mode = Some("merge".into());
+        r.on_conflict = Some("fail".into());
+    })
+    .await;
+    assert_eq!(event["error"], "import_name_conflict");
+    // A dry run reports the plan and writes nothing.
+    let (event, status) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+        r.mode = Some("merge".into());
+        r.dry_run = true;
+    })
+    .await;
+    assert_eq!(event["status"], "completed");
+    let plan = status.result.unwrap();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["counts"]["documents"], 42);
+    assert_eq!(plan["conflicts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        plan["counts"]["files_new"], 0,
+        "the tenant holds every blob"
+    );
+    assert_eq!(tree(&mut c).await, source);
+    // Skip leaves the clashing top level alone (here: everything).
+    let (event, status) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+        r.mode = Some("merge".into());
+        r.on_conflict = Some("skip".into());
+    })
+    .await;
+    assert_eq!(event["status"], "completed");
+    assert_eq!(status.result.unwrap()["counts"]["skipped_documents"], 42);
+    assert_eq!(tree(&mut c).await, source);
+    // Rename imports a second copy beside the first, sharing the stored blobs.
+    let blobs = server.blob_files().len();
+    let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+        r.mode = Some("merge".into());
+    })
+    .await;
+    assert_eq!(event["status"], "completed");
+    let merged = tree(&mut c).await;
+    assert_eq!(merged.len(), 2 * source.len());
+    assert!(merged.contains_key("/Отчёты 2026 (imported)/报告/note 7.txt"));
+    assert!(merged.contains_key("/naïve café.bin (imported)"));
+    assert_eq!(server.blob_files().len(), blobs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_checks_uploads_keys_deadlines_and_callers() {
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    let (backup_id, _, _) = export(
+        &mut c,
+        &mut l,
+        api_spec::actions::GenerateBackupRequest {
+            backup_name: Some("locked".into()),
+            passphrase: Some("correct horse battery".into()),
+            compression: None,
+        },
+    )
+    .await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    for bad in [Some(59), Some(86_401)] {
+        let e = c
+            .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
+                timeout_seconds: bad,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.error, ErrorCode::InvalidField);
+    }
+    // Nothing uploaded yet.
+    let init = c
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(init.timeout, 3600);
+    let e = c
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::ImportUploadsIncomplete);
+    // Another tenant's admin sees no such job, whatever the action.
+    let (mut stranger, _) = tenant(&server, "stranger").await;
+    let id = JobIdRequest {
+        backup_task_id: init.backup_task_id.clone(),
+    };
+    for e in [
+        stranger
+            .call::<GetBackupImportStatus>(&id)
+            .await
+            .unwrap_err(),
+        stranger.call::<CancelBackupImport>(&id).await.unwrap_err(),
+        stranger
+            .call::<StartBackupImport>(&start(&init.backup_task_id))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.error, ErrorCode::JobNotFound);
+    }
+    // Without `import_backup` there is no import.
+    c.call::<CreateUser>(&CreateUserRequest {
+        username: "clerk".into(),
+        password: "clerk-password".into(),
+        nickname: None,
+        permissions: vec![],
+        groups: vec![],
+    })
+    .await
+    .unwrap();
+    let mut clerk = server.client().await;
+    clerk.login("clerk", "clerk-password", None).await.unwrap();
+    let e = clerk
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::PermissionDenied);
+    let e = clerk.call::<GetBackupImportStatus>(&id).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::JobNotFound);
+
+    // A wrapped key: no passphrase, a wrong one, then the right one.
+    let init = upload_pair(&server, &mut c, &archive, &key).await;
+    let mut req = start(&init.backup_task_id);
+    let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupPassphraseRequired);
+    req.passphrase = Some("wrong horse".into());
+    let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupWrongPassphrase);
+    // A key of another archive is refused before anything is queued.
+    let e = {
+        let other = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+        let mut r = start(&other.backup_task_id);
+        r.allow_legacy = true;
+        c.call::<StartBackupImport>(&r).await.unwrap_err()
+    };
+    assert_eq!(e.error, ErrorCode::BackupNotAnArchive);
+    req.passphrase = Some("correct horse battery".into());
+    req.mode = Some("merge".into());
+    c.call::<StartBackupImport>(&req).await.unwrap();
+    let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::JobStateConflict);
+    let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["status"], "completed");
+}
+
+/// A legacy key: valid, but for no Coffer archive.
+const LEGACY_KEY: &str = r#"{"key": "d172e754bbb646f430fb2b236849d43ce0bfe9e4ef60740051360b6a8b2278cd", "algorithm": "AES-256-CBC"}"#;
+
+async fn set_job(server: &TestServer, id: &str, f: impl FnOnce(&mut job::ActiveModel)) {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    let db = &server.state().db;
+    let row = job::Entity::find_by_id(Uuid::parse_str(id).unwrap())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut active = row.into_active_model();
+    f(&mut active);
+    active.update(db).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
+    use sea_orm::Set;
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    let archive = b"not yet a real archive".to_vec();
+
+    // Past its deadline, start answers 408 and the job times out.
+    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    set_job(&server, &init.backup_task_id, |j| j.deadline = Set(Some(1))).await;
+    let e = c
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.error), (408, ErrorCode::ImportDeadlinePassed));
+    let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(
+        (event["status"].as_str(), status.status.as_str()),
+        (Some("timeout"), "timeout")
+    );
+
+    // Never started: the reaper times it out and removes its uploads.
+    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    assert!(!imports_dir_is_empty(&server));
+    set_job(&server, &init.backup_task_id, |j| j.deadline = Set(Some(1))).await;
+    assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
+    let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["status"], "timeout");
+    assert!(imports_dir_is_empty(&server));
+    // Its upload tasks are gone with it.
+    let late = c
+        .upload(&init.key_task_id, b"{}", 0, None, 16)
+        .await
+        .unwrap_err();
+    assert_eq!(late.error, ErrorCode::TaskNotUsable);
+
+    // Cancelled while pending: once, with its event; then nothing more.
+    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let id = JobIdRequest {
+        backup_task_id: init.backup_task_id.clone(),
+    };
+    c.call::<CancelBackupImport>(&id).await.unwrap();
+    let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(
+        (event["status"].as_str(), status.status.as_str()),
+        (Some("cancelled"), "cancelled")
+    );
+    assert!(imports_dir_is_empty(&server));
+    let e = c.call::<CancelBackupImport>(&id).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::JobStateConflict);
+    let e = c
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::JobStateConflict);
+
+    // A job another (now silent) server was running fails as interrupted.
+    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    set_job(&server, &init.backup_task_id, |j| {
+        j.status = Set("running".into());
+        j.worker_id = Set(Some("a-dead-server".into()));
+        j.heartbeat_at = Set(Some(1));
+    })
+    .await;
+    assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
+    let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["error"], "job_interrupted");
+    assert_eq!(status.status, "failed");
+    assert!(imports_dir_is_empty(&server));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_of_another_tenant_hears_nothing_of_an_import() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    let (mut other, mut ol) = tenant(&server, "elsewhere").await;
+    other
+        .call::<CreateDirectory>(&CreateDirectoryRequest {
+            name: "x".into(),
+            parent_id: None,
+            access_rules: None,
+            exists_ok: false,
+            inherit_parent: None,
+        })
+        .await
+        .unwrap();
+    let archive = std::fs::read(format!("{LEGACY}.cfms.enc")).unwrap();
+    let key = std::fs::read(format!("{LEGACY}.key")).unwrap();
+    let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+        r.allow_legacy = true
+    })
+    .await;
+    assert_eq!(event["status"], "completed");
+    // Give a stray event time to arrive, then check the other tenant's listener.
+    let probe = ol
+        .call::<api_spec::actions::ServerInfo>(&api_spec::envelope::Empty {})
+        .await;
+    assert!(probe.is_ok());
+    assert!(
+        ol.take_events()
+            .iter()
+            .all(|e| !e.event.starts_with("backup_import")),
+        "another tenant's listener heard an import"
+    );
+}
