@@ -461,3 +461,40 @@ async fn document_rules_are_set_read_and_cannot_lock_the_caller_out() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_for_a_deleted_document_fail_and_leave_no_blob() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let folder = crate::support::mkdir(&mut c, "gone", None).await;
+    let direct = c
+        .call::<CreateDocument>(&new_doc("direct", None))
+        .await
+        .unwrap();
+    let inside = c
+        .call::<CreateDocument>(&new_doc("inside", Some(&folder)))
+        .await
+        .unwrap();
+    // A document deleted before its first upload, and one deleted with its folder.
+    c.call::<DeleteDocument>(&doc_id(&direct.document_id))
+        .await
+        .unwrap();
+    c.call::<api_spec::actions::DeleteDirectory>(&api_spec::actions::FolderIdRequest {
+        folder_id: folder,
+    })
+    .await
+    .unwrap();
+    for task in [direct.task_data.task_id, inside.task_data.task_id] {
+        let e = c
+            .upload(&task, b"orphan bytes", 0, None, 4)
+            .await
+            .expect_err("the upload's document is gone");
+        assert_eq!(e.code, 404, "{e:?}");
+        assert!(
+            [ErrorCode::TaskNotFound, ErrorCode::DocumentNotFound].contains(&e.error),
+            "{e:?}"
+        );
+    }
+    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    assert_eq!(names_in(&mut c, None).await, (vec![], vec![]));
+}
