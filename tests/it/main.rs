@@ -1,12 +1,19 @@
 //! Coffer's one integration-test binary. Every test boots the real server (see
 //! `tests/src/server.rs`) on its own fresh database: SQLite by default, PostgreSQL when
 //! `COFFER_TEST_DATABASE_URL` is set. Add modules here, not new test binaries.
+mod access;
 mod auth;
 mod backups;
 mod blobs;
 mod cli;
+mod directories;
+mod documents;
+mod events;
 mod http;
 mod imports;
+mod isolation;
 mod migrations;
 mod protocol;
+mod search;
+mod support;
 mod transfers;

@@ -13,28 +13,38 @@ use crate::time::now_ms;
 /// Deeper than any sane tree; reaching it means a cycle in the data.
 const MAX_DEPTH: usize = 10_000;
 
+/// Where the walk goes after `object`.
+enum Next {
+    /// To the parent folder, whose rules apply too.
+    Parent(Object),
+    /// Nowhere: the object does not inherit, or is at the top level.
+    Done,
+    /// The object does not exist (any more).
+    Missing,
+}
+
 /// The object the walk continues with, if `object` inherits from a parent folder.
-async fn inherited_parent(
-    auth: &AuthContext,
-    db: &impl ConnectionTrait,
-    object: Object,
-) -> Result<Option<Object>> {
+async fn next(auth: &AuthContext, db: &impl ConnectionTrait, object: Object) -> Result<Next> {
     let scope = auth.scope();
-    Ok(match object {
+    let parent = match object {
         Object::Document(id) => documents::find(scope, db, id)
             .await?
-            .filter(|d| d.inherit)
-            .and_then(|d| d.folder_id)
-            .map(Object::Folder),
+            .map(|d| d.folder_id.filter(|_| d.inherit)),
         Object::Folder(id) => folders::find(scope, db, id)
             .await?
-            .filter(|f| f.inherit)
-            .and_then(|f| f.parent_id)
-            .map(Object::Folder),
+            .map(|f| f.parent_id.filter(|_| f.inherit)),
+    };
+    Ok(match parent {
+        None => Next::Missing,
+        Some(None) => Next::Done,
+        Some(Some(folder)) => Next::Parent(Object::Folder(folder)),
     })
 }
 
-/// Whether the caller may have `access` to `object`.
+/// Whether the caller may have `access` to `object`. An object that does not exist allows
+/// nothing: actions check existence first, but a listener checks an event's object when the
+/// event arrives, and an object deleted meanwhile has no rules left — allowing it would hand
+/// its events (ids and changes that an unreadable folder hid) to every listener.
 pub async fn allowed(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -67,7 +77,11 @@ pub async fn allowed(
         if !rules::allows(&rule_set, access, auth.subject(), false) {
             return Ok(false);
         }
-        current = inherited_parent(auth, db, object).await?;
+        current = match next(auth, db, object).await? {
+            Next::Parent(parent) => Some(parent),
+            Next::Done => None,
+            Next::Missing => return Ok(false),
+        };
     }
     Ok(true)
 }

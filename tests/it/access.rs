@@ -1,0 +1,997 @@
+//! Per-object access rules (read, write, move, manage) on folders and documents, their
+//! inheritance, explicit grants, the lock-out check, and the permissions in front of them.
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    CreateDirectory, CreateDirectoryRequest, CreateDocument, CreateDocumentRequest,
+    DeleteDirectory, DeleteDocument, EntityType, FolderIdRequest, GetDirectoryAccessRules,
+    GetDirectoryInfo, GetDocument, GetDocumentAccessRules, GetDocumentInfo, GetRevision,
+    GrantAccess, GrantAccessRequest, ListDirectory, ListDirectoryRequest, ListRevisions,
+    MoveDirectory, MoveDirectoryRequest, MoveDocument, MoveDocumentRequest, ObjectType,
+    RenameDirectory, RenameDirectoryRequest, RenameDocument, RenameDocumentRequest,
+    RevisionIdRequest, RevokeAccess, RevokeAccessRequest, Search, SearchRequest,
+    SetCurrentRevision, SetCurrentRevisionRequest, SetDirectoryRules, SetDirectoryRulesRequest,
+    SetDocumentRules, SetDocumentRulesRequest, TargetType, UploadDocument, ViewAccessEntries,
+    ViewAccessEntriesRequest,
+};
+use serde_json::json;
+use tests::{ApiFailure, Client, TestServer};
+
+use crate::support::{
+    EDITOR_PERMISSIONS, content_of, dir_id, doc_id, doc_info, expect_error, group, members_of,
+    mkdir, mkdir_with, mkdoc, mkdoc_req, names_in, new_doc, new_revision, random_id, rules,
+    sysop_only, user,
+};
+
+/// A server, its admin, and `alice`: every document permission (not
+/// `super_list_directory`), member of `staff`, not of `sysop`.
+async fn setup() -> (TestServer, Client, Client) {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    group(&mut admin, "staff", &[]).await;
+    let alice = user(&server, &mut admin, "alice", EDITOR_PERMISSIONS, &["staff"]).await;
+    (server, admin, alice)
+}
+
+#[track_caller]
+fn denied<T: std::fmt::Debug>(r: Result<T, ApiFailure>) {
+    expect_error(r, 403, ErrorCode::AccessDenied);
+}
+
+async fn search(c: &mut Client, query: &str) -> (Vec<String>, Vec<String>) {
+    let res = c
+        .call::<Search>(&SearchRequest {
+            query: query.into(),
+            limit: None,
+            sort_by: None,
+            sort_order: None,
+            search_documents: true,
+            search_directories: true,
+        })
+        .await
+        .expect("search");
+    (
+        res.directories.into_iter().map(|h| h.name).collect(),
+        res.documents.into_iter().map(|h| h.name).collect(),
+    )
+}
+
+fn doc_with(title: &str, folder: Option<&str>, access: &str) -> CreateDocumentRequest {
+    CreateDocumentRequest {
+        access_rules: Some(sysop_only(access)),
+        ..new_doc(title, folder)
+    }
+}
+
+async fn dir_with(c: &mut Client, name: &str, parent: Option<&str>, access: &str) -> String {
+    mkdir_with(c, name, parent, Some(sysop_only(access)), None)
+        .await
+        .id
+}
+
+fn rename_doc(id: &str, title: &str) -> RenameDocumentRequest {
+    RenameDocumentRequest {
+        document_id: id.into(),
+        new_title: title.into(),
+    }
+}
+
+fn move_doc(id: &str, target: Option<&str>) -> MoveDocumentRequest {
+    MoveDocumentRequest {
+        document_id: id.into(),
+        target_folder_id: target.map(Into::into),
+    }
+}
+
+fn move_dir(id: &str, target: Option<&str>) -> MoveDirectoryRequest {
+    MoveDirectoryRequest {
+        folder_id: id.into(),
+        target_folder_id: target.map(Into::into),
+    }
+}
+
+fn new_dir(name: &str, parent: Option<&str>) -> CreateDirectoryRequest {
+    CreateDirectoryRequest {
+        name: name.into(),
+        parent_id: parent.map(Into::into),
+        access_rules: None,
+        exists_ok: false,
+        inherit_parent: None,
+    }
+}
+
+fn grant(
+    entity_type: EntityType,
+    who: &str,
+    target_type: TargetType,
+    target: &str,
+    types: &[&str],
+) -> GrantAccessRequest {
+    GrantAccessRequest {
+        entity_type,
+        entity_identifier: who.into(),
+        target_type,
+        target_identifier: target.into(),
+        access_types: types.iter().map(|t| (*t).into()).collect(),
+        start_time: None,
+        end_time: None,
+    }
+}
+
+fn entries_of(object_type: ObjectType, id: &str) -> ViewAccessEntriesRequest {
+    ViewAccessEntriesRequest {
+        object_type,
+        object_identifier: id.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_rules_hide_folders_and_documents() {
+    let (server, mut admin, mut alice) = setup().await;
+    let secret = dir_with(&mut admin, "secret", None, "read").await;
+    let public = mkdir(&mut admin, "shared", None).await;
+    let doc = mkdoc_req(&mut admin, doc_with("secret.txt", None, "read"), b"s").await;
+    mkdoc(&mut admin, "shared.txt", None, b"p").await;
+    mkdoc(&mut admin, "hidden inside", Some(&secret), b"h").await;
+    let rev = doc_info(&mut admin, &doc)
+        .await
+        .current_revision_id
+        .unwrap();
+
+    // Listings and search show only what alice may read.
+    assert_eq!(
+        names_in(&mut alice, None).await,
+        (vec!["shared".into()], vec!["shared.txt".into()])
+    );
+    assert_eq!(
+        search(&mut alice, "e").await,
+        (vec!["shared".into()], vec!["shared.txt".into()])
+    );
+    assert_eq!(
+        search(&mut admin, "e").await,
+        (
+            vec!["secret".into(), "shared".into()],
+            vec![
+                "hidden inside".into(),
+                "secret.txt".into(),
+                "shared.txt".into()
+            ]
+        )
+    );
+
+    // The folder: no listing, info or rules, and nothing can be created inside.
+    denied(
+        alice
+            .call::<ListDirectory>(&ListDirectoryRequest {
+                folder_id: Some(secret.clone()),
+            })
+            .await,
+    );
+    denied(alice.call::<GetDirectoryInfo>(&dir_id(&secret)).await);
+    denied(
+        alice
+            .call::<GetDirectoryAccessRules>(&dir_id(&secret))
+            .await,
+    );
+    denied(
+        alice
+            .call::<CreateDocument>(&new_doc("x", Some(&secret)))
+            .await,
+    );
+    denied(
+        alice
+            .call::<CreateDirectory>(&new_dir("x", Some(&secret)))
+            .await,
+    );
+    assert_eq!(
+        names_in(&mut admin, Some(&secret)).await,
+        (vec![], vec!["hidden inside".into()])
+    );
+
+    // The document: no info, content, revisions or rules, and no new revision.
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+    denied(alice.call::<GetDocument>(&doc_id(&doc)).await);
+    denied(alice.call::<ListRevisions>(&doc_id(&doc)).await);
+    denied(
+        alice
+            .call::<GetRevision>(&RevisionIdRequest { id: rev.clone() })
+            .await,
+    );
+    denied(alice.call::<GetDocumentAccessRules>(&doc_id(&doc)).await);
+    denied(alice.call::<UploadDocument>(&doc_id(&doc)).await);
+    assert_eq!(content_of(&mut admin, &doc).await, b"s");
+
+    // super_list_directory lists everything, but grants no other access.
+    let mut carol = user(&server, &mut admin, "carol", &["super_list_directory"], &[]).await;
+    assert_eq!(
+        names_in(&mut carol, None).await,
+        (
+            vec!["secret".into(), "shared".into()],
+            vec!["secret.txt".into(), "shared.txt".into()]
+        )
+    );
+    assert_eq!(
+        names_in(&mut carol, Some(&secret)).await.1,
+        vec!["hidden inside"]
+    );
+    denied(carol.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+    assert_eq!(names_in(&mut carol, Some(&public)).await, (vec![], vec![]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_rules_allow_reading_but_refuse_changes() {
+    let (_server, mut admin, mut alice) = setup().await;
+    let doc = mkdoc_req(&mut admin, doc_with("w.txt", None, "write"), b"w1").await;
+    let first = doc_info(&mut admin, &doc)
+        .await
+        .current_revision_id
+        .unwrap();
+    new_revision(&mut admin, &doc, b"w2").await;
+    let folder = dir_with(&mut admin, "wf", None, "write").await;
+    let inner = mkdoc(&mut admin, "inner.txt", Some(&folder), b"i").await;
+    let mine = mkdoc(&mut alice, "mine.txt", None, b"m").await;
+    let my_dir = mkdir(&mut alice, "mydir", None).await;
+
+    // Reading is fine.
+    assert_eq!(doc_info(&mut alice, &doc).await.title, "w.txt");
+    assert_eq!(content_of(&mut alice, &doc).await, b"w2");
+    assert_eq!(
+        names_in(&mut alice, Some(&folder)).await.1,
+        vec!["inner.txt"]
+    );
+
+    // Every write to the document is refused.
+    denied(alice.call::<UploadDocument>(&doc_id(&doc)).await);
+    denied(alice.call::<RenameDocument>(&rename_doc(&doc, "x")).await);
+    denied(alice.call::<DeleteDocument>(&doc_id(&doc)).await);
+    denied(
+        alice
+            .call::<SetCurrentRevision>(&SetCurrentRevisionRequest {
+                document_id: doc.clone(),
+                revision_id: first.clone(),
+            })
+            .await,
+    );
+    // ... to the folder, and (inherited) to the document inside it.
+    denied(
+        alice
+            .call::<CreateDocument>(&new_doc("x", Some(&folder)))
+            .await,
+    );
+    denied(
+        alice
+            .call::<CreateDirectory>(&new_dir("x", Some(&folder)))
+            .await,
+    );
+    denied(
+        alice
+            .call::<RenameDirectory>(&RenameDirectoryRequest {
+                folder_id: folder.clone(),
+                new_name: "x".into(),
+            })
+            .await,
+    );
+    denied(
+        alice
+            .call::<DeleteDirectory>(&FolderIdRequest {
+                folder_id: folder.clone(),
+            })
+            .await,
+    );
+    denied(alice.call::<RenameDocument>(&rename_doc(&inner, "x")).await);
+    denied(alice.call::<DeleteDocument>(&doc_id(&inner)).await);
+    // ... and moving anything into the folder needs write access to it.
+    denied(
+        alice
+            .call::<MoveDocument>(&move_doc(&mine, Some(&folder)))
+            .await,
+    );
+    denied(
+        alice
+            .call::<MoveDirectory>(&move_dir(&my_dir, Some(&folder)))
+            .await,
+    );
+
+    // Nothing changed.
+    let info = doc_info(&mut admin, &doc).await;
+    assert_eq!(info.title, "w.txt");
+    assert_ne!(info.current_revision_id.as_deref(), Some(first.as_str()));
+    assert_eq!(content_of(&mut admin, &doc).await, b"w2");
+    assert_eq!(
+        names_in(&mut admin, Some(&folder)).await,
+        (vec![], vec!["inner.txt".into()])
+    );
+    assert_eq!(
+        names_in(&mut admin, None).await,
+        (
+            vec!["mydir".into(), "wf".into()],
+            vec!["mine.txt".into(), "w.txt".into()]
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_rules_refuse_only_moves() {
+    let (_server, mut admin, mut alice) = setup().await;
+    let dest = mkdir(&mut admin, "dest", None).await;
+    let doc = mkdoc_req(&mut admin, doc_with("m.txt", None, "move"), b"m").await;
+    let folder = dir_with(&mut admin, "mf", None, "move").await;
+
+    denied(
+        alice
+            .call::<MoveDocument>(&move_doc(&doc, Some(&dest)))
+            .await,
+    );
+    denied(
+        alice
+            .call::<MoveDirectory>(&move_dir(&folder, Some(&dest)))
+            .await,
+    );
+    assert_eq!(doc_info(&mut admin, &doc).await.parent_id, None);
+    assert_eq!(
+        names_in(&mut admin, None).await.0,
+        vec!["dest", "mf"],
+        "nothing moved"
+    );
+    // Reading and writing are not move.
+    alice
+        .call::<RenameDocument>(&rename_doc(&doc, "renamed.txt"))
+        .await
+        .unwrap();
+    alice
+        .call::<RenameDirectory>(&RenameDirectoryRequest {
+            folder_id: folder.clone(),
+            new_name: "renamed".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(content_of(&mut alice, &doc).await, b"m");
+    // The admin (sysop) passes the move rule.
+    admin
+        .call::<MoveDocument>(&move_doc(&doc, Some(&dest)))
+        .await
+        .unwrap();
+    assert_eq!(
+        names_in(&mut alice, Some(&dest)).await.1,
+        vec!["renamed.txt"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manage_rules_refuse_rule_changes_and_grants() {
+    let (server, mut admin, mut alice) = setup().await;
+    user(&server, &mut admin, "bob", &[], &[]).await;
+    let doc = mkdoc_req(&mut admin, doc_with("g.txt", None, "manage"), b"g").await;
+    let folder = dir_with(&mut admin, "gf", None, "manage").await;
+
+    let open = rules(json!({}));
+    denied(
+        alice
+            .call::<SetDocumentRules>(&SetDocumentRulesRequest {
+                document_id: doc.clone(),
+                access_rules: open.clone(),
+                inherit_parent: None,
+            })
+            .await,
+    );
+    denied(
+        alice
+            .call::<SetDirectoryRules>(&SetDirectoryRulesRequest {
+                directory_id: folder.clone(),
+                access_rules: open,
+                inherit_parent: Some(false),
+            })
+            .await,
+    );
+    // Granting needs each granted type: manage is refused, read is alice's to give.
+    denied(
+        alice
+            .call::<GrantAccess>(&grant(
+                EntityType::User,
+                "bob",
+                TargetType::Document,
+                &doc,
+                &["read", "manage"],
+            ))
+            .await,
+    );
+    assert!(
+        admin
+            .call::<ViewAccessEntries>(&entries_of(ObjectType::Document, &doc))
+            .await
+            .unwrap()
+            .result
+            .is_empty(),
+        "a refused grant adds no entry, not even for the types allowed"
+    );
+    let granted = alice
+        .call::<GrantAccess>(&grant(
+            EntityType::User,
+            "bob",
+            TargetType::Document,
+            &doc,
+            &["read"],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(granted.entry_ids.len(), 1);
+
+    // The rules stand, readable by alice.
+    let got = alice
+        .call::<GetDocumentAccessRules>(&doc_id(&doc))
+        .await
+        .unwrap();
+    assert_eq!(got.rules, sysop_only("manage"));
+    let got = alice
+        .call::<GetDirectoryAccessRules>(&dir_id(&folder))
+        .await
+        .unwrap();
+    assert_eq!((got.rules, got.inherit), (sysop_only("manage"), true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_inherited_unless_inherit_parent_is_false() {
+    let (_server, mut admin, mut alice) = setup().await;
+    let parent = dir_with(&mut admin, "parent", None, "read").await;
+    let sub = mkdir(&mut admin, "sub", Some(&parent)).await;
+    let direct = mkdoc(&mut admin, "doc direct", Some(&parent), b"1").await;
+    let deep = mkdoc(&mut admin, "doc deep", Some(&sub), b"2").await;
+    let free = mkdoc_req(
+        &mut admin,
+        CreateDocumentRequest {
+            inherit_parent: Some(false),
+            ..new_doc("doc free", Some(&parent))
+        },
+        b"3",
+    )
+    .await;
+    let own = mkdir_with(&mut admin, "own", Some(&parent), None, Some(false))
+        .await
+        .id;
+    let in_own = mkdoc(&mut admin, "doc in own", Some(&own), b"4").await;
+
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&direct)).await);
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&deep)).await);
+    denied(
+        alice
+            .call::<ListDirectory>(&ListDirectoryRequest {
+                folder_id: Some(sub.clone()),
+            })
+            .await,
+    );
+    assert_eq!(content_of(&mut alice, &free).await, b"3");
+    assert_eq!(names_in(&mut alice, Some(&own)).await.1, vec!["doc in own"]);
+    assert_eq!(content_of(&mut alice, &in_own).await, b"4");
+    assert_eq!(
+        search(&mut alice, "doc").await.1,
+        vec!["doc free", "doc in own"]
+    );
+
+    // Cutting a document loose from its folder opens it; re-attaching closes it again.
+    let set = |id: &str, inherit: bool| SetDocumentRulesRequest {
+        document_id: id.into(),
+        access_rules: rules(json!({})),
+        inherit_parent: Some(inherit),
+    };
+    admin
+        .call::<SetDocumentRules>(&set(&direct, false))
+        .await
+        .unwrap();
+    assert_eq!(content_of(&mut alice, &direct).await, b"1");
+    assert!(!doc_info(&mut alice, &direct).await.inherit);
+    admin
+        .call::<SetDocumentRules>(&set(&direct, true))
+        .await
+        .unwrap();
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&direct)).await);
+
+    // The same for a folder: its subtree opens.
+    admin
+        .call::<SetDirectoryRules>(&SetDirectoryRulesRequest {
+            directory_id: sub.clone(),
+            access_rules: rules(json!({})),
+            inherit_parent: Some(false),
+        })
+        .await
+        .unwrap();
+    assert_eq!(names_in(&mut alice, Some(&sub)).await.1, vec!["doc deep"]);
+    assert_eq!(content_of(&mut alice, &deep).await, b"2");
+    // Moving a document into a closed folder closes it.
+    admin
+        .call::<MoveDocument>(&move_doc(&deep, Some(&parent)))
+        .await
+        .unwrap();
+    denied(alice.call::<GetDocument>(&doc_id(&deep)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_grants_allow_access_until_revoked() {
+    let (server, mut admin, mut alice) = setup().await;
+    let doc = mkdoc_req(&mut admin, doc_with("d.txt", None, "read"), b"d").await;
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+
+    // A grant to alice herself.
+    let granted = admin
+        .call::<GrantAccess>(&grant(
+            EntityType::User,
+            "alice",
+            TargetType::Document,
+            &doc,
+            &["read"],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(granted.entry_ids.len(), 1);
+    assert_eq!(content_of(&mut alice, &doc).await, b"d");
+    // It grants read, not write (write needs the read rules too, and has no grant).
+    denied(alice.call::<UploadDocument>(&doc_id(&doc)).await);
+
+    let entries = admin
+        .call::<ViewAccessEntries>(&entries_of(ObjectType::Document, &doc))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(e.id, granted.entry_ids[0]);
+    assert_eq!(
+        (e.entity_type, e.entity_identifier.as_str()),
+        (EntityType::User, "alice")
+    );
+    assert_eq!(
+        (e.target_type, e.target_identifier.as_str()),
+        (TargetType::Document, doc.as_str())
+    );
+    assert_eq!((e.access_type.as_str(), e.end_time), ("read", None));
+    assert!(e.start_time > 0.0);
+    let by_user = admin
+        .call::<ViewAccessEntries>(&entries_of(ObjectType::User, "alice"))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(by_user, entries);
+    assert!(
+        admin
+            .call::<ViewAccessEntries>(&entries_of(ObjectType::Group, "staff"))
+            .await
+            .unwrap()
+            .result
+            .is_empty()
+    );
+
+    // Revoked, it is gone; a second revoke is a 404.
+    let revoke = RevokeAccessRequest {
+        entry_id: granted.entry_ids[0].clone(),
+    };
+    admin.call::<RevokeAccess>(&revoke).await.unwrap();
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+    expect_error(
+        admin.call::<RevokeAccess>(&revoke).await,
+        404,
+        ErrorCode::EntryNotFound,
+    );
+    for bad in [random_id(), "nope".to_owned()] {
+        expect_error(
+            admin
+                .call::<RevokeAccess>(&RevokeAccessRequest { entry_id: bad })
+                .await,
+            404,
+            ErrorCode::EntryNotFound,
+        );
+    }
+
+    // A grant to her group, for read and write.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let group_grant = admin
+        .call::<GrantAccess>(&GrantAccessRequest {
+            end_time: Some(now + 3600.0),
+            ..grant(
+                EntityType::Group,
+                "staff",
+                TargetType::Document,
+                &doc,
+                &["read", "write"],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(group_grant.entry_ids.len(), 2);
+    new_revision(&mut alice, &doc, b"by alice").await;
+    assert_eq!(content_of(&mut admin, &doc).await, b"by alice");
+    let by_group = admin
+        .call::<ViewAccessEntries>(&entries_of(ObjectType::Group, "staff"))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(by_group.len(), 2);
+    assert!(by_group.iter().all(|e| e.entity_type == EntityType::Group
+        && e.entity_identifier == "staff"
+        && e.end_time.is_some()));
+    for id in group_grant.entry_ids {
+        admin
+            .call::<RevokeAccess>(&RevokeAccessRequest { entry_id: id })
+            .await
+            .unwrap();
+    }
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+
+    // A grant whose window has passed allows nothing.
+    admin
+        .call::<GrantAccess>(&GrantAccessRequest {
+            start_time: Some(now - 100.0),
+            end_time: Some(now - 50.0),
+            ..grant(
+                EntityType::User,
+                "alice",
+                TargetType::Document,
+                &doc,
+                &["read"],
+            )
+        })
+        .await
+        .unwrap();
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+
+    // A grant on a closed folder opens it and what inherits from it.
+    let folder = dir_with(&mut admin, "closed", None, "read").await;
+    let inside = mkdoc(&mut admin, "inside.txt", Some(&folder), b"in").await;
+    denied(alice.call::<GetDocumentInfo>(&doc_id(&inside)).await);
+    admin
+        .call::<GrantAccess>(&grant(
+            EntityType::User,
+            "alice",
+            TargetType::Directory,
+            &folder,
+            &["read"],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        names_in(&mut alice, Some(&folder)).await.1,
+        vec!["inside.txt"]
+    );
+    assert_eq!(content_of(&mut alice, &inside).await, b"in");
+    let on_folder = admin
+        .call::<ViewAccessEntries>(&entries_of(ObjectType::Directory, &folder))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(on_folder.len(), 1);
+    assert_eq!(on_folder[0].target_type, TargetType::Directory);
+
+    // Bad grants are refused and add nothing.
+    let before = admin
+        .call::<ViewAccessEntries>(&entries_of(ObjectType::User, "alice"))
+        .await
+        .unwrap()
+        .result;
+    let cases = [
+        (
+            grant(
+                EntityType::User,
+                "nobody",
+                TargetType::Document,
+                &doc,
+                &["read"],
+            ),
+            404,
+            ErrorCode::UserNotFound,
+        ),
+        (
+            grant(
+                EntityType::Group,
+                "nogroup",
+                TargetType::Document,
+                &doc,
+                &["read"],
+            ),
+            404,
+            ErrorCode::GroupNotFound,
+        ),
+        (
+            grant(
+                EntityType::User,
+                "alice",
+                TargetType::Document,
+                &random_id(),
+                &["read"],
+            ),
+            404,
+            ErrorCode::DocumentNotFound,
+        ),
+        (
+            grant(
+                EntityType::User,
+                "alice",
+                TargetType::Directory,
+                &random_id(),
+                &["read"],
+            ),
+            404,
+            ErrorCode::FolderNotFound,
+        ),
+        (
+            grant(
+                EntityType::User,
+                "alice",
+                TargetType::Document,
+                &doc,
+                &["read", "delete"],
+            ),
+            400,
+            ErrorCode::InvalidRules,
+        ),
+        (
+            GrantAccessRequest {
+                start_time: Some(now),
+                end_time: Some(now - 1.0),
+                ..grant(
+                    EntityType::User,
+                    "alice",
+                    TargetType::Document,
+                    &doc,
+                    &["read"],
+                )
+            },
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+    ];
+    for (req, code, error) in cases {
+        expect_error(admin.call::<GrantAccess>(&req).await, code, error);
+    }
+    // alice may not hand out access she lacks.
+    denied(
+        alice
+            .call::<GrantAccess>(&grant(
+                EntityType::User,
+                "alice",
+                TargetType::Document,
+                &doc,
+                &["read"],
+            ))
+            .await,
+    );
+    let after = admin
+        .call::<ViewAccessEntries>(&entries_of(ObjectType::User, "alice"))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(after, before);
+    assert_eq!(after.len(), 2, "the expired grant and the folder grant");
+
+    // Lookups of unknown principals and objects.
+    for (req, error) in [
+        (
+            entries_of(ObjectType::User, "nobody"),
+            ErrorCode::UserNotFound,
+        ),
+        (
+            entries_of(ObjectType::Group, "nogroup"),
+            ErrorCode::GroupNotFound,
+        ),
+        (
+            entries_of(ObjectType::Document, &random_id()),
+            ErrorCode::DocumentNotFound,
+        ),
+        (
+            entries_of(ObjectType::Directory, &random_id()),
+            ErrorCode::FolderNotFound,
+        ),
+    ] {
+        expect_error(admin.call::<ViewAccessEntries>(&req).await, 404, error);
+    }
+
+    // Without manage_access / view_access_entries: permission_denied.
+    let mut bob = user(&server, &mut admin, "bob", &[], &[]).await;
+    expect_error(
+        bob.call::<GrantAccess>(&grant(
+            EntityType::User,
+            "bob",
+            TargetType::Document,
+            &doc,
+            &["read"],
+        ))
+        .await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    expect_error(
+        bob.call::<RevokeAccess>(&RevokeAccessRequest {
+            entry_id: after[0].id.clone(),
+        })
+        .await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    expect_error(
+        bob.call::<ViewAccessEntries>(&entries_of(ObjectType::Document, &doc))
+            .await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_can_set_rules_that_lock_themselves_out() {
+    let (_server, mut admin, mut alice) = setup().await;
+    let lockout = |access: &str| sysop_only(access);
+    for access in ["read", "write", "manage", "move"] {
+        expect_error(
+            alice
+                .call::<CreateDirectory>(&CreateDirectoryRequest {
+                    access_rules: Some(lockout(access)),
+                    ..new_dir("locked", None)
+                })
+                .await,
+            403,
+            ErrorCode::WouldLockOut,
+        );
+        expect_error(
+            alice
+                .call::<CreateDocument>(&CreateDocumentRequest {
+                    access_rules: Some(lockout(access)),
+                    ..new_doc("locked", None)
+                })
+                .await,
+            403,
+            ErrorCode::WouldLockOut,
+        );
+    }
+    assert_eq!(names_in(&mut admin, None).await, (vec![], vec![]));
+
+    let doc = mkdoc(&mut alice, "mine", None, b"m").await;
+    let folder = mkdir(&mut alice, "my folder", None).await;
+    for access in ["read", "write", "manage", "move"] {
+        expect_error(
+            alice
+                .call::<SetDocumentRules>(&SetDocumentRulesRequest {
+                    document_id: doc.clone(),
+                    access_rules: lockout(access),
+                    inherit_parent: None,
+                })
+                .await,
+            403,
+            ErrorCode::WouldLockOut,
+        );
+        expect_error(
+            alice
+                .call::<SetDirectoryRules>(&SetDirectoryRulesRequest {
+                    directory_id: folder.clone(),
+                    access_rules: lockout(access),
+                    inherit_parent: None,
+                })
+                .await,
+            403,
+            ErrorCode::WouldLockOut,
+        );
+    }
+    assert!(
+        alice
+            .call::<GetDocumentAccessRules>(&doc_id(&doc))
+            .await
+            .unwrap()
+            .rules
+            .is_empty()
+    );
+    assert!(
+        alice
+            .call::<GetDirectoryAccessRules>(&dir_id(&folder))
+            .await
+            .unwrap()
+            .rules
+            .is_empty()
+    );
+
+    // Rules she still passes are fine, and then bind others.
+    let staff = rules(json!({"read": members_of("staff"), "manage": members_of("staff")}));
+    alice
+        .call::<SetDocumentRules>(&SetDocumentRulesRequest {
+            document_id: doc.clone(),
+            access_rules: staff.clone(),
+            inherit_parent: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .call::<GetDocumentAccessRules>(&doc_id(&doc))
+            .await
+            .unwrap()
+            .rules,
+        staff
+    );
+    denied(admin.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_gate_the_document_actions() {
+    let (server, mut admin, _alice) = setup().await;
+    let folder = mkdir(&mut admin, "open", None).await;
+    let doc = mkdoc(&mut admin, "open.txt", None, b"o").await;
+    let rev = doc_info(&mut admin, &doc)
+        .await
+        .current_revision_id
+        .unwrap();
+    let mut bob = user(&server, &mut admin, "bob", &[], &[]).await;
+    // Reading open objects needs no permission ...
+    assert_eq!(names_in(&mut bob, None).await.1, vec!["open.txt"]);
+    assert_eq!(content_of(&mut bob, &doc).await, b"o");
+    // ... but every change, and rules or revisions, do.
+    let replies = [
+        bob.request("create_directory", json!({"name": "x"})).await,
+        bob.request(
+            "rename_directory",
+            json!({"folder_id": folder, "new_name": "x"}),
+        )
+        .await,
+        bob.request(
+            "move_directory",
+            json!({"folder_id": folder, "target_folder_id": null}),
+        )
+        .await,
+        bob.request("delete_directory", json!({"folder_id": folder}))
+            .await,
+        bob.request(
+            "get_directory_access_rules",
+            json!({"directory_id": folder}),
+        )
+        .await,
+        bob.request(
+            "set_directory_rules",
+            json!({"directory_id": folder, "access_rules": {}}),
+        )
+        .await,
+        bob.request("create_document", json!({"title": "x"})).await,
+        bob.request(
+            "rename_document",
+            json!({"document_id": doc, "new_title": "x"}),
+        )
+        .await,
+        bob.request(
+            "move_document",
+            json!({"document_id": doc, "target_folder_id": folder}),
+        )
+        .await,
+        bob.request("delete_document", json!({"document_id": doc}))
+            .await,
+        bob.request("get_document_access_rules", json!({"document_id": doc}))
+            .await,
+        bob.request(
+            "set_document_rules",
+            json!({"document_id": doc, "access_rules": {}}),
+        )
+        .await,
+        bob.request("list_revisions", json!({"document_id": doc}))
+            .await,
+        bob.request("get_revision", json!({"id": rev})).await,
+        bob.request(
+            "set_current_revision",
+            json!({"document_id": doc, "revision_id": rev}),
+        )
+        .await,
+    ];
+    for r in replies {
+        assert_eq!(
+            (r.code, &r.data["error"]),
+            (403, &json!("permission_denied")),
+            "{r:?}"
+        );
+    }
+    // Anonymous callers get 401 even for reads.
+    let mut anon = server.client().await;
+    let r = anon
+        .request("list_directory", json!({"folder_id": null}))
+        .await;
+    assert_eq!(
+        (r.code, &r.data["error"]),
+        (401, &json!("authentication_required"))
+    );
+    assert_eq!(
+        names_in(&mut admin, None).await,
+        (vec!["open".into()], vec!["open.txt".into()]),
+        "nothing changed"
+    );
+}
