@@ -1,11 +1,16 @@
 //! Coffer's one integration-test binary. Every test boots the real server (see
 //! `tests/src/server.rs`) on its own fresh database: SQLite by default, PostgreSQL when
 //! `COFFER_TEST_DATABASE_URL` is set. Add modules here, not new test binaries.
+mod audit;
 mod auth;
 mod backups;
 mod blobs;
 mod cli;
 mod http;
+mod listeners;
 mod migrations;
 mod protocol;
+mod support;
+mod tenants;
 mod transfers;
+mod users_groups;

@@ -62,6 +62,15 @@ pub async fn create_user(
         windows.push(validate::window(p.start_time, p.end_time, "permissions")?);
     }
     let names: Vec<String> = req.groups.iter().map(|g| g.group_name.clone()).collect();
+    // One membership per group (the schema's rule): a group named twice, perhaps with two
+    // windows, is a contradiction to refuse, not a database error or a silent choice.
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n))
+    {
+        return Err(field_error(ErrorCode::InvalidField, "groups"));
+    }
     let ids = group_ids(scope, db, &names, "groups").await?;
     if users::find_by_name(scope, db, &req.username)
         .await?
