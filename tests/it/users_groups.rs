@@ -1206,3 +1206,47 @@ async fn group_permissions_reach_members_on_their_next_login() {
         ErrorCode::PermissionDenied,
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sysop_membership_that_will_end_does_not_count_as_the_last_member() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let t = now();
+    admin
+        .call::<CreateUser>(&new_user(
+            "temp",
+            vec![],
+            vec![member_during("sysop", Some(t - 10.0), Some(t + 3600.0))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        group(&mut admin, "sysop").await.unwrap().members,
+        strings(&["admin", "temp"])
+    );
+    // Once temp's membership ends, sysop would be empty: the admin must stay.
+    assert_fails(
+        admin
+            .call::<ChangeUserGroups>(&set_groups("admin", &[]))
+            .await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    let mut temp = login_as(&server, "temp", None).await;
+    assert_fails(
+        temp.call::<DeleteUser>(&named("admin")).await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    assert_eq!(
+        group(&mut admin, "sysop").await.unwrap().members,
+        strings(&["admin", "temp"])
+    );
+    // A permanent second member lets the admin go.
+    admin
+        .call::<ChangeUserGroups>(&set_groups("temp", &["sysop"]))
+        .await
+        .unwrap();
+    temp.call::<DeleteUser>(&named("admin")).await.unwrap();
+    assert_eq!(usernames(&mut temp).await, strings(&["temp"]));
+}
