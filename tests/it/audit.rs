@@ -292,3 +292,27 @@ async fn each_tenant_sees_only_its_own_audit_entries() {
     .await;
     assert_eq!((filtered.total, filtered.entries.len()), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_with_absurd_usernames_are_still_plain_failures() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let long = "x".repeat(300);
+    let wide = "ü".repeat(65);
+    for name in [long.as_str(), wide.as_str()] {
+        let err = login_response(&server, name, "some-password", None)
+            .await
+            .unwrap_err();
+        assert_eq!((err.code, err.error), (401, ErrorCode::InvalidCredentials));
+    }
+    // Both attempts are on record, under a bounded form of the name they gave.
+    let failed: Vec<AuditEntry> = all_entries(&mut admin)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "login" && e.result == 401)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let wide_prefix = "ü".repeat(64);
+    assert_eq!(failed[0].username.as_deref(), Some(wide_prefix.as_str()));
+    assert_eq!(failed[1].username.as_deref(), Some(&long[..64]));
+}
