@@ -224,3 +224,33 @@ async fn failed_changes_announce_nothing() {
     assert_eq!(next(&mut listener).await, user_created("bob"));
     assert_eq!(next(&mut listener).await, group_created("after"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_users_listener_stops() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_user(&mut admin, "bob", &[permissions::LIST_USERS]).await;
+    let mut bob = login_as(&server, "bob", None).await;
+    listen(&mut bob, None).await;
+    let mut witness = server.admin().await;
+    listen(&mut witness, None).await;
+    create_user(&mut admin, "first", &[]).await;
+    assert_eq!(next(&mut bob).await, user_created("first"));
+
+    admin
+        .request("delete_user", json!({"username": "bob"}))
+        .await;
+    create_user(&mut admin, "second", &[]).await;
+    assert_eq!(next(&mut witness).await, user_created("first"));
+    assert_eq!(
+        next(&mut witness).await,
+        (
+            events::USER_CHANGED.to_owned(),
+            json!({"username": "bob", "change": "deleted"})
+        )
+    );
+    assert_eq!(next(&mut witness).await, user_created("second"));
+    let reply = bob.request("server_info", json!({})).await;
+    assert_eq!(reply.code, 200);
+    assert!(bob.take_events().is_empty(), "{:?}", bob.take_events());
+}
