@@ -2,6 +2,8 @@
 //! `tests/src/server.rs`) on its own fresh database: SQLite by default, PostgreSQL when
 //! `COFFER_TEST_DATABASE_URL` is set. Add modules here, not new test binaries.
 mod access;
+mod account_support;
+mod audit;
 mod auth;
 mod backups;
 mod blobs;
@@ -12,8 +14,11 @@ mod events;
 mod http;
 mod imports;
 mod isolation;
+mod listeners;
 mod migrations;
 mod protocol;
 mod search;
 mod support;
+mod tenants;
 mod transfers;
+mod users_groups;

@@ -30,7 +30,7 @@ pub struct CreateUserRequest {
     /// Permissions granted to the user directly.
     #[serde(default)]
     pub permissions: Vec<TimedPermission>,
-    /// Groups the user joins; each must exist.
+    /// Groups the user joins; each must exist and be named once.
     #[serde(default)]
     pub groups: Vec<TimedMembership>,
 }

@@ -62,6 +62,15 @@ pub async fn create_user(
         windows.push(validate::window(p.start_time, p.end_time, "permissions")?);
     }
     let names: Vec<String> = req.groups.iter().map(|g| g.group_name.clone()).collect();
+    // One membership per group (the schema's rule): a group named twice, perhaps with two
+    // windows, is a contradiction to refuse, not a database error or a silent choice.
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n))
+    {
+        return Err(field_error(ErrorCode::InvalidField, "groups"));
+    }
     let ids = group_ids(scope, db, &names, "groups").await?;
     if users::find_by_name(scope, db, &req.username)
         .await?
@@ -94,7 +103,9 @@ pub async fn create_user(
     Ok(user.id)
 }
 
-/// Fails with `group_protected` if `user_id` is the last current member of `sysop`.
+/// Fails with `group_protected` if `user_id` is a current member of `sysop` and no other
+/// member would remain for good: a membership with an end time will lapse, so it does not
+/// count as someone who keeps the tenant administrable.
 async fn ensure_not_last_sysop(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
@@ -103,13 +114,16 @@ async fn ensure_not_last_sysop(
     let Some(sysop) = groups::find_by_name(scope, db, SYSOP_GROUP).await? else {
         return Ok(());
     };
-    let members: Vec<Uuid> = grants::live_memberships(scope, db, None, now_ms())
+    let members: Vec<_> = grants::live_memberships(scope, db, None, now_ms())
         .await?
         .into_iter()
         .filter(|m| m.group_id == sysop.id)
-        .map(|m| m.user_id)
         .collect();
-    if members.contains(&user_id) && members.iter().all(|m| *m == user_id) {
+    let is_member = members.iter().any(|m| m.user_id == user_id);
+    let another_stays = members
+        .iter()
+        .any(|m| m.user_id != user_id && m.end_time.is_none());
+    if is_member && !another_stays {
         return Err(fail(ErrorCode::GroupProtected));
     }
     Ok(())

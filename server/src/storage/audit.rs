@@ -22,11 +22,22 @@ pub struct NewEntry {
     pub remote_address: Option<String>,
 }
 
+/// Characters the `username` column holds. A failed login records the name it was given,
+/// which may be anything; it is cut to fit rather than failing the insert (and the login).
+const USERNAME_MAX_CHARS: usize = 64;
+
+fn bounded(text: String, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
 pub async fn insert(scope: &TenantScope, db: &impl ConnectionTrait, entry: NewEntry) -> Result<()> {
     audit_entry::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
-        username: Set(entry.username),
+        username: Set(entry.username.map(|u| bounded(u, USERNAME_MAX_CHARS))),
         action: Set(entry.action),
         target: Set(entry.target),
         data: Set(entry.data),

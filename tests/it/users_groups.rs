@@ -1,0 +1,1252 @@
+//! Users and groups: creation, deletion, listings, memberships, permissions and their
+//! validity windows, the `sysop` protections, and that a refused request changes nothing.
+use std::time::Duration;
+
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    ChangeGroupPermissions, ChangeGroupPermissionsRequest, ChangeUserGroups,
+    ChangeUserGroupsRequest, CreateGroup, CreateGroupRequest, CreateUser, CreateUserRequest,
+    DeleteGroup, DeleteUser, GetUserInfo, GroupNameRequest, ListGroups, ListUsers, UsernameRequest,
+};
+use api_spec::envelope::Empty;
+use api_spec::permissions::{self, ALL};
+use serde_json::json;
+use tests::server::ADMIN_PASSWORD;
+use tests::{Client, TestServer};
+
+use crate::account_support::{
+    USER_PASSWORD, assert_fails, create_group, create_user, group, groups, login_as,
+    login_response, member, member_during, new_user, now, perm, strings, timed, user, user_with,
+    usernames,
+};
+
+fn named(username: &str) -> UsernameRequest {
+    UsernameRequest {
+        username: username.into(),
+    }
+}
+
+fn group_named(name: &str) -> GroupNameRequest {
+    GroupNameRequest {
+        group_name: name.into(),
+    }
+}
+
+fn set_groups(username: &str, groups: &[&str]) -> ChangeUserGroupsRequest {
+    ChangeUserGroupsRequest {
+        username: username.into(),
+        groups: strings(groups),
+    }
+}
+
+fn set_permissions(group: &str, permissions: &[&str]) -> ChangeGroupPermissionsRequest {
+    ChangeGroupPermissionsRequest {
+        group_name: group.into(),
+        permissions: strings(permissions),
+    }
+}
+
+fn new_group(
+    name: &str,
+    permissions: Vec<api_spec::actions::TimedPermission>,
+) -> CreateGroupRequest {
+    CreateGroupRequest {
+        group_name: name.into(),
+        display_name: None,
+        permissions,
+    }
+}
+
+/// The user's current effective permissions, as `get_user_info` reports them.
+async fn permissions_of(admin: &mut Client, username: &str) -> Vec<String> {
+    admin
+        .call::<GetUserInfo>(&named(username))
+        .await
+        .expect("user info")
+        .permissions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_user_with_grants_and_memberships() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[permissions::LIST_GROUPS]).await;
+    let before = now();
+    let mut req = new_user(
+        "alice",
+        vec![perm(permissions::LIST_USERS)],
+        vec![member("editors")],
+    );
+    req.nickname = Some("Alice Ä.".into());
+    admin.call::<CreateUser>(&req).await.unwrap();
+
+    let info = admin.call::<GetUserInfo>(&named("alice")).await.unwrap();
+    assert_eq!(info.username, "alice");
+    assert_eq!(info.nickname.as_deref(), Some("Alice Ä."));
+    assert_eq!(info.groups, strings(&["editors"]));
+    assert_eq!(
+        info.permissions,
+        strings(&[permissions::LIST_GROUPS, permissions::LIST_USERS])
+    );
+    assert!(info.created_time >= before - 1.0 && info.created_time <= now() + 1.0);
+    assert_eq!(info.last_login, None);
+    assert_eq!(usernames(&mut admin).await, strings(&["admin", "alice"]));
+    assert_eq!(
+        group(&mut admin, "editors").await.unwrap().members,
+        strings(&["alice"])
+    );
+
+    // The new user logs in at once and holds exactly what was granted.
+    let login = login_response(&server, "alice", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(login.tenant, "default");
+    assert_eq!(login.nickname.as_deref(), Some("Alice Ä."));
+    assert_eq!(login.groups, strings(&["editors"]));
+    assert_eq!(
+        login.permissions,
+        strings(&[permissions::LIST_GROUPS, permissions::LIST_USERS])
+    );
+    let mut alice = login_as(&server, "alice", None).await;
+    assert_eq!(usernames(&mut alice).await, strings(&["admin", "alice"]));
+    // ... and nothing else.
+    assert_fails(
+        alice
+            .call::<CreateUser>(&new_user("eve", vec![], vec![]))
+            .await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    assert!(
+        admin
+            .call::<GetUserInfo>(&named("alice"))
+            .await
+            .unwrap()
+            .last_login
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_user_rejects_bad_input_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[]).await;
+    let t = now();
+    let long_name = "a".repeat(65);
+    let cases: Vec<(CreateUserRequest, u16, ErrorCode)> = vec![
+        (
+            new_user("", vec![], vec![]),
+            400,
+            ErrorCode::InvalidUsername,
+        ),
+        (
+            new_user("has space", vec![], vec![]),
+            400,
+            ErrorCode::InvalidUsername,
+        ),
+        (
+            new_user("a/b", vec![], vec![]),
+            400,
+            ErrorCode::InvalidUsername,
+        ),
+        (
+            new_user("tab\tname", vec![], vec![]),
+            400,
+            ErrorCode::InvalidUsername,
+        ),
+        (
+            new_user(&long_name, vec![], vec![]),
+            400,
+            ErrorCode::InvalidUsername,
+        ),
+        (
+            CreateUserRequest {
+                password: "short".into(),
+                ..new_user("bob", vec![], vec![])
+            },
+            400,
+            ErrorCode::WeakPassword,
+        ),
+        (
+            CreateUserRequest {
+                password: "bob-the-user".into(),
+                ..new_user("bob-the-user", vec![], vec![])
+            },
+            400,
+            ErrorCode::WeakPassword,
+        ),
+        (
+            new_user("bob", vec![perm("fly")], vec![]),
+            400,
+            ErrorCode::UnknownPermission,
+        ),
+        (
+            new_user(
+                "bob",
+                vec![perm(permissions::LIST_USERS), perm("List_Users")],
+                vec![member("editors")],
+            ),
+            400,
+            ErrorCode::UnknownPermission,
+        ),
+        (
+            new_user(
+                "bob",
+                vec![timed(permissions::LIST_USERS, Some(t), Some(t - 10.0))],
+                vec![],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        (
+            new_user(
+                "bob",
+                vec![timed(permissions::LIST_USERS, Some(-5.0), None)],
+                vec![],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        (
+            new_user(
+                "bob",
+                vec![timed(permissions::LIST_USERS, None, Some(t - 3600.0))],
+                vec![],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        // A bad membership window is noticed only after the user row is written: the whole
+        // creation must roll back.
+        (
+            new_user(
+                "bob",
+                vec![perm(permissions::LIST_USERS)],
+                vec![member_during("editors", Some(t + 100.0), Some(t))],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        (
+            new_user(
+                "bob",
+                vec![],
+                vec![member_during("editors", Some(1.0e13), None)],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        (
+            new_user("bob", vec![], vec![member("editors"), member("nope")]),
+            404,
+            ErrorCode::GroupNotFound,
+        ),
+        (
+            new_user("admin", vec![], vec![]),
+            409,
+            ErrorCode::UserExists,
+        ),
+    ];
+    for (req, code, error) in cases {
+        let name = req.username.clone();
+        let res = admin.call::<CreateUser>(&req).await;
+        let failure = assert_fails(res, code, error);
+        assert!(
+            !failure.message.is_empty(),
+            "{name}: every failure has a sentence"
+        );
+    }
+    assert_eq!(usernames(&mut admin).await, strings(&["admin"]));
+    assert!(
+        group(&mut admin, "editors")
+            .await
+            .unwrap()
+            .members
+            .is_empty()
+    );
+    let err = login_response(&server, "bob", USER_PASSWORD, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::InvalidCredentials);
+    // The admin, whose name a duplicate tried to take, keeps its password.
+    login_response(&server, "admin", ADMIN_PASSWORD, None)
+        .await
+        .unwrap();
+
+    // A duplicate of a fresh user changes neither its password nor its grants.
+    admin
+        .call::<CreateUser>(&new_user(
+            "carol",
+            vec![perm(permissions::LIST_USERS)],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let dup = CreateUserRequest {
+        password: "another-password".into(),
+        ..new_user(
+            "carol",
+            vec![perm(permissions::CREATE_USER)],
+            vec![member("editors")],
+        )
+    };
+    assert_fails(
+        admin.call::<CreateUser>(&dup).await,
+        409,
+        ErrorCode::UserExists,
+    );
+    let carol = user(&mut admin, "carol").await.unwrap();
+    assert_eq!(carol.permissions, strings(&[permissions::LIST_USERS]));
+    assert!(carol.groups.is_empty());
+    login_response(&server, "carol", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert!(
+        login_response(&server, "carol", "another-password", None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_user_naming_a_group_twice_is_a_client_error() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[]).await;
+    let req = new_user("bob", vec![], vec![member("editors"), member("editors")]);
+    assert_fails(
+        admin.call::<CreateUser>(&req).await,
+        400,
+        ErrorCode::InvalidField,
+    );
+    assert_eq!(usernames(&mut admin).await, strings(&["admin"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unicode_and_punctuated_names_are_accepted() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let max = "u".repeat(64);
+    for name in ["jörg", "a.b-c_d@example.org", max.as_str()] {
+        create_user(&mut admin, name, &[]).await;
+        login_as(&server, name, None).await;
+    }
+    let max_group = "g".repeat(64);
+    for name in ["équipe", "ops.team_2-x", max_group.as_str()] {
+        create_group(&mut admin, name, &[]).await;
+    }
+    assert_eq!(groups(&mut admin).await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_users_lose_sessions_memberships_and_grants() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[permissions::LIST_GROUPS]).await;
+    admin
+        .call::<CreateUser>(&new_user(
+            "bob",
+            vec![perm(permissions::LIST_USERS)],
+            vec![member("editors")],
+        ))
+        .await
+        .unwrap();
+    let mut bob = login_as(&server, "bob", None).await;
+    assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
+
+    admin.call::<DeleteUser>(&named("bob")).await.unwrap();
+    assert_fails(
+        bob.call::<ListUsers>(&Empty {}).await,
+        401,
+        ErrorCode::InvalidToken,
+    );
+    assert_eq!(usernames(&mut admin).await, strings(&["admin"]));
+    assert!(
+        group(&mut admin, "editors")
+            .await
+            .unwrap()
+            .members
+            .is_empty()
+    );
+    assert_eq!(
+        login_response(&server, "bob", USER_PASSWORD, None)
+            .await
+            .unwrap_err()
+            .error,
+        ErrorCode::InvalidCredentials
+    );
+    assert_fails(
+        admin.call::<GetUserInfo>(&named("bob")).await,
+        404,
+        ErrorCode::UserNotFound,
+    );
+    assert_fails(
+        admin.call::<DeleteUser>(&named("bob")).await,
+        404,
+        ErrorCode::UserNotFound,
+    );
+
+    // A new user of the same name inherits nothing from the old one.
+    create_user(&mut admin, "bob", &[]).await;
+    let info = admin.call::<GetUserInfo>(&named("bob")).await.unwrap();
+    assert!(info.permissions.is_empty(), "{info:?}");
+    assert!(info.groups.is_empty(), "{info:?}");
+    assert_eq!(info.last_login, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_user_refuses_self_and_the_last_sysop() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    assert_fails(
+        admin.call::<DeleteUser>(&named("admin")).await,
+        400,
+        ErrorCode::CannotDeleteSelf,
+    );
+    assert_fails(
+        admin.call::<DeleteUser>(&named("ghost")).await,
+        404,
+        ErrorCode::UserNotFound,
+    );
+    let mut carol = user_with(&server, &mut admin, "carol", &[permissions::DELETE_USER]).await;
+    assert_fails(
+        carol.call::<DeleteUser>(&named("carol")).await,
+        400,
+        ErrorCode::CannotDeleteSelf,
+    );
+    // The sysop group may not lose its last member.
+    assert_fails(
+        carol.call::<DeleteUser>(&named("admin")).await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    assert_eq!(usernames(&mut admin).await, strings(&["admin", "carol"]));
+    assert_eq!(
+        group(&mut admin, "sysop").await.unwrap().members,
+        strings(&["admin"])
+    );
+    login_response(&server, "admin", ADMIN_PASSWORD, None)
+        .await
+        .unwrap();
+
+    // With a second sysop, the first may go.
+    create_user(&mut admin, "dave", &[]).await;
+    admin
+        .call::<ChangeUserGroups>(&set_groups("dave", &["sysop"]))
+        .await
+        .unwrap();
+    carol.call::<DeleteUser>(&named("admin")).await.unwrap();
+    assert_fails(
+        admin.call::<ListUsers>(&Empty {}).await,
+        401,
+        ErrorCode::InvalidToken,
+    );
+    let mut dave = login_as(&server, "dave", None).await;
+    assert_eq!(usernames(&mut dave).await, strings(&["carol", "dave"]));
+    assert_fails(
+        carol.call::<DeleteUser>(&named("dave")).await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+}
+
+/// Every account action with the permission it needs and a valid request for a server where
+/// user `target` and group `team` exist, in an order in which each still succeeds after the
+/// ones before it.
+fn account_actions() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    vec![
+        (
+            "create_user",
+            permissions::CREATE_USER,
+            json!({"username": "newbie", "password": "newbie-password"}),
+        ),
+        ("list_users", permissions::LIST_USERS, json!({})),
+        (
+            "get_user_info",
+            permissions::GET_USER_INFO,
+            json!({"username": "target"}),
+        ),
+        (
+            "change_user_groups",
+            permissions::CHANGE_USER_GROUPS,
+            json!({"username": "target", "groups": ["team"]}),
+        ),
+        (
+            "delete_user",
+            permissions::DELETE_USER,
+            json!({"username": "target"}),
+        ),
+        (
+            "create_group",
+            permissions::CREATE_GROUP,
+            json!({"group_name": "newteam"}),
+        ),
+        ("list_groups", permissions::LIST_GROUPS, json!({})),
+        (
+            "change_group_permissions",
+            permissions::SET_GROUP_PERMISSIONS,
+            json!({"group_name": "team", "permissions": ["list_users"]}),
+        ),
+        (
+            "delete_group",
+            permissions::DELETE_GROUP,
+            json!({"group_name": "team"}),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_account_action_needs_its_own_permission() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_user(&mut admin, "target", &[]).await;
+    create_group(&mut admin, "team", &[]).await;
+    let before_users = mod_times(admin.call::<ListUsers>(&Empty {}).await.unwrap().users);
+    let before_groups = admin.call::<ListGroups>(&Empty {}).await.unwrap().groups;
+
+    for (i, (action, needed, data)) in account_actions().into_iter().enumerate() {
+        // Everything except the one permission the action needs.
+        let others: Vec<&str> = ALL.iter().copied().filter(|p| *p != needed).collect();
+        let name = format!("lacks{i}");
+        let mut c = user_with(&server, &mut admin, &name, &others).await;
+        let reply = c.request(action, data.clone()).await;
+        assert_eq!(reply.code, 403, "{action}: {reply:?}");
+        assert_eq!(reply.data["error"], "permission_denied", "{action}");
+        // The refusal changed nothing.
+        let mut after_users = mod_times(admin.call::<ListUsers>(&Empty {}).await.unwrap().users);
+        after_users.retain(|u| !u.username.starts_with("lacks"));
+        assert_eq!(after_users, before_users, "{action} changed users");
+        assert_eq!(
+            admin.call::<ListGroups>(&Empty {}).await.unwrap().groups,
+            before_groups,
+            "{action} changed groups"
+        );
+    }
+
+    // Holding only the permission is enough.
+    for (i, (action, needed, data)) in account_actions().into_iter().enumerate() {
+        let name = format!("holds{i}");
+        let mut c = user_with(&server, &mut admin, &name, &[needed]).await;
+        let reply = c.request(action, data).await;
+        assert_eq!(reply.code, 200, "{action}: {reply:?}");
+    }
+    let names = usernames(&mut admin).await;
+    assert!(names.contains(&"newbie".to_owned()) && !names.contains(&"target".to_owned()));
+    let group_names: Vec<String> = groups(&mut admin)
+        .await
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(group_names, strings(&["newteam", "sysop"]));
+}
+
+/// Users without their login times (which the test's own logins change).
+fn mod_times(users: Vec<api_spec::actions::UserInfo>) -> Vec<api_spec::actions::UserInfo> {
+    users
+        .into_iter()
+        .map(|mut u| {
+            u.last_login = None;
+            u
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_info_is_for_yourself_unless_permitted() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let mut frank = user_with(&server, &mut admin, "frank", &[]).await;
+    let own = frank.call::<GetUserInfo>(&named("frank")).await.unwrap();
+    assert_eq!(own.username, "frank");
+    // Someone else and no one are the same refusal: existence is not revealed.
+    let other = assert_fails(
+        frank.call::<GetUserInfo>(&named("admin")).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    let ghost = assert_fails(
+        frank.call::<GetUserInfo>(&named("ghost")).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    assert_eq!(other, ghost);
+    assert_fails(
+        frank.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+
+    let mut gina = user_with(&server, &mut admin, "gina", &[permissions::GET_USER_INFO]).await;
+    let info = gina.call::<GetUserInfo>(&named("admin")).await.unwrap();
+    assert_eq!(info.groups, strings(&["sysop"]));
+    assert_eq!(info.permissions.len(), ALL.len());
+    assert_fails(
+        gina.call::<GetUserInfo>(&named("ghost")).await,
+        404,
+        ErrorCode::UserNotFound,
+    );
+    // list_users shows the same records get_user_info does.
+    let listed = user(&mut admin, "frank").await.unwrap();
+    assert_eq!(
+        gina.call::<GetUserInfo>(&named("frank")).await.unwrap(),
+        listed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_created_listed_and_validated() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let req = CreateGroupRequest {
+        group_name: "editors".into(),
+        display_name: Some("The Editors".into()),
+        permissions: vec![
+            perm(permissions::LIST_USERS),
+            perm(permissions::CREATE_GROUP),
+        ],
+    };
+    admin.call::<CreateGroup>(&req).await.unwrap();
+    let editors = group(&mut admin, "editors").await.unwrap();
+    assert_eq!(editors.display_name.as_deref(), Some("The Editors"));
+    let mut perms = editors.permissions.clone();
+    perms.sort();
+    assert_eq!(
+        perms,
+        strings(&[permissions::CREATE_GROUP, permissions::LIST_USERS])
+    );
+    assert!(editors.members.is_empty());
+    let sysop = group(&mut admin, "sysop").await.unwrap();
+    assert_eq!(sysop.members, strings(&["admin"]));
+    assert_eq!(sysop.permissions.len(), ALL.len());
+
+    let t = now();
+    let long = "g".repeat(65);
+    let cases: Vec<(CreateGroupRequest, u16, ErrorCode)> = vec![
+        (new_group("", vec![]), 400, ErrorCode::InvalidGroupName),
+        (
+            new_group("with space", vec![]),
+            400,
+            ErrorCode::InvalidGroupName,
+        ),
+        (
+            new_group("at@sign", vec![]),
+            400,
+            ErrorCode::InvalidGroupName,
+        ),
+        (
+            new_group("sl/ash", vec![]),
+            400,
+            ErrorCode::InvalidGroupName,
+        ),
+        (new_group(&long, vec![]), 400, ErrorCode::InvalidGroupName),
+        (
+            new_group(
+                "writers",
+                vec![perm(permissions::LIST_USERS), perm("teleport")],
+            ),
+            400,
+            ErrorCode::UnknownPermission,
+        ),
+        (
+            new_group(
+                "writers",
+                vec![timed(permissions::LIST_USERS, Some(t + 10.0), Some(t))],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        (
+            new_group(
+                "writers",
+                vec![timed(permissions::LIST_USERS, Some(-1.0), None)],
+            ),
+            400,
+            ErrorCode::InvalidTimeRange,
+        ),
+        (
+            CreateGroupRequest {
+                display_name: Some("bad\u{7}bell".into()),
+                ..new_group("writers", vec![])
+            },
+            400,
+            ErrorCode::InvalidField,
+        ),
+        (
+            new_group("editors", vec![perm(permissions::DELETE_USER)]),
+            409,
+            ErrorCode::GroupExists,
+        ),
+        (new_group("sysop", vec![]), 409, ErrorCode::GroupExists),
+    ];
+    for (req, code, error) in cases {
+        assert_fails(admin.call::<CreateGroup>(&req).await, code, error);
+    }
+    let names: Vec<String> = groups(&mut admin)
+        .await
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, strings(&["editors", "sysop"]));
+    // The duplicate did not touch the existing group.
+    assert_eq!(group(&mut admin, "editors").await.unwrap(), editors);
+    assert_eq!(group(&mut admin, "sysop").await.unwrap(), sysop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_group_removes_its_memberships_and_grants() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[permissions::LIST_USERS]).await;
+    admin
+        .call::<CreateUser>(&new_user("bob", vec![], vec![member("editors")]))
+        .await
+        .unwrap();
+    let mut bob = login_as(&server, "bob", None).await;
+    assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
+
+    admin
+        .call::<DeleteGroup>(&group_named("editors"))
+        .await
+        .unwrap();
+    assert!(group(&mut admin, "editors").await.is_none());
+    // Bob's current session loses the group's permission at once.
+    assert_fails(
+        bob.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    let info = admin.call::<GetUserInfo>(&named("bob")).await.unwrap();
+    assert!(
+        info.groups.is_empty() && info.permissions.is_empty(),
+        "{info:?}"
+    );
+    assert_fails(
+        admin.call::<DeleteGroup>(&group_named("editors")).await,
+        404,
+        ErrorCode::GroupNotFound,
+    );
+    // A new group of the same name starts empty.
+    create_group(&mut admin, "editors", &[]).await;
+    let editors = group(&mut admin, "editors").await.unwrap();
+    assert!(editors.members.is_empty() && editors.permissions.is_empty());
+    assert!(permissions_of(&mut admin, "bob").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sysop_group_cannot_be_deleted() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let before = group(&mut admin, "sysop").await.unwrap();
+    assert_fails(
+        admin.call::<DeleteGroup>(&group_named("sysop")).await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    let mut deleter = user_with(&server, &mut admin, "deleter", &[permissions::DELETE_GROUP]).await;
+    assert_fails(
+        deleter.call::<DeleteGroup>(&group_named("sysop")).await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    assert_fails(
+        deleter.call::<DeleteGroup>(&group_named("nope")).await,
+        404,
+        ErrorCode::GroupNotFound,
+    );
+    assert_eq!(group(&mut admin, "sysop").await.unwrap(), before);
+    assert_eq!(permissions_of(&mut admin, "admin").await.len(), ALL.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_groups_replaces_memberships() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "a", &[permissions::LIST_USERS]).await;
+    create_group(&mut admin, "b", &[permissions::LIST_GROUPS]).await;
+    create_group(&mut admin, "c", &[]).await;
+    admin
+        .call::<CreateUser>(&new_user("bob", vec![], vec![member("a")]))
+        .await
+        .unwrap();
+    let groups_of = |info: api_spec::actions::UserInfo| info.groups;
+
+    admin
+        .call::<ChangeUserGroups>(&set_groups("bob", &["c", "b"]))
+        .await
+        .unwrap();
+    let info = admin.call::<GetUserInfo>(&named("bob")).await.unwrap();
+    assert_eq!(info.groups, strings(&["b", "c"]));
+    assert_eq!(info.permissions, strings(&[permissions::LIST_GROUPS]));
+    assert!(group(&mut admin, "a").await.unwrap().members.is_empty());
+    assert_eq!(
+        group(&mut admin, "b").await.unwrap().members,
+        strings(&["bob"])
+    );
+
+    // Duplicates are harmless.
+    admin
+        .call::<ChangeUserGroups>(&set_groups("bob", &["b", "b"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        groups_of(admin.call::<GetUserInfo>(&named("bob")).await.unwrap()),
+        strings(&["b"])
+    );
+
+    // Refusals change nothing.
+    assert_fails(
+        admin
+            .call::<ChangeUserGroups>(&set_groups("bob", &["a", "nope"]))
+            .await,
+        404,
+        ErrorCode::GroupNotFound,
+    );
+    assert_fails(
+        admin
+            .call::<ChangeUserGroups>(&set_groups("ghost", &["a"]))
+            .await,
+        404,
+        ErrorCode::UserNotFound,
+    );
+    assert_eq!(
+        groups_of(admin.call::<GetUserInfo>(&named("bob")).await.unwrap()),
+        strings(&["b"])
+    );
+
+    admin
+        .call::<ChangeUserGroups>(&set_groups("bob", &[]))
+        .await
+        .unwrap();
+    let info = admin.call::<GetUserInfo>(&named("bob")).await.unwrap();
+    assert!(
+        info.groups.is_empty() && info.permissions.is_empty(),
+        "{info:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_sysop_cannot_leave_sysop() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "a", &[]).await;
+    for groups in [&[][..], &["a"][..]] {
+        assert_fails(
+            admin
+                .call::<ChangeUserGroups>(&set_groups("admin", groups))
+                .await,
+            409,
+            ErrorCode::GroupProtected,
+        );
+    }
+    let mut changer = user_with(
+        &server,
+        &mut admin,
+        "changer",
+        &[permissions::CHANGE_USER_GROUPS],
+    )
+    .await;
+    assert_fails(
+        changer
+            .call::<ChangeUserGroups>(&set_groups("admin", &["a"]))
+            .await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    assert_eq!(
+        group(&mut admin, "sysop").await.unwrap().members,
+        strings(&["admin"])
+    );
+    // Keeping sysop while joining more is fine.
+    admin
+        .call::<ChangeUserGroups>(&set_groups("admin", &["a", "sysop"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin
+            .call::<GetUserInfo>(&named("admin"))
+            .await
+            .unwrap()
+            .groups,
+        strings(&["a", "sysop"])
+    );
+    // Once someone else is a sysop, the admin may leave.
+    changer
+        .call::<ChangeUserGroups>(&set_groups("changer", &["sysop"]))
+        .await
+        .unwrap();
+    admin
+        .call::<ChangeUserGroups>(&set_groups("admin", &[]))
+        .await
+        .unwrap();
+    assert_fails(
+        admin.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    assert_eq!(
+        group(&mut changer, "sysop").await.unwrap().members,
+        strings(&["changer"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_group_permissions_replaces_grants() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[permissions::LIST_USERS]).await;
+    admin
+        .call::<CreateUser>(&new_user("bob", vec![], vec![member("editors")]))
+        .await
+        .unwrap();
+    let mut bob = login_as(&server, "bob", None).await;
+    assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
+
+    admin
+        .call::<ChangeGroupPermissions>(&set_permissions(
+            "editors",
+            &[
+                permissions::LIST_GROUPS,
+                permissions::CREATE_GROUP,
+                permissions::LIST_GROUPS,
+            ],
+        ))
+        .await
+        .unwrap();
+    let editors = group(&mut admin, "editors").await.unwrap();
+    let mut perms = editors.permissions.clone();
+    perms.sort();
+    assert_eq!(
+        perms,
+        strings(&[permissions::CREATE_GROUP, permissions::LIST_GROUPS])
+    );
+    // The member's live session follows at once.
+    assert_fails(
+        bob.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    assert!(bob.call::<ListGroups>(&Empty {}).await.is_ok());
+
+    // Refusals change nothing.
+    assert_fails(
+        admin
+            .call::<ChangeGroupPermissions>(&set_permissions(
+                "editors",
+                &[permissions::LIST_USERS, "levitate"],
+            ))
+            .await,
+        400,
+        ErrorCode::UnknownPermission,
+    );
+    assert_fails(
+        admin
+            .call::<ChangeGroupPermissions>(&set_permissions("nope", &[permissions::LIST_USERS]))
+            .await,
+        404,
+        ErrorCode::GroupNotFound,
+    );
+    assert_eq!(group(&mut admin, "editors").await.unwrap(), editors);
+
+    admin
+        .call::<ChangeGroupPermissions>(&set_permissions("editors", &[]))
+        .await
+        .unwrap();
+    assert!(
+        group(&mut admin, "editors")
+            .await
+            .unwrap()
+            .permissions
+            .is_empty()
+    );
+    assert!(permissions_of(&mut admin, "bob").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysop_keeps_the_permissions_to_administer_itself() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let before = group(&mut admin, "sysop").await.unwrap();
+    let all_but = |p: &str| -> Vec<&str> { ALL.iter().copied().filter(|q| *q != p).collect() };
+    for missing in [
+        permissions::SET_GROUP_PERMISSIONS,
+        permissions::CHANGE_USER_GROUPS,
+    ] {
+        assert_fails(
+            admin
+                .call::<ChangeGroupPermissions>(&set_permissions("sysop", &all_but(missing)))
+                .await,
+            409,
+            ErrorCode::GroupProtected,
+        );
+    }
+    assert_fails(
+        admin
+            .call::<ChangeGroupPermissions>(&set_permissions("sysop", &[]))
+            .await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    assert_eq!(group(&mut admin, "sysop").await.unwrap(), before);
+
+    // Reduced to the minimum, sysop can still restore itself.
+    let minimum = [
+        permissions::SET_GROUP_PERMISSIONS,
+        permissions::CHANGE_USER_GROUPS,
+    ];
+    admin
+        .call::<ChangeGroupPermissions>(&set_permissions("sysop", &minimum))
+        .await
+        .unwrap();
+    assert_fails(
+        admin.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    admin
+        .call::<ChangeGroupPermissions>(&set_permissions("sysop", ALL))
+        .await
+        .unwrap();
+    assert!(admin.call::<ListUsers>(&Empty {}).await.is_ok());
+    assert_eq!(permissions_of(&mut admin, "admin").await.len(), ALL.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_windows_decide_what_counts_now() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let t = now();
+    create_group(&mut admin, "live", &[permissions::CREATE_GROUP]).await;
+    create_group(&mut admin, "later", &[permissions::DELETE_GROUP]).await;
+    create_group(&mut admin, "over", &[permissions::DELETE_USER]).await;
+    admin
+        .call::<CreateGroup>(&new_group(
+            "windows",
+            vec![
+                timed(
+                    permissions::VIEW_AUDIT_LOGS,
+                    Some(t - 60.0),
+                    Some(t + 3600.0),
+                ),
+                timed(permissions::SUPER_SET_PASSWD, Some(t + 3600.0), None),
+            ],
+        ))
+        .await
+        .unwrap();
+    let req = new_user(
+        "wendy",
+        vec![
+            timed(permissions::LIST_USERS, Some(t - 100.0), Some(t + 3600.0)),
+            timed(permissions::LIST_GROUPS, Some(t + 3600.0), None),
+            timed(permissions::GET_USER_INFO, Some(t - 100.0), Some(t - 50.0)),
+        ],
+        vec![
+            member("windows"),
+            member_during("live", Some(t - 100.0), None),
+            member_during("later", Some(t + 3600.0), Some(t + 7200.0)),
+            member_during("over", Some(t - 100.0), Some(t - 1.0)),
+        ],
+    );
+    admin.call::<CreateUser>(&req).await.unwrap();
+
+    let info = admin.call::<GetUserInfo>(&named("wendy")).await.unwrap();
+    assert_eq!(info.groups, strings(&["live", "windows"]));
+    let mut expected = strings(&[
+        permissions::CREATE_GROUP,
+        permissions::LIST_USERS,
+        permissions::VIEW_AUDIT_LOGS,
+    ]);
+    expected.sort();
+    assert_eq!(info.permissions, expected);
+    for g in ["later", "over"] {
+        assert!(
+            group(&mut admin, g).await.unwrap().members.is_empty(),
+            "{g}"
+        );
+    }
+    let windows = group(&mut admin, "windows").await.unwrap();
+    assert_eq!(
+        windows.permissions,
+        strings(&[permissions::VIEW_AUDIT_LOGS])
+    );
+
+    // The windows are enforced, not just reported.
+    let login = login_response(&server, "wendy", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(login.permissions, expected);
+    let mut wendy = login_as(&server, "wendy", None).await;
+    assert!(wendy.call::<ListUsers>(&Empty {}).await.is_ok());
+    for (action, data) in [
+        ("list_groups", json!({})),
+        ("get_user_info", json!({"username": "admin"})),
+        ("delete_group", json!({"group_name": "live"})),
+        ("delete_user", json!({"username": "admin"})),
+    ] {
+        let reply = wendy.request(action, data).await;
+        assert_eq!(
+            (reply.code, reply.data["error"].as_str()),
+            (403, Some("permission_denied")),
+            "{action}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_open_and_close_with_time() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "soon", &[permissions::LIST_GROUPS]).await;
+    let t = now();
+    let req = new_user(
+        "tim",
+        vec![
+            timed(permissions::LIST_USERS, Some(t + 1.0), None),
+            timed(permissions::GET_USER_INFO, Some(t - 10.0), Some(t + 1.0)),
+        ],
+        vec![member_during("soon", Some(t + 1.0), Some(t + 3600.0))],
+    );
+    admin.call::<CreateUser>(&req).await.unwrap();
+    let mut tim = login_as(&server, "tim", None).await;
+    assert!(tim.call::<GetUserInfo>(&named("admin")).await.is_ok());
+    assert_fails(
+        tim.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    assert_fails(
+        tim.call::<ListGroups>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    // The windows turn one second after `t`.
+    let wait = (t + 1.1 - now()).clamp(0.0, 1.1);
+    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    // The same session, no new login: the windows are evaluated per request.
+    assert!(tim.call::<ListUsers>(&Empty {}).await.is_ok());
+    assert!(tim.call::<ListGroups>(&Empty {}).await.is_ok());
+    assert_fails(
+        tim.call::<GetUserInfo>(&named("admin")).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+    let info = admin.call::<GetUserInfo>(&named("tim")).await.unwrap();
+    assert_eq!(info.groups, strings(&["soon"]));
+    assert_eq!(
+        info.permissions,
+        strings(&[permissions::LIST_GROUPS, permissions::LIST_USERS])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_permissions_reach_members_on_their_next_login() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    create_group(&mut admin, "editors", &[]).await;
+    admin
+        .call::<CreateUser>(&new_user("bob", vec![], vec![member("editors")]))
+        .await
+        .unwrap();
+    let first = login_response(&server, "bob", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(first.groups, strings(&["editors"]));
+    assert!(first.permissions.is_empty());
+    let mut bob = login_as(&server, "bob", None).await;
+    assert_fails(
+        bob.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+
+    admin
+        .call::<ChangeGroupPermissions>(&set_permissions(
+            "editors",
+            &[permissions::LIST_USERS, permissions::LIST_GROUPS],
+        ))
+        .await
+        .unwrap();
+    let next = login_response(&server, "bob", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.permissions,
+        strings(&[permissions::LIST_GROUPS, permissions::LIST_USERS])
+    );
+    // An existing session holds them too: permissions are read per request.
+    assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
+
+    // A new member receives the group's permissions on their first login.
+    create_user(&mut admin, "nina", &[]).await;
+    admin
+        .call::<ChangeUserGroups>(&set_groups("nina", &["editors"]))
+        .await
+        .unwrap();
+    let nina = login_response(&server, "nina", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(nina.groups, strings(&["editors"]));
+    assert_eq!(nina.permissions, next.permissions);
+
+    // Leaving the group takes them away again.
+    admin
+        .call::<ChangeUserGroups>(&set_groups("bob", &[]))
+        .await
+        .unwrap();
+    let last = login_response(&server, "bob", USER_PASSWORD, None)
+        .await
+        .unwrap();
+    assert!(
+        last.groups.is_empty() && last.permissions.is_empty(),
+        "{last:?}"
+    );
+    assert_fails(
+        bob.call::<ListUsers>(&Empty {}).await,
+        403,
+        ErrorCode::PermissionDenied,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sysop_membership_that_will_end_does_not_count_as_the_last_member() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let t = now();
+    admin
+        .call::<CreateUser>(&new_user(
+            "temp",
+            vec![],
+            vec![member_during("sysop", Some(t - 10.0), Some(t + 3600.0))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        group(&mut admin, "sysop").await.unwrap().members,
+        strings(&["admin", "temp"])
+    );
+    // Once temp's membership ends, sysop would be empty: the admin must stay.
+    assert_fails(
+        admin
+            .call::<ChangeUserGroups>(&set_groups("admin", &[]))
+            .await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    let mut temp = login_as(&server, "temp", None).await;
+    assert_fails(
+        temp.call::<DeleteUser>(&named("admin")).await,
+        409,
+        ErrorCode::GroupProtected,
+    );
+    assert_eq!(
+        group(&mut admin, "sysop").await.unwrap().members,
+        strings(&["admin", "temp"])
+    );
+    // A permanent second member lets the admin go.
+    admin
+        .call::<ChangeUserGroups>(&set_groups("temp", &["sysop"]))
+        .await
+        .unwrap();
+    temp.call::<DeleteUser>(&named("admin")).await.unwrap();
+    assert_eq!(usernames(&mut temp).await, strings(&["temp"]));
+}
