@@ -567,8 +567,8 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
     c.call::<StartBackupImport>(&req).await.unwrap();
     let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::JobStateConflict);
-    let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
-    assert_eq!(event["status"], "completed");
+    let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["status"], "completed", "{status:?}");
 }
 
 /// A legacy key: valid, but for no Coffer archive.

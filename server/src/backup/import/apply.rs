@@ -203,6 +203,10 @@ pub async fn apply(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Value> {
     let txn = db.begin().await?;
+    // Write first: on SQLite a transaction that reads before its first write cannot take the
+    // write lock once another connection (a heartbeat, an upload) has committed meanwhile,
+    // and fails instead of waiting. Writing first waits for the lock like any writer.
+    jobs::heartbeat(scope, &txn, job_id).await?;
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         // Serialises imports into one tenant with each other (and with the claim).
         txn.execute_raw(sea_orm::Statement::from_sql_and_values(

@@ -263,6 +263,8 @@ async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &A
 
 async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
     let txn = state.db.begin().await?;
+    // Write first, so SQLite takes its write lock now (see `apply`).
+    jobs::heartbeat(scope, &txn, id).await?;
     if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         // Two instances claiming imports of one tenant take turns on the tenant's row.
         use sea_orm::ConnectionTrait;
