@@ -38,7 +38,7 @@ fn start(job: &str) -> StartBackupImportRequest {
 }
 
 /// A second tenant, its logged-in admin, and a listener of that tenant.
-async fn tenant(server: &TestServer, slug: &str) -> (Client, Client) {
+pub(crate) async fn tenant(server: &TestServer, slug: &str) -> (Client, Client) {
     let mut root = server.admin().await;
     root.call::<CreateTenant>(&CreateTenantRequest {
         tenant: slug.into(),
@@ -109,7 +109,7 @@ async fn finished(c: &mut Client, listener: &mut Client, job: &str) -> (Value, J
 }
 
 /// Uploads, starts with `req`, and waits for the end.
-async fn import(
+pub(crate) async fn import(
     server: &TestServer,
     c: &mut Client,
     listener: &mut Client,
@@ -155,7 +155,7 @@ async fn tenant_id(server: &TestServer, slug: &str) -> Uuid {
 }
 
 /// Folders, documents, revisions and files of a tenant.
-async fn census(server: &TestServer, slug: &str) -> [usize; 4] {
+pub(crate) async fn census(server: &TestServer, slug: &str) -> [usize; 4] {
     let t = tenant_id(server, slug).await;
     let db = &server.state().db;
     [
@@ -186,7 +186,137 @@ async fn census(server: &TestServer, slug: &str) -> [usize; 4] {
     ]
 }
 
-fn imports_dir_is_empty(server: &TestServer) -> bool {
+/// Everything a tenant holds, keyed by path rather than id: folders with their rules and
+/// inheritance, documents with every revision (content hash, time, parent order), current
+/// revision and rules, and every explicit grant by principal name.
+pub(crate) async fn snapshot(server: &TestServer, slug: &str) -> BTreeMap<String, Value> {
+    use entity::{access_entry, access_rule, group, user};
+    let t = tenant_id(server, slug).await;
+    let db = &server.state().db;
+    let folders = folder::Entity::find()
+        .filter(folder::Column::TenantId.eq(t))
+        .all(db)
+        .await
+        .unwrap();
+    let by_id: BTreeMap<Uuid, folder::Model> = folders.iter().map(|f| (f.id, f.clone())).collect();
+    let path = |mut id: Option<Uuid>| {
+        let mut parts = Vec::new();
+        while let Some(f) = id.and_then(|i| by_id.get(&i)) {
+            parts.push(f.name.clone());
+            id = f.parent_id;
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    };
+    let rules = access_rule::Entity::find()
+        .filter(access_rule::Column::TenantId.eq(t))
+        .order_by_asc(access_rule::Column::Position)
+        .all(db)
+        .await
+        .unwrap();
+    let rules_of = |folder: Option<Uuid>, doc: Option<Uuid>| -> Vec<Value> {
+        let mut r: Vec<Value> = rules
+            .iter()
+            .filter(|r| r.folder_id == folder && r.document_id == doc)
+            .map(|r| serde_json::json!([r.access_type, r.position, r.rule_data]))
+            .collect();
+        r.sort_by_key(|v| v.to_string());
+        r
+    };
+    let mut out = BTreeMap::new();
+    for f in &folders {
+        let key = path(Some(f.id));
+        out.insert(
+            key,
+            serde_json::json!({"inherit": f.inherit, "rules": rules_of(Some(f.id), None)}),
+        );
+    }
+    let files: BTreeMap<Uuid, String> = file::Entity::find()
+        .filter(file::Column::TenantId.eq(t))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.id, f.sha256))
+        .collect();
+    let mut doc_paths = BTreeMap::new();
+    for d in document::Entity::find()
+        .filter(document::Column::TenantId.eq(t))
+        .all(db)
+        .await
+        .unwrap()
+    {
+        let revisions = revision::Entity::find()
+            .filter(revision::Column::DocumentId.eq(d.id))
+            .order_by_asc(revision::Column::CreatedAt)
+            .all(db)
+            .await
+            .unwrap();
+        let index: BTreeMap<Uuid, usize> = revisions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect();
+        let revs: Vec<Value> = revisions
+            .iter()
+            .map(|r| {
+                serde_json::json!([
+                    files[&r.file_id],
+                    r.created_at,
+                    r.parent_revision_id.map(|p| index[&p])
+                ])
+            })
+            .collect();
+        let key = format!("{}/{}", path(d.folder_id).trim_end_matches('/'), d.title);
+        doc_paths.insert(d.id, key.clone());
+        out.insert(
+            key,
+            serde_json::json!({"inherit": d.inherit, "revisions": revs,
+                "current": d.current_revision_id.map(|c| index[&c]),
+                "rules": rules_of(None, Some(d.id))}),
+        );
+    }
+    let users: BTreeMap<Uuid, String> = user::Entity::find()
+        .filter(user::Column::TenantId.eq(t))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect();
+    let groups: BTreeMap<Uuid, String> = group::Entity::find()
+        .filter(group::Column::TenantId.eq(t))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.id, g.name))
+        .collect();
+    for e in access_entry::Entity::find()
+        .filter(access_entry::Column::TenantId.eq(t))
+        .all(db)
+        .await
+        .unwrap()
+    {
+        let target = match (e.folder_id, e.document_id) {
+            (Some(f), _) => path(Some(f)),
+            (_, Some(d)) => doc_paths[&d].clone(),
+            _ => unreachable!("an entry names its object"),
+        };
+        let who = match (e.user_id, e.group_id) {
+            (Some(u), _) => format!("user:{}", users[&u]),
+            (_, Some(g)) => format!("group:{}", groups[&g]),
+            _ => unreachable!("an entry names its principal"),
+        };
+        out.insert(
+            format!("grant {target} {who} {}", e.access_type),
+            serde_json::json!([e.start_time, e.end_time]),
+        );
+    }
+    out
+}
+
+pub(crate) fn imports_dir_is_empty(server: &TestServer) -> bool {
     let dir = server.state().config.data_dir.join("imports");
     walk(&dir).is_empty()
 }
@@ -212,7 +342,49 @@ async fn export_restores_into_another_tenant_and_another_server() {
     let mut c = server.admin().await;
     let mut l = listener(&server).await;
     populate(&mut c).await;
+    // Rules (on a folder and a document, one not inheriting) and grants travel too.
+    let top = c
+        .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
+        .await
+        .unwrap();
+    let rule = serde_json::json!([{"match": "any", "match_groups": [
+        {"groups": {"match": "any", "require": ["sysop", "auditors"]}}]}]);
+    let ok = |r: api_spec::Reply| assert_eq!(r.code, 200, "{r:?}");
+    ok(c.request(
+        "set_directory_rules",
+        serde_json::json!({
+        "directory_id": top.folders[0].id, "access_rules": {"read": rule, "write": rule}}),
+    )
+    .await);
+    ok(c.request(
+        "set_document_rules",
+        serde_json::json!({
+        "document_id": top.documents[0].id, "access_rules": {"manage": rule},
+        "inherit_parent": false}),
+    )
+    .await);
+    ok(c.request(
+        "grant_access",
+        serde_json::json!({"entity_type": "group",
+        "entity_identifier": "sysop", "target_type": "directory",
+        "target_identifier": top.folders[0].id, "access_types": ["read", "move"]}),
+    )
+    .await);
+    ok(c.request(
+        "grant_access",
+        serde_json::json!({"entity_type": "user",
+        "entity_identifier": "admin", "target_type": "document",
+        "target_identifier": top.documents[0].id, "access_types": ["write"],
+        "start_time": 1000.0, "end_time": 4102444800.0}),
+    )
+    .await);
     let source_tree = tree(&mut c).await;
+    let source_snapshot = snapshot(&server, "default").await;
+    let grants = source_snapshot
+        .keys()
+        .filter(|k| k.starts_with("grant "))
+        .count();
+    assert_eq!(grants, 3, "{source_snapshot:?}");
     let (backup_id, _, done) = export(&mut c, &mut l, plain("for restore")).await;
     assert_eq!(done["status"], "completed");
     let (archive, key) = download(&server, &mut c, &backup_id).await;
@@ -241,6 +413,10 @@ async fn export_restores_into_another_tenant_and_another_server() {
     assert_eq!(map.len(), 42);
     assert!(map.iter().all(|(old, new)| old != new.as_str().unwrap()));
     assert_eq!(tree(&mut admin).await, source_tree);
+    assert_eq!(snapshot(&server, "restored").await, source_snapshot);
+    // The archive names a group this tenant lacks: reported, not created.
+    let warnings = result["warnings"].to_string();
+    assert!(warnings.contains("auditors"), "{warnings}");
     // The bytes came along: a restored document downloads with its hash.
     let doc = map.values().next().unwrap().as_str().unwrap();
     let task = admin
@@ -278,6 +454,7 @@ async fn export_restores_into_another_tenant_and_another_server() {
     let (event, _) = import(&other, &mut oc, &mut ol, &archive, &key, |_| {}).await;
     assert_eq!(event["status"], "completed", "{event}");
     assert_eq!(tree(&mut oc).await, source_tree);
+    assert_eq!(snapshot(&other, "default").await, source_snapshot);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,6 +821,63 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
         .unwrap_err();
     assert_eq!(e.error, ErrorCode::JobStateConflict);
 
+    // Cancelled while queued behind another running import of the tenant: the queued job
+    // never runs, and its uploads go.
+    let blocker = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let instance = server.state().jobs.instance().to_owned();
+    set_job(&server, &blocker.backup_task_id, |j| {
+        j.status = Set("running".into());
+        j.worker_id = Set(Some(instance));
+        j.heartbeat_at = Set(Some(i64::MAX / 2));
+    })
+    .await;
+    let fixture = std::fs::read(format!("{LEGACY}.cfms.enc")).unwrap();
+    let fixture_key = std::fs::read(format!("{LEGACY}.key")).unwrap();
+    let init = upload_pair(&server, &mut c, &fixture, &fixture_key).await;
+    let mut req = start(&init.backup_task_id);
+    req.allow_legacy = true;
+    req.mode = Some("merge".into());
+    c.call::<StartBackupImport>(&req).await.unwrap();
+    let id = JobIdRequest {
+        backup_task_id: init.backup_task_id.clone(),
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let waiting = c.call::<GetBackupImportStatus>(&id).await.unwrap();
+    assert_eq!(waiting.status, "queued", "one running import per tenant");
+    c.call::<CancelBackupImport>(&id).await.unwrap();
+    let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(
+        (event["status"].as_str(), status.status.as_str()),
+        (Some("cancelled"), "cancelled")
+    );
+    assert!(status.started_time.is_none(), "it never ran");
+    let dir = coffer::backup::import::job_dir(
+        &server.state().config,
+        tenant_id(&server, "default").await,
+        Uuid::parse_str(&init.backup_task_id).unwrap(),
+    );
+    for _ in 0..50 {
+        if !dir.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!dir.exists(), "the cancelled job's uploads are removed");
+    assert_eq!(census(&server, "default").await, [0, 0, 0, 0]);
+    set_job(&server, &blocker.backup_task_id, |j| {
+        j.status = Set("cancelled".into())
+    })
+    .await;
+    coffer::backup::import::discard(
+        server.state(),
+        &job::Entity::find_by_id(Uuid::parse_str(&blocker.backup_task_id).unwrap())
+            .one(&server.state().db)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .await;
+
     // A job another (now silent) server was running fails as interrupted.
     let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
     set_job(&server, &init.backup_task_id, |j| {
@@ -693,4 +927,136 @@ async fn a_listener_of_another_tenant_hears_nothing_of_an_import() {
             .all(|e| !e.event.starts_with("backup_import")),
         "another tenant's listener heard an import"
     );
+}
+
+/// A second server instance on `server`'s database and data, on its own runtime and thread,
+/// which [`Crashable::crash`] stops dead: its tasks vanish mid-await, as in a process abort.
+struct Crashable {
+    addr: std::net::SocketAddr,
+    kill: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Crashable {
+    fn start(server: &TestServer) -> Self {
+        let config = server.config_for_another_instance();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (kill, kill_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let running = rt
+                .block_on(coffer::start(config, coffer::server::Signals::Ignore))
+                .unwrap();
+            addr_tx.send(running.addr()).unwrap();
+            let _ = kill_rx.recv();
+            // No graceful anything: every task of this instance stops where it is.
+            std::mem::forget(running);
+            rt.shutdown_background();
+        });
+        let addr = addr_rx.recv().unwrap();
+        Self { addr, kill, thread }
+    }
+
+    fn crash(self) {
+        self.kill.send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_mid_import_leaves_a_consistent_tenant_and_a_terminal_job() {
+    let server = TestServer::start_with(|c| {
+        c.backup_segment_bytes = 64 * 1024;
+        c.job_stale_secs = 1;
+    })
+    .await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("crash")).await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (_, _) = tenant(&server, "phoenix").await;
+    let before = census(&server, "phoenix").await;
+    let blobs_before = server.blob_files().len();
+
+    // The doomed instance receives the uploads and runs the import.
+    let doomed = Crashable::start(&server);
+    let url = format!("ws://{}/ws", doomed.addr);
+    let mut dc = Client::connect(&url).await;
+    dc.login("admin", "tenant-admin-pw", Some("phoenix"))
+        .await
+        .unwrap();
+    let mut dl = Client::connect(&url).await;
+    dl.login("admin", "tenant-admin-pw", Some("phoenix"))
+        .await
+        .unwrap();
+    dl.call::<RegisterListener>(&RegisterListenerRequest { events: None })
+        .await
+        .unwrap();
+    let init = dc
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest::default())
+        .await
+        .unwrap();
+    let put = http::put(
+        &format!("http://{}", doomed.addr),
+        dc.token.as_deref(),
+        &init.archive_task_id,
+        archive,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    dc.upload(&init.key_task_id, &key, 0, None, 4096)
+        .await
+        .unwrap();
+    dc.call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap();
+    // Dies as soon as the import reports that it runs.
+    loop {
+        let e = dl.next_event().await;
+        if e.event == "backup_import_progress" {
+            break;
+        }
+    }
+    doomed.crash();
+
+    // The surviving instance notices the silence and ends the job.
+    let mut admin = server.client().await;
+    admin
+        .login("admin", "tenant-admin-pw", Some("phoenix"))
+        .await
+        .unwrap();
+    let id = JobIdRequest {
+        backup_task_id: init.backup_task_id.clone(),
+    };
+    let mut status = admin.call::<GetBackupImportStatus>(&id).await.unwrap();
+    for _ in 0..50 {
+        if !["queued", "running"].contains(&status.status.as_str()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        coffer::jobs::reap(server.state(), false).await.unwrap();
+        status = admin.call::<GetBackupImportStatus>(&id).await.unwrap();
+    }
+    // Either it committed before it died (everything there) or it did not (nothing there).
+    eprintln!("the crashed import ended {}", status.status);
+    match status.status.as_str() {
+        "failed" => {
+            assert_eq!(status.error.as_deref(), Some("job_interrupted"));
+            assert_eq!(census(&server, "phoenix").await, before);
+            assert_eq!(server.blob_files().len(), blobs_before);
+        }
+        "completed" => {
+            let after = census(&server, "phoenix").await;
+            assert_eq!((after[0], after[1], after[2]), (2, 42, 43));
+        }
+        other => panic!("the job is not terminal: {other} ({status:?})"),
+    }
+    assert!(imports_dir_is_empty(&server));
 }

@@ -11,6 +11,7 @@ mod cli;
 mod directories;
 mod documents;
 mod events;
+mod hostile;
 mod http;
 mod imports;
 mod isolation;

@@ -130,6 +130,16 @@ impl TestServer {
         }
     }
 
+    /// The configuration of a second server instance on this server's database, data
+    /// directory and blob store (to test several instances, or a crashed one).
+    pub fn config_for_another_instance(&self) -> Config {
+        let mut config = test_config(self.dir.path(), self.db.as_ref().map(|d| d.url.clone()));
+        if let Some(s3) = &self.s3 {
+            s3.configure(&mut config);
+        }
+        config
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

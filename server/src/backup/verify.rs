@@ -185,6 +185,10 @@ pub fn walk(
             } else if let (7, Some(sha), Some(list)) =
                 (stage, name.strip_prefix(m::BLOB_PREFIX), expected.as_mut())
             {
+                if !m::is_sha256(sha) {
+                    // Not a blob name at all (a path, say): the member breaks the format.
+                    return Err(invalid());
+                }
                 next_line(list, &mut line)?.ok_or_else(mismatch)?;
                 let want: m::FileLine =
                     serde_json::from_str(line.trim_end()).map_err(|_| mismatch())?;
