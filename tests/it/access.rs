@@ -904,6 +904,37 @@ async fn nobody_can_set_rules_that_lock_themselves_out() {
         staff
     );
     denied(admin.call::<GetDocumentInfo>(&doc_id(&doc)).await);
+
+    // Switching inheritance on cannot lock her out either: the parent's rules count.
+    let zone = admin
+        .call::<CreateDirectory>(&CreateDirectoryRequest {
+            access_rules: Some(sysop_only("manage")),
+            ..new_dir("sysop zone", None)
+        })
+        .await
+        .unwrap()
+        .id;
+    let own = mkdoc_req(
+        &mut alice,
+        CreateDocumentRequest {
+            inherit_parent: Some(false),
+            ..new_doc("own rules", Some(&zone))
+        },
+        b"o",
+    )
+    .await;
+    expect_error(
+        alice
+            .call::<SetDocumentRules>(&SetDocumentRulesRequest {
+                document_id: own.clone(),
+                access_rules: rules(json!({})),
+                inherit_parent: Some(true),
+            })
+            .await,
+        403,
+        ErrorCode::WouldLockOut,
+    );
+    assert!(!doc_info(&mut alice, &own).await.inherit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,8 +40,10 @@ pub fn render(set: &RuleSet) -> AccessRules {
 }
 
 /// Applies `set` to the object (each type present replaces that type; an empty set removes
-/// every rule), then requires that the caller still passes every type it set, so nobody can
-/// lock themselves out. Run inside the action's transaction: an error rolls it all back.
+/// every rule), then requires that the caller still passes every type it set, and still may
+/// manage the object — so nobody can lock themselves out, neither by the rules they write nor
+/// by the inheritance they switch on in the same action. Run inside the action's transaction
+/// (after any change of `inherit`): an error rolls it all back.
 pub async fn apply(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -50,10 +52,10 @@ pub async fn apply(
 ) -> Result<()> {
     if set.is_empty() {
         stored::clear(auth.scope(), db, object).await?;
-        return Ok(());
+    } else {
+        stored::replace_types(auth.scope(), db, object, set).await?;
     }
-    stored::replace_types(auth.scope(), db, object, set).await?;
-    for t in set.keys() {
+    for t in set.keys().chain([&AccessType::Manage]) {
         if !access::allowed(auth, db, object, *t).await? {
             return Err(fail(ErrorCode::WouldLockOut));
         }
