@@ -10,15 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 
-use aes::Aes256;
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockDecryptMut, KeyIvInit};
 use api_spec::ErrorCode;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::cbc::CbcReader;
 use super::unpack::Staging;
 use crate::backup::manifest::{self as m, Counts};
 use crate::backup::stream::from_io;
@@ -63,94 +61,6 @@ impl LegacyKey {
         let raw = Zeroizing::new(hex::decode(hex_key.as_str()).map_err(|_| bad())?);
         let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| bad())?;
         Ok(Self(Zeroizing::new(key)))
-    }
-}
-
-/// Decrypts `IV ‖ CBC(PKCS7(plain))` as a stream, holding back the last block until the end
-/// to strip the padding.
-struct CbcReader<R> {
-    inner: R,
-    cipher: cbc::Decryptor<Aes256>,
-    /// Ciphertext read but not yet decrypted (always less than one block, or the held-back
-    /// last block).
-    pending: Vec<u8>,
-    plain: Vec<u8>,
-    pos: usize,
-    done: bool,
-}
-
-const BLOCK: usize = 16;
-const CHUNK: usize = 256 * 1024;
-
-impl<R: Read> CbcReader<R> {
-    fn new(mut inner: R, key: &LegacyKey) -> Result<Self> {
-        let mut iv = [0u8; BLOCK];
-        inner
-            .read_exact(&mut iv)
-            .map_err(|_| fail(ErrorCode::BackupNotAnArchive))?;
-        Ok(Self {
-            inner,
-            cipher: cbc::Decryptor::<Aes256>::new(key.0.as_ref().into(), &iv.into()),
-            pending: Vec::new(),
-            plain: Vec::new(),
-            pos: 0,
-            done: false,
-        })
-    }
-
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut buf = vec![0u8; CHUNK];
-        let n = self.inner.read(&mut buf)?;
-        self.plain.clear();
-        self.pos = 0;
-        if n == 0 {
-            self.done = true;
-            // The end: exactly one held-back block, whose padding is PKCS#7.
-            if self.pending.len() != BLOCK {
-                return Err(crate::backup::stream::coded(ErrorCode::BackupTruncated));
-            }
-            let mut last = std::mem::take(&mut self.pending);
-            self.cipher
-                .decrypt_block_mut(GenericArray::from_mut_slice(&mut last));
-            let pad = last[BLOCK - 1] as usize;
-            if pad == 0 || pad > BLOCK || last[BLOCK - pad..].iter().any(|&b| b as usize != pad) {
-                // Unauthenticated CBC: bad padding is all a wrong key shows.
-                return Err(crate::backup::stream::coded(ErrorCode::BackupWrongKey));
-            }
-            last.truncate(BLOCK - pad);
-            self.plain = last;
-            return Ok(());
-        }
-        self.pending.extend_from_slice(&buf[..n]);
-        // Keep the last full block (it may be the padded one) and any partial block.
-        let keep = match self.pending.len() % BLOCK {
-            0 => BLOCK,
-            r => r,
-        };
-        let ready = self.pending.len().saturating_sub(keep);
-        let mut rest = self.pending.split_off(ready);
-        std::mem::swap(&mut rest, &mut self.pending);
-        for block in rest.chunks_exact_mut(BLOCK) {
-            self.cipher
-                .decrypt_block_mut(GenericArray::from_mut_slice(block));
-        }
-        self.plain = rest;
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for CbcReader<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.plain.len() {
-            if self.done {
-                return Ok(0);
-            }
-            self.fill()?;
-        }
-        let n = out.len().min(self.plain.len() - self.pos);
-        out[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
@@ -249,7 +159,7 @@ pub struct Converted {
 
 /// Decrypts and unpacks a legacy archive into `staging` as v1 manifests and blobs.
 pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<Converted> {
-    let reader = CbcReader::new(archive, key)?;
+    let reader = CbcReader::new(archive, &key.0)?;
     let mut tar = tar::Archive::new(reader);
     let mut json: HashMap<&'static str, Vec<u8>> = HashMap::new();
     // Legacy file id → (sha256, size) of its hashed blob.
@@ -505,66 +415,6 @@ fn finish(mut out: BufWriter<File>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn encrypt(key: &[u8; 32], iv: [u8; 16], plain: &[u8]) -> Vec<u8> {
-        use aes::cipher::BlockEncryptMut;
-        use aes::cipher::block_padding::Pkcs7;
-        let mut out = iv.to_vec();
-        out.extend(
-            cbc::Encryptor::<Aes256>::new(key.into(), &iv.into())
-                .encrypt_padded_vec_mut::<Pkcs7>(plain),
-        );
-        out
-    }
-
-    #[test]
-    fn streaming_decryption_matches_for_every_length() {
-        let key = LegacyKey(Zeroizing::new([7u8; 32]));
-        for len in [
-            0,
-            1,
-            15,
-            16,
-            17,
-            31,
-            32,
-            33,
-            CHUNK - 1,
-            CHUNK,
-            CHUNK + 1,
-            3 * CHUNK + 5,
-        ] {
-            let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let archive = encrypt(&[7u8; 32], [3u8; 16], &plain);
-            let mut got = Vec::new();
-            CbcReader::new(archive.as_slice(), &key)
-                .unwrap()
-                .read_to_end(&mut got)
-                .unwrap();
-            assert_eq!(got, plain, "length {len}");
-        }
-    }
-
-    #[test]
-    fn truncation_and_a_wrong_key_are_errors() {
-        let plain = vec![1u8; 100];
-        let archive = encrypt(&[7u8; 32], [3u8; 16], &plain);
-        let wrong = LegacyKey(Zeroizing::new([8u8; 32]));
-        let mut sink = Vec::new();
-        // Unauthenticated: a wrong key fails the padding check or yields other bytes.
-        let outcome = CbcReader::new(archive.as_slice(), &wrong)
-            .unwrap()
-            .read_to_end(&mut sink);
-        assert!(outcome.is_err() || sink != plain);
-        let key = LegacyKey(Zeroizing::new([7u8; 32]));
-        let cut = &archive[..archive.len() - 5];
-        assert!(
-            CbcReader::new(cut, &key)
-                .unwrap()
-                .read_to_end(&mut Vec::new())
-                .is_err()
-        );
-    }
 
     #[test]
     fn key_files_are_checked() {

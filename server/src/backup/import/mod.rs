@@ -16,8 +16,10 @@
 //! moment the import becomes visible, and rows must never point at bytes a failed
 //! post-commit copy left out.
 pub mod apply;
+mod cbc;
 pub mod legacy;
 pub mod plan;
+mod resolve;
 pub mod unpack;
 
 use std::io::Write;

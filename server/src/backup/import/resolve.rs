@@ -1,0 +1,151 @@
+//! Resolving an import against its target tenant: `restore` needs the tenant empty;
+//! `merge` applies the name-conflict policy to the archive's top level (everything below it
+//! is new, so nothing else can clash). Runs inside the import's transaction.
+use std::collections::{HashMap, HashSet};
+
+use api_spec::ErrorCode;
+use sea_orm::DatabaseTransaction;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::plan::Plan;
+use crate::auth::TenantScope;
+use crate::error::{Error, Result, fail};
+use crate::storage::{documents, folders};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    Rename,
+    Skip,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub merge: bool,
+    pub on_conflict: OnConflict,
+    pub dry_run: bool,
+}
+
+/// How each top-level name clash was resolved.
+pub(super) struct Resolution {
+    pub(super) skipped_folders: Vec<bool>,
+    pub(super) skipped_documents: Vec<bool>,
+    pub(super) folder_names: HashMap<usize, String>,
+    pub(super) document_names: HashMap<usize, String>,
+    pub(super) conflicts: Vec<Value>,
+}
+
+fn renamed(name: &str, taken: &HashSet<String>) -> String {
+    (1..)
+        .map(|n| {
+            let suffix = if n == 1 {
+                " (imported)".to_owned()
+            } else {
+                format!(" (imported {n})")
+            };
+            let room = 255usize.saturating_sub(suffix.chars().count());
+            let base: String = name.chars().take(room).collect();
+            format!("{base}{suffix}")
+        })
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// Resolves the archive's top level against the tenant's.
+pub(super) async fn resolve(
+    scope: &TenantScope,
+    txn: &DatabaseTransaction,
+    plan: &Plan,
+    options: Options,
+) -> Result<Resolution> {
+    let existing_folders = folders::children(scope, txn, None).await?;
+    let existing_documents = documents::in_folder(scope, txn, None).await?;
+    if !options.merge {
+        let any_folder = !existing_folders.is_empty();
+        if any_folder || !existing_documents.is_empty() {
+            return Err(fail(ErrorCode::ImportTargetNotEmpty));
+        }
+    }
+    let mut holder: HashMap<String, (Uuid, &'static str)> = HashMap::new();
+    for f in &existing_folders {
+        holder.insert(f.name.clone(), (f.id, "folder"));
+    }
+    for d in &existing_documents {
+        holder.insert(d.title.clone(), (d.id, "document"));
+    }
+    let mut taken: HashSet<String> = holder.keys().cloned().collect();
+    let top_folders = plan
+        .folders
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.parent.is_none());
+    let top_documents = plan
+        .documents
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.folder.is_none());
+    let names: Vec<(bool, usize, &str, &str)> = top_folders
+        .map(|(i, f)| (true, i, f.name.as_str(), f.old.as_str()))
+        .chain(top_documents.map(|(i, d)| (false, i, d.title.as_str(), d.old.as_str())))
+        .collect();
+    // Names the archive itself uses at the top level stay reserved for it.
+    taken.extend(names.iter().map(|(_, _, n, _)| (*n).to_owned()));
+    let mut r = Resolution {
+        skipped_folders: vec![false; plan.folders.len()],
+        skipped_documents: vec![false; plan.documents.len()],
+        folder_names: HashMap::new(),
+        document_names: HashMap::new(),
+        conflicts: Vec::new(),
+    };
+    for (is_folder, index, name, old) in names {
+        let Some((existing, object_type)) = holder.get(name) else {
+            continue;
+        };
+        let (resolution, new_name) = match options.on_conflict {
+            OnConflict::Fail => {
+                return Err(Error::About {
+                    code: ErrorCode::ImportNameConflict,
+                    id: existing.to_string(),
+                });
+            }
+            OnConflict::Skip => {
+                if is_folder {
+                    r.skipped_folders[index] = true;
+                } else {
+                    r.skipped_documents[index] = true;
+                }
+                ("skipped", None)
+            }
+            OnConflict::Rename => {
+                let new = renamed(name, &taken);
+                taken.insert(new.clone());
+                if is_folder {
+                    r.folder_names.insert(index, new.clone());
+                } else {
+                    r.document_names.insert(index, new.clone());
+                }
+                ("renamed", Some(new))
+            }
+        };
+        r.conflicts.push(json!({
+            "object_type": if is_folder { "folder" } else { "document" },
+            "old_id": old, "name": name, "existing_id": existing.to_string(),
+            "existing_type": object_type, "resolution": resolution, "new_name": new_name,
+        }));
+    }
+    // A skipped folder takes its subtree along (parents come before children).
+    for i in 0..plan.folders.len() {
+        if let Some(p) = plan.folders[i].parent
+            && r.skipped_folders[p]
+        {
+            r.skipped_folders[i] = true;
+        }
+    }
+    for (i, d) in plan.documents.iter().enumerate() {
+        if d.folder.is_some_and(|f| r.skipped_folders[f]) {
+            r.skipped_documents[i] = true;
+        }
+    }
+    Ok(r)
+}
