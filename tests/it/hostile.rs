@@ -203,6 +203,24 @@ async fn hostile_members_and_references_in_an_authenticated_archive_are_refused(
             }),
         ),
         (
+            "PAX extension header (a huge one would be read whole by a naive reader)",
+            "backup_manifest_invalid",
+            Box::new(|list: &mut Vec<Member>| {
+                let mut pax = regular("./PaxHeaders/x", b"27 path=../../tmp/evil.txt\n".to_vec());
+                pax.kind = tar::EntryType::XHeader;
+                list.insert(1, pax);
+            }),
+        ),
+        (
+            "GNU long name",
+            "backup_manifest_invalid",
+            Box::new(|list: &mut Vec<Member>| {
+                let mut long = regular("././@LongLink", b"folders.jsonl\0".to_vec());
+                long.kind = tar::EntryType::GNULongName;
+                list.insert(1, long);
+            }),
+        ),
+        (
             "duplicate manifest",
             "backup_manifest_invalid",
             Box::new(|list: &mut Vec<Member>| {
@@ -383,6 +401,28 @@ async fn hostile_legacy_archives_are_refused() {
             "backup_manifest_invalid",
             Box::new(|m: &mut Vec<Member>| {
                 m.push(regular("./files/../../../tmp/coffer-evil", b"x".to_vec()));
+            }),
+        ),
+        (
+            "PAX header renaming a member to a traversal path",
+            "backup_manifest_invalid",
+            Box::new(|m: &mut Vec<Member>| {
+                let mut pax = regular(
+                    "./PaxHeaders/x1",
+                    b"32 path=../../tmp/coffer-evil.x\n".to_vec(),
+                );
+                pax.kind = tar::EntryType::XHeader;
+                let last = m.len() - 1;
+                m.insert(last, pax);
+            }),
+        ),
+        (
+            "oversized PAX header",
+            "backup_manifest_invalid",
+            Box::new(|m: &mut Vec<Member>| {
+                let mut pax = regular("./PaxHeaders/x1", vec![b'9'; 70 * 1024]);
+                pax.kind = tar::EntryType::XHeader;
+                m.insert(1, pax);
             }),
         ),
         (

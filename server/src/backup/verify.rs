@@ -146,7 +146,10 @@ pub fn walk(
     let mut line = String::new();
     {
         let mut tar = tar::Archive::new(&mut reader);
-        for entry in tar.entries().map_err(from_io)? {
+        // Raw: extension headers (PAX, GNU long names) are members like any other, so the
+        // type check refuses them before their bodies are read (the tar crate would read
+        // them whole into memory to apply them).
+        for entry in tar.entries().map_err(from_io)?.raw(true) {
             let entry = entry.map_err(from_io)?;
             if entry.header().entry_type() != tar::EntryType::Regular {
                 return Err(invalid());

@@ -164,11 +164,33 @@ pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<
     let mut json: HashMap<&'static str, Vec<u8>> = HashMap::new();
     // Legacy file id → (sha256, size) of its hashed blob.
     let mut blobs: HashMap<String, (String, u64)> = HashMap::new();
-    for entry in tar.entries().map_err(from_io)? {
+    // Raw: extension headers come to us as members, so they are read with a limit (the tar
+    // crate would read them whole) and only a `path` is taken from them. Python's tarfile
+    // writes PAX headers for fractional times, so CFMS archives have them.
+    let mut long_name: Option<Vec<u8>> = None;
+    for entry in tar.entries().map_err(from_io)?.raw(true) {
         let mut entry = entry.map_err(from_io)?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| invalid())?;
-        let name = raw.strip_prefix("./").unwrap_or(&raw);
         let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader | tar::EntryType::GNULongName
+        ) {
+            let body = small_member(&mut entry)?;
+            let path = match kind {
+                tar::EntryType::GNULongName => {
+                    Some(body.split(|b| *b == 0).next().unwrap_or(&[]).to_vec())
+                }
+                tar::EntryType::XHeader => pax_path(&body)?,
+                _ => None,
+            };
+            long_name = path.or(long_name);
+            continue;
+        }
+        let raw_name = long_name
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let raw = String::from_utf8(raw_name).map_err(|_| invalid())?;
+        let name = raw.strip_prefix("./").unwrap_or(&raw);
         if kind.is_dir() && matches!(name, "" | "." | "files" | "files/") {
             continue;
         }
@@ -242,6 +264,39 @@ pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<
         return Err(fail(ErrorCode::BackupManifestMismatch));
     }
     convert(staging, folders, documents, files, &blobs)
+}
+
+/// Largest extension header accepted.
+const MAX_EXTENSION: u64 = 64 * 1024;
+
+/// The body of an extension header, at most [`MAX_EXTENSION`] bytes.
+fn small_member(entry: &mut impl Read) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    entry
+        .take(MAX_EXTENSION + 1)
+        .read_to_end(&mut body)
+        .map_err(from_io)?;
+    if body.len() as u64 > MAX_EXTENSION {
+        return Err(invalid());
+    }
+    Ok(body)
+}
+
+/// The `path` of PAX records (`"<len> key=value\n"`…). A record that would change how the
+/// stream is framed (`size`, sparse files) is refused.
+fn pax_path(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut path = None;
+    for record in tar::PaxExtensions::new(body) {
+        let record = record.map_err(|_| invalid())?;
+        let key = record.key().map_err(|_| invalid())?;
+        if key == "size" || key.starts_with("GNU.sparse") {
+            return Err(invalid());
+        }
+        if key == "path" {
+            path = Some(record.value_bytes().to_vec());
+        }
+    }
+    Ok(path)
 }
 
 /// Writes the v1 manifests for the legacy content.
