@@ -891,6 +891,20 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     assert_eq!(event["error"], "job_interrupted");
     assert_eq!(status.status, "failed");
     assert!(imports_dir_is_empty(&server));
+
+    // So does one this instance owns but no task of it runs (a task that died), once silent.
+    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let instance = server.state().jobs.instance().to_owned();
+    set_job(&server, &init.backup_task_id, |j| {
+        j.status = Set("running".into());
+        j.worker_id = Set(Some(instance));
+        j.heartbeat_at = Set(Some(1));
+    })
+    .await;
+    assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
+    let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["error"], "job_interrupted");
+    assert!(imports_dir_is_empty(&server));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

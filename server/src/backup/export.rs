@@ -116,7 +116,12 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     txn.commit().await?;
     let state = Arc::clone(state);
     let job_id = job.id;
-    tokio::spawn(async move { run(state, req, job_id, backup_id, created_at, key).await });
+    // Registered before it runs: the reaper fails this instance's jobs that nothing runs.
+    state.jobs.flag(job_id);
+    tokio::spawn(async move {
+        run(Arc::clone(&state), req, job_id, backup_id, created_at, key).await;
+        state.jobs.release(job_id);
+    });
     Ok((backup_id, job_id))
 }
 

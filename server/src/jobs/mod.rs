@@ -63,6 +63,12 @@ impl JobControl {
             .is_some()
     }
 
+    /// Whether a job runs in this process (its task registered it and has not ended).
+    pub fn runs(&self, job: Uuid) -> bool {
+        let flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
+        flags.contains_key(&job)
+    }
+
     /// Forgets a finished job.
     pub fn release(&self, job: Uuid) {
         let mut flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
@@ -140,28 +146,51 @@ pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) 
         .publish(job.tenant_id, Audience::Permission(permission), name, event);
 }
 
-/// Ends a live job as `to` (with `error`), removes what it left behind and announces it;
-/// false if someone else ended it first.
+/// Ends a job that is in one of `from` as `to` (with `error`: code and message), removes
+/// what it left behind and announces it; false if it was no longer in `from` (someone else
+/// ended it, and announced it, first).
 pub async fn end(
     state: &AppState,
     job: &job::Model,
+    from: &[&str],
     to: &str,
     error: Option<(ErrorCode, String)>,
 ) -> Result<bool> {
     let scope = TenantScope::system(job.tenant_id);
-    if !jobs::transition(&scope, &state.db, job.id, &jobs::LIVE, to, None).await? {
+    let code = error.as_ref().map(|(c, m)| (code_str(*c), m.as_str()));
+    let recorded = code.as_ref().map(|(c, m)| (c.as_str(), *m));
+    if !jobs::transition(&scope, &state.db, job.id, from, to, recorded).await? {
         return Ok(false);
     }
-    if let Some((code, message)) = &error {
-        jobs::record_error(&scope, &state.db, job.id, &code_str(*code), message).await?;
-    }
-    // The job's own task (if it runs here) notices the state change and stops; what it
-    // staged is removed by it, and here for a job nothing runs for.
+    // The job's own task (if it runs here) notices the state change and cleans up after
+    // itself; for a job nothing runs for, it happens here.
     if !state.jobs.cancel(job.id) {
         discard(state, job).await;
     }
     announce_end(state, job, &event(job, to, error.map(|(code, _)| code)));
     Ok(true)
+}
+
+/// [`end`], retried for a while when the database refuses (a busy SQLite, a dropped
+/// connection), so a job never stays live because one write failed.
+pub async fn end_persistently(
+    state: &AppState,
+    job: &job::Model,
+    from: &[&str],
+    to: &str,
+    error: Option<(ErrorCode, String)>,
+) -> bool {
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..10 {
+        match end(state, job, from, to, error.clone()).await {
+            Ok(ended) => return ended,
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "could not end a job; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+    tracing::error!(job = %job.id, "could not end a job; the reaper will");
+    false
 }
 
 /// Removes everything a job that did not complete left behind.
@@ -174,34 +203,39 @@ pub async fn discard(state: &AppState, job: &job::Model) {
 }
 
 /// One reaper pass: pending imports past their deadline time out (their uploads expire and
-/// their bytes are removed); jobs of a dead server fail with `job_interrupted`. `at_start`:
-/// this process just started, so on SQLite (one process per database) every job not its own
-/// is orphaned at once.
+/// their bytes are removed); jobs whose server died fail with `job_interrupted` — another
+/// instance's once its heartbeat is older than `job_stale_secs`, and this instance's own
+/// when no task of it runs them any more. `at_start`: this process just started, so on
+/// SQLite (one process per database) every live job not its own is orphaned at once.
 pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
     let mut ended = 0;
     for job in jobs::past_deadline(&state.db, now_ms()).await? {
         let scope = TenantScope::system(job.tenant_id);
         crate::storage::tasks::expire_for_job(&scope, &state.db, job.id).await?;
-        if end(state, &job, jobs::TIMEOUT, None).await? {
+        if end(state, &job, &[jobs::PENDING], jobs::TIMEOUT, None).await? {
             ended += 1;
         }
     }
     let single_process = state.db.get_database_backend() == DatabaseBackend::Sqlite;
+    let stale = now_ms() - (state.config.job_stale_secs as i64) * 1000;
     let cutoff = if at_start && single_process {
         i64::MAX
     } else {
-        now_ms() - (state.config.job_stale_secs as i64) * 1000
+        stale
     };
-    for job in jobs::orphaned(&state.db, state.jobs.instance(), cutoff).await? {
-        let code = ErrorCode::JobInterrupted;
-        if end(
-            state,
-            &job,
-            jobs::FAILED,
-            Some((code, code.message().to_owned())),
-        )
-        .await?
-        {
+    let instance = state.jobs.instance();
+    let mut dead = jobs::silent(&state.db, instance, false, cutoff).await?;
+    dead.extend(
+        jobs::silent(&state.db, instance, true, stale)
+            .await?
+            .into_iter()
+            .filter(|j| !state.jobs.runs(j.id)),
+    );
+    let code = ErrorCode::JobInterrupted;
+    for job in dead {
+        let error = Some((code, code.message().to_owned()));
+        let live = [jobs::QUEUED, jobs::RUNNING];
+        if end(state, &job, &live, jobs::FAILED, error).await? {
             tracing::warn!(job = %job.id, kind = %job.kind, "job of a stopped server failed");
             ended += 1;
         }

@@ -90,24 +90,24 @@ pub async fn claim(
     Ok(res.rows_affected == 1)
 }
 
-/// Moves the job from `from` to `to` (setting `worker` when given); false if it was not in
-/// `from` any more.
+/// Moves the job from one of `from` to `to`, recording `error` (code, message) with it;
+/// false if it was in none of `from` any more.
 pub async fn transition(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
     from: &[&str],
     to: &str,
-    worker: Option<&str>,
+    error: Option<(&str, &str)>,
 ) -> Result<bool> {
     let mut update = job::Entity::update_many().col_expr(job::Column::Status, to.into());
-    if let Some(worker) = worker {
-        update = update
-            .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
-            .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into());
-    }
     if !LIVE.contains(&to) {
         update = update.col_expr(job::Column::FinishedAt, Some(now_ms()).into());
+    }
+    if let Some((code, message)) = error {
+        update = update
+            .col_expr(job::Column::ErrorCode, Some(code.to_owned()).into())
+            .col_expr(job::Column::ErrorMessage, Some(message.to_owned()).into());
     }
     let res = update
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
@@ -153,20 +153,25 @@ pub async fn past_deadline(db: &impl ConnectionTrait, now: i64) -> Result<Vec<jo
         .await?)
 }
 
-/// Queued or running jobs of every tenant not owned by `instance` whose heartbeat is older
-/// than `cutoff` (or every such job, with `cutoff` = `i64::MAX`): their server is gone.
-pub async fn orphaned(
+/// Queued or running jobs of every tenant whose heartbeat is older than `cutoff` (every
+/// such job, with `cutoff` = `i64::MAX`), of other instances than `instance` — or, with
+/// `own`, of `instance` itself.
+pub async fn silent(
     db: &impl ConnectionTrait,
     instance: &str,
+    own: bool,
     cutoff: i64,
 ) -> Result<Vec<job::Model>> {
+    let whose = if own {
+        Condition::all().add(job::Column::WorkerId.eq(instance))
+    } else {
+        Condition::any()
+            .add(job::Column::WorkerId.is_null())
+            .add(job::Column::WorkerId.ne(instance))
+    };
     Ok(job::Entity::find()
         .filter(job::Column::Status.is_in([QUEUED, RUNNING]))
-        .filter(
-            Condition::any()
-                .add(job::Column::WorkerId.is_null())
-                .add(job::Column::WorkerId.ne(instance)),
-        )
+        .filter(whose)
         .filter(
             Condition::any()
                 .add(job::Column::HeartbeatAt.is_null())
@@ -174,24 +179,6 @@ pub async fn orphaned(
         )
         .all(db)
         .await?)
-}
-
-/// Records the outcome of a job already moved to a terminal state by [`transition`].
-pub async fn record_error(
-    scope: &TenantScope,
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    code: &str,
-    message: &str,
-) -> Result<()> {
-    job::Entity::update_many()
-        .col_expr(job::Column::ErrorCode, Some(code.to_owned()).into())
-        .col_expr(job::Column::ErrorMessage, Some(message.to_owned()).into())
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Completes a running job with its result; false if it was no longer running (cancelled
@@ -225,12 +212,14 @@ pub struct Progress<'a> {
     pub counts: Option<Value>,
 }
 
+/// Records progress of a running job; false (nothing written) once the job has ended, so a
+/// late report never overwrites a terminal state.
 pub async fn progress(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
     p: Progress<'_>,
-) -> Result<()> {
+) -> Result<bool> {
     let mut update = job::Entity::update_many()
         .col_expr(job::Column::CurrentStep, Some(p.step.to_owned()).into())
         .col_expr(job::Column::ProgressPercent, p.percent.into())
@@ -240,12 +229,13 @@ pub async fn progress(
     if let Some(counts) = p.counts {
         update = update.col_expr(job::Column::Counts, Some(counts).into());
     }
-    update
+    let res = update
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(RUNNING))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Ends a job: `completed` with a result, or `failed` with an error code and message.
@@ -292,6 +282,7 @@ pub async fn queue(
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::Status.eq(PENDING))
+        .filter(job::Column::Deadline.gte(now_ms()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

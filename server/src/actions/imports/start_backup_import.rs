@@ -53,7 +53,7 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         return Err(fail(ErrorCode::JobStateConflict));
     }
     if job.deadline.is_some_and(|d| now_ms() > d) {
-        jobs::end(state, &job, job_rows::TIMEOUT, None).await?;
+        jobs::end(state, &job, &[job_rows::PENDING], job_rows::TIMEOUT, None).await?;
         return Err(fail(ErrorCode::ImportDeadlinePassed));
     }
     let uploads = tasks::of_job(auth.scope(), &state.db, job.id).await?;
@@ -99,15 +99,12 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     let params = json!({"mode": req.mode.as_deref().unwrap_or("restore"),
         "on_conflict": req.on_conflict.as_deref().unwrap_or("rename"),
         "dry_run": req.dry_run, "allow_legacy": req.allow_legacy});
-    if !job_rows::queue(
-        auth.scope(),
-        &state.db,
-        job.id,
-        state.jobs.instance(),
-        params,
-    )
-    .await?
-    {
+    // Registered before it is queued: from then on the reaper must see that it runs here.
+    state.jobs.flag(job.id);
+    let instance = state.jobs.instance();
+    if !job_rows::queue(auth.scope(), &state.db, job.id, instance, params).await? {
+        state.jobs.release(job.id);
+        // Cancelled, timed out or started meanwhile.
         return Err(fail(ErrorCode::JobStateConflict));
     }
     tokio::spawn(import::run(

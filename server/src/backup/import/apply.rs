@@ -56,6 +56,31 @@ fn rule_rows(
     Ok(out)
 }
 
+/// The first statement of an import's transactions (the claim and the import itself).
+///
+/// On PostgreSQL it locks the tenant's row `FOR NO KEY UPDATE`: imports (and claims) of one
+/// tenant take turns, across instances, while ordinary inserts — whose foreign keys take only
+/// `KEY SHARE` on the tenant — go on. On SQLite it writes first: a transaction that reads
+/// before its first write cannot take the write lock once another connection has committed
+/// meanwhile (it fails instead of waiting); a first write waits for the lock like any writer.
+pub(super) async fn serialise(
+    txn: &DatabaseTransaction,
+    scope: &TenantScope,
+    job: Uuid,
+) -> Result<()> {
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+            [scope.tenant_id().into()],
+        ))
+        .await?;
+    } else {
+        jobs::heartbeat(scope, txn, job).await?;
+    }
+    Ok(())
+}
+
 /// Imports `plan` into the tenant and completes job `job_id`, all in one transaction;
 /// returns the job's result. With `dry_run`, reports the same without writing anything.
 pub async fn apply(
@@ -68,19 +93,7 @@ pub async fn apply(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Value> {
     let txn = db.begin().await?;
-    // Write first: on SQLite a transaction that reads before its first write cannot take the
-    // write lock once another connection (a heartbeat, an upload) has committed meanwhile,
-    // and fails instead of waiting. Writing first waits for the lock like any writer.
-    jobs::heartbeat(scope, &txn, job_id).await?;
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // Serialises imports into one tenant with each other (and with the claim).
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
-            [scope.tenant_id().into()],
-        ))
-        .await?;
-    }
+    serialise(&txn, scope, job_id).await?;
     let r = resolve(scope, &txn, plan, options).await?;
     let mut warnings: Vec<String> = source.warnings.clone();
     let known_users: HashMap<String, Uuid> = users::list(scope, &txn)

@@ -96,7 +96,12 @@ impl Reporter {
             bytes_total: total,
             counts: None,
         };
-        let _ = jobs::progress(&scope, &self.state.db, self.job.id, p).await;
+        if !jobs::progress(&scope, &self.state.db, self.job.id, p)
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
         let event = BackupJobEvent {
             backup_task_id: self.job.id.to_string(),
             backup_id: None,
@@ -142,11 +147,9 @@ pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: 
                         None => data.error.message().to_owned(),
                     },
                 };
-                if let Err(e) =
-                    control::end(&state, &job, jobs::FAILED, Some((data.error, message))).await
-                {
-                    tracing::error!(job = %job.id, error = %e, "could not record a failed import");
-                }
+                let live = [jobs::QUEUED, jobs::RUNNING];
+                let error = Some((data.error, message));
+                control::end_persistently(&state, &job, &live, jobs::FAILED, error).await;
             }
         }
     }
@@ -265,18 +268,7 @@ async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &A
 
 async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
     let txn = state.db.begin().await?;
-    // Write first, so SQLite takes its write lock now (see `apply`).
-    jobs::heartbeat(scope, &txn, id).await?;
-    if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // Two instances claiming imports of one tenant take turns on the tenant's row.
-        use sea_orm::ConnectionTrait;
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
-            [scope.tenant_id().into()],
-        ))
-        .await?;
-    }
+    apply::serialise(&txn, scope, id).await?;
     if jobs::any_running(scope, &txn, jobs::IMPORT).await? {
         return Ok(false);
     }
