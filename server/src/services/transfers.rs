@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::names::parse_id;
 use crate::app::AppState;
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, TenantScope};
 use crate::error::{Error, Result, fail};
 use crate::storage::blobs::ByteStream;
 use crate::storage::files;
@@ -214,6 +214,21 @@ pub async fn begin_download(
         offset,
         stream,
     })
+}
+
+/// Removes the blob stored under `key` for `sha256` unless a file row of the tenant uses it
+/// (content-addressed keys are shared: another upload or an import may hold the same bytes).
+pub async fn remove_if_unreferenced(
+    state: &AppState,
+    scope: &TenantScope,
+    sha256: &str,
+    key: &str,
+) {
+    if let Ok(None) = files::find_by_sha256(scope, &state.db, sha256).await
+        && let Err(e) = state.blobs.delete(key).await
+    {
+        tracing::warn!(error = %e, "could not remove an unreferenced blob");
+    }
 }
 
 /// Removes the blobs of files a committed transaction deleted.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use api_spec::ErrorCode;
 use api_spec::actions::{UploadFileResponse, UploadHeader};
 use entity::{file, transfer_task};
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::transfers::{UploadSlot, io, part_path, received};
 use crate::app::AppState;
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, TenantScope};
 use crate::backup::import;
 use crate::error::{Error, Result, fail, field_error};
 use crate::storage::blobs::blob_key;
@@ -238,7 +238,11 @@ async fn stage_import(
     tokio::fs::rename(&upload.path, &target)
         .await
         .map_err(io("staging import upload"))?;
-    tasks::complete(scope, &state.db, upload.task.id, upload.size, sha256).await?;
+    if !tasks::complete(scope, &state.db, upload.task.id, upload.size, sha256).await? {
+        // The job ended (and its task expired) while the bytes arrived.
+        let _ = tokio::fs::remove_file(&target).await;
+        return Err(fail(ErrorCode::TaskNotUsable));
+    }
     Ok(UploadFileResponse {
         task_id: upload.task.id.to_string(),
         file_size: upload.size,
@@ -249,6 +253,11 @@ async fn stage_import(
 }
 
 /// Stores the verified bytes (once per tenant and hash) and records the revision.
+///
+/// The bytes go into the store before the transaction, so a slow copy never holds the
+/// database's write lock; the transaction's first statement is a write (completing the
+/// task), which on SQLite takes the lock at once instead of failing later. Bytes put for a
+/// revision that does not commit are removed unless another row uses the same content.
 async fn publish(
     state: &AppState,
     auth: &AuthContext,
@@ -256,38 +265,18 @@ async fn publish(
     sha256: &str,
 ) -> Result<UploadFileResponse> {
     let scope = auth.scope();
+    let key = blob_key(scope.tenant_id(), sha256);
+    let mut stored = false;
+    if files::find_by_sha256(scope, &state.db, sha256)
+        .await?
+        .is_none()
+    {
+        state.blobs.put_file(&key, &upload.path).await?;
+        stored = true;
+    }
     let txn = state.db.begin().await?;
-    let task = tasks::find_for(scope, &txn, upload.task.id, auth.user_id()).await?;
-    if task.is_none_or(|t| t.status != tasks::PENDING) {
-        return Err(fail(ErrorCode::TaskNotUsable));
-    }
-    let mut new_blob = None;
-    let file: file::Model = match files::find_by_sha256(scope, &txn, sha256).await? {
-        Some(existing) => existing,
-        None => {
-            let key = blob_key(scope.tenant_id(), sha256);
-            state.blobs.put_file(&key, &upload.path).await?;
-            new_blob = Some(key.clone());
-            files::insert(scope, &txn, sha256, upload.size, &key).await?
-        }
-    };
-    let outcome = async {
-        let document_id = upload
-            .task
-            .document_id
-            .ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
-        let mut doc = documents::find(scope, &txn, document_id)
-            .await?
-            .ok_or_else(|| fail(ErrorCode::DocumentNotFound))?;
-        let revision =
-            files::insert_revision(scope, &txn, doc.id, file.id, doc.current_revision_id).await?;
-        doc.current_revision_id = Some(revision.id);
-        documents::update(scope, &txn, doc.clone()).await?;
-        tasks::complete(scope, &txn, upload.task.id, upload.size, sha256).await?;
-        Ok::<_, Error>((doc, revision))
-    }
-    .await;
-    let committed = match outcome {
+    let result = record(state, scope, &txn, upload, sha256, &key, &mut stored).await;
+    let committed = match result {
         Ok(v) => txn.commit().await.map(|_| v).map_err(Error::from),
         Err(e) => Err(e),
     };
@@ -308,11 +297,49 @@ async fn publish(
             })
         }
         Err(e) => {
-            // The row never committed; a blob stored for it alone must not linger.
-            if let Some(key) = new_blob {
-                let _ = state.blobs.delete(&key).await;
+            if stored {
+                super::transfers::remove_if_unreferenced(state, scope, sha256, &key).await;
             }
             Err(e)
         }
     }
+}
+
+/// The rows of a published upload: task completed, file (shared by content), revision, and
+/// the document's new current revision.
+async fn record(
+    state: &AppState,
+    scope: &TenantScope,
+    txn: &DatabaseTransaction,
+    upload: &Upload,
+    sha256: &str,
+    key: &str,
+    stored: &mut bool,
+) -> Result<(entity::document::Model, entity::revision::Model)> {
+    if !tasks::complete(scope, txn, upload.task.id, upload.size, sha256).await? {
+        return Err(fail(ErrorCode::TaskNotUsable));
+    }
+    let file: file::Model = match files::find_by_sha256(scope, txn, sha256).await? {
+        Some(existing) => existing,
+        None => {
+            if !*stored {
+                // The row that held this content went after we looked: store the bytes.
+                state.blobs.put_file(key, &upload.path).await?;
+                *stored = true;
+            }
+            files::insert(scope, txn, sha256, upload.size, key).await?
+        }
+    };
+    let document_id = upload
+        .task
+        .document_id
+        .ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
+    let mut doc = documents::find(scope, txn, document_id)
+        .await?
+        .ok_or_else(|| fail(ErrorCode::DocumentNotFound))?;
+    let revision =
+        files::insert_revision(scope, txn, doc.id, file.id, doc.current_revision_id).await?;
+    doc.current_revision_id = Some(revision.id);
+    documents::update(scope, txn, doc.clone()).await?;
+    Ok((doc, revision))
 }

@@ -139,15 +139,16 @@ pub async fn find_for(
         .await?)
 }
 
-/// Marks the task completed with its final size and hash.
+/// Marks a pending task completed with its final size and hash; false if it was no longer
+/// pending (expired, or completed by a concurrent attempt).
 pub async fn complete(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
     size: u64,
     sha256: &str,
-) -> Result<()> {
-    transfer_task::Entity::update_many()
+) -> Result<bool> {
+    let res = transfer_task::Entity::update_many()
         .col_expr(transfer_task::Column::Status, COMPLETED.into())
         .col_expr(transfer_task::Column::BytesReceived, (size as i64).into())
         .col_expr(
@@ -160,9 +161,10 @@ pub async fn complete(
         )
         .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
         .filter(transfer_task::Column::Id.eq(id))
+        .filter(transfer_task::Column::Status.eq(PENDING))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Pending upload tasks of every tenant past their deadline (housekeeping).

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, Set, Transactio
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::Publisher;
 use super::plan::{Plan, Target};
 use super::resolve::resolve;
 pub use super::resolve::{OnConflict, Options};
@@ -84,7 +85,7 @@ pub(super) async fn serialise(
 /// Imports `plan` into the tenant and completes job `job_id`, all in one transaction;
 /// returns the job's result. With `dry_run`, reports the same without writing anything.
 pub async fn apply(
-    db: &sea_orm::DatabaseConnection,
+    publisher: &mut Publisher<'_>,
     scope: &TenantScope,
     job_id: Uuid,
     plan: &Plan,
@@ -92,7 +93,7 @@ pub async fn apply(
     options: Options,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Value> {
-    let txn = db.begin().await?;
+    let txn = publisher.state().db.begin().await?;
     serialise(&txn, scope, job_id).await?;
     let r = resolve(scope, &txn, plan, options).await?;
     let mut warnings: Vec<String> = source.warnings.clone();
@@ -180,6 +181,11 @@ pub async fn apply(
             }
             None => {
                 files_new += 1;
+                if !publisher.has(sha) {
+                    // The row that held this content went after the blobs were placed: the
+                    // bytes may have gone with it, so they are placed now.
+                    publisher.put(sha).await?;
+                }
                 let key = blob_key(scope.tenant_id(), sha);
                 files::insert(scope, &txn, sha, plan.files[f].size, &key)
                     .await?

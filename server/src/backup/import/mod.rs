@@ -203,8 +203,9 @@ async fn pipeline(
     reporter
         .report("importing", 60, 0, unpacked.counts.bytes, true)
         .await;
+    let mut publisher = Publisher::new(state, scope, dir, &staging);
     if !options.dry_run {
-        publish_blobs(state, &scope, dir, &staging, &plan).await?;
+        publisher.put_missing(&plan).await?;
     }
     if flag.load(Ordering::SeqCst) {
         return Err(cancelled());
@@ -232,7 +233,7 @@ async fn pipeline(
         });
     };
     let result = apply::apply(
-        &state.db,
+        &mut publisher,
         &scope,
         job.id,
         &plan,
@@ -277,50 +278,89 @@ async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<b
     Ok(claimed)
 }
 
-/// Puts every blob the tenant lacks into the store, listing each key first so that a
-/// failure, a cancel or a crash can take it out again.
-async fn publish_blobs(
-    state: &AppState,
-    scope: &TenantScope,
-    dir: &Path,
-    staging: &Staging,
-    plan: &plan::Plan,
-) -> Result<()> {
-    let io = |e: std::io::Error| Error::Internal(format!("import journal: {e}"));
-    let mut journal = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(published_path(dir))
-        .map_err(io)?;
-    for f in &plan.files {
-        if files::find_by_sha256(scope, &state.db, &f.sha256)
-            .await?
-            .is_some()
-        {
-            continue;
+/// Puts an import's blobs into the store, listing each key in the job's journal first so
+/// that a failure, a cancel or a crash can take it out again.
+pub struct Publisher<'a> {
+    state: &'a AppState,
+    scope: TenantScope,
+    dir: &'a Path,
+    staging: &'a Staging,
+    published: std::collections::HashSet<String>,
+}
+
+impl<'a> Publisher<'a> {
+    pub fn new(
+        state: &'a AppState,
+        scope: TenantScope,
+        dir: &'a Path,
+        staging: &'a Staging,
+    ) -> Self {
+        Self {
+            state,
+            scope,
+            dir,
+            staging,
+            published: Default::default(),
         }
-        let key = blob_key(scope.tenant_id(), &f.sha256);
-        writeln!(journal, "{}\t{key}", f.sha256)
+    }
+
+    /// Puts `sha256`'s staged bytes into the store (once).
+    pub async fn put(&mut self, sha256: &str) -> Result<()> {
+        if self.published.contains(sha256) {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| Error::Internal(format!("import journal: {e}"));
+        let mut journal = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(published_path(self.dir))
+            .map_err(io)?;
+        let key = blob_key(self.scope.tenant_id(), sha256);
+        writeln!(journal, "{sha256}\t{key}")
             .and_then(|_| journal.sync_data())
             .map_err(io)?;
-        state.blobs.put_file(&key, &staging.blob(&f.sha256)).await?;
+        self.state
+            .blobs
+            .put_file(&key, &self.staging.blob(sha256))
+            .await?;
+        self.published.insert(sha256.to_owned());
+        Ok(())
     }
-    Ok(())
+
+    pub fn state(&self) -> &'a AppState {
+        self.state
+    }
+
+    /// Whether this import put `sha256` into the store.
+    pub fn has(&self, sha256: &str) -> bool {
+        self.published.contains(sha256)
+    }
+
+    /// Puts every blob of the plan that the tenant lacks (before the transaction, so the
+    /// copies never hold the database's write lock).
+    async fn put_missing(&mut self, plan: &plan::Plan) -> Result<()> {
+        for f in &plan.files {
+            if files::find_by_sha256(&self.scope, &self.state.db, &f.sha256)
+                .await?
+                .is_none()
+            {
+                self.put(&f.sha256).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Removes the blobs a job put into the store that no file row references.
 async fn remove_published(state: &AppState, scope: &TenantScope, dir: &Path) {
-    let Ok(journal) = tokio::fs::read_to_string(published_path(dir)).await else {
+    use tokio::io::AsyncBufReadExt;
+    let Ok(journal) = tokio::fs::File::open(published_path(dir)).await else {
         return;
     };
-    for line in journal.lines() {
-        let Some((sha, key)) = line.split_once('\t') else {
-            continue;
-        };
-        if let Ok(None) = files::find_by_sha256(scope, &state.db, sha).await
-            && let Err(e) = state.blobs.delete(key).await
-        {
-            tracing::warn!(error = %e, "could not remove a blob of a failed import");
+    let mut lines = tokio::io::BufReader::new(journal).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some((sha, key)) = line.split_once('\t') {
+            crate::services::transfers::remove_if_unreferenced(state, scope, sha, key).await;
         }
     }
 }
