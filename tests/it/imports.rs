@@ -815,6 +815,17 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     assert!(imports_dir_is_empty(&server));
     let e = c.call::<CancelBackupImport>(&id).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::JobStateConflict);
+    // Leftovers of an ended job (say, its uploads on an instance that did not cancel it)
+    // are swept by the reaper.
+    let leftover = coffer::backup::import::job_dir(
+        &server.state().config,
+        tenant_id(&server, "default").await,
+        Uuid::parse_str(&init.backup_task_id).unwrap(),
+    );
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("archive"), b"left behind").unwrap();
+    coffer::jobs::reap(server.state(), false).await.unwrap();
+    assert!(!leftover.exists());
     let e = c
         .call::<StartBackupImport>(&start(&init.backup_task_id))
         .await

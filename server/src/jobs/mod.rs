@@ -31,6 +31,9 @@ use crate::time::now_ms;
 pub struct JobControl {
     instance: String,
     flags: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
+    /// Key files are unlocked one at a time: a passphrase-wrapped key may ask argon2id for up
+    /// to 4 GiB.
+    pub unlocks: tokio::sync::Semaphore,
 }
 
 impl Default for JobControl {
@@ -38,6 +41,7 @@ impl Default for JobControl {
         Self {
             instance: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             flags: Mutex::new(HashMap::new()),
+            unlocks: tokio::sync::Semaphore::new(1),
         }
     }
 }
@@ -232,6 +236,10 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
             .filter(|j| !state.jobs.runs(j.id)),
     );
     let code = ErrorCode::JobInterrupted;
+    let swept = crate::backup::import::sweep(state).await?;
+    if swept > 0 {
+        tracing::info!(directories = swept, "removed leftovers of ended imports");
+    }
     for job in dead {
         let error = Some((code, code.message().to_owned()));
         let live = [jobs::QUEUED, jobs::RUNNING];

@@ -9,7 +9,7 @@ use crate::backup::import::apply::{OnConflict, Options};
 use crate::backup::import::unpack::{self, Unlocked};
 use crate::backup::import::{self, job_dir};
 use crate::backup::stream::SegmentReader;
-use crate::error::{Result, fail, field_error};
+use crate::error::{Error, Result, fail, field_error};
 use crate::jobs;
 use crate::storage::{jobs as job_rows, tasks};
 use crate::time::now_ms;
@@ -69,6 +69,12 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     let options = options(&req)?;
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
     let allow_legacy = req.allow_legacy;
+    let _unlocking = state
+        .jobs
+        .unlocks
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("unlock queue closed".into()))?;
     let unlocked = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut bytes = Vec::new();

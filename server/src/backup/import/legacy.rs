@@ -24,6 +24,8 @@ use crate::error::{Error, Result, fail};
 
 /// Largest JSON member of a legacy archive (they are arrays read whole; blobs never are).
 const MAX_JSON_MEMBER: u64 = 64 * 1024 * 1024;
+/// Most blobs a legacy archive may hold (each costs a little memory while it is read).
+const MAX_BLOBS: usize = 1_000_000;
 /// Largest length of a legacy id.
 const MAX_ID: usize = 255;
 
@@ -219,7 +221,7 @@ pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<
         }
         let id = name.strip_prefix("files/").ok_or_else(invalid)?;
         check_id(id)?;
-        if id.contains('/') || blobs.contains_key(id) {
+        if id.contains('/') || blobs.contains_key(id) || blobs.len() >= MAX_BLOBS {
             return Err(invalid());
         }
         let temp = staging.blob(&format!("legacy-{}.partial", blobs.len()));
@@ -368,6 +370,13 @@ fn convert(
     }
     finish(out)?;
     // Documents, with revisions in time order, each the parent of the next.
+    // Files with equal bytes are one file: the first listed stands for the others.
+    let mut canonical: HashMap<&str, &str> = HashMap::new();
+    for f in &files {
+        if let Some((sha, _)) = blobs.get(&f.id) {
+            canonical.entry(sha.as_str()).or_insert(f.id.as_str());
+        }
+    }
     let mut used: Vec<&str> = Vec::new();
     let mut out = lines(staging, m::DOCUMENTS)?;
     for mut d in documents {
@@ -382,9 +391,13 @@ fn convert(
                 Value::Number(n) => n.to_string(),
                 _ => return Err(invalid()),
             };
-            let Some((file_id, _)) = blobs.get_key_value(r.file_id.as_str()) else {
-                // A revision whose bytes the archive lacks (CFMS fault 16): never import a
-                // document that cannot be downloaded.
+            // A revision whose bytes the archive lacks (CFMS fault 16), or whose file
+            // `files.json` does not list: never import a document that cannot be downloaded.
+            let Some(file_id) = blobs
+                .get(r.file_id.as_str())
+                .and_then(|(sha, _)| canonical.get(sha.as_str()))
+                .copied()
+            else {
                 return Err(Error::About {
                     code: ErrorCode::ImportReferenceInvalid,
                     id: r.file_id.clone(),
@@ -393,7 +406,7 @@ fn convert(
             used.push(file_id);
             revisions.push(m::RevisionLine {
                 id: id.clone(),
-                file_id: r.file_id.clone(),
+                file_id: file_id.to_owned(),
                 parent_revision_id: parent.replace(id),
                 created_at: ms(r.created_time),
             });
@@ -439,7 +452,7 @@ fn convert(
     let unused = files.len() as u64 - counts.files;
     if unused > 0 {
         warnings.push(format!(
-            "{unused} files listed by the archive are used by no revision and were not imported"
+            "{unused} file entries of the archive were not imported on their own (used by no revision, or the same bytes as another entry)"
         ));
     }
     for name in [m::USERS, m::GROUPS, m::ACCESS_ENTRIES] {

@@ -380,3 +380,45 @@ pub async fn discard(state: &AppState, job: &job::Model) {
     remove_published(state, &scope, &dir).await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
 }
+
+/// Removes the directories of import jobs that are no longer live, with any blobs they put
+/// into the store that nothing references: what a cancel or a timeout decided on another
+/// instance, or a crash between an import's commit and its cleanup, left on this one.
+pub async fn sweep(state: &AppState) -> Result<usize> {
+    let root = state.config.data_dir.join("imports");
+    let mut swept = 0;
+    let Ok(mut tenants) = tokio::fs::read_dir(&root).await else {
+        return Ok(0);
+    };
+    while let Ok(Some(tenant)) = tenants.next_entry().await {
+        let Some(tenant_id) = tenant
+            .file_name()
+            .to_str()
+            .and_then(|n| Uuid::parse_str(n).ok())
+        else {
+            continue;
+        };
+        let scope = TenantScope::system(tenant_id);
+        let Ok(mut dirs) = tokio::fs::read_dir(tenant.path()).await else {
+            continue;
+        };
+        while let Ok(Some(dir)) = dirs.next_entry().await {
+            let Some(job_id) = dir
+                .file_name()
+                .to_str()
+                .and_then(|n| Uuid::parse_str(n).ok())
+            else {
+                continue;
+            };
+            let live = jobs::find(&scope, &state.db, job_id)
+                .await?
+                .is_some_and(|j| jobs::LIVE.contains(&j.status.as_str()));
+            if !live {
+                remove_published(state, &scope, &dir.path()).await;
+                let _ = tokio::fs::remove_dir_all(dir.path()).await;
+                swept += 1;
+            }
+        }
+    }
+    Ok(swept)
+}

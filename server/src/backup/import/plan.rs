@@ -161,19 +161,17 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
         if !staging.blob(&f.sha256).is_file() {
             return Err(dangling(&f.id));
         }
-        let index = *by_sha.entry(f.sha256.clone()).or_insert_with(|| {
-            plan.files.push(FilePlan {
-                old_ids: Vec::new(),
-                sha256: f.sha256.clone(),
-                size: f.size,
-            });
-            plan.files.len() - 1
-        });
-        if plan.files[index].size != f.size {
+        // One line per content: an exporter never lists the same bytes twice.
+        if by_sha.contains_key(&f.sha256) {
             return Err(invalid());
         }
-        plan.files[index].old_ids.push(f.id.clone());
-        file_ids.insert(f.id, index);
+        by_sha.insert(f.sha256.clone(), plan.files.len());
+        file_ids.insert(f.id.clone(), plan.files.len());
+        plan.files.push(FilePlan {
+            old_ids: vec![f.id],
+            sha256: f.sha256,
+            size: f.size,
+        });
         Ok(())
     })?;
     let mut names: HashSet<(Option<usize>, String)> = HashSet::new();
@@ -203,6 +201,7 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
     })?;
     let mut document_ids: HashMap<String, usize> = HashMap::new();
     let mut revision_ids: HashSet<String> = HashSet::new();
+    let mut revisions_total = 0u64;
     each_line(staging, m::DOCUMENTS, |d: m::DocumentLine| {
         if document_ids.contains_key(&d.id) {
             return Err(invalid());
@@ -212,6 +211,10 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             Some(f) => Some(*folder_ids.get(f).ok_or_else(|| dangling(f))?),
         };
         claim_name(&mut names, folder, &d.title)?;
+        revisions_total += d.revisions.len() as u64;
+        if revisions_total > m::MAX_COUNT {
+            return Err(invalid());
+        }
         let mut mine: HashMap<String, Uuid> = HashMap::new();
         let mut revisions = Vec::with_capacity(d.revisions.len());
         for r in d.revisions {
