@@ -311,11 +311,17 @@ impl<R: Read> Read for SegmentReader<R> {
             }
             self.next_segment()?;
         }
-        let n = out.len().min(self.plain.len() - self.pos);
-        out[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(serve(&self.plain, &mut self.pos, out))
     }
+}
+
+/// Copies what `out` can take of `plain[*pos..]` and advances `pos`: the read half of a
+/// reader that decrypts a block of plaintext at a time.
+pub fn serve(plain: &[u8], pos: &mut usize, out: &mut [u8]) -> usize {
+    let n = out.len().min(plain.len().saturating_sub(*pos));
+    out[..n].copy_from_slice(&plain[*pos..*pos + n]);
+    *pos += n;
+    n
 }
 
 #[cfg(test)]

@@ -199,6 +199,19 @@ pub async fn insert_entry(
     access: AccessType,
     window: (i64, Option<i64>),
 ) -> Result<access_entry::Model> {
+    Ok(entry_row(scope, entity, object, access, window)
+        .insert(db)
+        .await?)
+}
+
+/// The row of an explicit grant of `access` on `object` to `entity` during `window`.
+pub fn entry_row(
+    scope: &TenantScope,
+    entity: Entity,
+    object: Object,
+    access: AccessType,
+    window: (i64, Option<i64>),
+) -> access_entry::ActiveModel {
     let (user_id, group_id) = match entity {
         Entity::User(id) => (Some(id), None),
         Entity::Group(id) => (None, Some(id)),
@@ -207,7 +220,7 @@ pub async fn insert_entry(
         Object::Folder(id) => (Some(id), None),
         Object::Document(id) => (None, Some(id)),
     };
-    let model = access_entry::ActiveModel {
+    access_entry::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
         user_id: Set(user_id),
@@ -218,8 +231,7 @@ pub async fn insert_entry(
         start_time: Set(window.0),
         end_time: Set(window.1),
         created_at: Set(crate::time::now_ms()),
-    };
-    Ok(model.insert(db).await?)
+    }
 }
 
 pub async fn delete_entry(

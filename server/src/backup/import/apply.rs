@@ -17,13 +17,12 @@ use super::plan::{Plan, Target};
 use super::resolve::resolve;
 pub use super::resolve::{OnConflict, Options};
 use super::unpack::Unpacked;
-use crate::access::RuleSet;
+use crate::access::{AccessType, RuleSet};
 use crate::auth::TenantScope;
 use crate::error::{Result, fail};
 use crate::storage::blobs::blob_key;
-use crate::storage::rules::{Object, rule_row};
+use crate::storage::rules::{Entity, Object, entry_row, rule_row};
 use crate::storage::{files, groups, jobs, users};
-use crate::time::now_ms;
 
 /// Rows per multi-row INSERT.
 const CHUNK: usize = 500;
@@ -197,7 +196,6 @@ pub async fn apply(
     }
     progress(done, total);
     if !options.dry_run {
-        let now = now_ms();
         let mut rows = Vec::with_capacity(folders_in.len());
         let mut rules = Vec::new();
         for &i in &folders_in {
@@ -250,31 +248,28 @@ pub async fn apply(
         progress(done, total);
         rule_count = rules.len();
         insert_chunked(&txn, rules).await?;
+        // Every entry left names a known principal and a valid type (the plan checked it).
         let entry_rows: Vec<access_entry::ActiveModel> = entries_in
             .iter()
-            .map(|&i| {
+            .filter_map(|&i| {
                 let e = &plan.entries[i];
-                let (folder_id, document_id) = match e.target {
-                    Target::Folder(f) => (Some(plan.folders[f].id), None),
-                    Target::Document(d) => (None, Some(plan.documents[d].id)),
+                let object = match e.target {
+                    Target::Folder(f) => Object::Folder(plan.folders[f].id),
+                    Target::Document(d) => Object::Document(plan.documents[d].id),
                 };
-                let (user_id, group_id) = if e.group {
-                    (None, known_groups.get(&e.entity).copied())
+                let entity = if e.group {
+                    Entity::Group(*known_groups.get(&e.entity)?)
                 } else {
-                    (known_users.get(&e.entity).copied(), None)
+                    Entity::User(*known_users.get(&e.entity)?)
                 };
-                access_entry::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    tenant_id: Set(scope.tenant_id()),
-                    user_id: Set(user_id),
-                    group_id: Set(group_id),
-                    folder_id: Set(folder_id),
-                    document_id: Set(document_id),
-                    access_type: Set(e.access_type.clone()),
-                    start_time: Set(e.start_time),
-                    end_time: Set(e.end_time),
-                    created_at: Set(now),
-                }
+                let access = AccessType::parse(&e.access_type)?;
+                Some(entry_row(
+                    scope,
+                    entity,
+                    object,
+                    access,
+                    (e.start_time, e.end_time),
+                ))
             })
             .collect();
         insert_chunked(&txn, entry_rows).await?;

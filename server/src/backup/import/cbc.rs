@@ -8,7 +8,7 @@ use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecryptMut, KeyIvInit};
 use api_spec::ErrorCode;
 
-use crate::backup::stream::coded;
+use crate::backup::stream::{coded, serve};
 use crate::error::{Result, fail};
 
 /// Decrypts `IV ‖ CBC(PKCS7(plain))` as a stream, holding back the last block until the end
@@ -92,10 +92,7 @@ impl<R: Read> Read for CbcReader<R> {
             }
             self.fill()?;
         }
-        let n = out.len().min(self.plain.len() - self.pos);
-        out[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(serve(&self.plain, &mut self.pos, out))
     }
 }
 
