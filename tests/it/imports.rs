@@ -468,6 +468,8 @@ async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
     let expected: Value =
         serde_json::from_slice(&std::fs::read(format!("{LEGACY}.expected.json")).unwrap()).unwrap();
 
+    // Into a tenant that already holds something, which stays as it is.
+    let kept = crate::support::mkdir(&mut c, "already here", None).await;
     // Without opting in, an unauthenticated archive is refused, and the job stays pending.
     let init = upload_pair(&server, &mut c, &archive, &key).await;
     let refused = c
@@ -477,9 +479,19 @@ async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
     assert_eq!(refused.error, ErrorCode::ImportLegacyNotAllowed);
     let mut req = start(&init.backup_task_id);
     req.allow_legacy = true;
+    req.mode = Some("merge".into());
     c.call::<StartBackupImport>(&req).await.unwrap();
     let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
     assert_eq!(event["status"], "completed", "{event} {status:?}");
+    let top = c
+        .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
+        .await
+        .unwrap();
+    assert!(
+        top.folders
+            .iter()
+            .any(|f| f.id == kept && f.name == "already here")
+    );
     let result = status.result.unwrap();
     assert_eq!(result["authenticated"], false);
     assert_eq!(result["source"]["format"], "cfms-legacy");
