@@ -2,7 +2,6 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sea_orm::TransactionTrait;
 
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::token;
@@ -109,7 +108,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 admin_password: &password,
                 sysop_permissions: api_spec::permissions::tenant_sysop().collect(),
             };
-            let txn = db.begin().await?;
+            let txn = crate::db::begin_write(&db).await?;
             let tenant = create_tenant(&txn, &hasher, new).await?;
             txn.commit().await?;
             println!("Created tenant `{}` with user `admin`.", tenant.slug);

@@ -439,3 +439,32 @@ async fn folder_rules_are_set_read_replaced_by_type_and_cleared() {
         .unwrap();
     assert!(got.rules.is_empty(), "{:?}", got.rules);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_are_serialised_not_refused() {
+    // Each action reads, then writes, in one transaction. On SQLite a deferred transaction
+    // of that shape fails (`database is locked`, without waiting) when another writer
+    // commits in between; writes must queue for the lock instead.
+    let server = TestServer::start().await;
+    let mut tasks = Vec::new();
+    for client in 0..6 {
+        let mut c = server.admin().await;
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for i in 0..15 {
+                let r = c
+                    .call::<CreateDirectory>(&create_req(&format!("c{client} f{i}"), None, false))
+                    .await;
+                if let Err(e) = r {
+                    failures.push(e.error);
+                }
+            }
+            failures
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Vec::<ErrorCode>::new());
+    }
+    let mut admin = server.admin().await;
+    assert_eq!(names_in(&mut admin, None).await.0.len(), 6 * 15);
+}

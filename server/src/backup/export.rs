@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use api_spec::events::{BACKUP_EXPORT_COMPLETED, BACKUP_EXPORT_PROGRESS, BackupJobEvent};
 use api_spec::permissions::EXPORT_BACKUP;
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::keys::{BackupKey, KeyFile, WrapParams};
@@ -94,7 +93,7 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     .await??;
     let key_path = key_path(&state.config, req.scope.tenant_id(), backup_id);
     write_private(&key_path, &serde_json::to_vec_pretty(&key_file)?)?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let job = jobs::insert(
         &req.scope,
         &txn,

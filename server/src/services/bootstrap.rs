@@ -3,7 +3,7 @@ use std::io::Write;
 use std::path::Path;
 
 use api_spec::{ErrorCode, permissions};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use super::tenants::{NewTenant, create_tenant};
 use crate::auth::password::PasswordHasherPool;
@@ -37,7 +37,7 @@ pub async fn ensure_default_tenant(
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => return Err(Error::Internal("no admin password".into())),
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let new = NewTenant {
         slug: DEFAULT_TENANT,
         display_name: Some("Default"),

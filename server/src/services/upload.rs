@@ -7,7 +7,7 @@ use std::sync::Arc;
 use api_spec::ErrorCode;
 use api_spec::actions::{UploadFileResponse, UploadHeader};
 use entity::{file, transfer_task};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -255,9 +255,9 @@ async fn stage_import(
 /// Stores the verified bytes (once per tenant and hash) and records the revision.
 ///
 /// The bytes go into the store before the transaction, so a slow copy never holds the
-/// database's write lock; the transaction's first statement is a write (completing the
-/// task), which on SQLite takes the lock at once instead of failing later. Bytes put for a
-/// revision that does not commit are removed unless another row uses the same content.
+/// database's write lock; the transaction completes the task first, so a task completes
+/// once. Bytes put for a revision that does not commit are removed unless another row uses
+/// the same content.
 async fn publish(
     state: &AppState,
     auth: &AuthContext,
@@ -274,7 +274,7 @@ async fn publish(
         state.blobs.put_file(&key, &upload.path).await?;
         stored = true;
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let result = record(state, scope, &txn, upload, sha256, &key, &mut stored).await;
     let committed = match result {
         Ok(v) => txn.commit().await.map(|_| v).map_err(Error::from),

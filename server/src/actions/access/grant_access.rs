@@ -1,6 +1,5 @@
 use api_spec::ErrorCode;
 use api_spec::actions::{GrantAccessRequest, GrantAccessResponse};
-use sea_orm::TransactionTrait;
 
 use crate::access::AccessType;
 use crate::actions::Call;
@@ -18,7 +17,7 @@ pub async fn run(call: Call, req: GrantAccessRequest) -> Result<GrantAccessRespo
         })
         .collect::<Result<_>>()?;
     let window = validate::window(req.start_time, req.end_time, "end_time")?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let entity = super::entity(auth, &txn, req.entity_type, &req.entity_identifier).await?;
     let object = super::object(auth, &txn, req.target_type, &req.target_identifier).await?;
     let mut entry_ids = Vec::new();

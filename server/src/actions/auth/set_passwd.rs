@@ -1,7 +1,6 @@
 use api_spec::actions::SetPasswdRequest;
 use api_spec::envelope::Empty;
 use api_spec::permissions::SUPER_SET_PASSWD;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -16,7 +15,7 @@ pub async fn run(call: Call, req: SetPasswdRequest) -> Result<Empty> {
         old_password: req.old_passwd.as_deref(),
         new_password: &req.new_passwd,
     };
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let user_id = set_password(auth.scope(), &txn, &call.state.hasher, change).await?;
     txn.commit().await?;
     call.state.events.sessions_revoked(user_id, None);

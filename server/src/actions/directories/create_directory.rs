@@ -1,6 +1,5 @@
 use api_spec::actions::{CreateDirectoryRequest, CreateDirectoryResponse};
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -16,7 +15,7 @@ pub async fn run(call: Call, req: CreateDirectoryRequest) -> Result<CreateDirect
         rules: req.access_rules.as_ref().map(rules::parse).transpose()?,
         inherit: req.inherit_parent.unwrap_or(true),
     };
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let (folder, existed) = tree::create_folder(auth, &txn, new, req.exists_ok).await?;
     txn.commit().await?;
     if !existed {

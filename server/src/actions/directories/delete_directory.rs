@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::FolderIdRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -11,7 +10,7 @@ use crate::services::{events, names, transfers, tree};
 pub async fn run(call: Call, req: FolderIdRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.folder_id, ErrorCode::FolderNotFound)?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let (folder, blob_keys) = tree::delete_folder(auth, &txn, id).await?;
     txn.commit().await?;
     // Blobs go only once the rows that referenced them are gone for good.

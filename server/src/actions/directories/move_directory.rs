@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::MoveDirectoryRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -12,7 +11,7 @@ pub async fn run(call: Call, req: MoveDirectoryRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.folder_id, ErrorCode::FolderNotFound)?;
     let target = names::parse_folder(req.target_folder_id.as_deref())?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let folder = tree::move_folder(auth, &txn, id, target).await?;
     txn.commit().await?;
     events::directory_changed(&call.state, auth, &folder, Change::Moved);

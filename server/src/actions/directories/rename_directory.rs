@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::RenameDirectoryRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -11,7 +10,7 @@ use crate::services::{events, names, tree};
 pub async fn run(call: Call, req: RenameDirectoryRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.folder_id, ErrorCode::FolderNotFound)?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let folder = tree::rename_folder(auth, &txn, id, &req.new_name).await?;
     txn.commit().await?;
     events::directory_changed(&call.state, auth, &folder, Change::Renamed);

@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::SetDirectoryRulesRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::access::AccessType;
 use crate::actions::Call;
@@ -15,7 +14,7 @@ pub async fn run(call: Call, req: SetDirectoryRulesRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.directory_id, ErrorCode::FolderNotFound)?;
     let set = rules::parse(&req.access_rules)?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let mut folder = names::folder(auth.scope(), &txn, id).await?;
     access::require(auth, &txn, Object::Folder(id), AccessType::Manage).await?;
     if let Some(inherit) = req.inherit_parent {

@@ -1,6 +1,5 @@
 use api_spec::actions::{CreateDocumentRequest, CreateDocumentResponse};
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -16,7 +15,7 @@ pub async fn run(call: Call, req: CreateDocumentRequest) -> Result<CreateDocumen
         rules: req.access_rules.as_ref().map(rules::parse).transpose()?,
         inherit: req.inherit_parent.unwrap_or(true),
     };
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let document = tree::create_document(auth, &txn, new).await?;
     let task = NewTask::upload(auth.user_id(), tasks::PURPOSE_DOCUMENT, document.id);
     let task_data = transfers::new_task(&call.state, auth, &txn, task).await?;

@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::DocumentIdRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -11,7 +10,7 @@ use crate::services::{events, names, transfers, tree};
 pub async fn run(call: Call, req: DocumentIdRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let (document, blob_keys) = tree::delete_document(auth, &txn, id).await?;
     txn.commit().await?;
     transfers::remove_blobs(&call.state, blob_keys).await;

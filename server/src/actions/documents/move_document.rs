@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::MoveDocumentRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -12,7 +11,7 @@ pub async fn run(call: Call, req: MoveDocumentRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let target = names::parse_folder(req.target_folder_id.as_deref())?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let document = tree::move_document(auth, &txn, id, target).await?;
     txn.commit().await?;
     events::document_changed(&call.state, auth, &document, Change::Moved);

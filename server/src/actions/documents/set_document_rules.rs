@@ -2,7 +2,6 @@ use api_spec::ErrorCode;
 use api_spec::actions::SetDocumentRulesRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::access::AccessType;
 use crate::actions::Call;
@@ -15,7 +14,7 @@ pub async fn run(call: Call, req: SetDocumentRulesRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let set = rules::parse(&req.access_rules)?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let mut document = names::document(auth.scope(), &txn, id).await?;
     access::require(auth, &txn, Object::Document(id), AccessType::Manage).await?;
     if let Some(inherit) = req.inherit_parent {

@@ -1,7 +1,6 @@
 use api_spec::actions::CreateGroupRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -9,7 +8,7 @@ use crate::services::groups;
 
 pub async fn run(call: Call, req: CreateGroupRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     groups::create_group(auth.scope(), &txn, &req).await?;
     txn.commit().await?;
     super::announce(&call, auth, &req.group_name, Change::Created);

@@ -1,6 +1,5 @@
 use api_spec::ErrorCode;
 use api_spec::actions::{InitiateBackupImportRequest, InitiateBackupImportResponse};
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::{Result, field_error};
@@ -24,7 +23,7 @@ pub async fn run(
         return Err(field_error(ErrorCode::InvalidField, "timeout_seconds"));
     }
     let ttl_ms = timeout as i64 * 1000;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let deadline = Some(now_ms() + ttl_ms);
     let job = jobs::insert(
         auth.scope(),

@@ -1,6 +1,5 @@
 use api_spec::actions::{CreateTenantRequest, TenantInfo};
 use api_spec::permissions;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -15,7 +14,7 @@ pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
         admin_password: &req.admin_password,
         sysop_permissions: permissions::tenant_sysop().collect(),
     };
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let tenant = create_tenant(&txn, &call.state.hasher, new).await?;
     txn.commit().await?;
     Ok(TenantInfo {

@@ -1,7 +1,6 @@
 use api_spec::actions::CreateUserRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -9,7 +8,7 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: CreateUserRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     accounts::create_user(auth.scope(), &txn, &call.state.hasher, &req).await?;
     txn.commit().await?;
     super::announce(&call, auth, &req.username, Change::Created);

@@ -1,7 +1,6 @@
 use api_spec::actions::UsernameRequest;
 use api_spec::envelope::Empty;
 use api_spec::events::Change;
-use sea_orm::TransactionTrait;
 
 use crate::actions::Call;
 use crate::error::Result;
@@ -9,7 +8,7 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: UsernameRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = call.state.db.begin().await?;
+    let txn = crate::db::begin_write(&call.state.db).await?;
     let user_id = accounts::delete_user(auth.scope(), &txn, auth.user_id(), &req.username).await?;
     txn.commit().await?;
     call.state.events.sessions_revoked(user_id, None);

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use api_spec::ErrorCode;
 use entity::{access_entry, access_rule, document, folder, revision};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -60,14 +60,9 @@ fn rule_rows(
 ///
 /// On PostgreSQL it locks the tenant's row `FOR NO KEY UPDATE`: imports (and claims) of one
 /// tenant take turns, across instances, while ordinary inserts — whose foreign keys take only
-/// `KEY SHARE` on the tenant — go on. On SQLite it writes first: a transaction that reads
-/// before its first write cannot take the write lock once another connection has committed
-/// meanwhile (it fails instead of waiting); a first write waits for the lock like any writer.
-pub(super) async fn serialise(
-    txn: &DatabaseTransaction,
-    scope: &TenantScope,
-    job: Uuid,
-) -> Result<()> {
+/// `KEY SHARE` on the tenant — go on. On SQLite the transaction already holds the database's
+/// write lock (`db::begin_write`).
+pub(super) async fn serialise(txn: &DatabaseTransaction, scope: &TenantScope) -> Result<()> {
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         txn.execute_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,
@@ -75,8 +70,6 @@ pub(super) async fn serialise(
             [scope.tenant_id().into()],
         ))
         .await?;
-    } else {
-        jobs::heartbeat(scope, txn, job).await?;
     }
     Ok(())
 }
@@ -92,8 +85,8 @@ pub async fn apply(
     options: Options,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Value> {
-    let txn = publisher.state().db.begin().await?;
-    serialise(&txn, scope, job_id).await?;
+    let txn = crate::db::begin_write(&publisher.state().db).await?;
+    serialise(&txn, scope).await?;
     let r = resolve(scope, &txn, plan, options).await?;
     let mut warnings: Vec<String> = source.warnings.clone();
     let known_users: HashMap<String, Uuid> = users::list(scope, &txn)

@@ -37,7 +37,6 @@ use api_spec::ErrorCode;
 use api_spec::events::{BACKUP_IMPORT_PROGRESS, BackupJobEvent};
 use api_spec::permissions::IMPORT_BACKUP;
 use entity::job;
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use self::apply::Options;
@@ -273,8 +272,8 @@ async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &A
 }
 
 async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
-    let txn = state.db.begin().await?;
-    apply::serialise(&txn, scope, id).await?;
+    let txn = crate::db::begin_write(&state.db).await?;
+    apply::serialise(&txn, scope).await?;
     if jobs::any_running(scope, &txn, jobs::IMPORT).await? {
         return Ok(false);
     }
