@@ -6,6 +6,7 @@
 //! reason to change; nothing in the integration tests uses them.
 pub mod ceiling;
 pub mod load;
+pub mod phases;
 pub mod report;
 pub mod rss;
 pub mod shell;
