@@ -1,0 +1,17 @@
+//! Building blocks of `coffer-bench` (issue 6): a synthetic tenant made through the real API,
+//! shell baselines (`tar`, `openssl`, `cat`) on the same bytes, RSS sampling, streaming HTTP
+//! transfers, a small-action load generator, and the report (table and JSON).
+//!
+//! They live in the library rather than beside the binary so each stays a small file with one
+//! reason to change; nothing in the integration tests uses them.
+pub mod ceiling;
+pub mod load;
+pub mod phases;
+pub mod report;
+pub mod rss;
+pub mod shell;
+pub mod tenant;
+pub mod transfer;
+
+/// Bytes in a MiB, for the figures.
+pub const MIB: f64 = 1024.0 * 1024.0;
