@@ -1,4 +1,6 @@
 //! Files (blob records) and revisions of one tenant.
+use std::collections::HashMap;
+
 use entity::{file, revision};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
@@ -40,15 +42,37 @@ pub async fn insert(
     size: u64,
     storage_key: &str,
 ) -> Result<file::Model> {
-    let model = file::ActiveModel {
+    Ok(row(scope, sha256, size, storage_key).insert(db).await?)
+}
+
+/// A new file row (for inserting many at once).
+pub fn row(scope: &TenantScope, sha256: &str, size: u64, storage_key: &str) -> file::ActiveModel {
+    file::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
         sha256: Set(sha256.to_owned()),
         size: Set(size as i64),
         storage_key: Set(storage_key.to_owned()),
         created_at: Set(now_ms()),
-    };
-    Ok(model.insert(db).await?)
+    }
+}
+
+/// The ids of the tenant's files with any of these contents, by SHA-256.
+pub async fn ids_by_sha256(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    sha256s: &[&str],
+) -> Result<HashMap<String, Uuid>> {
+    let mut found = HashMap::new();
+    for chunk in sha256s.chunks(500) {
+        let rows = file::Entity::find()
+            .filter(file::Column::TenantId.eq(scope.tenant_id()))
+            .filter(file::Column::Sha256.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().map(|f| (f.sha256, f.id)));
+    }
+    Ok(found)
 }
 
 /// Deletes the file rows among `ids` that no revision references; returns them, so their

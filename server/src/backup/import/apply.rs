@@ -161,32 +161,42 @@ pub async fn apply(
     let mut done = 0u64;
 
     // File rows: content the tenant already holds is shared, not stored twice.
+    let shas: Vec<&str> = files_used
+        .iter()
+        .map(|f| plan.files[*f].sha256.as_str())
+        .collect();
+    let held = files::ids_by_sha256(scope, &txn, &shas).await?;
     let mut file_id: HashMap<usize, Uuid> = HashMap::new();
-    let mut files_new = 0u64;
+    let mut file_rows = Vec::new();
     for &f in &files_used {
         let sha = &plan.files[f].sha256;
-        let id = match files::find_by_sha256(scope, &txn, sha).await? {
-            Some(existing) => existing.id,
-            None if options.dry_run => {
-                files_new += 1;
-                Uuid::nil()
-            }
-            None => {
-                files_new += 1;
-                if !publisher.has(sha) {
-                    // The row that held this content went after the blobs were placed: the
-                    // bytes may have gone with it, so they are placed now.
-                    publisher.put(sha).await?;
-                }
-                let key = blob_key(scope.tenant_id(), sha);
-                files::insert(scope, &txn, sha, plan.files[f].size, &key)
-                    .await?
-                    .id
-            }
-        };
-        file_id.insert(f, id);
-        done += 1;
+        if let Some(id) = held.get(sha) {
+            file_id.insert(f, *id);
+            continue;
+        }
+        if options.dry_run {
+            file_id.insert(f, Uuid::nil());
+            continue;
+        }
+        if !publisher.has(sha) {
+            // The row that held this content went after the blobs were placed: the bytes
+            // may have gone with it, so they are placed now.
+            publisher.put(sha).await?;
+        }
+        let row = files::row(
+            scope,
+            sha,
+            plan.files[f].size,
+            &blob_key(scope.tenant_id(), sha),
+        );
+        if let sea_orm::ActiveValue::Set(id) = row.id {
+            file_id.insert(f, id);
+        }
+        file_rows.push(row);
     }
+    let files_new = (files_used.len() - held.len()) as u64;
+    insert_chunked(&txn, file_rows).await?;
+    done += files_used.len() as u64;
     progress(done, total);
     if !options.dry_run {
         let mut rows = Vec::with_capacity(folders_in.len());

@@ -313,16 +313,31 @@ impl<'a> Publisher<'a> {
         if self.published.contains(sha256) {
             return Ok(());
         }
+        self.journal(&[sha256])?;
+        self.place(sha256).await
+    }
+
+    /// Lists keys in the journal (synced once) before their bytes are placed. A key listed
+    /// but never placed is harmless: removal checks references and ignores missing blobs.
+    fn journal(&self, sha256s: &[&str]) -> Result<()> {
         let io = |e: std::io::Error| Error::Internal(format!("import journal: {e}"));
-        let mut journal = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(published_path(self.dir))
-            .map_err(io)?;
+        let mut journal = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(published_path(self.dir))
+                .map_err(io)?,
+        );
+        for sha256 in sha256s {
+            let key = blob_key(self.scope.tenant_id(), sha256);
+            writeln!(journal, "{sha256}\t{key}").map_err(io)?;
+        }
+        let file = journal.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_data().map_err(io)
+    }
+
+    async fn place(&mut self, sha256: &str) -> Result<()> {
         let key = blob_key(self.scope.tenant_id(), sha256);
-        writeln!(journal, "{sha256}\t{key}")
-            .and_then(|_| journal.sync_data())
-            .map_err(io)?;
         self.state
             .blobs
             .put_file(&key, &self.staging.blob(sha256))
@@ -343,13 +358,12 @@ impl<'a> Publisher<'a> {
     /// Puts every blob of the plan that the tenant lacks (before the transaction, so the
     /// copies never hold the database's write lock).
     async fn put_missing(&mut self, plan: &plan::Plan) -> Result<()> {
-        for f in &plan.files {
-            if files::find_by_sha256(&self.scope, &self.state.db, &f.sha256)
-                .await?
-                .is_none()
-            {
-                self.put(&f.sha256).await?;
-            }
+        let all: Vec<&str> = plan.files.iter().map(|f| f.sha256.as_str()).collect();
+        let held = files::ids_by_sha256(&self.scope, &self.state.db, &all).await?;
+        let missing: Vec<&str> = all.into_iter().filter(|s| !held.contains_key(*s)).collect();
+        self.journal(&missing)?;
+        for sha256 in missing {
+            self.place(sha256).await?;
         }
         Ok(())
     }
