@@ -246,7 +246,7 @@ async fn run(
                 counts: Some(counts),
             };
             let _ = jobs::progress(&scope, db, job_id, p).await;
-            let _ = jobs::finish(&scope, db, job_id, Ok(result)).await;
+            let _ = jobs::complete(&scope, db, job_id, result).await;
             announce(
                 &state,
                 &scope,
@@ -271,7 +271,9 @@ async fn run(
             };
             let _ = std::fs::remove_file(key_path(&state.config, scope.tenant_id(), backup_id));
             let _ = backups::finish(&scope, db, backup_id, None).await;
-            let _ = jobs::finish(&scope, db, job_id, Err((code.clone(), message))).await;
+            let failed = Some((code.as_str(), message.as_str()));
+            let _ =
+                jobs::transition(&scope, db, job_id, &[jobs::RUNNING], jobs::FAILED, failed).await;
             announce(
                 &state,
                 &scope,

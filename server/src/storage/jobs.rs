@@ -238,33 +238,6 @@ pub async fn progress(
     Ok(res.rows_affected == 1)
 }
 
-/// Ends a job: `completed` with a result, or `failed` with an error code and message.
-pub async fn finish(
-    scope: &TenantScope,
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    outcome: std::result::Result<Value, (String, String)>,
-) -> Result<()> {
-    let now = now_ms();
-    let update = job::Entity::update_many().col_expr(job::Column::FinishedAt, Some(now).into());
-    let update = match outcome {
-        Ok(result) => update
-            .col_expr(job::Column::Status, COMPLETED.into())
-            .col_expr(job::Column::ProgressPercent, 100.into())
-            .col_expr(job::Column::Result, Some(result).into()),
-        Err((code, message)) => update
-            .col_expr(job::Column::Status, FAILED.into())
-            .col_expr(job::Column::ErrorCode, Some(code).into())
-            .col_expr(job::Column::ErrorMessage, Some(message).into()),
-    };
-    update
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Moves a pending job to `queued` for `worker`, with its parameters; false if it was no
 /// longer pending.
 pub async fn queue(
