@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 
 use api_spec::ErrorCode;
 use api_spec::actions::{
-    CancelBackupImport, CreateDirectory, CreateDirectoryRequest, CreateTenant, CreateTenantRequest,
-    CreateUser, CreateUserRequest, GetBackupImportStatus, InitiateBackupImport,
-    InitiateBackupImportRequest, InitiateBackupImportResponse, JobIdRequest, JobStatus,
-    ListDirectory, ListDirectoryRequest, RegisterListener, RegisterListenerRequest,
-    StartBackupImport, StartBackupImportRequest,
+    CancelBackupImport, CreateTenant, CreateTenantRequest, CreateUser, CreateUserRequest,
+    GetBackupImportStatus, InitiateBackupImport, InitiateBackupImportRequest,
+    InitiateBackupImportResponse, JobIdRequest, JobStatus, ListDirectory, ListDirectoryRequest,
+    RegisterListener, RegisterListenerRequest, StartBackupImport, StartBackupImportRequest,
 };
 use entity::{document, file, folder, job, revision};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -937,16 +936,7 @@ async fn a_listener_of_another_tenant_hears_nothing_of_an_import() {
     let mut c = server.admin().await;
     let mut l = listener(&server).await;
     let (mut other, mut ol) = tenant(&server, "elsewhere").await;
-    other
-        .call::<CreateDirectory>(&CreateDirectoryRequest {
-            name: "x".into(),
-            parent_id: None,
-            access_rules: None,
-            exists_ok: false,
-            inherit_parent: None,
-        })
-        .await
-        .unwrap();
+    crate::support::mkdir(&mut other, "x", None).await;
     let archive = std::fs::read(format!("{LEGACY}.cfms.enc")).unwrap();
     let key = std::fs::read(format!("{LEGACY}.key")).unwrap();
     let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
