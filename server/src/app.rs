@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub hasher: PasswordHasherPool,
     pub throttle: LoginThrottle,
+    /// Authenticated sessions; see [`AuthCache`] for when entries hold.
+    pub auth_cache: AuthCache,
     pub events: EventBus,
     pub registry: Registry,
     pub blobs: Arc<dyn BlobStore>,
@@ -38,6 +41,7 @@ impl AppState {
             Duration::from_secs(config.login_window_secs),
         );
         Self {
+            auth_cache: AuthCache::new(config.auth_cache_ms),
             config,
             db,
             hasher,

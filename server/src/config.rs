@@ -48,6 +48,10 @@ pub struct Config {
     pub argon2_iterations: u32,
     /// Database connection pool size.
     pub db_max_connections: u32,
+    /// How long, in milliseconds, an authenticated session may be reused without asking the
+    /// database. Changes made through this server take effect at once whatever the value;
+    /// this bounds only how long one made through another instance goes unseen. 0: off.
+    pub auth_cache_ms: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// Where blobs live: absent for `<data_dir>/blobs`, or `s3://bucket[/prefix]`.
@@ -99,6 +103,7 @@ impl Default for Config {
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
             db_max_connections: 16,
+            auth_cache_ms: 1000,
             workers: 0,
             storage: None,
             s3_endpoint: None,

@@ -504,6 +504,75 @@ async fn rules_are_inherited_unless_inherit_parent_is_false() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_show_exactly_the_children_each_check_allows() {
+    let (_server, mut admin, mut alice) = setup().await;
+    // In the top level and in a folder alice reads: children readable by no rule, by a grant
+    // to alice, by a grant to her group, by a grant that has ended, and by no grant at all.
+    let parent = mkdir(&mut admin, "open", None).await;
+    for folder in [None, Some(parent.as_str())] {
+        let mut hidden_dirs = Vec::new();
+        let mut hidden_docs = Vec::new();
+        for (name, grant_to) in [
+            ("to-alice", Some((EntityType::User, "alice"))),
+            ("to-staff", Some((EntityType::Group, "staff"))),
+            ("no-grant", None),
+        ] {
+            let dir = dir_with(&mut admin, &format!("{name}-dir"), folder, "read").await;
+            let doc = mkdoc_req(
+                &mut admin,
+                doc_with(&format!("{name}.txt"), folder, "read"),
+                b"x",
+            )
+            .await;
+            if let Some((entity, who)) = grant_to {
+                for (target_type, target) in
+                    [(TargetType::Directory, &dir), (TargetType::Document, &doc)]
+                {
+                    admin
+                        .call::<GrantAccess>(&grant(entity, who, target_type, target, &["read"]))
+                        .await
+                        .unwrap();
+                }
+            } else {
+                hidden_dirs.push(format!("{name}-dir"));
+                hidden_docs.push(format!("{name}.txt"));
+            }
+        }
+        let ended = mkdoc_req(&mut admin, doc_with("ended.txt", folder, "read"), b"x").await;
+        let mut past = grant(
+            EntityType::User,
+            "alice",
+            TargetType::Document,
+            &ended,
+            &["read"],
+        );
+        (past.start_time, past.end_time) = (Some(1.0), Some(2.0));
+        admin.call::<GrantAccess>(&past).await.unwrap();
+        hidden_docs.push("ended.txt".into());
+        mkdoc(&mut admin, "plain.txt", folder, b"x").await;
+
+        let (all_dirs, all_docs) = names_in(&mut admin, folder).await;
+        let (dirs, docs) = names_in(&mut alice, folder).await;
+        let expect = |all: Vec<String>, hidden: &[String]| -> Vec<String> {
+            all.into_iter().filter(|n| !hidden.contains(n)).collect()
+        };
+        assert_eq!(
+            dirs,
+            expect(all_dirs, &hidden_dirs),
+            "folders in {folder:?}"
+        );
+        assert_eq!(
+            docs,
+            expect(all_docs, &hidden_docs),
+            "documents in {folder:?}"
+        );
+        assert!(
+            docs.contains(&"to-staff.txt".to_owned()) && docs.contains(&"plain.txt".to_owned())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicit_grants_allow_access_until_revoked() {
     let (server, mut admin, mut alice) = setup().await;
     let doc = mkdoc_req(&mut admin, doc_with("d.txt", None, "read"), b"d").await;

@@ -185,6 +185,11 @@ async fn own_password_change_needs_the_old_one_and_revokes_tokens() {
         .await
         .unwrap();
 
+    let me = UsernameRequest {
+        username: "carol".into(),
+    };
+    // carol2's session is in use (so remembered) when the password changes.
+    assert!(carol2.call::<GetUserInfo>(&me).await.is_ok());
     let change = |old: Option<&str>, new: &str| SetPasswdRequest {
         username: "carol".into(),
         old_passwd: old.map(Into::into),
@@ -215,9 +220,6 @@ async fn own_password_change_needs_the_old_one_and_revokes_tokens() {
         .await
         .unwrap();
 
-    let me = UsernameRequest {
-        username: "carol".into(),
-    };
     assert_eq!(
         carol2.call::<GetUserInfo>(&me).await.unwrap_err().error,
         ErrorCode::InvalidToken
@@ -318,4 +320,36 @@ async fn login_updates_last_login() {
         .await
         .unwrap();
     assert!(info.last_login.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_sees_a_revocation_within_its_auth_cache_time() {
+    let server = TestServer::start().await;
+    let mut config = server.config_for_another_instance();
+    config.auth_cache_ms = 300;
+    let other = coffer::start(config, coffer::server::Signals::Ignore)
+        .await
+        .unwrap();
+    let mut here = server.admin().await;
+    let mut there = Client::connect(&format!("ws://{}/ws", other.addr())).await;
+    there.username = here.username.clone();
+    there.token = here.token.clone();
+    // The other instance authenticates the session, and remembers it.
+    assert!(there.call::<ListUsers>(&Empty {}).await.is_ok());
+    here.call::<Logout>(&LogoutRequest { all: false })
+        .await
+        .unwrap();
+    assert_eq!(
+        here.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
+        ErrorCode::InvalidToken,
+        "the instance that revoked forgets at once"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        there.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
+        ErrorCode::InvalidToken,
+        "the other instance asks the database again after auth_cache_ms"
+    );
+    drop(there);
+    other.stop().await.unwrap();
 }

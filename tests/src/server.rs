@@ -83,6 +83,9 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         db_max_connections: 5,
         backup_kdf_memory_kib: 8 * 1024,
         backup_kdf_iterations: 1,
+        // Far longer than any test: a change this instance makes must reach every cached
+        // session at once, never by the entry ageing out.
+        auth_cache_ms: 600_000,
         ..Config::default()
     }
 }

@@ -11,9 +11,11 @@ use uuid::Uuid;
 
 use api_spec::ErrorCode;
 
+use super::cache::AuthCache;
 use super::token;
 use crate::error::{Result, fail};
 use crate::storage;
+use crate::storage::grants::window_at;
 use crate::time::now_ms;
 
 /// One tenant, as the scope of every query.
@@ -93,11 +95,12 @@ impl AuthContext {
 /// Checks an envelope's `username` and `token`: the token must belong to a live session of
 /// exactly that user. Any mismatch is the same `invalid_token`, so a probe learns nothing.
 pub async fn authenticate(
+    cache: &AuthCache,
     db: &impl ConnectionTrait,
     username: &str,
     token: &str,
 ) -> Result<AuthContext> {
-    let auth = authenticate_token(db, token).await?;
+    let auth = authenticate_token(cache, db, token).await?;
     if auth.username != username {
         return Err(fail(ErrorCode::InvalidToken));
     }
@@ -105,9 +108,26 @@ pub async fn authenticate(
 }
 
 /// Checks a bearer token alone (HTTP transfers): it must belong to a live session.
-pub async fn authenticate_token(db: &impl ConnectionTrait, token: &str) -> Result<AuthContext> {
+pub async fn authenticate_token(
+    cache: &AuthCache,
+    db: &impl ConnectionTrait,
+    token: &str,
+) -> Result<AuthContext> {
     let now = now_ms();
-    let session = storage::sessions::find_live(db, &token::digest(token), now)
+    let digest = token::digest(token);
+    if let Some(auth) = cache.get(&digest, now) {
+        return Ok(auth);
+    }
+    let generation = cache.generation();
+    let (auth, until) = load(db, &digest, now).await?;
+    cache.put(digest, auth.clone(), generation, now, until);
+    Ok(auth)
+}
+
+/// The session of `digest` at `now` as the database has it, and when that next changes by
+/// the clock alone (the session expires, or a membership or grant window opens or closes).
+async fn load(db: &impl ConnectionTrait, digest: &str, now: i64) -> Result<(AuthContext, i64)> {
+    let session = storage::sessions::find_live(db, digest, now)
         .await?
         .ok_or_else(|| fail(ErrorCode::InvalidToken))?;
     let scope = TenantScope::system(session.tenant_id);
@@ -117,11 +137,30 @@ pub async fn authenticate_token(db: &impl ConnectionTrait, token: &str) -> Resul
     let tenant = storage::tenants::find_by_id(db, session.tenant_id)
         .await?
         .ok_or_else(|| fail(ErrorCode::InvalidToken))?;
-    let permissions = storage::grants::effective_permissions(&scope, db, user.id, now).await?;
-    let current = storage::grants::current_groups(&scope, db, user.id, now).await?;
+    let (memberships, grants) = storage::grants::windows_of_user(&scope, db, user.id).await?;
+    let mut until = session.expires_at;
+    let mut live_groups = Vec::new();
+    for m in &memberships {
+        let (live, change) = window_at(m.start_time, m.end_time, now);
+        until = change.map_or(until, |c| until.min(c));
+        if live {
+            live_groups.push(m.group_id);
+        }
+    }
+    let mut permissions = BTreeSet::new();
+    for g in grants {
+        let (live, change) = window_at(g.start_time, g.end_time, now);
+        until = change.map_or(until, |c| until.min(c));
+        let holder_live =
+            g.user_id == Some(user.id) || g.group_id.is_some_and(|id| live_groups.contains(&id));
+        if live && holder_live {
+            permissions.insert(g.permission);
+        }
+    }
+    let current = storage::grants::groups_by_ids(&scope, db, live_groups).await?;
     let group_ids = current.iter().map(|g| g.id).collect();
     let groups = current.into_iter().map(|g| g.name).collect();
-    Ok(AuthContext {
+    let auth = AuthContext {
         scope,
         tenant_slug: tenant.slug,
         user_id: user.id,
@@ -130,5 +169,6 @@ pub async fn authenticate_token(db: &impl ConnectionTrait, token: &str) -> Resul
         permissions,
         groups,
         group_ids,
-    })
+    };
+    Ok((auth, until))
 }

@@ -1,7 +1,7 @@
 //! The segment layer as `std::io` streams: [`SegmentWriter`] cuts a plaintext stream into
 //! segments, compresses/encrypts/MACs them on all cores and writes them in order;
 //! [`SegmentReader`] verifies each segment before releasing a byte of it.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -55,6 +55,30 @@ fn to_io(e: Error) -> io::Error {
 type Job = (u64, bool, Vec<u8>);
 type Done = (u64, Result<Vec<u8>>);
 
+/// Starts `workers` threads taking jobs from `jobs` and running `work` on each, until the
+/// queue closes or `work` returns false (its receiver is gone).
+fn pool<J: Send + 'static>(
+    workers: usize,
+    jobs: Receiver<J>,
+    work: impl Fn(J) -> bool + Send + Clone + 'static,
+) -> Vec<JoinHandle<()>> {
+    let jobs = Arc::new(std::sync::Mutex::new(jobs));
+    (0..workers)
+        .map(|_| {
+            let (jobs, work) = (Arc::clone(&jobs), work.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok(job) = next else { return };
+                    if !work(job) {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 /// Writes segments of a plaintext stream, sealed by a pool of worker threads.
 pub struct SegmentWriter<W: Write> {
     out: W,
@@ -86,34 +110,18 @@ impl<W: Write> SegmentWriter<W> {
         let max_in_flight = workers * 2;
         let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
         let (done_tx, done_rx) = sync_channel::<Done>(max_in_flight);
-        let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
         let compress = header.compressed();
         let header_mac = header.mac;
-        let handles = (0..workers)
-            .map(|_| {
-                let (jobs, done, keys) = (Arc::clone(&job_rx), done_tx.clone(), Arc::clone(&keys));
-                std::thread::spawn(move || {
-                    loop {
-                        let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((index, last, plain)) = next else {
-                            return;
-                        };
-                        let sealed = if compress {
-                            zstd::bulk::compress(&plain, 3)
-                                .map_err(|e| Error::Internal(format!("zstd: {e}")))
-                                .and_then(|body| {
-                                    format::seal_segment(&keys, &header_mac, index, last, &body)
-                                })
-                        } else {
-                            format::seal_segment(&keys, &header_mac, index, last, &plain)
-                        };
-                        if done.send((index, sealed)).is_err() {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
+        let handles = pool(workers, job_rx, move |(index, last, plain): Job| {
+            let sealed = if compress {
+                zstd::bulk::compress(&plain, 3)
+                    .map_err(|e| Error::Internal(format!("zstd: {e}")))
+                    .and_then(|body| format::seal_segment(&keys, &header_mac, index, last, &body))
+            } else {
+                format::seal_segment(&keys, &header_mac, index, last, &plain)
+            };
+            done_tx.send((index, sealed)).is_ok()
+        });
         Ok(Self {
             out,
             segment_size: header.segment_size as usize,
@@ -198,21 +206,58 @@ impl<W: Write> Write for SegmentWriter<W> {
     }
 }
 
-/// Reads the plaintext of an archive, verifying each segment first.
+/// Reads the plaintext of an archive, verifying each segment first. Segments are framed on
+/// the caller's thread and opened (MAC, decryption, decompression) by a pool of worker
+/// threads, one per core, a few segments ahead; they are released strictly in order, and an
+/// error is reported where it occurs in the stream.
 pub struct SegmentReader<R: Read> {
     inner: R,
-    keys: DerivedKeys,
+    keys: Arc<DerivedKeys>,
     header: Header,
-    index: u64,
+    next_index: u64,
+    /// Segments framed and being opened, oldest first.
+    pending: VecDeque<Opening>,
+    /// The final segment (or an error) has been framed: nothing more is read from `inner`.
+    framed_all: bool,
+    workers: Option<Workers>,
+    /// An error was reported: nothing more is served.
+    failed: bool,
     plain: Vec<u8>,
     pos: usize,
-    finished: bool,
     /// Archive bytes consumed so far (header included), for progress.
     pub consumed: u64,
 }
 
+/// A segment on its way to plaintext.
+enum Opening {
+    Queued(Receiver<io::Result<Vec<u8>>>),
+    Failed(io::Error),
+}
+
+type OpenJob = (u64, RawSegment, SyncSender<io::Result<Vec<u8>>>);
+
+struct Workers {
+    jobs: SyncSender<OpenJob>,
+    max_in_flight: usize,
+}
+
 /// Positions tried when a tag fails, to tell reordering from corruption.
 const LOOKAROUND: u64 = 64;
+
+/// Verifies, decrypts and (if the header says so) decompresses one segment.
+fn open_body(keys: &DerivedKeys, header: &Header, index: u64, raw: &RawSegment) -> Result<Vec<u8>> {
+    let body = format::open_segment(keys, &header.mac, index, raw, LOOKAROUND)?;
+    let plain = if header.compressed() {
+        zstd::bulk::decompress(&body, header.segment_size as usize)
+            .map_err(|_| fail(ErrorCode::BackupManifestInvalid))?
+    } else {
+        body
+    };
+    if plain.len() > header.segment_size as usize {
+        return Err(fail(ErrorCode::BackupManifestInvalid));
+    }
+    Ok(plain)
+}
 
 impl<R: Read> SegmentReader<R> {
     /// Reads and authenticates the header with `keys`.
@@ -226,12 +271,15 @@ impl<R: Read> SegmentReader<R> {
         header.authenticate(&bytes, &keys)?;
         Ok(Self {
             inner,
-            keys,
+            keys: Arc::new(keys),
             header,
-            index: 0,
+            next_index: 0,
+            pending: VecDeque::new(),
+            framed_all: false,
+            workers: None,
+            failed: false,
             plain: Vec::new(),
             pos: 0,
-            finished: false,
             consumed: HEADER_LEN as u64,
         })
     }
@@ -250,7 +298,9 @@ impl<R: Read> SegmentReader<R> {
         Ok(())
     }
 
-    fn next_segment(&mut self) -> io::Result<()> {
+    /// Reads the next segment's frame, and whether anything follows it that should not (only
+    /// the final segment is checked: its own tag must be reported before that).
+    fn frame(&mut self) -> io::Result<(RawSegment, bool)> {
         let mut prefix = [0u8; 5];
         self.read_exact_or_truncated(&mut prefix)?;
         let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
@@ -268,48 +318,98 @@ impl<R: Read> SegmentReader<R> {
         self.read_exact_or_truncated(&mut ciphertext)?;
         let mut tag = [0u8; 32];
         self.read_exact_or_truncated(&mut tag)?;
+        let mut probe = [0u8; 1];
+        let trailing = last && self.inner.read(&mut probe)? != 0;
         let raw = RawSegment {
             last,
             iv,
             ciphertext,
             tag,
         };
-        let body = format::open_segment(&self.keys, &self.header.mac, self.index, &raw, LOOKAROUND)
-            .map_err(to_io)?;
-        self.plain = if self.header.compressed() {
-            zstd::bulk::decompress(&body, self.header.segment_size as usize)
-                .map_err(|_| coded(ErrorCode::BackupManifestInvalid))?
-        } else {
-            body
-        };
-        if self.plain.len() > self.header.segment_size as usize {
-            return Err(coded(ErrorCode::BackupManifestInvalid));
-        }
-        self.pos = 0;
-        self.index += 1;
-        if last {
-            self.finished = true;
-            let mut probe = [0u8; 1];
-            if self.inner.read(&mut probe)? != 0 {
-                return Err(coded(ErrorCode::BackupTrailingData));
+        Ok((raw, trailing))
+    }
+
+    /// The worker pool, started on the first segment (opening an archive only to check its
+    /// header starts no threads).
+    fn workers(&mut self) -> &Workers {
+        let (keys, header) = (Arc::clone(&self.keys), self.header.clone());
+        self.workers.get_or_insert_with(|| {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let max_in_flight = workers * 2;
+            let (jobs, queue) = sync_channel::<OpenJob>(max_in_flight);
+            // The threads end when `jobs` is dropped with the reader.
+            drop(pool(workers, queue, move |(index, raw, reply): OpenJob| {
+                let opened = open_body(&keys, &header, index, &raw).map_err(to_io);
+                // The reader may be gone (it stopped early): not this worker's concern.
+                let _ = reply.send(opened);
+                true
+            }));
+            Workers {
+                jobs,
+                max_in_flight,
+            }
+        })
+    }
+
+    /// Frames segments and hands them to the workers until enough are in flight.
+    fn fill(&mut self) {
+        while !self.framed_all && self.pending.len() < self.workers().max_in_flight {
+            let (opening, trailing) = match self.frame() {
+                Ok((raw, trailing)) => {
+                    self.framed_all = raw.last;
+                    let (reply, result) = sync_channel(1);
+                    let index = self.next_index;
+                    match self.workers().jobs.send((index, raw, reply)) {
+                        Ok(()) => (Opening::Queued(result), trailing),
+                        Err(_) => (Opening::Failed(io::Error::other("workers stopped")), false),
+                    }
+                }
+                Err(e) => {
+                    self.framed_all = true;
+                    (Opening::Failed(e), false)
+                }
+            };
+            self.next_index += 1;
+            self.pending.push_back(opening);
+            if trailing {
+                let after = coded(ErrorCode::BackupTrailingData);
+                self.pending.push_back(Opening::Failed(after));
             }
         }
-        Ok(())
     }
 
     /// After the plaintext is consumed: whether the final segment was reached.
     pub fn finished(&self) -> bool {
-        self.finished && self.pos >= self.plain.len()
+        !self.failed && self.framed_all && self.pending.is_empty() && self.pos >= self.plain.len()
     }
 }
 
 impl<R: Read> Read for SegmentReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos >= self.plain.len() {
-            if self.finished {
-                return Ok(0);
+            if self.failed {
+                return Err(io::Error::other("archive read after an error"));
             }
-            self.next_segment()?;
+            self.fill();
+            let Some(next) = self.pending.pop_front() else {
+                return Ok(0);
+            };
+            let opened = match next {
+                Opening::Queued(result) => result
+                    .recv()
+                    .unwrap_or_else(|_| Err(io::Error::other("opening workers stopped"))),
+                Opening::Failed(e) => Err(e),
+            };
+            match opened {
+                Ok(plain) => self.plain = plain,
+                Err(e) => {
+                    // Nothing after an error is served.
+                    self.failed = true;
+                    self.pending.clear();
+                    return Err(e);
+                }
+            }
+            self.pos = 0;
         }
         Ok(serve(&self.plain, &mut self.pos, out))
     }

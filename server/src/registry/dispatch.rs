@@ -84,7 +84,7 @@ async fn run(
             let (Some(username), Some(token)) = (&request.username, &request.token) else {
                 return Err(fail(ErrorCode::AuthenticationRequired));
             };
-            Some(authenticate(&state.db, username, token).await?)
+            Some(authenticate(&state.auth_cache, &state.db, username, token).await?)
         }
     };
     if let (Some(permission), Some(auth)) = (entry.access.permission(), &auth)

@@ -1,7 +1,10 @@
 //! Access checks on folders and documents: the object's rules and explicit entries
 //! (`crate::access::rules`), then — while `inherit` holds — those of each ancestor folder.
 use api_spec::ErrorCode;
+use std::collections::HashSet;
+
 use sea_orm::ConnectionTrait;
+use uuid::Uuid;
 
 use crate::access::{AccessType, RuleSet, rules};
 use crate::auth::AuthContext;
@@ -86,6 +89,60 @@ pub async fn allowed(
     Ok(true)
 }
 
+/// Which of `children` — all folders (`folders: true`) or all documents, each with its
+/// `inherit` flag, directly in `parent` (`None`: the top level) — the caller may have `access`
+/// to: for each, exactly what [`allowed`]
+/// answers, in a bounded number of queries rather than three per child and ancestor. A child
+/// is allowed if an entry grants it, or if its own rules allow and — when it inherits — the
+/// parent is allowed; the parent's walk is shared by all children.
+pub async fn allowed_children(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    (parent, folders): (Option<Uuid>, bool),
+    children: &[(Uuid, bool)],
+    access: AccessType,
+) -> Result<HashSet<Uuid>> {
+    if children.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ids: Vec<Uuid> = children.iter().map(|(id, _)| *id).collect();
+    let rule_sets = stored::rules_of_many(auth.scope(), db, folders, &ids).await?;
+    let granted = stored::granted_among(
+        auth.scope(),
+        db,
+        folders,
+        &ids,
+        access,
+        auth.user_id(),
+        auth.group_ids(),
+        now_ms(),
+    )
+    .await?;
+    let no_rules = RuleSet::new();
+    let mut parent_allowed = None;
+    let mut allowed_ids = HashSet::new();
+    for &(id, inherit) in children {
+        if !granted.contains(&id) {
+            let own = rule_sets.get(&id).unwrap_or(&no_rules);
+            if !rules::allows(own, access, auth.subject(), false) {
+                continue;
+            }
+            if let Some(parent) = parent.filter(|_| inherit) {
+                let parent_ok = match parent_allowed {
+                    Some(known) => known,
+                    None => *parent_allowed
+                        .insert(allowed(auth, db, Object::Folder(parent), access).await?),
+                };
+                if !parent_ok {
+                    continue;
+                }
+            }
+        }
+        allowed_ids.insert(id);
+    }
+    Ok(allowed_ids)
+}
+
 /// `access_denied` unless [`allowed`].
 pub async fn require(
     auth: &AuthContext,
@@ -104,7 +161,7 @@ pub async fn require(
 pub async fn require_folder_write(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
-    folder: Option<uuid::Uuid>,
+    folder: Option<Uuid>,
 ) -> Result<()> {
     match folder {
         Some(id) => require(auth, db, Object::Folder(id), AccessType::Write).await,

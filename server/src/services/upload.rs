@@ -9,8 +9,9 @@ use api_spec::actions::{UploadFileResponse, UploadHeader};
 use entity::{file, transfer_task};
 use sea_orm::DatabaseTransaction;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::part::PartWriter;
 use super::transfers::{UploadSlot, io, part_path, received};
 use crate::app::AppState;
 use crate::auth::{AuthContext, TenantScope};
@@ -30,8 +31,7 @@ const REHASH_CHUNK: usize = 1024 * 1024;
 pub struct Upload {
     task: transfer_task::Model,
     path: PathBuf,
-    file: tokio::fs::File,
-    hasher: Sha256,
+    part: PartWriter,
     received: u64,
     size: u64,
     declared_sha256: Option<String>,
@@ -120,8 +120,7 @@ pub async fn begin_upload(
     Ok(Upload {
         task,
         path,
-        file,
-        hasher,
+        part: PartWriter::new(file.into_std().await, hasher),
         received: offset,
         size: header.file_size,
         declared_sha256,
@@ -149,11 +148,7 @@ impl Upload {
                 received: 0,
             });
         }
-        self.file
-            .write_all(chunk)
-            .await
-            .map_err(io("writing upload"))?;
-        self.hasher.update(chunk);
+        self.part.push(chunk).await.map_err(io("writing upload"))?;
         self.received += chunk.len() as u64;
         Ok(())
     }
@@ -164,7 +159,8 @@ impl Upload {
 
     /// Ends the attempt early, keeping what arrived for a later resume.
     pub async fn suspend(mut self) -> u64 {
-        let _ = self.file.flush().await;
+        // What could not be written is not held: the next attempt resumes from the file's size.
+        let _ = self.part.drain().await;
         self.received
     }
 
@@ -174,8 +170,7 @@ impl Upload {
         state: &AppState,
         auth: &AuthContext,
     ) -> Result<UploadFileResponse> {
-        self.file.flush().await.map_err(io("flushing upload"))?;
-        self.file.sync_all().await.map_err(io("syncing upload"))?;
+        let hasher = self.part.finish().await.map_err(io("writing upload"))?;
         if self.received != self.size {
             self.discard().await;
             return Err(Error::Transfer {
@@ -183,7 +178,7 @@ impl Upload {
                 received: 0,
             });
         }
-        let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let sha256 = hex::encode(hasher.finalize());
         if self.declared_sha256.as_ref().is_some_and(|d| *d != sha256) {
             self.discard().await;
             return Err(Error::Transfer {

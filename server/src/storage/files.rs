@@ -110,6 +110,34 @@ pub async fn find_revision(
         .await?)
 }
 
+/// The file of each of these revisions (two queries, however many revisions).
+pub async fn files_of_revisions(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    revisions: &[Uuid],
+) -> Result<HashMap<Uuid, file::Model>> {
+    if revisions.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let revisions = revision::Entity::find()
+        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+        .filter(revision::Column::Id.is_in(revisions.iter().copied()))
+        .all(db)
+        .await?;
+    let files: HashMap<Uuid, file::Model> = file::Entity::find()
+        .filter(file::Column::TenantId.eq(scope.tenant_id()))
+        .filter(file::Column::Id.is_in(revisions.iter().map(|r| r.file_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    Ok(revisions
+        .into_iter()
+        .filter_map(|r| Some((r.id, files.get(&r.file_id)?.clone())))
+        .collect())
+}
+
 /// A document's revisions, oldest first.
 pub async fn revisions_of(
     scope: &TenantScope,

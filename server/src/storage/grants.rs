@@ -77,6 +77,15 @@ pub async fn current_groups(
         .into_iter()
         .map(|m| m.group_id)
         .collect();
+    groups_by_ids(scope, db, ids).await
+}
+
+/// The tenant's groups with these ids.
+pub async fn groups_by_ids(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<Vec<group::Model>> {
     Ok(group::Entity::find()
         .filter(group::Column::TenantId.eq(scope.tenant_id()))
         .filter(group::Column::Id.is_in(ids))
@@ -107,6 +116,45 @@ pub async fn effective_permissions(
         .all(db)
         .await?;
     Ok(grants.into_iter().map(|g| g.permission).collect())
+}
+
+/// Every membership of the user, and every grant to the user or to a group of any of those
+/// memberships, whatever their windows: what authentication needs to know both what holds
+/// now and when that next changes.
+pub async fn windows_of_user(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<(Vec<membership::Model>, Vec<grant::Model>)> {
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(scope.tenant_id()))
+        .filter(membership::Column::UserId.eq(user_id))
+        .all(db)
+        .await?;
+    let group_ids: Vec<Uuid> = memberships.iter().map(|m| m.group_id).collect();
+    let grants = grant::Entity::find()
+        .filter(grant::Column::TenantId.eq(scope.tenant_id()))
+        .filter(
+            Condition::any()
+                .add(grant::Column::UserId.eq(user_id))
+                .add(grant::Column::GroupId.is_in(group_ids)),
+        )
+        .all(db)
+        .await?;
+    Ok((memberships, grants))
+}
+
+/// Whether the window `[start, end]` holds at `now`, and the next instant after `now` at which
+/// that changes, if ever.
+pub fn window_at(start: i64, end: Option<i64>, now: i64) -> (bool, Option<i64>) {
+    if start > now {
+        return (false, Some(start));
+    }
+    match end {
+        None => (true, None),
+        Some(end) if end >= now => (true, Some(end.saturating_add(1))),
+        Some(_) => (false, None),
+    }
 }
 
 pub async fn add_membership(

@@ -1,5 +1,5 @@
 //! Access rules and explicit access entries of folders and documents.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use entity::{access_entry, access_rule};
 use sea_orm::{
@@ -154,6 +154,23 @@ pub async fn clear(scope: &TenantScope, db: &impl ConnectionTrait, object: Objec
     Ok(())
 }
 
+/// Entries granting `access` at `now` to the user or one of their groups.
+fn live_grant_of(access: AccessType, user_id: Uuid, group_ids: &[Uuid], now: i64) -> Condition {
+    Condition::all()
+        .add(access_entry::Column::AccessType.eq(access.as_str()))
+        .add(access_entry::Column::StartTime.lte(now))
+        .add(
+            Condition::any()
+                .add(access_entry::Column::EndTime.is_null())
+                .add(access_entry::Column::EndTime.gte(now)),
+        )
+        .add(
+            Condition::any()
+                .add(access_entry::Column::UserId.eq(user_id))
+                .add(access_entry::Column::GroupId.is_in(group_ids.iter().copied())),
+        )
+}
+
 /// Whether a live entry grants `access` on `object` to the user or one of their groups.
 pub async fn has_entry(
     scope: &TenantScope,
@@ -167,21 +184,43 @@ pub async fn has_entry(
     let found = access_entry::Entity::find()
         .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
         .filter(object.entry_filter())
-        .filter(access_entry::Column::AccessType.eq(access.as_str()))
-        .filter(access_entry::Column::StartTime.lte(now))
-        .filter(
-            Condition::any()
-                .add(access_entry::Column::EndTime.is_null())
-                .add(access_entry::Column::EndTime.gte(now)),
-        )
-        .filter(
-            Condition::any()
-                .add(access_entry::Column::UserId.eq(user_id))
-                .add(access_entry::Column::GroupId.is_in(group_ids.iter().copied())),
-        )
+        .filter(live_grant_of(access, user_id, group_ids, now))
         .one(db)
         .await?;
     Ok(found.is_some())
+}
+
+/// Which of these folders (`folders: true`) or documents have a live entry granting `access`
+/// to the user or one of their groups.
+#[allow(clippy::too_many_arguments)]
+pub async fn granted_among(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    folders: bool,
+    ids: &[Uuid],
+    access: AccessType,
+    user_id: Uuid,
+    group_ids: &[Uuid],
+    now: i64,
+) -> Result<HashSet<Uuid>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let column = if folders {
+        access_entry::Column::FolderId
+    } else {
+        access_entry::Column::DocumentId
+    };
+    let rows = access_entry::Entity::find()
+        .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
+        .filter(column.is_in(ids.iter().copied()))
+        .filter(live_grant_of(access, user_id, group_ids, now))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|e| if folders { e.folder_id } else { e.document_id })
+        .collect())
 }
 
 /// Who an entry is for.

@@ -59,7 +59,7 @@ async fn bearer(req: &HttpRequest, state: &AppState) -> Result<AuthContext> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| fail(ErrorCode::AuthenticationRequired))?;
-    authenticate_token(&state.db, token.trim()).await
+    authenticate_token(&state.auth_cache, &state.db, token.trim()).await
 }
 
 fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {

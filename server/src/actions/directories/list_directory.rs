@@ -1,5 +1,8 @@
+use std::collections::HashSet;
+
 use api_spec::actions::{DocumentEntry, FolderEntry, ListDirectoryRequest, ListDirectoryResponse};
 use api_spec::permissions::SUPER_LIST_DIRECTORY;
+use uuid::Uuid;
 
 use crate::access::AccessType;
 use crate::actions::Call;
@@ -26,39 +29,53 @@ pub async fn run(call: Call, req: ListDirectoryRequest) -> Result<ListDirectoryR
             )
         }
     };
-    let mut listing = ListDirectoryResponse {
-        parent_id,
-        documents: Vec::new(),
-        folders: Vec::new(),
+    let folders = folders::children(auth.scope(), db, folder).await?;
+    let documents = documents::in_folder(auth.scope(), db, folder).await?;
+    let (readable_folders, readable_documents) = if see_all {
+        (None, None)
+    } else {
+        let f: Vec<_> = folders.iter().map(|f| (f.id, f.inherit)).collect();
+        let d: Vec<_> = documents.iter().map(|d| (d.id, d.inherit)).collect();
+        let read = AccessType::Read;
+        (
+            Some(access::allowed_children(auth, db, (folder, true), &f, read).await?),
+            Some(access::allowed_children(auth, db, (folder, false), &d, read).await?),
+        )
     };
-    for f in folders::children(auth.scope(), db, folder).await? {
-        if see_all || access::allowed(auth, db, Object::Folder(f.id), AccessType::Read).await? {
-            listing.folders.push(FolderEntry {
+    let shown = |set: &Option<HashSet<Uuid>>, id| set.as_ref().is_none_or(|s| s.contains(&id));
+    let documents: Vec<_> = documents
+        .into_iter()
+        .filter(|d| shown(&readable_documents, d.id))
+        .collect();
+    let revisions: Vec<Uuid> = documents
+        .iter()
+        .filter_map(|d| d.current_revision_id)
+        .collect();
+    let current = files::files_of_revisions(auth.scope(), db, &revisions).await?;
+    Ok(ListDirectoryResponse {
+        parent_id,
+        folders: folders
+            .into_iter()
+            .filter(|f| shown(&readable_folders, f.id))
+            .map(|f| FolderEntry {
                 id: f.id.to_string(),
                 name: f.name,
                 created_time: to_secs(f.created_at),
-            });
-        }
-    }
-    for d in documents::in_folder(auth.scope(), db, folder).await? {
-        if !see_all && !access::allowed(auth, db, Object::Document(d.id), AccessType::Read).await? {
-            continue;
-        }
-        let current = match d.current_revision_id {
-            Some(r) => match files::find_revision(auth.scope(), db, r).await? {
-                Some(rev) => files::find(auth.scope(), db, rev.file_id).await?,
-                None => None,
-            },
-            None => None,
-        };
-        listing.documents.push(DocumentEntry {
-            id: d.id.to_string(),
-            title: d.title,
-            created_time: to_secs(d.created_at),
-            last_modified: to_secs(d.last_modified),
-            sha256: current.as_ref().map(|f| f.sha256.clone()),
-            size: current.map_or(0, |f| f.size as u64),
-        });
-    }
-    Ok(listing)
+            })
+            .collect(),
+        documents: documents
+            .into_iter()
+            .map(|d| {
+                let file = d.current_revision_id.and_then(|r| current.get(&r));
+                DocumentEntry {
+                    id: d.id.to_string(),
+                    title: d.title,
+                    created_time: to_secs(d.created_at),
+                    last_modified: to_secs(d.last_modified),
+                    sha256: file.map(|f| f.sha256.clone()),
+                    size: file.map_or(0, |f| f.size as u64),
+                }
+            })
+            .collect(),
+    })
 }

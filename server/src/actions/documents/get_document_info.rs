@@ -15,13 +15,11 @@ pub async fn run(call: Call, req: DocumentIdRequest) -> Result<DocumentInfo> {
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let d = names::document(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Document(id), AccessType::Read).await?;
-    let current = match d.current_revision_id {
-        Some(r) => match files::find_revision(auth.scope(), db, r).await? {
-            Some(rev) => files::find(auth.scope(), db, rev.file_id).await?,
-            None => None,
-        },
-        None => None,
-    };
+    let revisions: Vec<_> = d.current_revision_id.into_iter().collect();
+    let current = files::files_of_revisions(auth.scope(), db, &revisions)
+        .await?
+        .into_values()
+        .next();
     let access_rules = if auth.has(VIEW_ACCESS_RULES) {
         Some(rules::render(
             &rules_of(auth.scope(), db, Object::Document(id)).await?,

@@ -11,6 +11,7 @@ pub async fn run(call: Call, req: ChangeGroupPermissionsRequest) -> Result<Empty
     let txn = crate::db::begin_write(&call.state.db).await?;
     groups::change_group_permissions(auth.scope(), &txn, &req.group_name, &req.permissions).await?;
     txn.commit().await?;
+    call.state.auth_cache.invalidate();
     super::announce(&call, auth, &req.group_name, Change::PermissionsChanged);
     Ok(Empty {})
 }

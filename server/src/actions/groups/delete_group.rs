@@ -11,6 +11,7 @@ pub async fn run(call: Call, req: GroupNameRequest) -> Result<Empty> {
     let txn = crate::db::begin_write(&call.state.db).await?;
     groups::delete_group(auth.scope(), &txn, &req.group_name).await?;
     txn.commit().await?;
+    call.state.auth_cache.invalidate();
     super::announce(&call, auth, &req.group_name, Change::Deleted);
     Ok(Empty {})
 }

@@ -11,6 +11,7 @@ pub async fn run(call: Call, req: ChangeUserGroupsRequest) -> Result<Empty> {
     let txn = crate::db::begin_write(&call.state.db).await?;
     accounts::change_user_groups(auth.scope(), &txn, &req.username, &req.groups).await?;
     txn.commit().await?;
+    call.state.auth_cache.invalidate();
     super::announce(&call, auth, &req.username, Change::GroupsChanged);
     Ok(Empty {})
 }

@@ -1,0 +1,91 @@
+//! Appending to an upload's part file off the reactor: incoming chunks gather into batches,
+//! and each batch is written and hashed on a blocking thread while the next one arrives — one
+//! blocking hand-off per batch instead of one per WebSocket frame or HTTP chunk.
+use std::fs::File;
+use std::io::{self, Write};
+
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+
+/// Bytes gathered before a batch is written.
+const BATCH: usize = 1024 * 1024;
+
+type Landed = io::Result<(File, Sha256, Vec<u8>)>;
+
+pub struct PartWriter {
+    /// The file and the hash of everything written to it, while no batch is in flight.
+    idle: Option<(File, Sha256)>,
+    flight: Option<JoinHandle<Landed>>,
+    buf: Vec<u8>,
+    /// A written batch's buffer, for reuse.
+    spare: Vec<u8>,
+}
+
+impl PartWriter {
+    /// Appends at `file`'s position; `hasher` has seen everything before it.
+    pub fn new(file: File, hasher: Sha256) -> Self {
+        Self {
+            idle: Some((file, hasher)),
+            flight: None,
+            buf: Vec::with_capacity(BATCH),
+            spare: Vec::new(),
+        }
+    }
+
+    pub async fn push(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() >= BATCH {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch in flight, if any.
+    async fn land(&mut self) -> io::Result<()> {
+        if let Some(flight) = self.flight.take() {
+            let (file, hasher, spare) = flight.await.map_err(io::Error::other)??;
+            self.idle = Some((file, hasher));
+            self.spare = spare;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self) -> io::Result<()> {
+        self.land().await?;
+        let (mut file, mut hasher) = self
+            .idle
+            .take()
+            .ok_or_else(|| io::Error::other("part file lost after a failed write"))?;
+        let batch = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        self.flight = Some(tokio::task::spawn_blocking(move || {
+            file.write_all(&batch)?;
+            hasher.update(&batch);
+            let mut batch = batch;
+            batch.clear();
+            Ok((file, hasher, batch))
+        }));
+        Ok(())
+    }
+
+    /// Writes everything pushed so far.
+    pub async fn drain(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send().await?;
+        }
+        self.land().await
+    }
+
+    /// Writes everything, makes it durable, and returns the hash of the whole file. Nothing
+    /// can be pushed afterwards.
+    pub async fn finish(&mut self) -> io::Result<Sha256> {
+        self.drain().await?;
+        let (file, hasher) = self
+            .idle
+            .take()
+            .ok_or_else(|| io::Error::other("part file lost after a failed write"))?;
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(io::Error::other)??;
+        Ok(hasher)
+    }
+}
