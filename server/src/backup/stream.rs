@@ -79,25 +79,46 @@ fn pool<J: Send + 'static>(
         .collect()
 }
 
-/// Writes segments of a plaintext stream, sealed by a pool of worker threads.
-pub struct SegmentWriter<W: Write> {
-    out: W,
+/// Writes segments of a plaintext stream: cut on the caller's thread, sealed by a pool of
+/// worker threads, and written in order (and so hashed, by a hashing `W`) on an output
+/// thread, so the caller's thread only produces plaintext.
+pub struct SegmentWriter<W: Write + Send + 'static> {
     segment_size: usize,
     buf: Vec<u8>,
     next_index: u64,
-    next_write: u64,
     jobs: Option<SyncSender<Job>>,
-    done: Receiver<Done>,
-    ready: BTreeMap<u64, Vec<u8>>,
+    /// One message per segment written.
+    written: Receiver<()>,
     in_flight: usize,
     max_in_flight: usize,
     workers: Vec<JoinHandle<()>>,
-    /// Archive bytes written so far (header included).
-    pub written: u64,
+    output: Option<JoinHandle<io::Result<W>>>,
 }
 
-impl<W: Write> SegmentWriter<W> {
-    /// Writes the header and starts `workers` sealing threads.
+/// The output thread: writes sealed segments to `out` in index order, acknowledging each.
+fn write_in_order<W: Write>(
+    mut out: W,
+    sealed: Receiver<Done>,
+    written: std::sync::mpsc::Sender<()>,
+) -> io::Result<W> {
+    let mut ready = BTreeMap::new();
+    let mut next = 0u64;
+    // Ends when every worker is gone: after the last job, or when sealing failed.
+    for (index, segment) in sealed {
+        ready.insert(index, segment.map_err(to_io)?);
+        while let Some(segment) = ready.remove(&next) {
+            out.write_all(&segment)?;
+            next += 1;
+            // The writer may have given up already; then nobody needs to know.
+            let _ = written.send(());
+        }
+    }
+    out.flush()?;
+    Ok(out)
+}
+
+impl<W: Write + Send + 'static> SegmentWriter<W> {
+    /// Writes the header and starts `workers` sealing threads and the output thread.
     pub fn new(
         mut out: W,
         keys: Arc<DerivedKeys>,
@@ -110,6 +131,7 @@ impl<W: Write> SegmentWriter<W> {
         let max_in_flight = workers * 2;
         let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
         let (done_tx, done_rx) = sync_channel::<Done>(max_in_flight);
+        let (written_tx, written_rx) = std::sync::mpsc::channel();
         let compress = header.compressed();
         let header_mac = header.mac;
         let handles = pool(workers, job_rx, move |(index, last, plain): Job| {
@@ -122,48 +144,43 @@ impl<W: Write> SegmentWriter<W> {
             };
             done_tx.send((index, sealed)).is_ok()
         });
+        let output = std::thread::spawn(move || write_in_order(out, done_rx, written_tx));
         Ok(Self {
-            out,
             segment_size: header.segment_size as usize,
             buf: Vec::with_capacity(header.segment_size as usize * 2),
             next_index: 0,
-            next_write: 0,
             jobs: Some(job_tx),
-            done: done_rx,
-            ready: BTreeMap::new(),
+            written: written_rx,
             in_flight: 0,
             max_in_flight,
             workers: handles,
-            written: HEADER_LEN as u64,
+            output: Some(output),
         })
     }
 
-    /// Waits for one sealed segment and writes every segment that is now in order.
-    fn collect_one(&mut self) -> io::Result<()> {
-        let (index, sealed) = self
-            .done
-            .recv()
-            .map_err(|_| io::Error::other("sealing workers stopped"))?;
-        self.in_flight -= 1;
-        self.ready.insert(index, sealed.map_err(to_io)?);
-        while let Some(segment) = self.ready.remove(&self.next_write) {
-            self.out.write_all(&segment)?;
-            self.written += segment.len() as u64;
-            self.next_write += 1;
+    /// Why the pipeline stopped: the output thread's error (sealing or writing).
+    fn failure(&mut self) -> io::Error {
+        self.jobs = None;
+        match self.output.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            _ => io::Error::other("sealing pipeline stopped"),
         }
-        Ok(())
     }
 
     fn dispatch(&mut self, plain: Vec<u8>, last: bool) -> io::Result<()> {
         while self.in_flight >= self.max_in_flight {
-            self.collect_one()?;
+            if self.written.recv().is_err() {
+                return Err(self.failure());
+            }
+            self.in_flight -= 1;
         }
-        let jobs = self
-            .jobs
-            .as_ref()
-            .ok_or_else(|| io::Error::other("writer finished"))?;
-        jobs.send((self.next_index, last, plain))
-            .map_err(|_| io::Error::other("sealing workers stopped"))?;
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send((self.next_index, last, plain)).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(self.failure());
+        }
         self.next_index += 1;
         self.in_flight += 1;
         Ok(())
@@ -174,27 +191,28 @@ impl<W: Write> SegmentWriter<W> {
     pub fn finish(mut self) -> io::Result<(W, u64)> {
         let rest = std::mem::take(&mut self.buf);
         self.dispatch(rest, true)?;
-        while self.in_flight > 0 {
-            self.collect_one()?;
-        }
         self.jobs = None;
         for handle in self.workers.drain(..) {
             let _ = handle.join();
         }
-        self.out.flush()?;
-        let segments = self.next_index;
-        // `self` has no Drop, so the output can be moved out.
-        Ok((self.out, segments))
+        let out = match self.output.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result?,
+            _ => return Err(io::Error::other("sealing output thread failed")),
+        };
+        Ok((out, self.next_index))
     }
 }
 
-impl<W: Write> Write for SegmentWriter<W> {
+impl<W: Write + Send + 'static> Write for SegmentWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         // A full segment is sent only once more data exists: only then is it known not to be
         // the final one.
         while self.buf.len() > self.segment_size {
-            let rest = self.buf.split_off(self.segment_size);
+            // The next segment's buffer is allocated whole, so filling it never reallocates.
+            let mut rest = Vec::with_capacity(self.segment_size + data.len());
+            rest.extend_from_slice(&self.buf[self.segment_size..]);
+            self.buf.truncate(self.segment_size);
             let full = std::mem::replace(&mut self.buf, rest);
             self.dispatch(full, false)?;
         }

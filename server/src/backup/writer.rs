@@ -72,26 +72,59 @@ impl<W: Write> Write for Hashing<W> {
 
 /// A blob as a blocking reader that re-hashes what it yields.
 struct BlobReader {
-    rt: Handle,
-    stream: ByteStream,
-    chunk: Bytes,
+    source: Source,
     hasher: Sha256,
     count: u64,
 }
 
+enum Source {
+    /// A local store's file, read directly.
+    File(File),
+    /// Any other store's stream, driven from this blocking thread.
+    Stream {
+        rt: Handle,
+        stream: ByteStream,
+        chunk: Bytes,
+    },
+}
+
+impl BlobReader {
+    fn open(rt: &Handle, blobs: &dyn BlobStore, key: &str, size: u64) -> Result<Self> {
+        let source = match blobs.local_path(key) {
+            Some(path) => Source::File(File::open(path).map_err(io)?),
+            None => Source::Stream {
+                rt: rt.clone(),
+                stream: rt.block_on(blobs.read(key, 0, size))?,
+                chunk: Bytes::new(),
+            },
+        };
+        Ok(Self {
+            source,
+            hasher: Sha256::new(),
+            count: 0,
+        })
+    }
+}
+
 impl Read for BlobReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rt.block_on(self.stream.next()) {
-                Some(chunk) => self.chunk = chunk?,
-                None => return Ok(0),
+        let n = match &mut self.source {
+            Source::File(file) => file.read(out)?,
+            Source::Stream { rt, stream, chunk } => {
+                while chunk.is_empty() {
+                    match rt.block_on(stream.next()) {
+                        Some(next) => *chunk = next?,
+                        None => return Ok(0),
+                    }
+                }
+                let n = out.len().min(chunk.len());
+                out[..n].copy_from_slice(&chunk[..n]);
+                *chunk = chunk.slice(n..);
+                n
             }
-        }
-        let n = out.len().min(self.chunk.len());
-        out[..n].copy_from_slice(&self.chunk[..n]);
+        };
         self.hasher.update(&out[..n]);
         self.count += n as u64;
-        self.chunk = self.chunk.slice(n..);
         Ok(n)
     }
 }
@@ -324,16 +357,8 @@ fn write_to(
                 code: ErrorCode::BackupBlobMissing,
                 id: f.id.to_string(),
             };
-            let stream = rt
-                .block_on(blobs.read(&f.storage_key, 0, size))
+            let mut reader = BlobReader::open(rt, blobs.as_ref(), &f.storage_key, size)
                 .map_err(|_| missing())?;
-            let mut reader = BlobReader {
-                rt: rt.clone(),
-                stream,
-                chunk: Bytes::new(),
-                hasher: Sha256::new(),
-                count: 0,
-            };
             let name = format!("{}{}", m::BLOB_PREFIX, f.sha256);
             // tar copies what the reader yields without checking it against the header, so the
             // count is checked here (and a short blob fails the whole export).

@@ -1,8 +1,10 @@
 //! Appending to an upload's part file off the reactor: incoming chunks gather into batches,
-//! and each batch is written and hashed on a blocking thread while the next one arrives — one
-//! blocking hand-off per batch instead of one per WebSocket frame or HTTP chunk.
+//! and each batch is written on one blocking thread and hashed on another while the next one
+//! arrives — two blocking hand-offs per batch instead of one per WebSocket frame or HTTP
+//! chunk, with the write and the SHA-256 on different cores.
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
@@ -10,12 +12,17 @@ use tokio::task::JoinHandle;
 /// Bytes gathered before a batch is written.
 const BATCH: usize = 1024 * 1024;
 
-type Landed = io::Result<(File, Sha256, Vec<u8>)>;
+/// A batch being written and hashed.
+struct Flight {
+    batch: Arc<Vec<u8>>,
+    write: JoinHandle<io::Result<File>>,
+    hash: JoinHandle<Sha256>,
+}
 
 pub struct PartWriter {
     /// The file and the hash of everything written to it, while no batch is in flight.
     idle: Option<(File, Sha256)>,
-    flight: Option<JoinHandle<Landed>>,
+    flight: Option<Flight>,
     buf: Vec<u8>,
     /// A written batch's buffer, for reuse.
     spare: Vec<u8>,
@@ -43,9 +50,13 @@ impl PartWriter {
     /// Waits for the batch in flight, if any.
     async fn land(&mut self) -> io::Result<()> {
         if let Some(flight) = self.flight.take() {
-            let (file, hasher, spare) = flight.await.map_err(io::Error::other)??;
+            let hasher = flight.hash.await.map_err(io::Error::other)?;
+            let file = flight.write.await.map_err(io::Error::other)??;
             self.idle = Some((file, hasher));
-            self.spare = spare;
+            if let Ok(mut spare) = Arc::try_unwrap(flight.batch) {
+                spare.clear();
+                self.spare = spare;
+            }
         }
         Ok(())
     }
@@ -56,14 +67,19 @@ impl PartWriter {
             .idle
             .take()
             .ok_or_else(|| io::Error::other("part file lost after a failed write"))?;
-        let batch = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
-        self.flight = Some(tokio::task::spawn_blocking(move || {
-            file.write_all(&batch)?;
-            hasher.update(&batch);
-            let mut batch = batch;
-            batch.clear();
-            Ok((file, hasher, batch))
-        }));
+        let batch = Arc::new(std::mem::replace(
+            &mut self.buf,
+            std::mem::take(&mut self.spare),
+        ));
+        let (to_write, to_hash) = (Arc::clone(&batch), Arc::clone(&batch));
+        self.flight = Some(Flight {
+            batch,
+            write: tokio::task::spawn_blocking(move || file.write_all(&to_write).map(|()| file)),
+            hash: tokio::task::spawn_blocking(move || {
+                hasher.update(&*to_hash);
+                hasher
+            }),
+        });
         Ok(())
     }
 

@@ -87,6 +87,10 @@ impl BlobStore for LocalStore {
         }
     }
 
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         tokio::fs::try_exists(self.path(key)?)
             .await

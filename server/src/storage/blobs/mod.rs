@@ -35,6 +35,11 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Whether the blob exists.
     async fn exists(&self, key: &str) -> Result<bool>;
+    /// Where the blob is as a local file, if the store keeps it as one: blocking readers
+    /// (the export) read it directly instead of through an async stream.
+    fn local_path(&self, _key: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// The key of a tenant's blob with this content hash.
