@@ -22,13 +22,19 @@ async fn exercise(store: &dyn BlobStore, scratch: &std::path::Path) {
     let content: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
     let key = blob_key(Uuid::nil(), &"ab".repeat(32));
     assert!(!store.exists(&key).await.unwrap());
+    // A store that holds nothing yet has nothing to make durable.
+    store.sync().await.unwrap();
     let file = scratch.join("upload.part");
     std::fs::write(&file, &content).unwrap();
     store.put_file(&key, &file).await.unwrap();
     assert!(!file.exists(), "put_file consumes the staged file");
+    store.sync().await.unwrap();
     assert!(store.exists(&key).await.unwrap());
     assert!(read_all(store, &key, 0, content.len() as u64).await == content);
     assert_eq!(read_all(store, &key, 1000, 5000).await, content[1000..6000]);
+    if let Some(path) = store.local_path(&key) {
+        assert_eq!(std::fs::read(path).unwrap(), content, "local_path names the blob");
+    }
     assert_eq!(
         read_all(store, &key, content.len() as u64, 0).await,
         Vec::<u8>::new()

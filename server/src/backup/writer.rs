@@ -365,7 +365,11 @@ fn write_to(
             tar.append_data(
                 &mut tar_header(size, mtime),
                 &name,
-                (&mut reader).take(size),
+                // Large reads from the store; tar's own copy then takes 8 KiB at a time.
+                std::io::BufReader::with_capacity(
+                    size.clamp(1, 256 * 1024) as usize,
+                    (&mut reader).take(size),
+                ),
             )
             .map_err(|e| match code_of(&e) {
                 Some(code) => Error::About {

@@ -75,17 +75,20 @@ struct Sizes {
 fn sizes(quick: bool) -> Sizes {
     if quick {
         Sizes {
+            // Large files are cheap to make (one HTTP upload each) and small ones are not, so
+            // the tenants get their size from the large ones: big enough that a job's fixed
+            // costs (queueing, the 20 ms status polling, fsync) do not decide the figure.
             first: Spec {
                 small_files: 400,
                 small_max: 16 * 1024,
                 large_files: 4,
-                large_bytes: 8 << 20,
+                large_bytes: 32 << 20,
             },
             second: Spec {
                 small_files: 800,
                 small_max: 16 * 1024,
                 large_files: 4,
-                large_bytes: 24 << 20,
+                large_bytes: 96 << 20,
             },
             big_file: 128 << 20,
             load_for: Duration::from_secs(3),

@@ -308,13 +308,14 @@ impl<'a> Publisher<'a> {
         }
     }
 
-    /// Puts `sha256`'s staged bytes into the store (once).
+    /// Puts `sha256`'s staged bytes into the store (once), durably.
     pub async fn put(&mut self, sha256: &str) -> Result<()> {
         if self.published.contains(sha256) {
             return Ok(());
         }
         self.journal(&[sha256])?;
-        self.place(sha256).await
+        self.place(sha256).await?;
+        self.state.blobs.sync().await
     }
 
     /// Lists keys in the journal (synced once) before their bytes are placed. A key listed
@@ -365,6 +366,7 @@ impl<'a> Publisher<'a> {
         for sha256 in missing {
             self.place(sha256).await?;
         }
-        Ok(())
+        // The rows that reference these bytes commit next: the bytes must be durable first.
+        self.state.blobs.sync().await
     }
 }

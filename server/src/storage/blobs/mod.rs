@@ -35,6 +35,11 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Whether the blob exists.
     async fn exists(&self, key: &str) -> Result<bool>;
+    /// Makes every blob put so far durable (a local store's renames and contents survive a
+    /// crash from here on); call before committing rows that reference them.
+    async fn sync(&self) -> Result<()> {
+        Ok(())
+    }
     /// Where the blob is as a local file, if the store keeps it as one: blocking readers
     /// (the export) read it directly instead of through an async stream.
     fn local_path(&self, _key: &str) -> Option<std::path::PathBuf> {
