@@ -591,6 +591,8 @@ async fn explicit_grants_allow_access_until_revoked() {
         .unwrap();
     assert_eq!(granted.entry_ids.len(), 1);
     assert_eq!(content_of(&mut alice, &doc).await, b"d");
+    let info = alice.call::<GetDocumentInfo>(&doc_id(&doc)).await.unwrap();
+    assert_eq!(info.document_id, doc);
     // It grants read, not write (write needs the read rules too, and has no grant).
     denied(alice.call::<UploadDocument>(&doc_id(&doc)).await);
 

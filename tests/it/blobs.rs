@@ -33,7 +33,11 @@ async fn exercise(store: &dyn BlobStore, scratch: &std::path::Path) {
     assert!(read_all(store, &key, 0, content.len() as u64).await == content);
     assert_eq!(read_all(store, &key, 1000, 5000).await, content[1000..6000]);
     if let Some(path) = store.local_path(&key) {
-        assert_eq!(std::fs::read(path).unwrap(), content, "local_path names the blob");
+        assert_eq!(
+            std::fs::read(path).unwrap(),
+            content,
+            "local_path names the blob"
+        );
     }
     assert_eq!(
         read_all(store, &key, content.len() as u64, 0).await,

@@ -44,6 +44,36 @@ async fn next(auth: &AuthContext, db: &impl ConnectionTrait, object: Object) -> 
     })
 }
 
+/// What `object` itself decides: `Some(true)` if an entry grants the access (an explicit
+/// grant is decisive for the object and everything it inherits from), `Some(false)` if its
+/// rules refuse it, `None` if the decision lies with the parent (when it inherits).
+async fn own_level(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    object: Object,
+    rule_set: &RuleSet,
+    access: AccessType,
+    now: i64,
+) -> Result<Option<bool>> {
+    let granted = stored::has_entry(
+        auth.scope(),
+        db,
+        object,
+        access,
+        auth.user_id(),
+        auth.group_ids(),
+        now,
+    )
+    .await?;
+    Ok(if granted {
+        Some(true)
+    } else if !rules::allows(rule_set, access, auth.subject(), false) {
+        Some(false)
+    } else {
+        None
+    })
+}
+
 /// Whether the caller may have `access` to `object`. An object that does not exist allows
 /// nothing: actions check existence first, but a listener checks an event's object when the
 /// event arrives, and an object deleted meanwhile has no rules left — allowing it would hand
@@ -63,22 +93,8 @@ pub async fn allowed(
             return Err(Error::Internal("folder cycle while checking access".into()));
         }
         let rule_set: RuleSet = stored::rules_of(auth.scope(), db, object).await?;
-        let granted = stored::has_entry(
-            auth.scope(),
-            db,
-            object,
-            access,
-            auth.user_id(),
-            auth.group_ids(),
-            now,
-        )
-        .await?;
-        if granted {
-            // An explicit grant is decisive for the object and everything it inherits from.
-            return Ok(true);
-        }
-        if !rules::allows(&rule_set, access, auth.subject(), false) {
-            return Ok(false);
+        if let Some(decided) = own_level(auth, db, object, &rule_set, access, now).await? {
+            return Ok(decided);
         }
         current = match next(auth, db, object).await? {
             Next::Parent(parent) => Some(parent),
@@ -89,10 +105,28 @@ pub async fn allowed(
     Ok(true)
 }
 
+/// [`allowed`], for an object whose rules and parent folder (`None` if it does not inherit,
+/// or is at the top level) the caller has already read.
+pub async fn allowed_given(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    (object, parent): (Object, Option<Uuid>),
+    rule_set: &RuleSet,
+    access: AccessType,
+) -> Result<bool> {
+    if let Some(decided) = own_level(auth, db, object, rule_set, access, now_ms()).await? {
+        return Ok(decided);
+    }
+    match parent {
+        Some(folder) => allowed(auth, db, Object::Folder(folder), access).await,
+        None => Ok(true),
+    }
+}
+
 /// Which of `children` — all folders (`folders: true`) or all documents, each with its
 /// `inherit` flag, directly in `parent` (`None`: the top level) — the caller may have `access`
-/// to: for each, exactly what [`allowed`]
-/// answers, in a bounded number of queries rather than three per child and ancestor. A child
+/// to: for each, exactly what [`allowed`] answers, in a bounded number of queries rather than
+/// three per child and ancestor. A child
 /// is allowed if an entry grants it, or if its own rules allow and — when it inherits — the
 /// parent is allowed; the parent's walk is shared by all children.
 pub async fn allowed_children(

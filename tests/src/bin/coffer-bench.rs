@@ -138,11 +138,14 @@ async fn run() -> Result<(), String> {
     let wants = |s: &str| args.suites.iter().any(|x| x == s);
     let started = Instant::now();
     let temp = tempfile::tempdir().map_err(err)?;
-    // Default settings (HTTP workers and backup workers one per core, 16 DB connections);
-    // only argon2 is light, as in the tests, so 64 logins do not dominate.
+    // Default settings (HTTP workers and backup workers one per core, 16 DB connections,
+    // sessions remembered for 1 s); only argon2 is light, as in the tests, so 64 logins do
+    // not dominate.
     let server = TestServer::start_with(|c| {
-        c.workers = 0;
-        c.db_max_connections = 16;
+        let defaults = coffer::Config::default();
+        c.workers = defaults.workers;
+        c.db_max_connections = defaults.db_max_connections;
+        c.auth_cache_ms = defaults.auth_cache_ms;
     })
     .await;
     println!(

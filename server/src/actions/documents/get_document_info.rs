@@ -4,7 +4,7 @@ use api_spec::permissions::VIEW_ACCESS_RULES;
 
 use crate::access::AccessType;
 use crate::actions::Call;
-use crate::error::Result;
+use crate::error::{Result, fail};
 use crate::services::{access, names, rules};
 use crate::storage::files;
 use crate::storage::rules::{Object, rules_of};
@@ -14,19 +14,20 @@ pub async fn run(call: Call, req: DocumentIdRequest) -> Result<DocumentInfo> {
     let (auth, db) = (call.auth()?, &call.state.db);
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let d = names::document(auth.scope(), db, id).await?;
-    access::require(auth, db, Object::Document(id), AccessType::Read).await?;
+    // The document's row and rules serve both the access check and the reply.
+    let rule_set = rules_of(auth.scope(), db, Object::Document(id)).await?;
+    let object = (Object::Document(id), d.folder_id.filter(|_| d.inherit));
+    if !access::allowed_given(auth, db, object, &rule_set, AccessType::Read).await? {
+        return Err(fail(ErrorCode::AccessDenied));
+    }
     let revisions: Vec<_> = d.current_revision_id.into_iter().collect();
     let current = files::files_of_revisions(auth.scope(), db, &revisions)
         .await?
         .into_values()
         .next();
-    let access_rules = if auth.has(VIEW_ACCESS_RULES) {
-        Some(rules::render(
-            &rules_of(auth.scope(), db, Object::Document(id)).await?,
-        ))
-    } else {
-        None
-    };
+    let access_rules = auth
+        .has(VIEW_ACCESS_RULES)
+        .then(|| rules::render(&rule_set));
     Ok(DocumentInfo {
         document_id: d.id.to_string(),
         parent_id: d.folder_id.map(|f| f.to_string()),
