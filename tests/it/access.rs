@@ -573,6 +573,41 @@ async fn listings_show_exactly_the_children_each_check_allows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_larger_than_one_query_slice_are_checked_whole() {
+    let (_server, mut admin, mut alice) = setup().await;
+    let parent = mkdir(&mut admin, "many", None).await;
+    // More children than one query binds (500); every third is readable by sysop only, and
+    // the last one, in the second slice, is granted to alice.
+    let mut expected = Vec::new();
+    let mut last = String::new();
+    for i in 0..503 {
+        let name = format!("d{i:03}");
+        if i % 3 == 0 {
+            last = dir_with(&mut admin, &name, Some(&parent), "read").await;
+        } else {
+            mkdir(&mut admin, &name, Some(&parent)).await;
+            expected.push(name);
+        }
+    }
+    admin
+        .call::<GrantAccess>(&grant(
+            EntityType::User,
+            "alice",
+            TargetType::Directory,
+            &last,
+            &["read"],
+        ))
+        .await
+        .unwrap();
+    expected.push("d501".into());
+    expected.sort();
+    let (mut dirs, _) = names_in(&mut alice, Some(&parent)).await;
+    dirs.sort();
+    assert_eq!(dirs.len(), 336);
+    assert_eq!(dirs, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explicit_grants_allow_access_until_revoked() {
     let (server, mut admin, mut alice) = setup().await;
     let doc = mkdoc_req(&mut admin, doc_with("d.txt", None, "read"), b"d").await;

@@ -59,7 +59,8 @@ impl AuthCache {
     /// Remembers `auth`, computed at `now` from data read after `generation` was taken, as
     /// valid until `until` at the latest.
     pub fn put(&self, digest: String, auth: AuthContext, generation: u64, now: i64, until: i64) {
-        if self.ttl_ms == 0 {
+        // Computed before a change that has since committed: it could never be served.
+        if self.ttl_ms == 0 || generation != self.generation() {
             return;
         }
         let until = until.min(now.saturating_add(self.ttl_ms));

@@ -259,6 +259,10 @@ struct Workers {
     max_in_flight: usize,
 }
 
+/// Segment bytes a reader keeps framed ahead of what it has served, at most (with at least two
+/// segments in flight).
+const READ_AHEAD: usize = 64 * 1024 * 1024;
+
 /// Positions tried when a tag fails, to tell reordering from corruption.
 const LOOKAROUND: u64 = 64;
 
@@ -336,8 +340,7 @@ impl<R: Read> SegmentReader<R> {
         self.read_exact_or_truncated(&mut ciphertext)?;
         let mut tag = [0u8; 32];
         self.read_exact_or_truncated(&mut tag)?;
-        let mut probe = [0u8; 1];
-        let trailing = last && self.inner.read(&mut probe)? != 0;
+        let trailing = last && self.anything_follows()?;
         let raw = RawSegment {
             last,
             iv,
@@ -347,13 +350,28 @@ impl<R: Read> SegmentReader<R> {
         Ok((raw, trailing))
     }
 
+    /// Whether any byte follows (read after the final segment).
+    fn anything_follows(&mut self) -> io::Result<bool> {
+        let mut probe = [0u8; 1];
+        loop {
+            match self.inner.read(&mut probe) {
+                Ok(n) => return Ok(n != 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The worker pool, started on the first segment (opening an archive only to check its
     /// header starts no threads).
     fn workers(&mut self) -> &Workers {
         let (keys, header) = (Arc::clone(&self.keys), self.header.clone());
         self.workers.get_or_insert_with(|| {
             let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let max_in_flight = workers * 2;
+            // Two segments per worker ahead, but never more than READ_AHEAD bytes of them.
+            let by_bytes = READ_AHEAD / (header.segment_size as usize).max(1);
+            let max_in_flight = (workers * 2).min(by_bytes.max(2));
+            let workers = workers.min(max_in_flight);
             let (jobs, queue) = sync_channel::<OpenJob>(max_in_flight);
             // The threads end when `jobs` is dropped with the reader.
             drop(pool(workers, queue, move |(index, raw, reply): OpenJob| {

@@ -159,9 +159,11 @@ impl Upload {
 
     /// Ends the attempt early, keeping what arrived for a later resume.
     pub async fn suspend(mut self) -> u64 {
-        // What could not be written is not held: the next attempt resumes from the file's size.
-        let _ = self.part.drain().await;
-        self.received
+        match self.part.drain().await {
+            Ok(()) => self.received,
+            // What could not be written is not held: report what the file has.
+            Err(_) => tokio::fs::metadata(&self.path).await.map_or(0, |m| m.len()),
+        }
     }
 
     /// Verifies size and hash and publishes the content as a new revision.

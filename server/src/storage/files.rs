@@ -110,31 +110,29 @@ pub async fn find_revision(
         .await?)
 }
 
-/// The file of each of these revisions, in one query however many revisions.
+/// The file of each of these revisions, in one query per 500 revisions.
 pub async fn files_of_revisions(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     revisions: &[Uuid],
 ) -> Result<HashMap<Uuid, file::Model>> {
-    if revisions.is_empty() {
-        return Ok(HashMap::new());
+    let mut files = HashMap::new();
+    for slice in revisions.chunks(500) {
+        let to_file: RelationDef = revision::Entity::belongs_to(file::Entity)
+            .from(revision::Column::FileId)
+            .to(file::Column::Id)
+            .into();
+        let rows = revision::Entity::find()
+            .join(JoinType::InnerJoin, to_file)
+            .select_also(file::Entity)
+            .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+            .filter(file::Column::TenantId.eq(scope.tenant_id()))
+            .filter(revision::Column::Id.is_in(slice.iter().copied()))
+            .all(db)
+            .await?;
+        files.extend(rows.into_iter().filter_map(|(r, f)| Some((r.id, f?))));
     }
-    let to_file: RelationDef = revision::Entity::belongs_to(file::Entity)
-        .from(revision::Column::FileId)
-        .to(file::Column::Id)
-        .into();
-    let rows = revision::Entity::find()
-        .join(JoinType::InnerJoin, to_file)
-        .select_also(file::Entity)
-        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
-        .filter(file::Column::TenantId.eq(scope.tenant_id()))
-        .filter(revision::Column::Id.is_in(revisions.iter().copied()))
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(r, f)| Some((r.id, f?)))
-        .collect())
+    Ok(files)
 }
 
 /// A document's revisions, oldest first.

@@ -355,6 +355,8 @@ pub async fn apply(
         txn.rollback().await?;
         return Ok(result);
     }
+    // Blobs re-placed above (rare) must be durable before the rows that use them commit.
+    publisher.sync().await?;
     if !jobs::complete(scope, &txn, job_id, result.clone()).await? {
         // Cancelled (or failed by the reaper) while we worked: nothing commits.
         return Err(fail(ErrorCode::JobStateConflict));

@@ -290,6 +290,8 @@ pub struct Publisher<'a> {
     dir: &'a Path,
     staging: &'a Staging,
     published: std::collections::HashSet<String>,
+    /// Blobs were placed since the last [`Publisher::sync`].
+    unsynced: bool,
 }
 
 impl<'a> Publisher<'a> {
@@ -305,17 +307,28 @@ impl<'a> Publisher<'a> {
             dir,
             staging,
             published: Default::default(),
+            unsynced: false,
         }
     }
 
-    /// Puts `sha256`'s staged bytes into the store (once), durably.
+    /// Puts `sha256`'s staged bytes into the store (once); [`Publisher::sync`] makes them
+    /// durable.
     pub async fn put(&mut self, sha256: &str) -> Result<()> {
         if self.published.contains(sha256) {
             return Ok(());
         }
         self.journal(&[sha256])?;
-        self.place(sha256).await?;
-        self.state.blobs.sync().await
+        self.place(sha256).await
+    }
+
+    /// Makes the blobs placed since the last call durable (one store-wide sync, and none if
+    /// nothing was placed); call before committing rows that reference them.
+    pub async fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.state.blobs.sync().await?;
+            self.unsynced = false;
+        }
+        Ok(())
     }
 
     /// Lists keys in the journal (synced once) before their bytes are placed. A key listed
@@ -344,6 +357,7 @@ impl<'a> Publisher<'a> {
             .put_file(&key, &self.staging.blob(sha256))
             .await?;
         self.published.insert(sha256.to_owned());
+        self.unsynced = true;
         Ok(())
     }
 
@@ -367,6 +381,6 @@ impl<'a> Publisher<'a> {
             self.place(sha256).await?;
         }
         // The rows that reference these bytes commit next: the bytes must be durable first.
-        self.state.blobs.sync().await
+        self.sync().await
     }
 }
