@@ -9,6 +9,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
+use super::transfers::UploadSlot;
+
 /// Bytes gathered before a batch is written.
 const BATCH: usize = 1024 * 1024;
 
@@ -26,16 +28,21 @@ pub struct PartWriter {
     buf: Vec<u8>,
     /// A written batch's buffer, for reuse.
     spare: Vec<u8>,
+    /// The task's claim on its part file, held by every write too: a write still running after
+    /// the upload was dropped (its connection gone) keeps the task from being resumed until
+    /// the write has landed.
+    slot: Arc<UploadSlot>,
 }
 
 impl PartWriter {
     /// Appends at `file`'s position; `hasher` has seen everything before it.
-    pub fn new(file: File, hasher: Sha256) -> Self {
+    pub fn new(file: File, hasher: Sha256, slot: UploadSlot) -> Self {
         Self {
             idle: Some((file, hasher)),
             flight: None,
             buf: Vec::with_capacity(BATCH),
             spare: Vec::new(),
+            slot: Arc::new(slot),
         }
     }
 
@@ -72,9 +79,14 @@ impl PartWriter {
             std::mem::take(&mut self.spare),
         ));
         let (to_write, to_hash) = (Arc::clone(&batch), Arc::clone(&batch));
+        let slot = Arc::clone(&self.slot);
         self.flight = Some(Flight {
             batch,
-            write: tokio::task::spawn_blocking(move || file.write_all(&to_write).map(|()| file)),
+            write: tokio::task::spawn_blocking(move || {
+                let written = file.write_all(&to_write).map(|()| file);
+                drop(slot);
+                written
+            }),
             hash: tokio::task::spawn_blocking(move || {
                 hasher.update(&*to_hash);
                 hasher

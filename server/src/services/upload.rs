@@ -35,7 +35,6 @@ pub struct Upload {
     received: u64,
     size: u64,
     declared_sha256: Option<String>,
-    _slot: UploadSlot,
 }
 
 /// Starts (or resumes) an upload attempt for `task` as `header` describes.
@@ -120,11 +119,10 @@ pub async fn begin_upload(
     Ok(Upload {
         task,
         path,
-        part: PartWriter::new(file.into_std().await, hasher),
+        part: PartWriter::new(file.into_std().await, hasher, slot),
         received: offset,
         size: header.file_size,
         declared_sha256,
-        _slot: slot,
     })
 }
 
