@@ -117,3 +117,37 @@ impl PartWriter {
         Ok(hasher)
     }
 }
+
+impl Drop for PartWriter {
+    /// An upload dropped without [`PartWriter::drain`] (its connection or task gone) still
+    /// keeps every byte that arrived, as a resume expects: the batch in flight lands and the
+    /// rest is appended in the background, while the task's slot stays claimed.
+    fn drop(&mut self) {
+        let rest = std::mem::take(&mut self.buf);
+        let (flight, idle) = (self.flight.take(), self.idle.take());
+        if rest.is_empty() {
+            // A batch in flight holds the slot by itself until it lands.
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let slot = Arc::clone(&self.slot);
+        rt.spawn(async move {
+            let mut file = match (flight, idle) {
+                (Some(flight), _) => match flight.write.await {
+                    Ok(Ok(file)) => file,
+                    _ => return,
+                },
+                (None, Some((file, _))) => file,
+                (None, None) => return,
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                // Best effort: a failed write leaves a shorter part, which a resume reports.
+                let _ = file.write_all(&rest);
+                drop(slot);
+            })
+            .await;
+        });
+    }
+}
