@@ -1,5 +1,6 @@
 //! Encrypted backups (BACKUP_IMPORT.md): keys and key files, the segment format, streaming
 //! writer and verifying reader, manifests, the export job and verification.
+mod blob_reader;
 pub mod cli;
 pub mod export;
 pub mod format;

@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use api_spec::ErrorCode;
-use bytes::Bytes;
-use futures_util::StreamExt;
 use sea_orm::{DatabaseBackend, DatabaseConnection, TransactionTrait};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
+use super::blob_reader::BlobReader;
 use super::format::{FLAG_ZSTD, Header};
 use super::keys::DerivedKeys;
 use super::manifest::{self as m, Counts, Metadata};
@@ -23,7 +22,7 @@ use super::snapshot;
 use super::stream::{SegmentWriter, code_of, from_io};
 use crate::auth::TenantScope;
 use crate::error::{Error, Result};
-use crate::storage::blobs::{BlobStore, ByteStream};
+use crate::storage::blobs::BlobStore;
 use crate::time::now_ms;
 
 /// What to write.
@@ -67,65 +66,6 @@ impl<W: Write> Write for Hashing<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// A blob as a blocking reader that re-hashes what it yields.
-struct BlobReader {
-    source: Source,
-    hasher: Sha256,
-    count: u64,
-}
-
-enum Source {
-    /// A local store's file, read directly.
-    File(File),
-    /// Any other store's stream, driven from this blocking thread.
-    Stream {
-        rt: Handle,
-        stream: ByteStream,
-        chunk: Bytes,
-    },
-}
-
-impl BlobReader {
-    fn open(rt: &Handle, blobs: &dyn BlobStore, key: &str, size: u64) -> Result<Self> {
-        let source = match blobs.local_path(key) {
-            Some(path) => Source::File(File::open(path).map_err(io)?),
-            None => Source::Stream {
-                rt: rt.clone(),
-                stream: rt.block_on(blobs.read(key, 0, size))?,
-                chunk: Bytes::new(),
-            },
-        };
-        Ok(Self {
-            source,
-            hasher: Sha256::new(),
-            count: 0,
-        })
-    }
-}
-
-impl Read for BlobReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = match &mut self.source {
-            Source::File(file) => file.read(out)?,
-            Source::Stream { rt, stream, chunk } => {
-                while chunk.is_empty() {
-                    match rt.block_on(stream.next()) {
-                        Some(next) => *chunk = next?,
-                        None => return Ok(0),
-                    }
-                }
-                let n = out.len().min(chunk.len());
-                out[..n].copy_from_slice(&chunk[..n]);
-                *chunk = chunk.slice(n..);
-                n
-            }
-        };
-        self.hasher.update(&out[..n]);
-        self.count += n as u64;
-        Ok(n)
     }
 }
 

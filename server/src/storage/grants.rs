@@ -36,6 +36,13 @@ fn grant_live(now: i64) -> Condition {
     )
 }
 
+/// Grants to the user directly or to one of these groups.
+fn held_by(user_id: Uuid, group_ids: Vec<Uuid>) -> Condition {
+    Condition::any()
+        .add(grant::Column::UserId.eq(user_id))
+        .add(grant::Column::GroupId.is_in(group_ids))
+}
+
 /// Memberships of the tenant valid at `now` (all users, or one).
 pub async fn live_memberships(
     scope: &TenantScope,
@@ -108,11 +115,7 @@ pub async fn effective_permissions(
     let grants = grant::Entity::find()
         .filter(grant::Column::TenantId.eq(scope.tenant_id()))
         .filter(grant_live(now))
-        .filter(
-            Condition::any()
-                .add(grant::Column::UserId.eq(user_id))
-                .add(grant::Column::GroupId.is_in(group_ids)),
-        )
+        .filter(held_by(user_id, group_ids))
         .all(db)
         .await?;
     Ok(grants.into_iter().map(|g| g.permission).collect())
@@ -134,11 +137,7 @@ pub async fn windows_of_user(
     let group_ids: Vec<Uuid> = memberships.iter().map(|m| m.group_id).collect();
     let grants = grant::Entity::find()
         .filter(grant::Column::TenantId.eq(scope.tenant_id()))
-        .filter(
-            Condition::any()
-                .add(grant::Column::UserId.eq(user_id))
-                .add(grant::Column::GroupId.is_in(group_ids)),
-        )
+        .filter(held_by(user_id, group_ids))
         .all(db)
         .await?;
     Ok((memberships, grants))
