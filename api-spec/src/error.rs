@@ -49,7 +49,9 @@ error_codes! {
     UnknownField = 400, "The request data has an unknown field";
     /// `data` lacks a required field.
     MissingField = 400, "The request data lacks a required field";
-    /// A `data` field has the wrong type or an out-of-range value.
+    /// A `data` field has the wrong type or an out-of-range value (an integer above
+    /// 2^63−1, the most a database column holds, included); `field` is the path to it,
+    /// e.g. `offset` or `permissions[0].start_time`.
     InvalidField = 400, "A request data field is invalid";
     /// The action needs `username` and `token` in the envelope.
     AuthenticationRequired = 401, "Authentication required";

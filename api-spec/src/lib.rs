@@ -7,6 +7,7 @@
 //! checked-in files drift from the code.
 
 pub mod actions;
+pub mod bounds;
 pub mod catalogue;
 pub mod envelope;
 pub mod error;

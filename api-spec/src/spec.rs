@@ -79,31 +79,37 @@ mod http {
 )]
 struct HttpRoutes;
 
+/// `builder` with `T`'s schema and every schema `T` refers to (`schema_from` adds only `T`,
+/// which left `$ref`s to nested types such as `TimedPermission` pointing nowhere).
+fn with<T: ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    builder.schema_from::<T>().schemas_from_iter(nested)
+}
+
 /// The complete OpenAPI document.
 pub fn openapi() -> OpenApiDoc {
     struct Schemas(ComponentsBuilder);
     impl ActionVisitor for Schemas {
         fn visit<A: ActionSpec>(&mut self) {
             let builder = std::mem::take(&mut self.0);
-            self.0 = builder
-                .schema_from::<A::Request>()
-                .schema_from::<A::Response>();
+            self.0 = with::<A::Response>(with::<A::Request>(builder));
         }
     }
-    let base = ComponentsBuilder::new()
-        .schema_from::<crate::Request>()
-        .schema_from::<crate::Reply>()
-        .schema_from::<crate::Event>()
-        .schema_from::<crate::ErrorData>()
-        .schema_from::<Health>()
-        .schema_from::<events::UserChanged>()
-        .schema_from::<events::GroupChanged>()
-        .schema_from::<events::DocumentChanged>()
-        .schema_from::<events::DirectoryChanged>()
-        .schema_from::<events::BackupJobEvent>()
-        .schema_from::<crate::actions::TransferReady>()
-        .schema_from::<crate::actions::UploadHeader>()
-        .schema_from::<crate::actions::DownloadHeader>();
+    let mut base = ComponentsBuilder::new();
+    base = with::<crate::Request>(base);
+    base = with::<crate::Reply>(base);
+    base = with::<crate::Event>(base);
+    base = with::<crate::ErrorData>(base);
+    base = with::<Health>(base);
+    base = with::<events::UserChanged>(base);
+    base = with::<events::GroupChanged>(base);
+    base = with::<events::DocumentChanged>(base);
+    base = with::<events::DirectoryChanged>(base);
+    base = with::<events::BackupJobEvent>(base);
+    base = with::<crate::actions::TransferReady>(base);
+    base = with::<crate::actions::UploadHeader>(base);
+    base = with::<crate::actions::DownloadHeader>(base);
     let mut schemas = Schemas(base);
     catalogue::visit_actions(&mut schemas);
     let mut doc = HttpRoutes::openapi();
@@ -251,6 +257,26 @@ mod tests {
         }
         for (_, schema, _) in events::CATALOGUE {
             assert!(components.schemas.contains_key(*schema), "{schema} missing");
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        let text = openapi_json();
+        let names: HashSet<String> = openapi()
+            .components
+            .unwrap_or_default()
+            .schemas
+            .into_keys()
+            .collect();
+        let prefix = "\"$ref\": \"#/components/schemas/";
+        for (at, _) in text.match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            let name = &rest[..rest.find('"').unwrap()];
+            assert!(
+                names.contains(name),
+                "$ref to {name}, which is not a component"
+            );
         }
     }
 

@@ -10,6 +10,7 @@ mod blobs;
 mod cli;
 mod directories;
 mod documents;
+mod edges;
 mod events;
 mod hostile;
 mod http;

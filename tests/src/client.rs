@@ -30,6 +30,8 @@ pub struct Client {
     pub token: Option<String>,
     events: VecDeque<Event>,
     replies: VecDeque<Reply>,
+    /// Control messages (`{"action": "transfer_file", …}`) that arrived outside a transfer.
+    pub controls: VecDeque<Value>,
     /// The close frame, once the server closed the connection.
     pub closed: Option<Option<CloseFrame>>,
     /// `received` of the last upload's `transfer_file` message.
@@ -48,6 +50,7 @@ impl Client {
             token: None,
             events: VecDeque::new(),
             replies: VecDeque::new(),
+            controls: VecDeque::new(),
             closed: None,
             last_received: None,
         }
@@ -78,6 +81,10 @@ impl Client {
                     if value.get("code").is_some() {
                         self.replies
                             .push_back(serde_json::from_value(value).expect("reply shape"));
+                    } else if value.get("action").is_some() {
+                        // A transfer's control message (`transfer_file`) outside the transfer
+                        // helpers, e.g. a download started by a raw request: kept, not an event.
+                        self.controls.push_back(value);
                     } else {
                         self.events
                             .push_back(serde_json::from_value(value).expect("event shape"));

@@ -96,6 +96,7 @@ pub struct SearchRequest {
     pub query: String,
     /// 1–1000; 100 when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `name` (default), `created_time` or `last_modified`.
     #[serde(default)]

@@ -10,10 +10,12 @@ use crate::{Access, permissions};
 #[serde(deny_unknown_fields)]
 pub struct ViewAuditLogsRequest {
     /// Entries to skip (newest first).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::db_u64")]
+    #[schema(maximum = 9223372036854775807_i64)]
     pub offset: u64,
     /// Entries to return, 0–100; 50 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_db_u64")]
+    #[schema(maximum = 100)]
     pub count: Option<u64>,
     /// Only entries of these actions.
     #[serde(default)]

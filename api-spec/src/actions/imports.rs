@@ -12,7 +12,8 @@ use crate::{Access, permissions};
 #[serde(deny_unknown_fields)]
 pub struct InitiateBackupImportRequest {
     /// Seconds to upload both files and start the import: 60–86400, default 3600.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_db_u64")]
+    #[schema(minimum = 60, maximum = 86400)]
     pub timeout_seconds: Option<u64>,
 }
 

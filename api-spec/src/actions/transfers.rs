@@ -34,12 +34,15 @@ pub struct TransferReady {
 #[serde(deny_unknown_fields)]
 pub struct UploadHeader {
     /// Size of the whole file.
+    #[serde(deserialize_with = "crate::bounds::db_u64")]
+    #[schema(maximum = 9223372036854775807_i64)]
     pub file_size: u64,
     /// SHA-256 of the whole file (hex); checked when given.
     #[serde(default)]
     pub sha256: Option<String>,
     /// Where this attempt starts (≤ `received`); 0 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_db_u64")]
+    #[schema(maximum = 9223372036854775807_i64)]
     pub offset: Option<u64>,
 }
 
@@ -61,7 +64,8 @@ pub struct UploadFileResponse {
 pub struct DownloadFileRequest {
     pub task_id: String,
     /// First byte to send; 0 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_db_u64")]
+    #[schema(maximum = 9223372036854775807_i64)]
     pub offset: Option<u64>,
 }
 

@@ -1,9 +1,12 @@
 //! One request, end to end: envelope → registry lookup → access check → typed action →
 //! reply, plus the audit entry. Parsing is two-stage: the envelope first (so even a bad
 //! request's `request_id` is echoed), then the action's own `data` type.
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use api_spec::{Access, ErrorCode, Reply, Request};
+use futures_util::FutureExt;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -109,7 +112,7 @@ async fn run(
         auth,
         request_id: request.request_id.clone(),
     };
-    let result = (entry.handler)(call, request.data.clone()).await;
+    let result = contain_panic(entry.name, (entry.handler)(call, request.data.clone())).await;
     if let Some(auth) = audit_as {
         let code = result
             .as_ref()
@@ -118,6 +121,25 @@ async fn run(
         record(state, entry, &auth, &request.data, &remote, code).await;
     }
     result
+}
+
+/// Runs an action so that a panic inside it (a bug, or a dependency's) becomes an internal
+/// error with a `log_id` like any other, instead of unwinding through the connection's task:
+/// the request still gets its reply, and the connection and worker live on. Actions share
+/// no state a panic could leave half-changed but the database, whose open transaction is
+/// rolled back when the unwinding drops it.
+async fn contain_panic(action: &str, work: impl Future<Output = Result<Value>>) -> Result<Value> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::Internal(format!("panic in {action}: {what}")))
+        }
+    }
 }
 
 /// Writes the audit entry for an authenticated call. The target is the object the request
@@ -161,5 +183,36 @@ pub fn error_reply(err: &Error, message: Option<String>, request_id: Option<Valu
         data: serde_json::to_value(&data).unwrap_or(Value::Null),
         timestamp: now_secs(),
         request_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_action_becomes_an_internal_error_with_a_log_id() {
+        let work = async {
+            if "boom".len() == 4 {
+                panic!("boom");
+            }
+            Ok(Value::Null)
+        };
+        let err = contain_panic("edge_action", work).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Internal(m) if m.contains("edge_action") && m.contains("boom")),
+            "{err:?}"
+        );
+        let reply = error_reply(&err, None, Some(Value::from("r1")));
+        assert_eq!(reply.code, 500);
+        assert_eq!(reply.data["error"], "internal");
+        assert!(reply.data["log_id"].is_string());
+        assert_eq!(reply.request_id, Some(Value::from("r1")));
+    }
+
+    #[tokio::test]
+    async fn an_action_that_returns_is_passed_through() {
+        let work = async { Ok(Value::from(7)) };
+        assert_eq!(contain_panic("edge_action", work).await.unwrap(), 7);
     }
 }

@@ -57,19 +57,22 @@ pub struct Registry {
     entries: HashMap<&'static str, Entry>,
 }
 
-/// Maps a serde error on `data` to the distinct protocol codes clients rely on.
-fn data_error(err: &serde_json::Error) -> crate::error::Error {
+/// Maps a serde error on `data` to the distinct protocol codes clients rely on, naming the
+/// field: the one serde names for unknown and missing fields, otherwise the path to the
+/// value that did not fit (`offset`, `access_rules.read[0].match`).
+fn data_error(err: &serde_path_to_error::Error<serde_json::Error>) -> crate::error::Error {
     // serde's messages are stable: "unknown field `x`, expected …", "missing field `x`".
-    let text = err.to_string();
-    let field = text.split('`').nth(1).unwrap_or_default();
+    let text = err.inner().to_string();
+    let named = text.split('`').nth(1).unwrap_or_default();
     if text.starts_with("unknown field") {
-        field_error(ErrorCode::UnknownField, field)
+        field_error(ErrorCode::UnknownField, named)
     } else if text.starts_with("missing field") {
-        field_error(ErrorCode::MissingField, field)
+        field_error(ErrorCode::MissingField, named)
     } else {
+        let path = err.path().to_string();
         crate::error::Error::Api {
             code: ErrorCode::InvalidField,
-            field: None,
+            field: (path != ".").then_some(path),
             retry_after: None,
         }
     }
@@ -93,7 +96,7 @@ impl Registry {
                     data
                 };
                 let request: A::Request =
-                    serde_json::from_value(data).map_err(|e| data_error(&e))?;
+                    serde_path_to_error::deserialize(data).map_err(|e| data_error(&e))?;
                 let response = handler(call, request).await?;
                 serde_json::to_value(response)
                     .map_err(|e| crate::error::Error::Internal(e.to_string()))
