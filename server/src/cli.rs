@@ -97,8 +97,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             let db = crate::db::connect(&config).await?;
-            let hasher =
-                PasswordHasherPool::new(config.argon2_memory_kib, config.argon2_iterations)?;
+            let hasher = PasswordHasherPool::new(
+                config.argon2_memory_kib,
+                config.argon2_iterations,
+                crate::kdf::KdfPool::new(config.kdf_threads)?,
+            )?;
             crate::services::bootstrap::ensure_default_tenant(&db, &hasher, &config).await?;
             let generated = admin_password.is_none();
             let password = admin_password.unwrap_or_else(token::generate);

@@ -46,6 +46,9 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     /// argon2id iterations.
     pub argon2_iterations: u32,
+    /// Threads that run argon2id (logins, password changes); 0: one per core. At most this
+    /// many hashes, each taking `argon2_memory_kib`, run at once; the rest queue.
+    pub kdf_threads: usize,
     /// Database connection pool size.
     pub db_max_connections: u32,
     /// How long, in milliseconds, an authenticated session may be reused without asking the
@@ -102,6 +105,7 @@ impl Default for Config {
             login_window_secs: 900,
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
+            kdf_threads: 0,
             db_max_connections: 16,
             auth_cache_ms: 1000,
             workers: 0,

@@ -6,6 +6,10 @@
 //! which call `storage/` (tenant-scoped queries). `auth/` mints the tenant scope every
 //! storage function takes first; `events/` carries committed changes to listeners.
 
+/// The allocator (see the README's Performance section, `connections`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod access;
 pub mod actions;
 pub mod app;
@@ -18,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod jobs;
+pub mod kdf;
 pub mod registry;
 pub mod secret;
 pub mod server;

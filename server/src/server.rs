@@ -41,7 +41,11 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     // first TLS connection panics. Installing twice is harmless (tests start many servers).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let db = crate::db::connect(&config).await?;
-    let hasher = PasswordHasherPool::new(config.argon2_memory_kib, config.argon2_iterations)?;
+    let hasher = PasswordHasherPool::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        crate::kdf::KdfPool::new(config.kdf_threads)?,
+    )?;
     bootstrap::ensure_default_tenant(&db, &hasher, &config).await?;
     let bind = config.bind;
     let workers = config.workers;

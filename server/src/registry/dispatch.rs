@@ -1,68 +1,53 @@
 //! One request, end to end: envelope → registry lookup → access check → typed action →
 //! reply, plus the audit entry. Parsing is two-stage: the envelope first (so even a bad
-//! request's `request_id` is echoed), then the action's own `data` type.
+//! request's `request_id` is echoed; see `envelope`), then the action's own `data` type,
+//! straight from the message's text.
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use api_spec::{Access, ErrorCode, Reply, Request};
+use api_spec::{Access, ErrorCode, Reply};
 use futures_util::FutureExt;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
+use super::envelope::{self, Envelope, truncate};
 use super::{Call, Entry};
 use crate::app::AppState;
 use crate::auth::{AuthContext, context::authenticate};
 use crate::connection::ConnectionCtx;
-use crate::error::{Error, Result, fail, field_error};
+use crate::error::{Error, Result, fail};
 use crate::storage::audit::{self, NewEntry};
 use crate::time::now_secs;
 
 /// Handles one text message and returns the reply to send.
 pub async fn dispatch(state: Arc<AppState>, conn: Arc<ConnectionCtx>, text: &str) -> Reply {
-    let raw: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(_) => return error_reply(&fail(ErrorCode::MalformedJson), None, None),
-    };
-    let Value::Object(object) = raw else {
-        return error_reply(&fail(ErrorCode::NotAnObject), None, None);
-    };
-    let request_id = object
-        .get("request_id")
-        .filter(|v| v.is_string() || v.is_number())
-        .cloned();
-    if !object.contains_key("action") {
-        return error_reply(&fail(ErrorCode::MissingAction), None, request_id);
-    }
-    let request: Request = match serde_json::from_value(Value::Object(object)) {
-        Ok(r) => r,
-        Err(e) => {
-            let text = e.to_string();
-            let field = text.split('`').nth(1).unwrap_or_default();
-            return error_reply(
-                &field_error(ErrorCode::InvalidEnvelope, field),
-                None,
-                request_id,
-            );
-        }
+    let request = match envelope::parse(text) {
+        Ok(request) => request,
+        Err(refusal) => return error_reply(&refusal.error, None, refusal.request_id),
     };
     let Some(entry) = state.registry.get(&request.action) else {
         let message = format!("Unknown action: {}", truncate(&request.action, 64));
-        return error_reply(&fail(ErrorCode::UnknownAction), Some(message), request_id);
+        return error_reply(
+            &fail(ErrorCode::UnknownAction),
+            Some(message),
+            request.request_id,
+        );
     };
     let span = tracing::info_span!("action", action = entry.name, conn = conn.id);
     async {
         let started = std::time::Instant::now();
-        let result = run(&state, conn, entry, request).await;
+        let result = run(&state, conn, entry, &request).await;
         let reply = match result {
             Ok(data) => Reply {
                 code: 200,
                 message: entry.success.to_owned(),
                 data,
                 timestamp: now_secs(),
-                request_id,
+                request_id: request.request_id,
             },
-            Err(e) => error_reply(&e, None, request_id),
+            Err(e) => error_reply(&e, None, request.request_id),
         };
         tracing::debug!(
             code = reply.code,
@@ -79,7 +64,7 @@ async fn run(
     state: &Arc<AppState>,
     conn: Arc<ConnectionCtx>,
     entry: &Entry,
-    request: Request,
+    request: &Envelope<'_>,
 ) -> Result<Value> {
     let auth = match entry.access {
         Access::Public => None,
@@ -97,7 +82,7 @@ async fn run(
             state,
             entry,
             auth,
-            &request.data,
+            request.data,
             &conn,
             ErrorCode::PermissionDenied.status(),
         )
@@ -112,13 +97,13 @@ async fn run(
         auth,
         request_id: request.request_id.clone(),
     };
-    let result = contain_panic(entry.name, (entry.handler)(call, request.data.clone())).await;
+    let result = contain_panic(entry.name, (entry.handler)(call, request.data)).await;
     if let Some(auth) = audit_as {
         let code = result
             .as_ref()
             .map(|_| 200)
             .unwrap_or_else(|e| e.code().status());
-        record(state, entry, &auth, &request.data, &remote, code).await;
+        record(state, entry, &auth, request.data, &remote, code).await;
     }
     result
 }
@@ -148,14 +133,13 @@ async fn record(
     state: &AppState,
     entry: &Entry,
     auth: &AuthContext,
-    data: &Value,
+    data: Option<&RawValue>,
     conn: &ConnectionCtx,
     result: u16,
 ) {
-    let target = ["username", "group_name", "tenant"]
-        .iter()
-        .find_map(|k| data.get(*k).and_then(Value::as_str))
-        .map(|s| truncate(s, 255).to_owned());
+    let target = data
+        .and_then(target_of)
+        .map(|s| truncate(&s, 255).to_owned());
     let new = NewEntry {
         username: Some(auth.username().to_owned()),
         action: entry.name.to_owned(),
@@ -170,8 +154,23 @@ async fn record(
     }
 }
 
-fn truncate(s: &str, max_chars: usize) -> &str {
-    s.char_indices().nth(max_chars).map_or(s, |(i, _)| &s[..i])
+/// The object a request names, for the audit log: its `username`, `group_name` or `tenant`
+/// (the first that is a string), read from the raw `data` without parsing the rest.
+fn target_of(data: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow, default)]
+        username: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        group_name: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        tenant: Option<&'a RawValue>,
+    }
+    let named: Named<'_> = serde_json::from_str(data.get()).ok()?;
+    [named.username, named.group_name, named.tenant]
+        .into_iter()
+        .flatten()
+        .find_map(|raw| serde_json::from_str::<String>(raw.get()).ok())
 }
 
 /// A reply for `err`, with the code's default sentence unless `message` is given.

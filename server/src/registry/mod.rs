@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use api_spec::{Access, ActionSpec, ErrorCode};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::app::AppState;
 use crate::auth::AuthContext;
@@ -14,6 +15,7 @@ use crate::connection::ConnectionCtx;
 use crate::error::{Result, fail, field_error};
 
 mod dispatch;
+pub mod envelope;
 
 use crate::actions::{
     access, audit, auth, backups, directories, documents, groups, imports, lookup, meta, revisions,
@@ -41,7 +43,9 @@ impl Call {
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
-type Handler = Box<dyn Fn(Call, Value) -> BoxFuture + Send + Sync>;
+/// Reads the action's typed request from the raw `data` text (`None`: absent or `null`)
+/// and returns the action's future.
+type Handler = Box<dyn Fn(Call, Option<&RawValue>) -> BoxFuture + Send + Sync>;
 
 /// One registered action.
 pub struct Entry {
@@ -82,22 +86,21 @@ impl Registry {
     fn add<A, F, Fut>(&mut self, handler: F)
     where
         A: ActionSpec,
+        A::Request: Send,
         F: Fn(Call, A::Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<A::Response>> + Send + 'static,
     {
         let handler = Arc::new(handler);
         let boxed: Handler = Box::new(move |call, data| {
+            // CFMS clients send `"data": null` for "no arguments". The typed request is read
+            // straight from the text: no JSON tree is built on the way.
+            let text = data.map_or("{}", RawValue::get);
+            let mut reader = serde_json::Deserializer::from_str(text);
+            let request: Result<A::Request> =
+                serde_path_to_error::deserialize(&mut reader).map_err(|e| data_error(&e));
             let handler = Arc::clone(&handler);
             Box::pin(async move {
-                // CFMS clients send `"data": null` for "no arguments".
-                let data = if data.is_null() {
-                    Value::Object(Default::default())
-                } else {
-                    data
-                };
-                let request: A::Request =
-                    serde_path_to_error::deserialize(data).map_err(|e| data_error(&e))?;
-                let response = handler(call, request).await?;
+                let response = handler(call, request?).await?;
                 serde_json::to_value(response)
                     .map_err(|e| crate::error::Error::Internal(e.to_string()))
             })

@@ -10,9 +10,10 @@ use api_spec::actions::{
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
 use tokio::sync::Barrier;
-use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use crate::Client;
 
@@ -146,44 +147,41 @@ async fn one_client(
     cap: u64,
 ) -> (u64, u64, Vec<u32>) {
     let (mut ws, _) = connect_async(url).await.expect("connect");
-    let login = json!({"action": "login", "data": {"username": username, "password": password},
-                       "request_id": "login"});
-    ws.send(Message::text(login.to_string()))
-        .await
-        .expect("send");
-    let token = loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).expect("JSON");
-                if v["request_id"] == "login" {
-                    break v["data"]["token"].as_str().expect("login token").to_owned();
-                }
-            }
-            Some(Ok(_)) => {}
-            other => panic!("login connection failed: {other:?}"),
-        }
-    };
-    let request = |n: u64| {
-        let (action, data) = if n.is_multiple_of(2) {
-            let docs = &fixture.document_ids;
-            let doc = &docs[(n as usize / 2 + k) % docs.len()];
-            ("get_document_info", json!({"document_id": doc}))
-        } else {
-            ("list_directory", json!({"folder_id": fixture.folder_id}))
-        };
-        json!({"action": action, "data": data, "username": username, "token": token,
-               "request_id": n.to_string()})
-        .to_string()
-    };
+    let token = login(&mut ws, username, password).await;
     barrier.wait().await;
-    let deadline = Instant::now() + duration;
+    let outcome = drive(
+        &mut ws,
+        fixture,
+        k,
+        username,
+        &token,
+        Instant::now() + duration,
+        cap,
+    )
+    .await;
+    let _ = ws.close(None).await;
+    outcome
+}
+
+/// Sends client `k`'s requests on `ws`, [`WINDOW`] at a time, until `deadline` or `cap`
+/// requests; returns the replies that were 200, those that were not, and each latency (µs).
+pub async fn drive(
+    ws: &mut Socket,
+    fixture: &Fixture,
+    k: usize,
+    username: &str,
+    token: &str,
+    deadline: Instant,
+    cap: u64,
+) -> (u64, u64, Vec<u32>) {
     let mut sent_at: HashMap<u64, Instant> = HashMap::new();
     let (mut sent, mut ok, mut failed) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
     loop {
         while sent_at.len() < WINDOW && sent < cap && Instant::now() < deadline {
             sent_at.insert(sent, Instant::now());
-            ws.send(Message::text(request(sent))).await.expect("send");
+            let text = request(fixture, k, sent, username, token);
+            ws.send(Message::text(text)).await.expect("send");
             sent += 1;
         }
         if sent_at.is_empty() {
@@ -207,6 +205,44 @@ async fn one_client(
             }
         }
     }
-    let _ = ws.close(None).await;
     (ok, failed, latencies)
+}
+
+/// A client's WebSocket.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Logs in on `ws` (tenant `default`) and returns the token.
+pub async fn login(ws: &mut Socket, username: &str, password: &str) -> String {
+    let login = json!({"action": "login", "data": {"username": username, "password": password},
+                       "request_id": "login"});
+    ws.send(Message::text(login.to_string()))
+        .await
+        .expect("send");
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("JSON");
+                if v["request_id"] == "login" {
+                    return v["data"]["token"].as_str().expect("login token").to_owned();
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("login connection failed: {other:?}"),
+        }
+    }
+}
+
+/// Client `k`'s `n`th request: `get_document_info` and `list_directory` alternating, tagged
+/// with `request_id` `n`.
+pub fn request(fixture: &Fixture, k: usize, n: u64, username: &str, token: &str) -> String {
+    let (action, data) = if n.is_multiple_of(2) {
+        let docs = &fixture.document_ids;
+        let doc = &docs[(n as usize / 2 + k) % docs.len()];
+        ("get_document_info", json!({"document_id": doc}))
+    } else {
+        ("list_directory", json!({"folder_id": fixture.folder_id}))
+    };
+    json!({"action": action, "data": data, "username": username, "token": token,
+           "request_id": n.to_string()})
+    .to_string()
 }

@@ -1,10 +1,12 @@
 //! Building blocks of `coffer-bench` (issue 6): a synthetic tenant made through the real API,
 //! shell baselines (`tar`, `openssl`, `cat`) on the same bytes, RSS sampling, streaming HTTP
-//! transfers, a small-action load generator, and the report (table and JSON).
+//! transfers, a small-action load generator, a crowd of connections against a server in its
+//! own process, and the report (table and JSON).
 //!
 //! They live in the library rather than beside the binary so each stays a small file with one
 //! reason to change; nothing in the integration tests uses them.
 pub mod ceiling;
+pub mod connections;
 pub mod load;
 pub mod phases;
 pub mod report;

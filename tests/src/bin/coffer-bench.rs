@@ -4,10 +4,12 @@
 //! cargo run --release -p tests --bin coffer-bench -- [--quick] [--json FILE] [SUITE...]
 //! ```
 //!
-//! Suites: `export`, `import`, `verify`, `upload`, `download`, `actions`, `rss` (default: all).
-//! The server runs in this process on 127.0.0.1 (SQLite, local blobs in a temp dir, default
-//! settings except light argon2 for logins); a synthetic tenant is made through the API, and
-//! every throughput is paired with a shell baseline run in the same run on the same bytes.
+//! Suites: `export`, `import`, `verify`, `upload`, `download`, `actions`, `rss`, `connections`,
+//! `frames` (default: all). The server runs in this process on 127.0.0.1 (SQLite, local blobs in a temp
+//! dir, default settings except light argon2 for logins); a synthetic tenant is made through
+//! the API, and every throughput is paired with a shell baseline run in the same run on the
+//! same bytes. `connections` and `frames` run their own server in a child process with
+//! default settings (see `tests::bench::connections`).
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -20,14 +22,22 @@ use tests::bench::phases::{
 use tests::bench::report::{self, Figure};
 use tests::bench::rss::Peak;
 use tests::bench::tenant::{self, Made, Spec};
-use tests::bench::{MIB, load, shell, transfer};
+use tests::bench::{MIB, connections, load, shell, transfer};
 use tests::server::ADMIN_PASSWORD;
 
-const SUITES: [&str; 7] = [
-    "export", "import", "verify", "upload", "download", "actions", "rss",
+const SUITES: [&str; 9] = [
+    "export",
+    "import",
+    "verify",
+    "upload",
+    "download",
+    "actions",
+    "rss",
+    "connections",
+    "frames",
 ];
 const USAGE: &str = "usage: coffer-bench [--quick] [--json FILE] [SUITE...]\n  \
-     suites: export import verify upload download actions rss (default: all)";
+     suites: export import verify upload download actions rss connections frames (default: all)";
 /// Clients making the tenant. One: concurrent writers on SQLite currently fail with 500
 /// `database is locked` (SQLITE_BUSY_SNAPSHOT, code 517, which `busy_timeout` does not retry);
 /// the README's Performance section records this.
@@ -68,6 +78,9 @@ struct Sizes {
     big_file: usize,
     load_for: Duration,
     load_cap: u64,
+    /// Clients of the connections suite, and how long they make small actions.
+    crowd: usize,
+    crowd_busy_for: Duration,
     /// Runs of each short phase (and its baseline); the median is reported.
     repeat: usize,
 }
@@ -93,6 +106,8 @@ fn sizes(quick: bool) -> Sizes {
             big_file: 128 << 20,
             load_for: Duration::from_secs(3),
             load_cap: 100_000,
+            crowd: 1000,
+            crowd_busy_for: Duration::from_secs(5),
             repeat: 3,
         }
     } else {
@@ -112,6 +127,8 @@ fn sizes(quick: bool) -> Sizes {
             big_file: 1 << 30,
             load_for: Duration::from_secs(10),
             load_cap: 1_000_000,
+            crowd: 1000,
+            crowd_busy_for: Duration::from_secs(20),
             repeat: 3,
         }
     }
@@ -129,6 +146,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(connections::SERVE_ARG) {
+        let dir = argv.get(2).ok_or("__serve needs a directory")?;
+        return connections::serve_child(std::path::Path::new(dir)).await;
+    }
     let args = parse_args()?;
     if std::env::var_os("COFFER_LOG").is_some() {
         coffer::telemetry::init();
@@ -175,6 +197,14 @@ async fn run() -> Result<(), String> {
     }
     if wants("actions") {
         actions(&mut b, &sizes).await?;
+    }
+    if wants("connections") {
+        let figures = connections::suite(&b.work, sizes.crowd, sizes.crowd_busy_for).await?;
+        b.figures.extend(figures);
+    }
+    if wants("frames") {
+        let figures = connections::frames_suite(&b.work).await?;
+        b.figures.extend(figures);
     }
     println!("\n{}", report::table(&b.figures));
     println!(
