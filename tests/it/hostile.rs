@@ -9,7 +9,10 @@ use std::sync::Arc;
 use aes::Aes256;
 use aes::cipher::KeyIvInit;
 use aes::cipher::block_padding::Pkcs7;
+use api_spec::ErrorCode;
+use api_spec::actions::{VerifyBackup, VerifyBackupRequest};
 use cbc::cipher::BlockEncryptMut;
+use coffer::backup::export::{archive_path, key_path};
 use coffer::backup::format::Header;
 use coffer::backup::keys::KeyFile;
 use coffer::backup::stream::{SegmentReader, SegmentWriter};
@@ -85,7 +88,7 @@ fn members(tar_bytes: &[u8]) -> Vec<Member> {
 /// same key, header fields and segment size: every tag of the result verifies.
 fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
     let key = KeyFile::parse(key).unwrap().unlock(None).unwrap();
-    let mut reader = SegmentReader::open(archive, key.derive()).unwrap();
+    let mut reader = SegmentReader::open(archive, &key).unwrap();
     let h = reader.header().clone();
     let mut plain = Vec::new();
     reader.read_to_end(&mut plain).unwrap();
@@ -147,6 +150,37 @@ async fn refused(
 
 async fn victim(server: &TestServer) -> (Client, Client) {
     crate::imports::tenant(server, "victim").await
+}
+
+/// Puts `archive` and `key` in place of a stored backup of the `default` tenant and checks
+/// that `verify_backup` and the offline `coffer backup verify` both answer `code`.
+pub(crate) async fn stored_pair_refused(
+    server: &TestServer,
+    c: &mut Client,
+    backup_id: &str,
+    (archive, key): (&[u8], &[u8]),
+    code: ErrorCode,
+    case: &str,
+) {
+    let tenant = crate::imports::tenant_id(server, "default").await;
+    let backup = uuid::Uuid::parse_str(backup_id).unwrap();
+    let config = &server.state().config;
+    let (archive_file, key_file) = (
+        archive_path(config, tenant, backup),
+        key_path(config, tenant, backup),
+    );
+    std::fs::write(&archive_file, archive).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let e = c
+        .call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: backup_id.into(),
+            passphrase: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, code, "verify_backup, {case}");
+    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None).unwrap_err();
+    assert_eq!(offline.code(), code, "coffer backup verify, {case}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

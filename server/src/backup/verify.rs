@@ -8,7 +8,7 @@ use api_spec::ErrorCode;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::keys::BackupKey;
+use super::keys::BoundKey;
 use super::manifest::{self as m, Counts, Metadata};
 use super::stream::{SegmentReader, from_io};
 use crate::error::{Error, Result, fail};
@@ -139,7 +139,7 @@ struct JustVerify;
 impl Visitor for JustVerify {}
 
 /// Verifies `archive` with `key`; `progress` gets the archive bytes consumed so far.
-pub fn verify(archive: impl Read, key: &BackupKey, progress: impl FnMut(u64)) -> Result<Summary> {
+pub fn verify(archive: impl Read, key: &BoundKey, progress: impl FnMut(u64)) -> Result<Summary> {
     walk(archive, key, progress, &mut JustVerify)
 }
 
@@ -147,11 +147,11 @@ pub fn verify(archive: impl Read, key: &BackupKey, progress: impl FnMut(u64)) ->
 /// Nothing the visitor is shown counts as trustworthy until this returns `Ok`.
 pub fn walk(
     archive: impl Read,
-    key: &BackupKey,
+    key: &BoundKey,
     mut progress: impl FnMut(u64),
     visitor: &mut dyn Visitor,
 ) -> Result<Summary> {
-    let mut reader = SegmentReader::open(archive, key.derive())?;
+    let mut reader = SegmentReader::open(archive, key)?;
     let compressed = reader.header().compressed();
     let backup_id = reader.header().backup_id;
     let mut spool = BufWriter::new(tempfile::tempfile().map_err(spool_err)?);
