@@ -212,8 +212,8 @@ action! {
         audited: true,
         success: "Backup verified",
         errors: [BackupNotFound, BackupNotReady, BackupKeyInvalid, BackupPassphraseRequired,
-            BackupWrongPassphrase, BackupMacMismatch, BackupTruncated, BackupManifestMismatch,
-            BackupBlobMismatch],
+            BackupWrongPassphrase, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
+            BackupManifestMismatch, BackupBlobMismatch],
         request: VerifyBackupRequest,
         response: VerifyBackupResponse,
     }

@@ -303,5 +303,33 @@ pub(crate) mod tests {
                 .and_then(|mut r| { let mut v = Vec::new(); r.read_to_end(&mut v).map_err(from_io).map(|_| v) });
             prop_assert!(result.is_err(), "flip at {} went unnoticed", at);
         }
+
+        /// Anything at all, an authentic header followed by anything, or an authentic prefix
+        /// followed by anything: never a panic, and refused with a code (`internal` is for
+        /// faults of the machine, and reading from memory has none) unless it is the archive.
+        #[test]
+        fn arbitrary_bytes_are_refused_with_a_code(
+            prefix in 0u8..3,
+            cut in any::<prop::sample::Index>(),
+            junk in prop::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let plain: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
+            let (key, archive) = seal(uuid::Uuid::new_v4(), &plain, 64 * 1024, prefix == 2, 1);
+            let keep = match prefix {
+                0 => 0,
+                1 => format::HEADER_LEN,
+                _ => cut.index(archive.len() + 1),
+            };
+            let mut bytes = archive[..keep].to_vec();
+            bytes.extend_from_slice(&junk);
+            let result = SegmentReader::open(bytes.as_slice(), &key).and_then(|mut r| {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).map_err(from_io).map(|_| v)
+            });
+            match result {
+                Ok(back) => prop_assert!(bytes == archive && back == plain),
+                Err(e) => prop_assert_ne!(e.code(), ErrorCode::Internal, "{:?}", e),
+            }
+        }
     }
 }
