@@ -9,7 +9,10 @@ use std::sync::Arc;
 use aes::Aes256;
 use aes::cipher::KeyIvInit;
 use aes::cipher::block_padding::Pkcs7;
+use api_spec::ErrorCode;
+use api_spec::actions::{VerifyBackup, VerifyBackupRequest};
 use cbc::cipher::BlockEncryptMut;
+use coffer::backup::export::{archive_path, key_path};
 use coffer::backup::format::Header;
 use coffer::backup::keys::KeyFile;
 use coffer::backup::stream::{SegmentReader, SegmentWriter};
@@ -81,22 +84,31 @@ fn members(tar_bytes: &[u8]) -> Vec<Member> {
         .collect()
 }
 
-/// Decrypts an archive, lets `change` rewrite its members, and seals the result with the
-/// same key, header fields and segment size: every tag of the result verifies.
-fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
+/// Decrypts an archive, lets `change` rewrite its plaintext (the tar stream's bytes), and
+/// seals the result with the same key, header fields and segment size: every tag of the
+/// result verifies.
+fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let key = KeyFile::parse(key).unwrap().unlock(None).unwrap();
-    let mut reader = SegmentReader::open(archive, key.derive()).unwrap();
+    let mut reader = SegmentReader::open(archive, &key).unwrap();
     let h = reader.header().clone();
     let mut plain = Vec::new();
     reader.read_to_end(&mut plain).unwrap();
-    let mut list = members(&plain);
-    change(&mut list);
+    change(&mut plain);
     let keys = key.derive();
     let (header, bytes) =
         Header::seal(&keys, h.flags, h.segment_size, h.backup_id, h.created_at).unwrap();
     let mut w = SegmentWriter::new(Vec::new(), Arc::new(keys), &header, &bytes, 1).unwrap();
-    w.write_all(&build(&list)).unwrap();
+    w.write_all(&plain).unwrap();
     w.finish().unwrap().0
+}
+
+/// [`reseal_plain`], rewriting the tar's members.
+fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
+    reseal_plain(archive, key, |plain| {
+        let mut list = members(plain);
+        change(&mut list);
+        *plain = build(&list);
+    })
 }
 
 fn index(list: &[Member], name: &str) -> usize {
@@ -147,6 +159,115 @@ async fn refused(
 
 async fn victim(server: &TestServer) -> (Client, Client) {
     crate::imports::tenant(server, "victim").await
+}
+
+/// Puts `archive` and `key` in place of a stored backup of the `default` tenant and checks
+/// that `verify_backup` and the offline `coffer backup verify` both answer `code`.
+pub(crate) async fn stored_pair_refused(
+    server: &TestServer,
+    c: &mut Client,
+    backup_id: &str,
+    (archive, key): (&[u8], &[u8]),
+    code: ErrorCode,
+    case: &str,
+) {
+    let tenant = crate::imports::tenant_id(server, "default").await;
+    let backup = uuid::Uuid::parse_str(backup_id).unwrap();
+    let config = &server.state().config;
+    let (archive_file, key_file) = (
+        archive_path(config, tenant, backup),
+        key_path(config, tenant, backup),
+    );
+    std::fs::write(&archive_file, archive).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let e = c
+        .call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: backup_id.into(),
+            passphrase: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, code, "verify_backup, {case}");
+    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None).unwrap_err();
+    assert_eq!(offline.code(), code, "coffer backup verify, {case}");
+}
+
+/// Rewrites the tar header block at `at` of a plaintext, with its checksum fixed, so the
+/// change itself is what a reader meets.
+fn edit_header(plain: &mut [u8], at: usize, edit: impl FnOnce(&mut [u8])) {
+    let mut header = tar::Header::new_old();
+    header.as_mut_bytes().copy_from_slice(&plain[at..at + 512]);
+    edit(header.as_mut_bytes());
+    header.set_cksum();
+    plain[at..at + 512].copy_from_slice(header.as_bytes());
+}
+
+/// Malformed tar in a correctly sealed archive, each refused with a code (not `internal`) by
+/// the import, with nothing written, and by `verify_backup` and the offline verifier. The
+/// last cases are tar streams the writer never makes, which the reader used to accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_tar_in_an_authenticated_archive_is_refused() {
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("malformed")).await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (mut v, mut vl) = victim(&server).await;
+    crate::support::mkdir(&mut v, "keep me", None).await;
+    // The size field of the first member's header (`metadata.json`, at offset 0).
+    const SIZE: std::ops::Range<usize> = 124..136;
+    type Change = fn(&mut Vec<u8>);
+    let cases: [(&str, Change); 6] = [
+        ("a header checksum that does not add up", |p| p[148] ^= 1),
+        ("a negative base-256 size", |p| {
+            edit_header(p, 0, |h| h[SIZE].fill(0xff));
+        }),
+        ("garbage in the size field", |p| {
+            edit_header(p, 0, |h| h[SIZE].copy_from_slice(b"12x4garbage\0"));
+        }),
+        ("no end blocks", |p| p.truncate(p.len() - 1024)),
+        ("one end block", |p| p.truncate(p.len() - 512)),
+        ("plaintext after the end blocks", |p| {
+            p.extend_from_slice(b"smuggled after the end");
+        }),
+    ];
+    for (case, change) in cases {
+        let hostile = reseal_plain(&archive, &key, change);
+        let code = "backup_manifest_invalid";
+        refused(
+            &server,
+            (&mut v, &mut vl),
+            &hostile,
+            &key,
+            false,
+            code,
+            case,
+        )
+        .await;
+        let pair = (hostile.as_slice(), key.as_slice());
+        let code = ErrorCode::BackupManifestInvalid;
+        stored_pair_refused(&server, &mut c, &backup_id, pair, code, case).await;
+    }
+    // The untouched pair still verifies and imports.
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    let stored = uuid::Uuid::parse_str(&backup_id).unwrap();
+    std::fs::write(
+        archive_path(&server.state().config, tenant, stored),
+        &archive,
+    )
+    .unwrap();
+    c.call::<VerifyBackup>(&VerifyBackupRequest {
+        backup_id: backup_id.clone(),
+        passphrase: None,
+    })
+    .await
+    .unwrap();
+    let (event, status) = import(&server, &mut v, &mut vl, &archive, &key, |r| {
+        r.mode = Some("merge".into());
+    })
+    .await;
+    assert_eq!(event["status"], "completed", "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@ const LEGACY: &str = concat!(
     "/../../shared/fixtures/cfms-legacy/cfms-legacy-sample"
 );
 
-fn start(job: &str) -> StartBackupImportRequest {
+pub(crate) fn start(job: &str) -> StartBackupImportRequest {
     StartBackupImportRequest {
         backup_task_id: job.into(),
         passphrase: None,
@@ -62,7 +62,7 @@ pub(crate) async fn tenant(server: &TestServer, slug: &str) -> (Client, Client) 
 }
 
 /// Initiates an import and uploads the archive over HTTP and the key over the WebSocket.
-async fn upload_pair(
+pub(crate) async fn upload_pair(
     server: &TestServer,
     c: &mut Client,
     archive: &[u8],
@@ -145,7 +145,7 @@ async fn tree(c: &mut Client) -> BTreeMap<String, Option<String>> {
     out
 }
 
-async fn tenant_id(server: &TestServer, slug: &str) -> Uuid {
+pub(crate) async fn tenant_id(server: &TestServer, slug: &str) -> Uuid {
     coffer::storage::tenants::find_by_slug(&server.state().db, slug)
         .await
         .unwrap()

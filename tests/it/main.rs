@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod imports;
 mod isolation;
+mod key_files;
 mod listeners;
 mod migrations;
 mod protocol;

@@ -204,14 +204,16 @@ action! {
 }
 
 action! {
-    /// Verifies a stored backup end to end (every segment, manifest and blob).
+    /// Verifies a stored backup end to end (every segment, manifest and blob), and that its
+    /// key file names this archive's backup (`backup_key_invalid` otherwise).
     VerifyBackup {
         name: "verify_backup",
         access: Access::Permission(permissions::EXPORT_BACKUP),
         audited: true,
         success: "Backup verified",
-        errors: [BackupNotFound, BackupNotReady, BackupPassphraseRequired, BackupWrongPassphrase, BackupMacMismatch,
-            BackupTruncated, BackupManifestMismatch, BackupBlobMismatch],
+        errors: [BackupNotFound, BackupNotReady, BackupKeyInvalid, BackupPassphraseRequired,
+            BackupWrongPassphrase, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
+            BackupManifestMismatch, BackupBlobMismatch],
         request: VerifyBackupRequest,
         response: VerifyBackupResponse,
     }

@@ -10,6 +10,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use api_spec::ErrorCode;
 
+use super::format::Header;
 use crate::error::{Error, Result, fail};
 
 const INFO_ENC: &[u8] = b"coffer-backup-v1 enc";
@@ -72,6 +73,40 @@ impl BackupKey {
             mac: hkdf_expand(&self.0, INFO_MAC),
             key_id: hkdf_expand(&self.0, INFO_KEY_ID),
         }
+    }
+}
+
+/// A key unlocked from its key file, still bound to the backup that file names. The segment
+/// reader opens an archive only with one of these, and only an archive whose header names the
+/// same backup (`check`): so every path that pairs a key file with an archive — `verify_backup`,
+/// `coffer backup verify`, an import — refuses a key file edited or written for another
+/// backup, instead of each having to remember to compare.
+#[derive(Debug)]
+pub struct BoundKey {
+    key: BackupKey,
+    backup_id: String,
+    created_at: i64,
+}
+
+impl BoundKey {
+    pub fn key(&self) -> &BackupKey {
+        &self.key
+    }
+
+    pub fn derive(&self) -> DerivedKeys {
+        self.key.derive()
+    }
+
+    /// `backup_key_invalid` unless `header` (already authenticated with this key) is of the
+    /// backup the key file names. The key id needs no comparison here: `unlock` matched the
+    /// file's against the key, and `Header::authenticate` the header's. The file's `backup_id`
+    /// must be spelled as the writer spells it (lower-case, hyphenated): a key file is not
+    /// typed by hand, so another spelling is an edit.
+    pub fn check(&self, header: &Header) -> Result<()> {
+        if self.backup_id != header.backup_id.to_string() || self.created_at != header.created_at {
+            return Err(fail(ErrorCode::BackupKeyInvalid));
+        }
+        Ok(())
     }
 }
 
@@ -218,8 +253,9 @@ impl KeyFile {
         Ok(file)
     }
 
-    /// The key: raw, or unwrapped with `passphrase`. CPU-heavy when wrapped.
-    pub fn unlock(&self, passphrase: Option<&str>) -> Result<BackupKey> {
+    /// The key: raw, or unwrapped with `passphrase`, bound to this file's backup. CPU-heavy
+    /// when wrapped.
+    pub fn unlock(&self, passphrase: Option<&str>) -> Result<BoundKey> {
         let bad = || fail(ErrorCode::BackupKeyInvalid);
         let decode32 = |h: &str| -> Result<Zeroizing<[u8; 32]>> {
             let v = Zeroizing::new(hex::decode(h).map_err(|_| bad())?);
@@ -258,7 +294,11 @@ impl KeyFile {
         if hex::encode(key.derive().key_id) != self.key_id {
             return Err(bad());
         }
-        Ok(key)
+        Ok(BoundKey {
+            key,
+            backup_id: self.backup_id.clone(),
+            created_at: self.created_at,
+        })
     }
 }
 
@@ -270,6 +310,8 @@ impl From<serde_json::Error> for Error {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const LIGHT: WrapParams = WrapParams {
@@ -283,7 +325,7 @@ mod tests {
         let file = KeyFile::new(&key, uuid::Uuid::nil(), 1, None, LIGHT).unwrap();
         let parsed = KeyFile::parse(&serde_json::to_vec(&file).unwrap()).unwrap();
         assert_eq!(
-            parsed.unlock(None).unwrap().expose_secret(),
+            parsed.unlock(None).unwrap().key().expose_secret(),
             key.expose_secret()
         );
         assert!(!format!("{key:?}").contains(&hex::encode(key.expose_secret())));
@@ -297,7 +339,10 @@ mod tests {
         let text = serde_json::to_string(&file).unwrap();
         assert!(!text.contains(&hex::encode(key.expose_secret())));
         assert_eq!(
-            file.unlock(Some("correct horse")).unwrap().expose_secret(),
+            file.unlock(Some("correct horse"))
+                .unwrap()
+                .key()
+                .expose_secret(),
             key.expose_secret()
         );
         assert_eq!(
@@ -325,5 +370,138 @@ mod tests {
         );
         let derived = key.derive();
         assert_ne!(derived.enc, derived.mac);
+    }
+
+    #[test]
+    fn a_key_opens_only_the_backup_its_file_names() {
+        let key = BackupKey::generate();
+        let id = uuid::Uuid::new_v4();
+        let file = KeyFile::new(&key, id, 1_795_514_343_054, None, LIGHT).unwrap();
+        let (header, _) = Header::seal(&key.derive(), 0, 64 * 1024, id, 1_795_514_343_054).unwrap();
+        file.unlock(None).unwrap().check(&header).unwrap();
+        type Change = fn(&mut KeyFile);
+        let edits: [(&str, Change); 6] = [
+            ("empty backup_id", |f| f.backup_id = String::new()),
+            ("another backup_id", |f| {
+                f.backup_id = uuid::Uuid::new_v4().to_string();
+            }),
+            ("upper-case backup_id", |f| {
+                f.backup_id = f.backup_id.to_uppercase();
+            }),
+            ("created_at 0", |f| f.created_at = 0),
+            ("created_at -1", |f| f.created_at = -1),
+            ("created_at off by one", |f| f.created_at += 1),
+        ];
+        for (case, edit) in edits {
+            let mut edited = file.clone();
+            edit(&mut edited);
+            let reparsed = KeyFile::parse(&serde_json::to_vec(&edited).unwrap()).unwrap();
+            let bound = reparsed.unlock(None).unwrap();
+            assert_eq!(
+                bound.check(&header).unwrap_err().code(),
+                ErrorCode::BackupKeyInvalid,
+                "{case}"
+            );
+        }
+    }
+
+    /// Any string, or the one value the parser accepts.
+    fn or_valid(valid: &'static str) -> impl Strategy<Value = String> {
+        prop_oneof![Just(valid.to_owned()), any::<String>()]
+    }
+
+    /// Key files with arbitrary field values, mostly of the accepted shape.
+    fn key_files() -> impl Strategy<Value = KeyFile> {
+        let wrapped = (
+            any::<(String, u32, u32, u32)>(),
+            any::<(String, String, String)>(),
+        )
+            .prop_map(
+                |((kdf, memory_kib, iterations, parallelism), (salt, ciphertext, check))| Wrapped {
+                    kdf,
+                    memory_kib,
+                    iterations,
+                    parallelism,
+                    salt,
+                    ciphertext,
+                    check,
+                },
+            );
+        (
+            (
+                or_valid(KEY_FILE_FORMAT),
+                prop_oneof![Just(1u32), any::<u32>()],
+            ),
+            (
+                or_valid(ALGORITHM),
+                any::<String>(),
+                any::<String>(),
+                any::<i64>(),
+            ),
+            (
+                proptest::option::of(any::<String>()),
+                proptest::option::of(wrapped),
+            ),
+        )
+            .prop_map(
+                |(
+                    (format, version),
+                    (algorithm, key_id, backup_id, created_at),
+                    (key, wrapped),
+                )| {
+                    KeyFile {
+                        format,
+                        version,
+                        algorithm,
+                        key_id,
+                        backup_id,
+                        created_at,
+                        key,
+                        wrapped,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the bytes, parsing answers a key file or `backup_key_invalid`.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = KeyFile::parse(&bytes) {
+                prop_assert_eq!(e.code(), ErrorCode::BackupKeyInvalid);
+            }
+        }
+
+        /// A real key file with some bytes changed: still only a key file or `backup_key_invalid`.
+        #[test]
+        fn edited_key_files_never_panic_the_parser(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let file = KeyFile::new(&BackupKey::generate(), uuid::Uuid::new_v4(), 1, None, LIGHT).unwrap();
+            let mut bytes = serde_json::to_vec_pretty(&file).unwrap();
+            for (at, byte) in edits {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if let Err(e) = KeyFile::parse(&bytes).and_then(|f| f.unlock(None).map(|_| ())) {
+                prop_assert_eq!(e.code(), ErrorCode::BackupKeyInvalid);
+            }
+        }
+
+        /// parse(serialize(k)) == k for every key file of the accepted shape; anything else is
+        /// `backup_key_invalid`.
+        #[test]
+        fn key_files_round_trip(file in key_files()) {
+            let valid = file.format == KEY_FILE_FORMAT
+                && file.version == 1
+                && file.algorithm == ALGORITHM
+                && file.key.is_some() != file.wrapped.is_some();
+            match KeyFile::parse(&serde_json::to_vec(&file).unwrap()) {
+                Ok(parsed) => prop_assert!(valid && parsed == file),
+                Err(e) => prop_assert!(!valid && e.code() == ErrorCode::BackupKeyInvalid),
+            }
+        }
     }
 }

@@ -9,5 +9,6 @@ pub mod keys;
 pub mod manifest;
 pub mod snapshot;
 pub mod stream;
+mod tar_io;
 pub mod verify;
 pub mod writer;

@@ -1,16 +1,22 @@
 //! End-to-end verification of an archive: every segment (see `stream`), then the tar
 //! members — names, order, manifest lines and counts, and every blob's size and SHA-256.
 //! Memory stays flat: `files.jsonl` is spooled to a temp file and read back beside the blobs.
+//!
+//! Every error has a code: the segment stream's keep theirs (truncation, a failed tag, …), and
+//! whatever else the tar crate or a member's parser complains about is the bytes breaking the
+//! format (`backup_manifest_invalid`) — never `internal`, which is kept for faults of the
+//! machine (a temp file that cannot be written).
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 
 use api_spec::ErrorCode;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::keys::BackupKey;
+use super::keys::BoundKey;
 use super::manifest::{self as m, Counts, Metadata};
 use super::stream::{SegmentReader, from_io};
+use super::tar_io::{self, Origin, Plaintext, read_err, spool_err};
 use crate::error::{Error, Result, fail};
 
 /// What a verified archive holds.
@@ -30,17 +36,18 @@ fn mismatch() -> Error {
     fail(ErrorCode::BackupManifestMismatch)
 }
 
-fn spool_err(e: std::io::Error) -> Error {
-    Error::Internal(format!("verification spool: {e}"))
-}
-
-/// Reads one line of at most `MAX_JSON` bytes; `None` at the end.
-fn next_line(reader: &mut impl BufRead, line: &mut String) -> Result<Option<()>> {
+/// Reads one line of at most `MAX_JSON` bytes; `None` at the end. `err` says what a failed
+/// read means: the archive's (`read_err`) or the walk's own spool (`spool_err`).
+fn next_line(
+    reader: &mut impl BufRead,
+    line: &mut String,
+    err: fn(io::Error) -> Error,
+) -> Result<Option<()>> {
     line.clear();
     let n = reader
         .take(m::MAX_JSON as u64 + 1)
         .read_line(line)
-        .map_err(from_io)?;
+        .map_err(err)?;
     if n == 0 {
         return Ok(None);
     }
@@ -58,7 +65,7 @@ fn count_lines<T: DeserializeOwned>(
     let mut reader = BufReader::new(member);
     let mut line = String::new();
     let mut count = 0u64;
-    while next_line(&mut reader, &mut line)?.is_some() {
+    while next_line(&mut reader, &mut line, read_err)?.is_some() {
         let parsed: T = serde_json::from_str(line.trim_end()).map_err(|_| invalid())?;
         each(&parsed, line.trim_end())?;
         count += 1;
@@ -78,8 +85,8 @@ fn copy_in_blocks(from: &mut impl Read, to: &mut impl Write, size: u64) -> Resul
         let n = match from.read(&mut block) {
             Ok(0) => return Ok(copied),
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(from_io(e)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
         };
         to.write_all(&block[..n]).map_err(from_io)?;
         copied += n as u64;
@@ -139,7 +146,7 @@ struct JustVerify;
 impl Visitor for JustVerify {}
 
 /// Verifies `archive` with `key`; `progress` gets the archive bytes consumed so far.
-pub fn verify(archive: impl Read, key: &BackupKey, progress: impl FnMut(u64)) -> Result<Summary> {
+pub fn verify(archive: impl Read, key: &BoundKey, progress: impl FnMut(u64)) -> Result<Summary> {
     walk(archive, key, progress, &mut JustVerify)
 }
 
@@ -147,11 +154,11 @@ pub fn verify(archive: impl Read, key: &BackupKey, progress: impl FnMut(u64)) ->
 /// Nothing the visitor is shown counts as trustworthy until this returns `Ok`.
 pub fn walk(
     archive: impl Read,
-    key: &BackupKey,
+    key: &BoundKey,
     mut progress: impl FnMut(u64),
     visitor: &mut dyn Visitor,
 ) -> Result<Summary> {
-    let mut reader = SegmentReader::open(archive, key.derive())?;
+    let mut reader = SegmentReader::open(archive, key)?;
     let compressed = reader.header().compressed();
     let backup_id = reader.header().backup_id;
     let mut spool = BufWriter::new(tempfile::tempfile().map_err(spool_err)?);
@@ -162,19 +169,21 @@ pub fn walk(
     let mut stage = 0usize;
     let mut line = String::new();
     {
-        let mut tar = tar::Archive::new(&mut reader);
+        let mut tar = tar::Archive::new(Plaintext(&mut reader));
         // Raw: extension headers (PAX, GNU long names) are members like any other, so the
         // type check refuses them before their bodies are read (the tar crate would read
         // them whole into memory to apply them).
-        for entry in tar.entries().map_err(from_io)?.raw(true) {
-            let entry = entry.map_err(from_io)?;
+        for entry in tar.entries().map_err(read_err)?.raw(true) {
+            let entry = entry.map_err(read_err)?;
             if entry.header().entry_type() != tar::EntryType::Regular {
                 return Err(invalid());
             }
             let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| invalid())?;
-            let size = entry.header().size().map_err(|_| invalid())?;
+            let size = tar_io::member_size(entry.header())?;
             if stage == 0 && name == m::METADATA && size <= m::MAX_JSON as u64 {
-                let meta: Metadata = serde_json::from_reader(entry).map_err(|_| invalid())?;
+                // A failed read of the stream keeps its code; bad JSON is the member's fault.
+                let meta: Metadata =
+                    serde_json::from_reader(entry).map_err(|e| read_err(e.into()))?;
                 if meta.format != m::FORMAT
                     || meta.format_version != 1
                     || meta.backup_id != backup_id.to_string()
@@ -190,7 +199,7 @@ pub fn walk(
                     copy: BufWriter::new(&mut copy),
                 };
                 manifest(&name, &mut tee, &mut seen, &mut spool)?;
-                std::io::copy(&mut tee, &mut std::io::sink()).map_err(from_io)?;
+                io::copy(&mut tee, &mut io::sink()).map_err(read_err)?;
                 tee.copy.flush().map_err(spool_err)?;
                 drop(tee);
                 copy.rewind().map_err(spool_err)?;
@@ -209,7 +218,7 @@ pub fn walk(
                     // Not a blob name at all (a path, say): the member breaks the format.
                     return Err(invalid());
                 }
-                next_line(list, &mut line)?.ok_or_else(mismatch)?;
+                next_line(list, &mut line, spool_err)?.ok_or_else(mismatch)?;
                 let want: m::FileLine =
                     serde_json::from_str(line.trim_end()).map_err(|_| mismatch())?;
                 if sha != want.sha256 || size != want.size {
@@ -232,16 +241,12 @@ pub fn walk(
             }
         }
     }
-    // After the tar's end blocks, everything up to the final segment must still authenticate.
-    std::io::copy(&mut reader, &mut std::io::sink()).map_err(from_io)?;
-    if !reader.finished() {
-        return Err(fail(ErrorCode::BackupTruncated));
-    }
+    tar_io::check_end(&mut reader)?;
     progress(reader.consumed);
     let (Some(metadata), Some(mut list)) = (metadata, expected) else {
         return Err(invalid());
     };
-    if next_line(&mut list, &mut line)?.is_some() || metadata.counts != seen {
+    if next_line(&mut list, &mut line, spool_err)?.is_some() || metadata.counts != seen {
         return Err(mismatch());
     }
     Ok(Summary {
@@ -273,9 +278,12 @@ struct TeeReader<R, W: Write> {
 }
 
 impl<R: Read, W: Write> Read for TeeReader<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
+        // The copy is a temp file of ours: its failure is the machine's, not the archive's.
+        self.copy
+            .write_all(&buf[..n])
+            .map_err(|e| io::Error::other(Origin::Spool(e)))?;
         Ok(n)
     }
 }

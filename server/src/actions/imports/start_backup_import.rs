@@ -38,8 +38,8 @@ fn options(req: &StartBackupImportRequest) -> Result<Options> {
 
 /// Checks, in this order: the job (owner, `pending`), its deadline (408, and the job times
 /// out), both uploads, the options, the key (and passphrase) and the archive's header with
-/// that key — so a wrong key or passphrase is answered now, and the job stays pending for
-/// another try. Then queues the job and answers at once.
+/// that key, which must be of the backup the key file names — so a wrong key or passphrase is
+/// answered now, and the job stays pending for another try. Then queues the job and answers at once.
 pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBackupImportResponse> {
     let (auth, state) = (call.auth()?, &call.state);
     let job = super::find(auth, &state.db, &req.backup_task_id).await?;
@@ -90,7 +90,7 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
             std::fs::File::open(&archive).map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
         match &unlocked {
             Unlocked::Coffer(k) => {
-                SegmentReader::open(std::io::BufReader::new(file), k.derive())?;
+                SegmentReader::open(std::io::BufReader::new(file), k)?;
             }
             Unlocked::Legacy(_) => {
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use api_spec::ErrorCode;
 
 use super::legacy::{self, LegacyKey};
-use crate::backup::keys::{BackupKey, KeyFile};
+use crate::backup::keys::{BoundKey, KeyFile};
 use crate::backup::manifest::Counts;
 use crate::backup::verify::{Visitor, walk};
 use crate::error::{Error, Result, fail};
@@ -48,7 +48,7 @@ impl Staging {
 
 /// A key file, read and unlocked.
 pub enum Unlocked {
-    Coffer(BackupKey),
+    Coffer(BoundKey),
     Legacy(LegacyKey),
 }
 

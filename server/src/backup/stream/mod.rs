@@ -238,25 +238,38 @@ pub fn serve(plain: &[u8], pos: &mut usize, out: &mut [u8]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Read;
 
     use proptest::prelude::*;
 
     use super::*;
-    use crate::backup::keys::BackupKey;
+    use crate::backup::keys::{BackupKey, BoundKey, KeyFile, WrapParams};
 
-    fn seal(
+    /// A fresh key, as its key file unlocks it, for a backup with `backup_id`.
+    pub(crate) fn bound_key(backup_id: uuid::Uuid) -> BoundKey {
+        let file = KeyFile::new(
+            &BackupKey::generate(),
+            backup_id,
+            1,
+            None,
+            WrapParams::default(),
+        );
+        file.and_then(|f| f.unlock(None)).unwrap()
+    }
+
+    /// `plain` sealed as the archive of `backup_id`, and the key that opens it.
+    pub(crate) fn seal(
+        backup_id: uuid::Uuid,
         plain: &[u8],
         segment_size: u32,
         compress: bool,
         workers: usize,
-    ) -> (BackupKey, Vec<u8>) {
-        let key = BackupKey::generate();
+    ) -> (BoundKey, Vec<u8>) {
+        let key = bound_key(backup_id);
         let keys = Arc::new(key.derive());
         let flags = if compress { format::FLAG_ZSTD } else { 0 };
-        let (header, bytes) =
-            Header::seal(&keys, flags, segment_size, uuid::Uuid::new_v4(), 1).unwrap();
+        let (header, bytes) = Header::seal(&keys, flags, segment_size, backup_id, 1).unwrap();
         let mut w = SegmentWriter::new(Vec::new(), keys, &header, &bytes, workers).unwrap();
         // Uneven writes, as tar makes them.
         for piece in plain.chunks(7919) {
@@ -272,8 +285,8 @@ mod tests {
         fn segments_round_trip(len in 0usize..400_000, seg in 0u32..3, compress: bool, workers in 1usize..4) {
             let segment_size = [64 * 1024, 100_000, 256 * 1024][seg as usize];
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
-            let (key, archive) = seal(&plain, segment_size, compress, workers);
-            let mut reader = SegmentReader::open(archive.as_slice(), key.derive()).unwrap();
+            let (key, archive) = seal(uuid::Uuid::new_v4(), &plain, segment_size, compress, workers);
+            let mut reader = SegmentReader::open(archive.as_slice(), &key).unwrap();
             let mut back = Vec::new();
             reader.read_to_end(&mut back).unwrap();
             prop_assert!(reader.finished());
@@ -283,12 +296,40 @@ mod tests {
         #[test]
         fn any_single_flipped_bit_is_detected(at in any::<prop::sample::Index>(), bit in 0u8..8) {
             let plain: Vec<u8> = (0..150_000).map(|i| (i % 251) as u8).collect();
-            let (key, mut archive) = seal(&plain, 64 * 1024, false, 2);
+            let (key, mut archive) = seal(uuid::Uuid::new_v4(), &plain, 64 * 1024, false, 2);
             let at = at.index(archive.len());
             archive[at] ^= 1 << bit;
-            let result = SegmentReader::open(archive.as_slice(), key.derive())
+            let result = SegmentReader::open(archive.as_slice(), &key)
                 .and_then(|mut r| { let mut v = Vec::new(); r.read_to_end(&mut v).map_err(from_io).map(|_| v) });
             prop_assert!(result.is_err(), "flip at {} went unnoticed", at);
+        }
+
+        /// Anything at all, an authentic header followed by anything, or an authentic prefix
+        /// followed by anything: never a panic, and refused with a code (`internal` is for
+        /// faults of the machine, and reading from memory has none) unless it is the archive.
+        #[test]
+        fn arbitrary_bytes_are_refused_with_a_code(
+            prefix in 0u8..3,
+            cut in any::<prop::sample::Index>(),
+            junk in prop::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let plain: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
+            let (key, archive) = seal(uuid::Uuid::new_v4(), &plain, 64 * 1024, prefix == 2, 1);
+            let keep = match prefix {
+                0 => 0,
+                1 => format::HEADER_LEN,
+                _ => cut.index(archive.len() + 1),
+            };
+            let mut bytes = archive[..keep].to_vec();
+            bytes.extend_from_slice(&junk);
+            let result = SegmentReader::open(bytes.as_slice(), &key).and_then(|mut r| {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).map_err(from_io).map(|_| v)
+            });
+            match result {
+                Ok(back) => prop_assert!(bytes == archive && back == plain),
+                Err(e) => prop_assert_ne!(e.code(), ErrorCode::Internal, "{:?}", e),
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use api_spec::ErrorCode;
 
 use super::{coded, from_io, pool, serve, to_io};
 use crate::backup::format::{self, HEADER_LEN, Header, RawSegment, SEGMENT_SLACK};
-use crate::backup::keys::DerivedKeys;
+use crate::backup::keys::{BoundKey, DerivedKeys};
 use crate::error::{Result, fail};
 
 /// Reads the plaintext of an archive, verifying each segment first. Segments are framed on
@@ -70,15 +70,18 @@ fn open_body(keys: &DerivedKeys, header: &Header, index: u64, raw: &RawSegment) 
 }
 
 impl<R: Read> SegmentReader<R> {
-    /// Reads and authenticates the header with `keys`.
-    pub fn open(mut inner: R, keys: DerivedKeys) -> Result<Self> {
+    /// Reads the header, authenticates it with `key`, and checks that it is of the backup
+    /// `key`'s file names (`BoundKey::check`): the one place every reader of an archive passes.
+    pub fn open(mut inner: R, key: &BoundKey) -> Result<Self> {
         let mut bytes = [0u8; HEADER_LEN];
         inner.read_exact(&mut bytes).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => fail(ErrorCode::BackupNotAnArchive),
             _ => from_io(e),
         })?;
         let header = Header::parse(&bytes)?;
+        let keys = key.derive();
         header.authenticate(&bytes, &keys)?;
+        key.check(&header)?;
         Ok(Self {
             inner,
             keys: Arc::new(keys),
