@@ -61,7 +61,11 @@ pub fn parse(text: &str) -> Result<Envelope<'_>, Refusal> {
     };
     let text_field = |raw: Option<&RawValue>, name| match raw {
         None => Ok(None),
-        Some(raw) => serde_json::from_str::<Option<String>>(raw.get()).map_err(|_| invalid(name)),
+        Some(raw) => match serde_json::from_str::<Option<String>>(raw.get()) {
+            Ok(Some(text)) if text.contains('\0') => Err(invalid(name)),
+            Ok(text) => Ok(text),
+            Err(_) => Err(invalid(name)),
+        },
     };
     let username = match text_field(fields.username, "username") {
         Ok(u) => u,
@@ -78,6 +82,66 @@ pub fn parse(text: &str) -> Result<Envelope<'_>, Refusal> {
         token,
         request_id,
     })
+}
+
+/// The top-level field of `data` (raw JSON text) whose key or value holds a NUL character,
+/// if any. PostgreSQL cannot store or even compare text containing NUL, so such a request
+/// would fail inside the database as an internal error; no name, id, query or password may
+/// hold one, on either backend. JSON can carry NUL only as the escape `\u0000`, so text
+/// without one is passed at once; otherwise the top level is walked without parsing values.
+pub fn field_with_nul(data: &str) -> Option<String> {
+    if !escapes_nul(data) {
+        return None;
+    }
+    let Ok(Entries(entries)) = serde_json::from_str::<Entries<'_>>(data) else {
+        // Not an object: the action's own type refuses it.
+        return None;
+    };
+    entries
+        .into_iter()
+        .find(|(key, value)| key.contains('\0') || escapes_nul(value.get()))
+        .map(|(key, _)| truncate(&key, 64).to_owned())
+}
+
+/// Whether JSON text holds the escape `\u0000` (not an escaped backslash followed by
+/// `u0000`).
+fn escapes_nul(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1..i + 6) == Some(b"u0000".as_slice()) {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// An object's entries, keys decoded and values left raw.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
 }
 
 /// The `request_id` as echoed: strings and numbers only (anything else is accepted but not
@@ -218,6 +282,20 @@ mod tests {
         assert_eq!(
             refused(r#"{"action":"x","token":5}"#),
             (ErrorCode::InvalidEnvelope, Some("token".into()), None)
+        );
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_data_names_its_top_level_field() {
+        assert_eq!(field_with_nul(r#"{"a":"x","b":"y\u0000z"}"#).as_deref(), Some("b"));
+        assert_eq!(field_with_nul(r#"{"a":{"deep":["\u0000"]}}"#).as_deref(), Some("a"));
+        assert_eq!(field_with_nul(r#"{"k\u0000":1}"#).as_deref(), Some("k\0"));
+        // An escaped backslash followed by the letters u0000 is no NUL.
+        assert_eq!(field_with_nul(r#"{"a":"\\u0000"}"#), None);
+        assert_eq!(field_with_nul(r#"{"a":"plain"}"#), None);
+        assert_eq!(
+            refused(r#"{"action":"x","username":"a\u0000b"}"#).1.as_deref(),
+            Some("username")
         );
     }
 

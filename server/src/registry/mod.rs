@@ -95,9 +95,13 @@ impl Registry {
             // CFMS clients send `"data": null` for "no arguments". The typed request is read
             // straight from the text: no JSON tree is built on the way.
             let text = data.map_or("{}", RawValue::get);
-            let mut reader = serde_json::Deserializer::from_str(text);
-            let request: Result<A::Request> =
-                serde_path_to_error::deserialize(&mut reader).map_err(|e| data_error(&e));
+            let request: Result<A::Request> = match envelope::field_with_nul(text) {
+                Some(field) => Err(field_error(ErrorCode::InvalidField, &field)),
+                None => {
+                    let mut reader = serde_json::Deserializer::from_str(text);
+                    serde_path_to_error::deserialize(&mut reader).map_err(|e| data_error(&e))
+                }
+            };
             let handler = Arc::clone(&handler);
             Box::pin(async move {
                 let response = handler(call, request?).await?;
