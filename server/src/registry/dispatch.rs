@@ -1,47 +1,29 @@
 //! One request, end to end: envelope → registry lookup → access check → typed action →
-//! reply, plus the audit entry. Parsing is two-stage: the envelope first (so even a bad
-//! request's `request_id` is echoed), then the action's own `data` type.
+//! reply, plus the audit entry. Parsing is two-stage: the envelope first (`envelope.rs`, so
+//! even a bad request's `request_id` is echoed), then the action's own `data` type.
 use std::sync::Arc;
 
 use api_spec::{Access, ErrorCode, Reply, Request};
 use serde_json::Value;
 use tracing::Instrument;
 
+use super::envelope::{Parsed, parse_envelope};
 use super::{Call, Entry};
 use crate::app::AppState;
 use crate::auth::{AuthContext, context::authenticate};
 use crate::connection::ConnectionCtx;
-use crate::error::{Error, Result, fail, field_error};
+use crate::error::{Error, Result, fail};
 use crate::storage::audit::{self, NewEntry};
 use crate::time::now_secs;
 
 /// Handles one text message and returns the reply to send.
 pub async fn dispatch(state: Arc<AppState>, conn: Arc<ConnectionCtx>, text: &str) -> Reply {
-    let raw: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(_) => return error_reply(&fail(ErrorCode::MalformedJson), None, None),
-    };
-    let Value::Object(object) = raw else {
-        return error_reply(&fail(ErrorCode::NotAnObject), None, None);
-    };
-    let request_id = object
-        .get("request_id")
-        .filter(|v| v.is_string() || v.is_number())
-        .cloned();
-    if !object.contains_key("action") {
-        return error_reply(&fail(ErrorCode::MissingAction), None, request_id);
-    }
-    let request: Request = match serde_json::from_value(Value::Object(object)) {
-        Ok(r) => r,
-        Err(e) => {
-            let text = e.to_string();
-            let field = text.split('`').nth(1).unwrap_or_default();
-            return error_reply(
-                &field_error(ErrorCode::InvalidEnvelope, field),
-                None,
-                request_id,
-            );
-        }
+    let Parsed {
+        request,
+        echo: request_id,
+    } = match parse_envelope(text) {
+        Ok(parsed) => parsed,
+        Err(reply) => return reply,
     };
     let Some(entry) = state.registry.get(&request.action) else {
         let message = format!("Unknown action: {}", truncate(&request.action, 64));

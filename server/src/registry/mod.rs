@@ -14,12 +14,14 @@ use crate::connection::ConnectionCtx;
 use crate::error::{Result, fail, field_error};
 
 mod dispatch;
+mod envelope;
 
 use crate::actions::{
     access, audit, auth, backups, directories, documents, groups, imports, lookup, meta, revisions,
     tenants, transfers, users,
 };
 pub use dispatch::{dispatch, error_reply};
+pub use envelope::{Parsed, parse_envelope};
 
 /// Everything an action gets besides its request.
 pub struct Call {
@@ -75,6 +77,25 @@ fn data_error(err: &serde_json::Error) -> crate::error::Error {
     }
 }
 
+/// The top-level `data` field holding a string (or key) with a NUL character, if any.
+/// PostgreSQL cannot store or even compare text containing NUL, so such a request would fail
+/// inside the database as an internal error; no name, id or password may contain one, on
+/// either backend.
+fn field_with_nul(data: &Value) -> Option<&str> {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+    let map = data.as_object()?;
+    map.iter()
+        .find(|(k, v)| k.contains('\0') || has_nul(v))
+        .map(|(k, _)| k.as_str())
+}
+
 impl Registry {
     fn add<A, F, Fut>(&mut self, handler: F)
     where
@@ -92,6 +113,9 @@ impl Registry {
                 } else {
                     data
                 };
+                if let Some(field) = field_with_nul(&data) {
+                    return Err(field_error(ErrorCode::InvalidField, field));
+                }
                 let request: A::Request =
                     serde_json::from_value(data).map_err(|e| data_error(&e))?;
                 let response = handler(call, request).await?;
@@ -187,6 +211,23 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn a_nul_anywhere_in_data_names_its_top_level_field() {
+        use serde_json::json;
+        assert_eq!(
+            field_with_nul(&json!({"username": "a\u{0}b"})),
+            Some("username")
+        );
+        let nested = json!({"ok": "x", "groups": [{"group_name": "\u{0}"}]});
+        assert_eq!(field_with_nul(&nested), Some("groups"));
+        assert_eq!(field_with_nul(&json!({"a\u{0}": 1})), Some("a\u{0}"));
+        assert_eq!(
+            field_with_nul(&json!({"name": "ñ 🦀", "n": [1, null]})),
+            None
+        );
+        assert_eq!(field_with_nul(&json!("\u{0}")), None);
+    }
 
     #[test]
     fn registry_matches_the_catalogue_exactly() {
