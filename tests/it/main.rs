@@ -11,6 +11,7 @@ mod cli;
 mod directories;
 mod documents;
 mod events;
+mod fuzz;
 mod hostile;
 mod http;
 mod imports;
