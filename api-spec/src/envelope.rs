@@ -5,7 +5,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 /// One client request: a WebSocket text message holding this JSON object.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// Name of the action, e.g. `list_users`.

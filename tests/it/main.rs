@@ -12,6 +12,7 @@ mod directories;
 mod documents;
 mod edges;
 mod events;
+mod fuzz;
 mod hostile;
 mod http;
 mod imports;

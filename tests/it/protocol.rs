@@ -84,6 +84,36 @@ async fn field_errors_name_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
+    // Found by the WebSocket fuzz test: PostgreSQL refuses text holding NUL, which made these
+    // requests internal errors there.
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let cases = [
+        ("get_user_info", json!({"username": "a\u{0}b"}), "username"),
+        ("search", json!({"query": "x\u{0}"}), "query"),
+        (
+            "change_user_groups",
+            json!({"username": "admin", "groups": ["\u{0}"]}),
+            "groups",
+        ),
+    ];
+    for (action, data, field) in cases {
+        let reply = admin.request(action, data).await;
+        assert_eq!(
+            error_of(&reply),
+            ErrorCode::InvalidField,
+            "{action}: {reply:?}"
+        );
+        assert_eq!(reply.data["field"], field, "{action}");
+    }
+    let mut anonymous = server.client().await;
+    let login = json!({"username": "admin", "password": "x", "tenant": "\u{0}"});
+    let reply = anonymous.request("login", login).await;
+    assert_eq!(reply.data["field"], "tenant", "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn null_data_means_no_arguments() {
     let server = TestServer::start().await;
     let mut c = server.client().await;

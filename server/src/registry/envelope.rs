@@ -234,7 +234,182 @@ pub fn truncate(s: &str, max_chars: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use api_spec::{Reply, Request};
+    use proptest::prelude::*;
+    use serde_json::json;
+
     use super::*;
+    use crate::registry::error_reply;
+
+    /// The codes the envelope stage may answer with.
+    const ENVELOPE_CODES: [ErrorCode; 4] = [
+        ErrorCode::MalformedJson,
+        ErrorCode::NotAnObject,
+        ErrorCode::MissingAction,
+        ErrorCode::InvalidEnvelope,
+    ];
+
+    fn reply_of(refusal: Refusal) -> Reply {
+        error_reply(&refusal.error, None, refusal.request_id)
+    }
+
+    /// Checks the invariant of an error reply: its JSON has an integer `code`, a `message`, a
+    /// `timestamp`, and a `data.error` that is an envelope code sent with that status.
+    fn check_error(reply: &Reply) -> Result<(), TestCaseError> {
+        let value = serde_json::to_value(reply).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(value["code"].is_u64(), "{value}");
+        prop_assert!(value["message"].as_str().is_some_and(|m| !m.is_empty()));
+        prop_assert!(value["timestamp"].is_number());
+        let code: ErrorCode = serde_json::from_value(value["data"]["error"].clone())
+            .map_err(|e| TestCaseError::fail(format!("data.error of {value}: {e}")))?;
+        prop_assert!(ENVELOPE_CODES.contains(&code), "{code:?}");
+        prop_assert_eq!(reply.code, code.status());
+        Ok(())
+    }
+
+    /// JSON values without floats (whose text form need not parse back bit-exactly).
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A request a client may send: `request_id` is a string or a number, as documented.
+    fn request() -> impl Strategy<Value = Request> {
+        let id = prop_oneof![
+            ".{0,10}".prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+        ];
+        (
+            ".{0,24}",
+            json_value(),
+            proptest::option::of("[^\\x00]{0,16}"),
+            proptest::option::of("[^\\x00]{0,16}"),
+            proptest::option::of(id),
+        )
+            .prop_map(|(action, data, username, token, request_id)| Request {
+                action,
+                data,
+                username,
+                token,
+                request_id,
+            })
+    }
+
+    /// Text that is mostly JSON-shaped: envelopes with fields of any type, cut short or not.
+    fn envelope_text() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            Just("action"),
+            Just("data"),
+            Just("username"),
+            Just("token"),
+            Just("request_id"),
+            Just("extra"),
+        ];
+        (
+            prop::collection::vec((field, json_value()), 0..6),
+            any::<usize>(),
+        )
+            .prop_map(|(fields, cut)| {
+                let object: serde_json::Map<String, Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                let text = Value::Object(object).to_string();
+                // Sometimes a prefix: truncated JSON, on a character boundary.
+                let cut = cut % (text.len() + 8);
+                match text.char_indices().nth(cut) {
+                    Some((i, _)) if cut.is_multiple_of(3) => text[..i].to_owned(),
+                    _ => text,
+                }
+            })
+    }
+
+    /// The client-side request an envelope stands for (`data` parsed, `null` when absent).
+    fn as_request(e: &Envelope<'_>) -> Result<Request, TestCaseError> {
+        let data = match e.data {
+            Some(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| TestCaseError::fail(e.to_string()))?
+            }
+            None => Value::Null,
+        };
+        Ok(Request {
+            action: e.action.clone(),
+            data,
+            username: e.username.clone(),
+            token: e.token.clone(),
+            request_id: e.request_id.clone(),
+        })
+    }
+
+    fn check_any(text: &str) -> Result<(), TestCaseError> {
+        match parse(text) {
+            Err(refusal) => {
+                let reply = reply_of(refusal);
+                check_error(&reply)?;
+                // A named field is one the message has (never a quoted value).
+                if let Some(field) = reply.data.get("field").and_then(Value::as_str) {
+                    let object: Value = serde_json::from_str(text)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert!(object.get(field).is_some(), "field {field:?} of {text}");
+                }
+                Ok(())
+            }
+            Ok(parsed) => {
+                // Whatever parsed serialises and parses back to itself.
+                let request = as_request(&parsed)?;
+                let again = serde_json::to_string(&request)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let back = parse(&again)
+                    .map_err(|r| TestCaseError::fail(format!("{again} refused: {r:?}")))?;
+                prop_assert_eq!(as_request(&back)?, request);
+                Ok(())
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn any_text_parses_or_gets_a_coded_envelope_error(text in ".{0,64}") {
+            check_any(&text)?;
+        }
+
+        #[test]
+        fn envelope_shaped_text_parses_or_gets_a_coded_envelope_error(text in envelope_text()) {
+            check_any(&text)?;
+        }
+
+        #[test]
+        fn valid_requests_round_trip(request in request()) {
+            let text = serde_json::to_string(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let parsed = parse(&text)
+                .map_err(|r| TestCaseError::fail(format!("{text} refused: {r:?}")))?;
+            prop_assert_eq!(as_request(&parsed)?, request);
+        }
+    }
+
+    #[test]
+    fn a_bad_envelope_still_echoes_its_request_id() {
+        let text = json!({"action": 42, "request_id": "r1"}).to_string();
+        let reply = reply_of(parse(&text).unwrap_err());
+        assert_eq!(reply.request_id, Some(json!("r1")));
+        assert_eq!(reply.data["error"], "invalid_envelope");
+        assert_eq!(reply.data["field"], "action");
+        let reply = reply_of(parse(r#"{"request_id": {"x": 1}}"#).unwrap_err());
+        assert_eq!(reply.request_id, None);
+        assert_eq!(reply.data["error"], "missing_action");
+    }
 
     fn refused(text: &str) -> (ErrorCode, Option<String>, Option<Value>) {
         let r = parse(text).unwrap_err();
@@ -287,14 +462,22 @@ mod tests {
 
     #[test]
     fn a_nul_anywhere_in_data_names_its_top_level_field() {
-        assert_eq!(field_with_nul(r#"{"a":"x","b":"y\u0000z"}"#).as_deref(), Some("b"));
-        assert_eq!(field_with_nul(r#"{"a":{"deep":["\u0000"]}}"#).as_deref(), Some("a"));
+        assert_eq!(
+            field_with_nul(r#"{"a":"x","b":"y\u0000z"}"#).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            field_with_nul(r#"{"a":{"deep":["\u0000"]}}"#).as_deref(),
+            Some("a")
+        );
         assert_eq!(field_with_nul(r#"{"k\u0000":1}"#).as_deref(), Some("k\0"));
         // An escaped backslash followed by the letters u0000 is no NUL.
         assert_eq!(field_with_nul(r#"{"a":"\\u0000"}"#), None);
         assert_eq!(field_with_nul(r#"{"a":"plain"}"#), None);
         assert_eq!(
-            refused(r#"{"action":"x","username":"a\u0000b"}"#).1.as_deref(),
+            refused(r#"{"action":"x","username":"a\u0000b"}"#)
+                .1
+                .as_deref(),
             Some("username")
         );
     }
