@@ -61,13 +61,25 @@ pub struct Registry {
 
 /// Maps a serde error on `data` to the distinct protocol codes clients rely on.
 fn data_error(err: &serde_json::Error) -> crate::error::Error {
-    // serde's messages are stable: "unknown field `x`, expected …", "missing field `x`".
+    // serde's messages are stable: "unknown field `x`, expected …" (or "…`, there are no
+    // fields"), "missing field `x`". The name may itself hold backticks: it runs to the last
+    // of those endings, which only ever follow it.
     let text = err.to_string();
-    let field = text.split('`').nth(1).unwrap_or_default();
-    if text.starts_with("unknown field") {
-        field_error(ErrorCode::UnknownField, field)
-    } else if text.starts_with("missing field") {
-        field_error(ErrorCode::MissingField, field)
+    let named = |prefix: &str| {
+        let rest = text.strip_prefix(prefix)?;
+        let name = ["`, expected", "`, there are no fields"]
+            .iter()
+            .find_map(|end| rest.rsplit_once(end).map(|(name, _)| name));
+        Some(
+            name.or_else(|| rest.strip_suffix('`'))
+                .unwrap_or(rest)
+                .to_owned(),
+        )
+    };
+    if let Some(field) = named("unknown field `") {
+        field_error(ErrorCode::UnknownField, &field)
+    } else if let Some(field) = named("missing field `") {
+        field_error(ErrorCode::MissingField, &field)
     } else {
         crate::error::Error::Api {
             code: ErrorCode::InvalidField,
@@ -211,6 +223,48 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn data_errors_name_fields_that_hold_backticks() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Two {
+            a: u8,
+            b: u8,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Nothing {}
+        let field = |value: Value, nothing: bool| {
+            let err = if nothing {
+                serde_json::from_value::<Nothing>(value)
+                    .map(|_| ())
+                    .unwrap_err()
+            } else {
+                serde_json::from_value::<Two>(value)
+                    .map(|_| ())
+                    .unwrap_err()
+            };
+            match data_error(&err) {
+                crate::error::Error::Api { code, field, .. } => (code, field),
+                other => panic!("{other:?}"),
+            }
+        };
+        let unknown = |f: &str| (ErrorCode::UnknownField, Some(f.to_owned()));
+        let odd = "x`, expected `y";
+        assert_eq!(
+            field(serde_json::json!({"a": 1, "b": 2, "`c`": 3}), false),
+            unknown("`c`")
+        );
+        assert_eq!(
+            field(serde_json::json!({"a": 1, "b": 2, odd: 3}), false),
+            unknown(odd)
+        );
+        assert_eq!(field(serde_json::json!({"`": 1}), true), unknown("`"));
+        let missing = field(serde_json::json!({"a": 1}), false);
+        assert_eq!(missing, (ErrorCode::MissingField, Some("b".to_owned())));
+    }
 
     #[test]
     fn a_nul_anywhere_in_data_names_its_top_level_field() {
