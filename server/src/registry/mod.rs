@@ -65,13 +65,25 @@ pub struct Registry {
 /// field: the one serde names for unknown and missing fields, otherwise the path to the
 /// value that did not fit (`offset`, `access_rules.read[0].match`).
 fn data_error(err: &serde_path_to_error::Error<serde_json::Error>) -> crate::error::Error {
-    // serde's messages are stable: "unknown field `x`, expected …", "missing field `x`".
+    // serde's messages are stable: "unknown field `x`, expected …" (or "…`, there are no
+    // fields"), "missing field `x`". The name may itself hold backticks: it runs to the last
+    // of those endings, which only ever follow it.
     let text = err.inner().to_string();
-    let named = text.split('`').nth(1).unwrap_or_default();
-    if text.starts_with("unknown field") {
-        field_error(ErrorCode::UnknownField, named)
-    } else if text.starts_with("missing field") {
-        field_error(ErrorCode::MissingField, named)
+    let named = |prefix: &str| {
+        let rest = text.strip_prefix(prefix)?;
+        let name = ["`, expected", "`, there are no fields"]
+            .iter()
+            .find_map(|end| rest.rsplit_once(end).map(|(name, _)| name));
+        Some(
+            name.or_else(|| rest.strip_suffix('`'))
+                .unwrap_or(rest)
+                .to_owned(),
+        )
+    };
+    if let Some(field) = named("unknown field `") {
+        field_error(ErrorCode::UnknownField, &field)
+    } else if let Some(field) = named("missing field `") {
+        field_error(ErrorCode::MissingField, &field)
     } else {
         let path = err.path().to_string();
         crate::error::Error::Api {
