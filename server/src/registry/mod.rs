@@ -68,7 +68,12 @@ fn data_error(err: &serde_path_to_error::Error<serde_json::Error>) -> crate::err
     // serde's messages are stable: "unknown field `x`, expected …" (or "…`, there are no
     // fields"), "missing field `x`". The name may itself hold backticks: it runs to the last
     // of those endings, which only ever follow it.
-    let text = err.inner().to_string();
+    let full = err.inner().to_string();
+    // Read from text, serde_json appends the position (" at line 1 column 17").
+    let text = match full.rfind(" at line ") {
+        Some(at) if err.inner().line() != 0 => &full[..at],
+        _ => full.as_str(),
+    };
     let named = |prefix: &str| {
         let rest = text.strip_prefix(prefix)?;
         let name = ["`, expected", "`, there are no fields"]
