@@ -61,6 +61,9 @@ error_codes! {
     InvalidCredentials = 401, "Invalid credentials";
     /// Too many failed logins; retry after `data.retry_after` seconds.
     TooManyAttempts = 429, "Too many failed attempts; try again later";
+    /// The client's address holds as many WebSocket connections as the server allows one
+    /// address (`max_connections_per_address`); the upgrade is refused with HTTP 429.
+    TooManyConnections = 429, "Too many connections from this address";
     /// The caller lacks the permission the action needs.
     PermissionDenied = 403, "Access denied";
     /// The old password given to `set_passwd` is wrong.
@@ -127,6 +130,9 @@ error_codes! {
     HashMismatch = 400, "SHA-256 mismatch";
     /// A resume offset beyond the bytes received so far, or a malformed range.
     InvalidOffset = 400, "Invalid offset or range";
+    /// HTTP download: the `Range` starts at or beyond the end of the file (HTTP 416, with
+    /// `Content-Range: bytes */SIZE`).
+    RangeNotSatisfiable = 416, "The requested range is not satisfiable";
     /// A declared size beyond the server's upload limit.
     TooLarge = 413, "The file is larger than the server accepts";
     /// The client stopped sending in the middle of a transfer.

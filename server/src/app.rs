@@ -14,6 +14,7 @@ use crate::jobs::JobControl;
 use crate::registry::Registry;
 use crate::services::transfers::ActiveUploads;
 use crate::storage::blobs::BlobStore;
+use crate::transport::ws::AddressCounts;
 
 pub struct AppState {
     pub config: Config,
@@ -27,6 +28,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub uploads: ActiveUploads,
     pub jobs: JobControl,
+    /// WebSocket connections per client address.
+    pub addresses: Arc<AddressCounts>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             blobs,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
+            addresses: Arc::default(),
         }
     }
 }

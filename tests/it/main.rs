@@ -8,6 +8,7 @@ mod auth;
 mod backups;
 mod blobs;
 mod cli;
+mod connections;
 mod directories;
 mod documents;
 mod edges;

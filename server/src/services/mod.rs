@@ -7,6 +7,7 @@ pub mod directory;
 pub mod events;
 pub mod groups;
 pub mod names;
+pub mod pace;
 pub mod part;
 pub mod rules;
 pub mod tenants;
