@@ -113,6 +113,16 @@ async fn token_must_match_its_user() {
         .await
         .unwrap_err();
     assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
+    // Without a name, the token alone names its session: the admin's.
+    admin.username = None;
+    let users = admin
+        .call::<ListUsers>(&Empty {})
+        .await
+        .expect("token alone");
+    assert!(users.users.iter().any(|u| u.username == "bob"));
+    admin.token = Some("forged".into());
+    let err = admin.call::<ListUsers>(&Empty {}).await.unwrap_err();
+    assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

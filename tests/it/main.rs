@@ -22,6 +22,7 @@ mod key_files;
 mod listeners;
 mod migrations;
 mod protocol;
+mod remote_cli;
 mod search;
 mod support;
 mod tenants;

@@ -148,8 +148,10 @@ impl Client {
     /// Sends `{action, data}` with this client's credentials and returns the raw reply.
     pub async fn request(&mut self, action: &str, data: Value) -> Reply {
         let mut envelope = json!({"action": action, "data": data});
-        if let (Some(u), Some(t)) = (&self.username, &self.token) {
+        if let Some(u) = &self.username {
             envelope["username"] = json!(u);
+        }
+        if let Some(t) = &self.token {
             envelope["token"] = json!(t);
         }
         self.send_text(envelope.to_string()).await;
