@@ -94,16 +94,7 @@ impl Shell {
 
 /// Deterministic bytes that do not compress.
 fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    tests::bench::tenant::content(len, seed, false)
 }
 
 fn names(listing: &Value, kind: &str, key: &str) -> Vec<String> {
@@ -318,4 +309,92 @@ async fn watch_prints_events_as_they_come() {
     let event: Value = serde_json::from_str(&event).expect("one JSON event per line");
     assert_eq!(event["event"], "group_changed", "{event}");
     watch.kill().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_made_and_imported_from_the_command_line_comes_back_byte_for_byte() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    sh.run(&["mkdir", "-p", "archive/2026"]).await.ok();
+    let files = [
+        ("big.bin", content(3 * 1024 * 1024 + 5, 7), "archive/2026"),
+        ("a.txt", content(100, 8), "archive"),
+        ("b.txt", content(10, 9), "/"),
+    ];
+    for (name, bytes, folder) in &files {
+        let file = write(sh.home.path(), name, bytes);
+        sh.run(&["put", &file, folder]).await.ok();
+    }
+    let out = sh.path("backups");
+    let created = sh
+        .run(&[
+            "backup",
+            "create",
+            "--name",
+            "nightly",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let archive = created["files"]["archive"]
+        .as_str()
+        .expect("archive path")
+        .to_owned();
+    let key = created["files"]["key"]
+        .as_str()
+        .expect("key path")
+        .to_owned();
+    assert_eq!(created["job"]["status"], "completed", "{created}");
+    let listed = sh.run(&["backup", "list", "--json"]).await.ok().json();
+    assert_eq!(listed["backups"][0]["name"], "nightly", "{listed}");
+    // The offline verify accepts what was downloaded.
+    sh.run(&["backup", "verify", &archive, "--key", &key])
+        .await
+        .ok();
+
+    // Into a new tenant, as its admin.
+    sh.run(&[
+        "tenant",
+        "create",
+        "restored",
+        "--admin-password",
+        "restored-admin-pass",
+        "--server",
+        &sh.server,
+    ])
+    .await
+    .ok();
+    let other = Shell::new(&server);
+    other
+        .login(Some("restored"), "admin", "restored-admin-pass")
+        .await
+        .ok();
+    let imported = other
+        .run(&[
+            "backup", "import", &archive, "--key", &key, "--wait", "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(imported["status"], "completed", "{imported}");
+    assert!(imported["id_map_size"].as_u64().unwrap() >= 3, "{imported}");
+    for (name, bytes, folder) in &files {
+        let path = format!("{}/{name}", folder.trim_end_matches('/'));
+        let dest = other.path(&format!("got-{name}"));
+        other
+            .run(&["get", &path, "-o", dest.to_str().unwrap()])
+            .await
+            .ok();
+        assert!(std::fs::read(&dest).unwrap() == *bytes, "{path}");
+    }
+    // A second restore into the now non-empty tenant fails with the job's own code.
+    let again = other
+        .run(&["backup", "import", &archive, "--key", &key, "--wait"])
+        .await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains('['), "{again:?}");
 }

@@ -11,18 +11,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tests::{Client, TestServer, http};
 
-/// Deterministic bytes that do not compress (a xorshift stream).
+/// Deterministic bytes that do not compress.
 fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    tests::bench::tenant::content(len, seed, false)
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -4,6 +4,7 @@
 //! Exit codes: 0 on success; 1 on a failure, with the server's error code printed; 2 on a
 //! usage error. `--json` prints one JSON document on stdout (an error too, as
 //! `{"error": CODE, "message": …}`).
+pub mod backups;
 pub mod remote;
 
 use std::path::PathBuf;
@@ -102,7 +103,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum BackupCommand {
-    /// Verify an archive with its key file: every segment, manifest and blob.
+    /// Verify an archive with its key file, offline: every segment, manifest and blob.
     Verify {
         archive: PathBuf,
         #[arg(long)]
@@ -111,6 +112,57 @@ pub enum BackupCommand {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+    /// Export the tenant on the server; with `-o`, wait and download archive and key.
+    Create {
+        #[arg(long)]
+        name: Option<String>,
+        /// Wrap the key file with the passphrase in this file's first line.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long, value_parser = ["zstd", "none"])]
+        compression: Option<String>,
+        /// Wait for the export to end.
+        #[arg(long)]
+        wait: bool,
+        /// Wait, then download `<id>.coffer` and `<id>.key` into this directory.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// List the tenant's backups on the server.
+    List,
+    /// Download a backup's archive and key into a directory.
+    Download {
+        backup_id: String,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Delete a backup on the server.
+    Delete { backup_id: String },
+    /// Import an archive into the tenant on the server: upload both files, start, and with
+    /// `--wait` follow the job to its end.
+    Import {
+        archive: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long, value_parser = ["restore", "merge"])]
+        mode: Option<String>,
+        #[arg(long, value_parser = ["rename", "skip", "fail"])]
+        on_conflict: Option<String>,
+        /// Plan only: report what would happen, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Accept an unauthenticated legacy CFMS archive.
+        #[arg(long)]
+        allow_legacy: bool,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// A backup job's status (an import's or an export's).
+    Status { job: String },
+    /// Cancel an import job.
+    Cancel { job: String },
 }
 
 /// Tenant commands use the local database (`--config`) unless `--server` is given.
@@ -246,6 +298,60 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
             let as_json = cli.json;
             Box::pin(async move { remote::watch(&target, as_json).await })
         }
+        Command::Backup { command } => match command {
+            BackupCommand::Verify { .. } => return None,
+            BackupCommand::Create {
+                name,
+                passphrase_file,
+                compression,
+                wait,
+                output,
+            } => {
+                let args = backups::CreateArgs {
+                    name: name.clone(),
+                    passphrase_file: passphrase_file.clone(),
+                    compression: compression.clone(),
+                    wait: *wait,
+                    output: output.clone(),
+                };
+                Box::pin(async move { backups::create(&target, args).await })
+            }
+            BackupCommand::List => Box::pin(async move { backups::list(&target).await }),
+            BackupCommand::Download { backup_id, output } => {
+                Box::pin(async move { backups::download(&target, backup_id, output).await })
+            }
+            BackupCommand::Delete { backup_id } => {
+                Box::pin(async move { backups::delete(&target, backup_id).await })
+            }
+            BackupCommand::Import {
+                archive,
+                key,
+                passphrase_file,
+                mode,
+                on_conflict,
+                dry_run,
+                allow_legacy,
+                wait,
+            } => {
+                let args = backups::ImportArgs {
+                    archive: archive.clone(),
+                    key: key.clone(),
+                    passphrase_file: passphrase_file.clone(),
+                    mode: mode.clone(),
+                    on_conflict: on_conflict.clone(),
+                    dry_run: *dry_run,
+                    allow_legacy: *allow_legacy,
+                    wait: *wait,
+                };
+                Box::pin(async move { backups::import(&target, args).await })
+            }
+            BackupCommand::Status { job } => {
+                Box::pin(async move { backups::show_status(&target, job).await })
+            }
+            BackupCommand::Cancel { job } => {
+                Box::pin(async move { backups::cancel(&target, job).await })
+            }
+        },
         Command::Tenant { command } if cli.server.is_some() => match command {
             TenantCommand::List => Box::pin(async move { remote::tenant_list(&target).await }),
             TenantCommand::Create {

@@ -46,7 +46,7 @@ pub struct Target {
 }
 
 /// Connects as `target` says, or as the stored session says where it is silent.
-async fn connect(target: &Target) -> Result<Client, Failure> {
+pub(super) async fn connect(target: &Target) -> Result<Client, Failure> {
     let stored = session::load()?;
     let server = target
         .server
@@ -124,9 +124,7 @@ pub async fn login(
 /// The password: from the file's first line, `COFFER_PASSWORD`, or a prompt on a terminal.
 fn read_password(file: Option<&Path>) -> Result<String, Failure> {
     if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| ClientError::Io(format!("reading {}: {e}", file.display())))?;
-        return Ok(text.lines().next().unwrap_or("").to_owned());
+        return read_first_line(file);
     }
     if let Ok(password) = std::env::var("COFFER_PASSWORD") {
         return Ok(password);
@@ -137,6 +135,13 @@ fn read_password(file: Option<&Path>) -> Result<String, Failure> {
         ));
     }
     prompt_hidden("Password: ")
+}
+
+/// A secret kept in a file: its first line.
+pub(super) fn read_first_line(file: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ClientError::Io(format!("reading {}: {e}", file.display())))?;
+    Ok(text.lines().next().unwrap_or("").to_owned())
 }
 
 /// Reads a line from the terminal with echo off.
@@ -415,8 +420,8 @@ pub async fn tenant_create(
     serde_json::to_value(res).map_err(|e| ClientError::Io(e.to_string()).into())
 }
 
-/// A transfer's progress: a bar on a terminal, a line every few seconds otherwise.
-struct Progress {
+/// A transfer's or a job's progress: a bar on a terminal, a line every few seconds otherwise.
+pub(super) struct Progress {
     bar: Option<ProgressBar>,
     label: String,
     total: u64,
@@ -424,7 +429,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: u64, label: &str) -> Self {
+    pub(super) fn new(total: u64, label: &str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -444,7 +449,7 @@ impl Progress {
         }
     }
 
-    fn set(&self, done: u64) {
+    pub(super) fn set(&self, done: u64) {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None => {
@@ -457,7 +462,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
