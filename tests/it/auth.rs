@@ -99,6 +99,48 @@ async fn repeated_failures_are_throttled_without_blocking_others() {
     );
 }
 
+/// Parallel connections get no more guesses than sequential ones: 40 wrong-password logins
+/// for one user, all sent before any reply is read (10 pipelined on each of 4 connections, so
+/// they run at once), are checked against the password at most `login_max_failures` (5)
+/// times; every other one is refused with 429 before its check, and so is the right password
+/// afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_get_no_more_guesses_than_sequential_ones() {
+    let server = TestServer::start().await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(server.client().await);
+    }
+    let wrong = serde_json::json!({"action": "login",
+        "data": {"username": "admin", "password": "wrong-password"}});
+    for c in &mut clients {
+        for _ in 0..10 {
+            c.send_text(wrong.to_string()).await;
+        }
+    }
+    let (mut checked, mut throttled) = (0, 0);
+    for c in &mut clients {
+        for _ in 0..10 {
+            let reply = c.next_reply().await;
+            match (reply.code, reply.data["error"].as_str()) {
+                (401, Some("invalid_credentials")) => checked += 1,
+                (429, Some("too_many_attempts")) => throttled += 1,
+                other => panic!("unexpected reply {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        (checked, throttled),
+        (5, 35),
+        "wrong passwords checked in parallel"
+    );
+    let err = clients[0]
+        .call::<Login>(&login_req("admin", ADMIN_PASSWORD, None))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (429, ErrorCode::TooManyAttempts));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_must_match_its_user() {
     let server = TestServer::start().await;
