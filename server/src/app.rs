@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
+use crate::backup::unlock::Unlocker;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::jobs::JobControl;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub uploads: ActiveUploads,
     pub jobs: JobControl,
+    /// Unlocks key files at a bounded cost, one tenant's at a time.
+    pub unlocker: Unlocker,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
         db: DatabaseConnection,
         hasher: PasswordHasherPool,
         blobs: Arc<dyn BlobStore>,
+        unlocker: Unlocker,
     ) -> Self {
         let throttle = LoginThrottle::new(
             config.login_max_failures,
@@ -51,6 +55,7 @@ impl AppState {
             blobs,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
+            unlocker,
         }
     }
 }

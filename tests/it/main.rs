@@ -8,6 +8,7 @@ mod auth;
 mod backups;
 mod blobs;
 mod cli;
+mod depth;
 mod directories;
 mod documents;
 mod edges;

@@ -1,51 +1,22 @@
 //! Access checks on folders and documents: the object's rules and explicit entries
-//! (`crate::access::rules`), then — while `inherit` holds — those of each ancestor folder.
+//! (`crate::access::rules`), then — while `inherit` holds — those of each ancestor folder,
+//! all ancestors read at once (a bounded number of queries at any depth).
 use api_spec::ErrorCode;
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
+use super::depth;
 use crate::access::{AccessType, RuleSet, rules};
 use crate::auth::AuthContext;
-use crate::error::{Error, Result, fail};
+use crate::error::{Result, fail};
+use crate::storage::documents;
 use crate::storage::rules::{self as stored, Object};
-use crate::storage::{documents, folders};
 use crate::time::now_ms;
 
 /// Ids bound in one query at most (SQLite accepts 32,766 values per statement).
-const ID_SLICE: usize = 500;
-
-/// Deeper than any sane tree; reaching it means a cycle in the data.
-const MAX_DEPTH: usize = 10_000;
-
-/// Where the walk goes after `object`.
-enum Next {
-    /// To the parent folder, whose rules apply too.
-    Parent(Object),
-    /// Nowhere: the object does not inherit, or is at the top level.
-    Done,
-    /// The object does not exist (any more).
-    Missing,
-}
-
-/// The object the walk continues with, if `object` inherits from a parent folder.
-async fn next(auth: &AuthContext, db: &impl ConnectionTrait, object: Object) -> Result<Next> {
-    let scope = auth.scope();
-    let parent = match object {
-        Object::Document(id) => documents::find(scope, db, id)
-            .await?
-            .map(|d| d.folder_id.filter(|_| d.inherit)),
-        Object::Folder(id) => folders::find(scope, db, id)
-            .await?
-            .map(|f| f.parent_id.filter(|_| f.inherit)),
-    };
-    Ok(match parent {
-        None => Next::Missing,
-        Some(None) => Next::Done,
-        Some(Some(folder)) => Next::Parent(Object::Folder(folder)),
-    })
-}
+pub(crate) const ID_SLICE: usize = 500;
 
 /// What `object` itself decides: `Some(true)` if an entry grants the access (an explicit
 /// grant is decisive for the object and everything it inherits from), `Some(false)` if its
@@ -68,13 +39,23 @@ async fn own_level(
         now,
     )
     .await?;
-    Ok(if granted {
+    Ok(decide(granted, rule_set, auth, access))
+}
+
+/// One level's decision: see [`own_level`].
+fn decide(
+    granted: bool,
+    rule_set: &RuleSet,
+    auth: &AuthContext,
+    access: AccessType,
+) -> Option<bool> {
+    if granted {
         Some(true)
     } else if !rules::allows(rule_set, access, auth.subject(), false) {
         Some(false)
     } else {
         None
-    })
+    }
 }
 
 /// Whether the caller may have `access` to `object`. An object that does not exist allows
@@ -87,25 +68,89 @@ pub async fn allowed(
     object: Object,
     access: AccessType,
 ) -> Result<bool> {
-    let now = now_ms();
-    let mut current = Some(object);
-    let mut depth = 0;
-    while let Some(object) = current {
-        depth += 1;
-        if depth > MAX_DEPTH {
-            return Err(Error::Internal("folder cycle while checking access".into()));
+    let folder = match object {
+        Object::Folder(id) => id,
+        Object::Document(id) => {
+            let Some(d) = documents::find(auth.scope(), db, id).await? else {
+                return Ok(false);
+            };
+            let rule_set = stored::rules_of(auth.scope(), db, object).await?;
+            if let Some(decided) = own_level(auth, db, object, &rule_set, access, now_ms()).await? {
+                return Ok(decided);
+            }
+            match d.folder_id.filter(|_| d.inherit) {
+                Some(folder) => folder,
+                None => return Ok(true),
+            }
         }
-        let rule_set: RuleSet = stored::rules_of(auth.scope(), db, object).await?;
-        if let Some(decided) = own_level(auth, db, object, &rule_set, access, now).await? {
+    };
+    folder_allowed(auth, db, folder, access).await
+}
+
+/// [`allowed`] for a folder: the folders from it up to the first that does not inherit, read
+/// in one query (`depth::path_up`), then their rules and entries in one query each — three
+/// queries whatever the depth, where walking level by level took three per level.
+async fn folder_allowed(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    folder: Uuid,
+    access: AccessType,
+) -> Result<bool> {
+    let path = depth::path_up(auth.scope(), db, folder).await?;
+    // The levels that decide: up to and including the first that does not inherit.
+    let levels = path
+        .iter()
+        .position(|f| !f.inherit)
+        .map_or(path.len(), |i| i + 1);
+    let path = &path[..levels];
+    let Some(last) = path.last() else {
+        return Ok(false);
+    };
+    if last.inherit && last.parent_id.is_some() {
+        // The walk ended below the top at a parent that is not there.
+        return Ok(false);
+    }
+    let ids: Vec<Uuid> = path.iter().map(|f| f.id).collect();
+    let (rule_sets, granted) = rules_and_grants(auth, db, true, &ids, access).await?;
+    let no_rules = RuleSet::new();
+    for id in &ids {
+        let rule_set = rule_sets.get(id).unwrap_or(&no_rules);
+        if let Some(decided) = decide(granted.contains(id), rule_set, auth, access) {
             return Ok(decided);
         }
-        current = match next(auth, db, object).await? {
-            Next::Parent(parent) => Some(parent),
-            Next::Done => None,
-            Next::Missing => return Ok(false),
-        };
     }
     Ok(true)
+}
+
+/// The rules of these folders (`folders: true`) or documents, and which of them a live entry
+/// grants `access` to the caller: two queries per slice of ids, so no query binds more values
+/// than a database accepts.
+async fn rules_and_grants(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    folders: bool,
+    ids: &[Uuid],
+    access: AccessType,
+) -> Result<(HashMap<Uuid, RuleSet>, HashSet<Uuid>)> {
+    let now = now_ms();
+    let (mut rule_sets, mut granted) = (HashMap::new(), HashSet::new());
+    for slice in ids.chunks(ID_SLICE) {
+        rule_sets.extend(stored::rules_of_many(auth.scope(), db, folders, slice).await?);
+        granted.extend(
+            stored::granted_among(
+                auth.scope(),
+                db,
+                folders,
+                slice,
+                access,
+                auth.user_id(),
+                auth.group_ids(),
+                now,
+            )
+            .await?,
+        );
+    }
+    Ok((rule_sets, granted))
 }
 
 /// [`allowed`], for an object whose rules and parent folder (`None` if it does not inherit,
@@ -142,26 +187,8 @@ pub async fn allowed_children(
     if children.is_empty() {
         return Ok(HashSet::new());
     }
-    let now = now_ms();
-    let (mut rule_sets, mut granted) = (HashMap::new(), HashSet::new());
-    // In slices, so no query binds more values than a database accepts.
-    for slice in children.chunks(ID_SLICE) {
-        let ids: Vec<Uuid> = slice.iter().map(|(id, _)| *id).collect();
-        rule_sets.extend(stored::rules_of_many(auth.scope(), db, folders, &ids).await?);
-        granted.extend(
-            stored::granted_among(
-                auth.scope(),
-                db,
-                folders,
-                &ids,
-                access,
-                auth.user_id(),
-                auth.group_ids(),
-                now,
-            )
-            .await?,
-        );
-    }
+    let ids: Vec<Uuid> = children.iter().map(|(id, _)| *id).collect();
+    let (rule_sets, granted) = rules_and_grants(auth, db, folders, &ids, access).await?;
     let no_rules = RuleSet::new();
     let mut parent_allowed = None;
     let mut allowed_ids = HashSet::new();
