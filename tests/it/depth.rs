@@ -135,6 +135,9 @@ async fn a_tree_at_the_depth_limit_imports_and_answers_every_action_fast() {
         json!(bottom),
         "{found:?}"
     );
+    // Every folder of the chain matches: all hits are checked together.
+    let found = timed(&mut v, "search", json!({"query": "level-", "limit": 1000})).await;
+    assert_eq!(found.data["total_count"], json!(MAX_DEPTH), "{found:?}");
     let dir = timed(
         &mut v,
         "get_directory_info",

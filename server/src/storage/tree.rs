@@ -62,6 +62,39 @@ pub async fn ancestors(
     Ok(Ancestor::find_by_statement(stmt).all(db).await?)
 }
 
+/// The recursive part of [`inheriting_ancestors`]: `UNION` (not `UNION ALL`) keeps one row
+/// per folder however many starts share it, and ends on a cycle.
+const UP_MANY: &str = "
+    UNION
+        SELECT f.id, f.parent_id, f.inherit FROM folders f JOIN chain ON f.id = chain.parent_id
+        WHERE f.tenant_id = ? AND chain.inherit
+    )
+    SELECT id, parent_id, inherit FROM chain";
+
+/// The folders in `starts` and, from each, the folders above it while `inherit` holds (the
+/// last one read is the first that does not inherit, or a top-level one): each folder once,
+/// in no particular order — one query for any number of starts sharing ancestors.
+pub async fn inheriting_ancestors(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    starts: &[Uuid],
+) -> Result<Vec<Ancestor>> {
+    if starts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = scope.tenant_id();
+    let marks = vec!["?"; starts.len()].join(", ");
+    let sql = format!(
+        "WITH RECURSIVE chain(id, parent_id, inherit) AS (
+        SELECT id, parent_id, inherit FROM folders WHERE tenant_id = ? AND id IN ({marks}){UP_MANY}"
+    );
+    let mut values: Vec<Value> = vec![tenant.into()];
+    values.extend(starts.iter().map(|id| Value::from(*id)));
+    values.push(tenant.into());
+    let stmt = statement(db.get_database_backend(), &sql, values);
+    Ok(Ancestor::find_by_statement(stmt).all(db).await?)
+}
+
 const DOWN: &str = "WITH RECURSIVE below(id, depth) AS (
         SELECT id, CAST(1 AS BIGINT) FROM folders WHERE tenant_id = ? AND id = ?
     UNION ALL
