@@ -24,6 +24,22 @@ fn sort(hits: &mut [SearchHit], by: &str, desc: bool) {
     });
 }
 
+/// A hit: (id, name, parent folder), (created, last modified) in milliseconds, and its kind.
+fn hit(
+    (id, name, parent): (Uuid, String, Option<Uuid>),
+    times: (i64, i64),
+    kind: &str,
+) -> SearchHit {
+    SearchHit {
+        id: id.to_string(),
+        name,
+        parent_id: parent.map(|p| p.to_string()),
+        created_time: to_secs(times.0),
+        last_modified: to_secs(times.1),
+        kind: kind.into(),
+    }
+}
+
 pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
     let (auth, db) = (call.auth()?, &call.state.db);
     let query = req.query.trim();
@@ -64,25 +80,17 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
     let mut docs: Vec<SearchHit> = found_docs
         .into_iter()
         .filter(|d| docs_ok.contains(&d.id))
-        .map(|d| SearchHit {
-            id: d.id.to_string(),
-            name: d.title,
-            parent_id: d.folder_id.map(|f| f.to_string()),
-            created_time: to_secs(d.created_at),
-            last_modified: to_secs(d.last_modified),
-            kind: "document".into(),
+        .map(|d| {
+            let times = (d.created_at, d.last_modified);
+            hit((d.id, d.title, d.folder_id), times, "document")
         })
         .collect();
     let mut dirs: Vec<SearchHit> = found_dirs
         .into_iter()
         .filter(|f| dirs_ok.contains(&f.id))
-        .map(|f| SearchHit {
-            id: f.id.to_string(),
-            name: f.name,
-            parent_id: f.parent_id.map(|p| p.to_string()),
-            created_time: to_secs(f.created_at),
-            last_modified: to_secs(f.last_modified),
-            kind: "directory".into(),
+        .map(|f| {
+            let times = (f.created_at, f.last_modified);
+            hit((f.id, f.name, f.parent_id), times, "directory")
         })
         .collect();
     let total_count = (docs.len() + dirs.len()) as u64;
