@@ -118,8 +118,9 @@ error_codes! {
     /// A folder cannot move into itself or below itself.
     MoveCycle = 400, "A directory cannot move into its own subtree";
     /// Folders nest at most `data.max_depth` deep (a top-level folder is at depth 1): a
-    /// folder created, moved or imported deeper, or anything done in a folder that already
-    /// lies deeper, is refused and nothing changes.
+    /// folder created, moved or imported deeper is refused and nothing changes; so is
+    /// anything placed in, or whose access check must walk above, a folder already lying
+    /// deeper (only data made before the limit can).
     DepthLimitExceeded = 400, "The folder tree would be deeper than the server allows";
     /// The task's deadline has passed.
     TaskExpired = 408, "The transfer task has expired";

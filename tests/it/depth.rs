@@ -172,6 +172,17 @@ async fn a_tree_at_the_depth_limit_imports_and_answers_every_action_fast() {
     )
     .await;
     assert_eq!(error_of(&denied), (403, "access_denied"), "{denied:?}");
+    let hidden = timed(
+        &mut outsider,
+        "search",
+        json!({"query": "l", "limit": 1000}),
+    )
+    .await;
+    assert_eq!(
+        (hidden.code, &hidden.data["total_count"]),
+        (200, &json!(0)),
+        "{hidden:?}"
+    );
 
     // Nothing goes deeper: no folder below the bottom, nor a subtree moved to where its
     // bottom would lie below it. Documents add no level.
