@@ -10,6 +10,12 @@
 //! now parallel connections get no more guesses than sequential ones. An attempt dropped
 //! without an outcome (the request failed inside, or its client left) gives its place back:
 //! its caller learned nothing from it.
+//!
+//! While the places left are all held by attempts in flight, a new attempt waits (without a
+//! thread) for one of them to end rather than being refused: a crowd of right-password logins
+//! for one account (a service's many workers starting at once) then goes through a few at a
+//! time — no slower, as only `kdf_threads` hashes run at once anyway — and a crowd of wrong
+//! ones is refused as soon as the failures fill the budget.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -32,6 +38,8 @@ pub struct LoginThrottle {
     max_failures: u32,
     window: Duration,
     windows: Mutex<HashMap<ThrottleKey, Window>>,
+    /// Told whenever an attempt ends, for the attempts waiting for a place.
+    ended: tokio::sync::Notify,
 }
 
 /// Addresses may fail this many times more than a single account before they are throttled
@@ -54,6 +62,7 @@ impl LoginThrottle {
             max_failures,
             window,
             windows: Mutex::new(HashMap::new()),
+            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -68,26 +77,49 @@ impl LoginThrottle {
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes a place for one attempt in the budget of every key, or `Err(seconds)` while any
-    /// of `keys` has its failures and in-flight attempts at its limit (the seconds until its
-    /// window ends; at least 1).
-    pub fn reserve(&self, keys: Vec<ThrottleKey>) -> Result<Attempt<'_>, u64> {
+    /// Takes a place for one attempt in the budget of every key — waiting while the places
+    /// left are held by attempts in flight — or `Err(seconds)` once any of `keys` has its
+    /// failures at its limit (the seconds until its window ends; at least 1).
+    pub async fn reserve(&self, keys: Vec<ThrottleKey>) -> Result<Attempt<'_>, u64> {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the budget is read, so an end in between is not missed.
+            ended.as_mut().enable();
+            if self.try_reserve(&keys)? {
+                return Ok(Attempt {
+                    throttle: self,
+                    keys,
+                });
+            }
+            ended.await;
+        }
+    }
+
+    /// One look at the budget: `Ok(true)` with a place taken for every key, `Ok(false)` if
+    /// a key's places are all held in flight, `Err(seconds)` if its failures fill it.
+    fn try_reserve(&self, keys: &[ThrottleKey]) -> Result<bool, u64> {
         let now = Instant::now();
         let mut windows = self.lock();
         if windows.len() > PRUNE_ABOVE {
             windows.retain(|_, w| w.in_flight > 0 || now.duration_since(w.started) < self.window);
         }
-        for key in &keys {
+        let mut full = false;
+        for key in keys {
             if let Some(w) = windows.get_mut(key) {
                 let elapsed = now.duration_since(w.started);
                 if elapsed >= self.window {
                     (w.started, w.failures) = (now, 0);
-                } else if w.failures.saturating_add(w.in_flight) >= self.limit(key) {
+                } else if w.failures >= self.limit(key) {
                     return Err((self.window - elapsed).as_secs().max(1));
                 }
+                full |= w.failures.saturating_add(w.in_flight) >= self.limit(key);
             }
         }
-        for key in &keys {
+        if full {
+            return Ok(false);
+        }
+        for key in keys {
             let w = windows.entry(key.clone()).or_insert(Window {
                 started: now,
                 failures: 0,
@@ -95,54 +127,63 @@ impl LoginThrottle {
             });
             w.in_flight += 1;
         }
-        drop(windows);
-        Ok(Attempt {
-            throttle: self,
-            keys,
-        })
+        Ok(true)
     }
 
-    /// Ends an attempt: releases its places, counting them as failures when `failed`.
-    fn end(&self, keys: &[ThrottleKey], failed: bool) {
+    /// Ends an attempt: releases its places, counting a failure against every key, or on
+    /// success forgetting the account's (first key's) failures; then wakes the waiting.
+    fn end(&self, keys: &[ThrottleKey], outcome: Outcome) {
         let mut windows = self.lock();
-        for key in keys {
-            if let Some(w) = windows.get_mut(key) {
-                w.in_flight = w.in_flight.saturating_sub(1);
-                if failed {
-                    w.failures = w.failures.saturating_add(1);
-                }
+        for (i, key) in keys.iter().enumerate() {
+            let Some(w) = windows.get_mut(key) else {
+                continue;
+            };
+            w.in_flight = w.in_flight.saturating_sub(1);
+            match outcome {
+                Outcome::Failed => w.failures = w.failures.saturating_add(1),
+                Outcome::Succeeded if i == 0 => w.failures = 0,
+                _ => {}
+            }
+            if w.failures == 0 && w.in_flight == 0 {
+                windows.remove(key);
             }
         }
+        drop(windows);
+        self.ended.notify_waiters();
     }
 }
 
+/// How an attempt ended.
+#[derive(Clone, Copy)]
+enum Outcome {
+    Failed,
+    Succeeded,
+    /// Without an outcome: nothing was learned, the place is given back.
+    Abandoned,
+}
+
 impl Attempt<'_> {
-    /// The password check failed: the attempt counts against every key.
-    pub fn failed(mut self) {
+    fn end(mut self, outcome: Outcome) {
         let keys = std::mem::take(&mut self.keys);
-        self.throttle.end(&keys, true);
+        self.throttle.end(&keys, outcome);
+    }
+
+    /// The password check failed: the attempt counts against every key.
+    pub fn failed(self) {
+        self.end(Outcome::Failed);
     }
 
     /// The login succeeded: the attempt is given back, and the account's (first key's)
     /// failures are forgotten (not the address's).
-    pub fn succeeded(mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        self.throttle.end(&keys, false);
-        if let Some(account) = keys.first() {
-            let mut windows = self.throttle.lock();
-            if windows.get(account).is_some_and(|w| w.in_flight == 0) {
-                windows.remove(account);
-            } else if let Some(w) = windows.get_mut(account) {
-                w.failures = 0;
-            }
-        }
+    pub fn succeeded(self) {
+        self.end(Outcome::Succeeded);
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.keys.is_empty() {
-            self.throttle.end(&self.keys, false);
+            self.throttle.end(&self.keys, Outcome::Abandoned);
         }
     }
 }
@@ -151,68 +192,69 @@ impl Drop for Attempt<'_> {
 mod tests {
     use super::*;
 
-    fn account() -> ThrottleKey {
-        ThrottleKey::Account {
+    fn account() -> Vec<ThrottleKey> {
+        vec![ThrottleKey::Account {
             tenant: "t".into(),
             username: "u".into(),
-        }
+        }]
     }
 
-    #[test]
-    fn locks_after_max_failures_and_success_resets() {
+    #[tokio::test]
+    async fn locks_after_max_failures_and_success_resets() {
         let t = LoginThrottle::new(3, Duration::from_secs(60));
         for _ in 0..3 {
-            t.reserve(vec![account()]).unwrap().failed();
+            t.reserve(account()).await.unwrap().failed();
         }
-        let wait = t.reserve(vec![account()]).err().unwrap();
+        let wait = t.reserve(account()).await.err().unwrap();
         assert!((1..=60).contains(&wait));
         let t = LoginThrottle::new(3, Duration::from_secs(60));
         for _ in 0..2 {
-            t.reserve(vec![account()]).unwrap().failed();
+            t.reserve(account()).await.unwrap().failed();
         }
-        t.reserve(vec![account()]).unwrap().succeeded();
+        t.reserve(account()).await.unwrap().succeeded();
         for _ in 0..3 {
-            t.reserve(vec![account()]).unwrap().failed();
+            t.reserve(account()).await.unwrap().failed();
         }
-        assert!(t.reserve(vec![account()]).is_err());
+        assert!(t.reserve(account()).await.is_err());
     }
 
-    #[test]
-    fn attempts_in_flight_count_against_the_budget() {
+    #[tokio::test]
+    async fn attempts_in_flight_hold_the_budget_and_the_next_waits() {
         let t = LoginThrottle::new(3, Duration::from_secs(60));
-        let held: Vec<Attempt<'_>> = (0..3)
-            .map(|_| t.reserve(vec![account()]).unwrap())
-            .collect();
-        assert!(
-            t.reserve(vec![account()]).is_err(),
-            "a fourth ran beside three"
-        );
-        drop(held);
-        // Dropped without an outcome: the places are given back, nothing was learned.
-        let held: Vec<Attempt<'_>> = (0..3)
-            .map(|_| t.reserve(vec![account()]).unwrap())
-            .collect();
-        held.into_iter().for_each(Attempt::failed);
-        assert!(t.reserve(vec![account()]).is_err());
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(t.reserve(account()).await.unwrap());
+        }
+        let fourth = tokio::time::timeout(Duration::from_millis(50), t.reserve(account())).await;
+        assert!(fourth.is_err(), "a fourth ran beside three");
+        // One ends without an outcome: its place is given back, the next goes in.
+        drop(held.pop());
+        held.push(t.reserve(account()).await.unwrap());
+        // All three fail: the waiting one is refused.
+        let (waiting, ()) = tokio::join!(t.reserve(account()), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            held.drain(..).for_each(Attempt::failed);
+        });
+        assert!(waiting.is_err());
     }
 
-    #[test]
-    fn window_expiry_unlocks() {
+    #[tokio::test]
+    async fn window_expiry_unlocks() {
         let t = LoginThrottle::new(1, Duration::from_millis(20));
-        t.reserve(vec![account()]).unwrap().failed();
-        assert!(t.reserve(vec![account()]).is_err());
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(t.reserve(vec![account()]).is_ok());
+        t.reserve(account()).await.unwrap().failed();
+        assert!(t.reserve(account()).await.is_err());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(t.reserve(account()).await.is_ok());
     }
 
-    #[test]
-    fn addresses_get_a_larger_budget() {
+    #[tokio::test]
+    async fn addresses_get_a_larger_budget() {
         let t = LoginThrottle::new(2, Duration::from_secs(60));
         let addr = || vec![ThrottleKey::Address("1.2.3.4".into())];
         for _ in 0..7 {
-            t.reserve(addr()).unwrap().failed();
+            t.reserve(addr()).await.unwrap().failed();
         }
-        t.reserve(addr()).unwrap().failed();
-        assert!(t.reserve(addr()).is_err());
+        t.reserve(addr()).await.unwrap().failed();
+        assert!(t.reserve(addr()).await.is_err());
     }
 }

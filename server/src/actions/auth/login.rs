@@ -29,6 +29,7 @@ pub async fn run(call: Call, req: LoginRequest) -> Result<LoginResponse> {
     let attempt = state
         .throttle
         .reserve(keys)
+        .await
         .map_err(|retry_after| Error::Api {
             code: ErrorCode::TooManyAttempts,
             field: None,
