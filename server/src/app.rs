@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
+use crate::backup::unlock::Unlocker;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::jobs::JobControl;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub jobs: JobControl,
     /// WebSocket connections per client address.
     pub addresses: Arc<AddressCounts>,
+    /// Unlocks key files at a bounded cost, one tenant's at a time.
+    pub unlocker: Unlocker,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
         db: DatabaseConnection,
         hasher: PasswordHasherPool,
         blobs: Arc<dyn BlobStore>,
+        unlocker: Unlocker,
     ) -> Self {
         let throttle = LoginThrottle::new(
             config.login_max_failures,
@@ -55,6 +59,7 @@ impl AppState {
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
             addresses: Arc::default(),
+            unlocker,
         }
     }
 }

@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::backup::keys::{KdfLimits, WrapParams};
 use crate::secret::SecretString;
 
 /// Server configuration. `Debug` redacts secrets.
@@ -82,6 +83,11 @@ pub struct Config {
     /// argon2id memory (KiB) and iterations for passphrase-wrapped backup keys.
     pub backup_kdf_memory_kib: u32,
     pub backup_kdf_iterations: u32,
+    /// The most argon2id memory (KiB) and iterations the server spends unlocking one
+    /// passphrase-wrapped key file it is given (an uploaded one names its own cost); a key
+    /// asking for more is refused with `key_cost_too_high`. Never below the two above.
+    pub backup_kdf_max_memory_kib: u32,
+    pub backup_kdf_max_iterations: u32,
     /// Plaintext bytes per archive segment (64 KiB – 16 MiB).
     pub backup_segment_bytes: u32,
     /// Threads sealing segments during an export; 0 means one per core.
@@ -131,6 +137,8 @@ impl Default for Config {
             transfer_rate_window_secs: 10,
             backup_kdf_memory_kib: 64 * 1024,
             backup_kdf_iterations: 3,
+            backup_kdf_max_memory_kib: 256 * 1024,
+            backup_kdf_max_iterations: 8,
             backup_segment_bytes: 1024 * 1024,
             backup_workers: 0,
             job_heartbeat_secs: 5,
@@ -171,6 +179,23 @@ impl Config {
 
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// The argon2id cost of the key files this server wraps.
+    pub fn backup_wrap_params(&self) -> WrapParams {
+        WrapParams {
+            memory_kib: self.backup_kdf_memory_kib,
+            iterations: self.backup_kdf_iterations,
+        }
+    }
+
+    /// The most the server pays to unlock a key file (never less than its own wrapping).
+    pub fn backup_kdf_limits(&self) -> KdfLimits {
+        KdfLimits::server(
+            self.backup_kdf_max_memory_kib,
+            self.backup_kdf_max_iterations,
+            self.backup_wrap_params(),
+        )
     }
 }
 

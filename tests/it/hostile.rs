@@ -22,9 +22,9 @@ use crate::backups::{download, export, listener, plain, populate, server};
 use crate::imports::{census, import, imports_dir_is_empty};
 
 /// One tar member: name (any bytes), content, type, link target.
-struct Member {
-    name: Vec<u8>,
-    data: Vec<u8>,
+pub(crate) struct Member {
+    pub(crate) name: Vec<u8>,
+    pub(crate) data: Vec<u8>,
     kind: tar::EntryType,
     link: Option<Vec<u8>>,
 }
@@ -88,7 +88,10 @@ fn members(tar_bytes: &[u8]) -> Vec<Member> {
 /// seals the result with the same key, header fields and segment size: every tag of the
 /// result verifies.
 fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let key = KeyFile::parse(key).unwrap().unlock(None).unwrap();
+    let key = KeyFile::parse(key)
+        .unwrap()
+        .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
+        .unwrap();
     let mut reader = SegmentReader::open(archive, &key).unwrap();
     let h = reader.header().clone();
     let mut plain = Vec::new();
@@ -103,7 +106,7 @@ fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -
 }
 
 /// [`reseal_plain`], rewriting the tar's members.
-fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
+pub(crate) fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
     reseal_plain(archive, key, |plain| {
         let mut list = members(plain);
         change(&mut list);
@@ -111,7 +114,7 @@ fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> 
     })
 }
 
-fn index(list: &[Member], name: &str) -> usize {
+pub(crate) fn index(list: &[Member], name: &str) -> usize {
     list.iter().position(|m| m.name == name.as_bytes()).unwrap()
 }
 
@@ -188,7 +191,8 @@ pub(crate) async fn stored_pair_refused(
         .await
         .unwrap_err();
     assert_eq!(e.error, code, "verify_backup, {case}");
-    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None).unwrap_err();
+    let limits = coffer::Config::default().backup_kdf_limits();
+    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None, limits).unwrap_err();
     assert_eq!(offline.code(), code, "coffer backup verify, {case}");
 }
 

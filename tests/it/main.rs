@@ -9,6 +9,7 @@ mod backups;
 mod blobs;
 mod cli;
 mod connections;
+mod depth;
 mod directories;
 mod documents;
 mod edges;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::token;
+use crate::backup::keys::KdfLimits;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::server::{Signals, start};
@@ -111,6 +112,14 @@ pub enum BackupCommand {
         /// File holding the key file's passphrase (first line).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Unwrap a passphrase-protected key asking argon2id for up to this much memory, in
+        /// KiB (default: what a server pays by default, 262144; the format allows 4194304).
+        #[arg(long)]
+        max_kdf_memory_kib: Option<u32>,
+        /// Unwrap a passphrase-protected key asking argon2id for up to this many iterations
+        /// (default: what a server pays by default, 8; the format allows 64).
+        #[arg(long)]
+        max_kdf_iterations: Option<u32>,
     },
     /// Export the tenant on the server; with `-o`, wait and download archive and key.
     Create {
@@ -389,11 +398,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                 archive,
                 key,
                 passphrase_file,
+                max_kdf_memory_kib,
+                max_kdf_iterations,
             },
     } = cli.command
     {
+        let defaults = Config::default().backup_kdf_limits();
+        let limits = KdfLimits {
+            max_memory_kib: max_kdf_memory_kib.unwrap_or(defaults.max_memory_kib),
+            max_iterations: max_kdf_iterations.unwrap_or(defaults.max_iterations),
+        };
         return tokio::task::spawn_blocking(move || {
-            crate::backup::cli::verify(&archive, &key, passphrase_file.as_deref())
+            crate::backup::cli::verify(&archive, &key, passphrase_file.as_deref(), limits)
         })
         .await?;
     }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod accounts;
 pub mod bootstrap;
+pub mod depth;
 pub mod directory;
 pub mod events;
 pub mod groups;

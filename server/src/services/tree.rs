@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::names::{check_name, ensure_free, folder as load_folder};
-use super::{access, rules};
+use super::{access, depth, rules};
 use crate::access::{AccessType, RuleSet};
 use crate::auth::AuthContext;
 use crate::error::{Error, Result, fail};
@@ -35,6 +35,9 @@ pub async fn create_folder(
         load_folder(auth.scope(), db, parent).await?;
     }
     access::require_folder_write(auth, db, new.parent).await?;
+    if depth::of(auth.scope(), db, new.parent).await? >= depth::MAX_DEPTH {
+        return Err(depth::exceeded());
+    }
     match ensure_free(auth.scope(), db, new.parent, new.name, None).await {
         Err(Error::Conflict {
             id,
@@ -68,6 +71,8 @@ pub async fn create_document(
         load_folder(auth.scope(), db, parent).await?;
     }
     access::require_folder_write(auth, db, new.parent).await?;
+    // Documents add no level, but none goes where no folder could be made.
+    depth::of(auth.scope(), db, new.parent).await?;
     ensure_free(auth.scope(), db, new.parent, new.name, None).await?;
     let created = documents::insert(auth.scope(), db, new.parent, new.name, new.inherit).await?;
     if let Some(set) = &new.rules {
@@ -120,7 +125,8 @@ async fn check_move(
     access::require_folder_write(auth, db, target).await
 }
 
-/// Moves a folder; not into itself or anywhere below it.
+/// Moves a folder; not into itself or anywhere below it, nor so that its subtree would reach
+/// deeper than the limit.
 pub async fn move_folder(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -129,13 +135,15 @@ pub async fn move_folder(
 ) -> Result<folder::Model> {
     let mut f = load_folder(auth.scope(), db, id).await?;
     check_move(auth, db, Object::Folder(id), target).await?;
-    let mut cursor = target;
-    while let Some(c) = cursor {
-        if c == id {
-            return Err(fail(ErrorCode::MoveCycle));
-        }
-        cursor = load_folder(auth.scope(), db, c).await?.parent_id;
+    let above = match target {
+        Some(t) => depth::path_up(auth.scope(), db, t).await?,
+        None => Vec::new(),
+    };
+    if above.iter().any(|a| a.id == id) {
+        return Err(fail(ErrorCode::MoveCycle));
     }
+    let room = depth::MAX_DEPTH - above.len() as u32;
+    depth::require_height_within(auth.scope(), db, id, room).await?;
     ensure_free(auth.scope(), db, target, &f.name, Some(id)).await?;
     f.parent_id = target;
     folders::update(auth.scope(), db, f.clone()).await?;
@@ -150,6 +158,7 @@ pub async fn move_document(
 ) -> Result<document::Model> {
     let mut d = super::names::document(auth.scope(), db, id).await?;
     check_move(auth, db, Object::Document(id), target).await?;
+    depth::of(auth.scope(), db, target).await?;
     ensure_free(auth.scope(), db, target, &d.title, Some(id)).await?;
     d.folder_id = target;
     documents::update(auth.scope(), db, d.clone()).await?;
@@ -182,7 +191,14 @@ pub async fn delete_document(
     Ok((d, keys))
 }
 
-/// Deletes a folder and everything below it.
+/// Levels a delete walks below its folder: far beyond the limit, so that a subtree made
+/// deeper before the limit existed still goes whole; a bound only against cycles in corrupt
+/// data.
+const DELETE_LEVELS: u32 = 100_000;
+
+/// Deletes a folder and everything below it. The subtree is read in one query and its
+/// folders deleted deepest first, a slice at a time, so no delete cascades through more
+/// levels than a slice spans (SQLite fails a cascade deeper than 1,000 levels).
 pub async fn delete_folder(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -190,19 +206,22 @@ pub async fn delete_folder(
 ) -> Result<(folder::Model, Vec<String>)> {
     let f = load_folder(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Folder(id), AccessType::Write).await?;
-    let mut subtree = vec![id];
-    let mut next = 0;
-    while next < subtree.len() {
-        let children = folders::children(auth.scope(), db, Some(subtree[next])).await?;
-        subtree.extend(children.into_iter().map(|c| c.id));
-        next += 1;
+    let mut subtree =
+        crate::storage::tree::descendants(auth.scope(), db, id, DELETE_LEVELS).await?;
+    subtree.sort_by_key(|d| std::cmp::Reverse(d.depth));
+    let ids: Vec<Uuid> = subtree.iter().map(|d| d.id).collect();
+    let mut docs = Vec::new();
+    for slice in ids.chunks(access::ID_SLICE) {
+        docs.extend(
+            documents::in_folders(auth.scope(), db, slice)
+                .await?
+                .into_iter()
+                .map(|d| d.id),
+        );
     }
-    let docs: Vec<Uuid> = documents::in_folders(auth.scope(), db, &subtree)
-        .await?
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
     let keys = remove_documents(auth, db, &docs).await?;
-    folders::delete(auth.scope(), db, id).await?;
+    for slice in ids.chunks(access::ID_SLICE) {
+        folders::delete_many(auth.scope(), db, slice).await?;
+    }
     Ok((f, keys))
 }

@@ -83,10 +83,14 @@ pub async fn update(
 }
 
 /// Deletes folders by id (their subfolders, documents, rules and entries cascade).
-pub async fn delete(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+pub async fn delete_many(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<()> {
     folder::Entity::delete_many()
         .filter(folder::Column::TenantId.eq(scope.tenant_id()))
-        .filter(folder::Column::Id.eq(id))
+        .filter(folder::Column::Id.is_in(ids.iter().copied()))
         .exec(db)
         .await?;
     Ok(())
