@@ -397,4 +397,197 @@ async fn a_backup_made_and_imported_from_the_command_line_comes_back_byte_for_by
         .await;
     assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stderr.contains('['), "{again:?}");
+    // Offline, with the server gone: ls shows the tree, extract gives the same bytes under
+    // the same paths.
+    drop(server);
+    let tree = sh
+        .run(&["backup", "ls", &archive, "--key", &key])
+        .await
+        .ok();
+    assert!(tree.stdout.contains("archive/2026/big.bin"), "{tree:?}");
+    let listed = sh
+        .run(&["backup", "ls", &archive, "--key", &key, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(listed["documents"].as_array().unwrap().len(), 3, "{listed}");
+    let dir = sh.path("extracted");
+    let dir_arg = dir.to_str().unwrap();
+    let extracted = sh
+        .run(&[
+            "backup", "extract", &archive, "--key", &key, "-o", dir_arg, "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(extracted["files_written"], 3, "{extracted}");
+    for (name, bytes, folder) in &files {
+        let path = dir.join(folder.trim_start_matches('/')).join(name);
+        assert!(
+            std::fs::read(&path).unwrap() == *bytes,
+            "{}",
+            path.display()
+        );
+    }
+    let description: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("coffer-archive.json")).unwrap()).unwrap();
+    assert_eq!(description["documents"].as_array().unwrap().len(), 3);
+    assert!(
+        description["users"]
+            .as_array()
+            .is_some_and(|u| !u.is_empty())
+    );
+    // Into a directory that is not empty: refused, nothing overwritten.
+    let again = sh
+        .run(&["backup", "extract", &archive, "--key", &key, "-o", dir_arg])
+        .await;
+    assert_eq!(again.code, 1, "{again:?}");
+    // Only a folder, by its path.
+    let part = sh.path("part");
+    sh.run(&[
+        "backup",
+        "extract",
+        &archive,
+        "--key",
+        &key,
+        "-o",
+        part.to_str().unwrap(),
+        "--path",
+        "archive/2026",
+    ])
+    .await
+    .ok();
+    assert!(std::fs::read(part.join("big.bin")).unwrap() == files[0].1);
+    assert!(!part.join("a.txt").exists() && !part.join("b.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extracting_a_hostile_archive_writes_only_inside_the_directory() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    sh.run(&["mkdir", "-p", "outer/inner"]).await.ok();
+    let names = ["one", "two", "three", "four", "five"];
+    for (i, name) in names.iter().enumerate() {
+        let file = write(sh.home.path(), name, &content(100 + i, i as u64));
+        sh.run(&["put", &file, "outer/inner"]).await.ok();
+    }
+    let out = sh.path("backups");
+    let created = sh
+        .run(&["backup", "create", "-o", out.to_str().unwrap(), "--json"])
+        .await
+        .ok()
+        .json();
+    let archive = created["files"]["archive"].as_str().unwrap().to_owned();
+    let key = created["files"]["key"].as_str().unwrap().to_owned();
+    // Rename everything to what a hostile archive may say; the key still seals it.
+    let hostile_titles = [
+        "../../escaped",
+        "/etc/passwd-x",
+        "a/../../b",
+        "nul\\u0000name",
+        "..",
+    ];
+    let bytes = crate::hostile::reseal(
+        &std::fs::read(&archive).unwrap(),
+        &std::fs::read(&key).unwrap(),
+        |members| {
+            let rename = |members: &mut Vec<crate::hostile::Member>,
+                          member: &str,
+                          field: &str,
+                          to: &[&str]| {
+                let i = crate::hostile::index(members, member);
+                let text = String::from_utf8(members[i].data.clone()).unwrap();
+                let lines: Vec<String> = text
+                    .lines()
+                    .zip(to.iter().cycle())
+                    .map(|(line, name)| {
+                        let mut v: Value = serde_json::from_str(line).unwrap();
+                        v[field] = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+                        v.to_string()
+                    })
+                    .collect();
+                members[i].data = format!("{}\n", lines.join("\n")).into_bytes();
+            };
+            rename(members, "folders.jsonl", "name", &["..", "."]);
+            rename(members, "documents.jsonl", "title", &hostile_titles);
+        },
+    );
+    let evil = sh.path("evil.coffer");
+    std::fs::write(&evil, bytes).unwrap();
+    let jail = sh.path("jail/dir");
+    std::fs::create_dir_all(&jail).unwrap();
+    let before: Vec<PathBuf> = walk(sh.home.path());
+    let done = sh
+        .run(&[
+            "backup",
+            "extract",
+            evil.to_str().unwrap(),
+            "--key",
+            &key,
+            "-o",
+            jail.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(done["files_written"], 5, "{done}");
+    // Everything new is inside the directory, and nothing there is a link.
+    let jail_root = jail.canonicalize().unwrap();
+    for path in walk(sh.home.path()) {
+        if before.contains(&path) {
+            continue;
+        }
+        let real = path.canonicalize().unwrap();
+        assert!(
+            real.starts_with(&jail_root),
+            "{} was written outside",
+            path.display()
+        );
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+    // Every document came out, under escaped names, with its bytes.
+    let description: Value =
+        serde_json::from_slice(&std::fs::read(jail.join("coffer-archive.json")).unwrap()).unwrap();
+    let titles: Vec<&str> = description["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"../../escaped") && titles.contains(&"nul\0name"),
+        "{titles:?}"
+    );
+    for doc in description["documents"].as_array().unwrap() {
+        let file = doc["revisions"][0]["file"].as_str().unwrap();
+        let got = std::fs::read(jail.join(file)).unwrap();
+        assert_eq!(
+            got.len() as u64,
+            doc["revisions"][0]["size"].as_u64().unwrap(),
+            "{file}"
+        );
+    }
+}
+
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
 }

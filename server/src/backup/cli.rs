@@ -10,7 +10,7 @@ use super::verify;
 use crate::error::{Error, Result};
 
 /// Counts bytes read, for progress.
-struct Counting<R> {
+pub struct Counting<R> {
     inner: R,
     read: u64,
     report: Box<dyn FnMut(u64)>,
@@ -25,14 +25,23 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Verifies `archive` with the key file `key`, unwrapping it (with the passphrase in
-/// `passphrase_file`) only if that asks argon2id for no more than `limits`.
-pub fn verify(
+/// An archive opened for reading with its unlocked key: the bytes (counted for progress,
+/// shown as a bar on a terminal or a line every two seconds otherwise) and the key.
+pub struct Opened {
+    pub reader: Counting<std::io::BufReader<std::fs::File>>,
+    pub key: super::keys::BoundKey,
+}
+
+/// Opens `archive` with the key file `key`, unwrapping it (with the passphrase in
+/// `passphrase_file`) only if that asks argon2id for no more than `limits`. `doing` names
+/// the work in the progress lines ("verified", "extracted").
+pub fn open(
     archive: &Path,
     key: &Path,
     passphrase_file: Option<&Path>,
     limits: KdfLimits,
-) -> Result<()> {
+    doing: &'static str,
+) -> Result<Opened> {
     let io = |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
     let key_bytes = std::fs::read(key).map_err(io("reading the key file"))?;
     let passphrase = match passphrase_file {
@@ -64,7 +73,7 @@ pub fn verify(
         Box::new(move |n| {
             if last.elapsed() >= Duration::from_secs(2) {
                 last = Instant::now();
-                eprintln!("verified {n} of {total} bytes");
+                eprintln!("{doing} {n} of {total} bytes");
             }
         })
     };
@@ -73,7 +82,18 @@ pub fn verify(
         read: 0,
         report,
     };
-    let summary = verify::verify(reader, &key, |_| {})?;
+    Ok(Opened { reader, key })
+}
+
+/// `coffer backup verify`: checks `archive` with `key` end to end and prints what it holds.
+pub fn verify(
+    archive: &Path,
+    key: &Path,
+    passphrase_file: Option<&Path>,
+    limits: KdfLimits,
+) -> Result<()> {
+    let opened = open(archive, key, passphrase_file, limits, "verified")?;
+    let summary = verify::verify(opened.reader, &opened.key, |_| {})?;
     let c = &summary.counts;
     println!(
         "OK: backup {} of tenant `{}` — {} folders, {} documents, {} revisions, {} files ({} bytes), {} users, {} groups{}",

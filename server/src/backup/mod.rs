@@ -3,6 +3,7 @@
 mod blob_reader;
 pub mod cli;
 pub mod export;
+pub mod extract;
 pub mod format;
 pub mod import;
 pub mod keys;

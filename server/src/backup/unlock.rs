@@ -168,17 +168,24 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_tenant_waits_for_its_own_unlocks_not_for_all_of_anothers() {
         let unlocker = Arc::new(Unlocker::new(KdfLimits::FORMAT).unwrap());
-        let heavy = WrapParams {
+        let light = WrapParams {
             memory_kib: 8 * 1024,
             iterations: 6,
+        };
+        // A's first unlock is slow enough (hundreds of ms) that everything else is queued
+        // while it runs, however loaded the machine is.
+        let slow = WrapParams {
+            memory_kib: 64 * 1024,
+            iterations: 8,
         };
         // Tenant A queues four unlocks; tenant B's one, queued after them, runs second.
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let order = Arc::new(Mutex::new(Vec::new()));
-        let files: Vec<(Uuid, KeyFile)> = [a, a, a, a, b]
-            .into_iter()
-            .map(|t| (t, wrapped(heavy)))
-            .collect();
+        let files: Vec<(Uuid, KeyFile)> =
+            [(a, slow), (a, light), (a, light), (a, light), (b, light)]
+                .into_iter()
+                .map(|(t, cost)| (t, wrapped(cost)))
+                .collect();
         let mut tasks = Vec::new();
         for (tenant, file) in files {
             let (unlocker, order) = (Arc::clone(&unlocker), Arc::clone(&order));

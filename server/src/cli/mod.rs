@@ -121,6 +121,32 @@ pub enum BackupCommand {
         #[arg(long)]
         max_kdf_iterations: Option<u32>,
     },
+    /// Print an archive's tree (folders, documents, revisions, sizes) after checking every
+    /// MAC, offline.
+    Ls {
+        archive: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Write an archive's folder tree out as plain files, offline, into an empty directory,
+    /// with `coffer-archive.json` describing rules, revisions and principals.
+    Extract {
+        archive: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Only this folder (a `/`-separated path) and what is below it.
+        #[arg(long)]
+        path: Option<String>,
+        /// Write older revisions too, beside the current one as `<title>.rev<k>`.
+        #[arg(long)]
+        all_revisions: bool,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
     /// Export the tenant on the server; with `-o`, wait and download archive and key.
     Create {
         #[arg(long)]
@@ -209,6 +235,9 @@ pub async fn main(cli: Cli) -> ExitCode {
     let as_json = cli.json;
     let printer = match &cli.command {
         Command::Ls { .. } => remote::print_listing,
+        Command::Backup {
+            command: BackupCommand::Ls { .. },
+        } => print_archive_tree,
         _ => print_human,
     };
     let outcome = match remote_command(&cli) {
@@ -241,6 +270,50 @@ fn print_human(value: &Value) {
         }
         other => println!("{other}"),
     }
+}
+
+/// How `backup ls` prints for people: each folder with a slash, each document with its
+/// current size and its revision count.
+fn print_archive_tree(value: &Value) {
+    let mut folder_paths = std::collections::HashMap::new();
+    let mut lines = Vec::new();
+    for f in value["folders"].as_array().into_iter().flatten() {
+        let path = f["path"].as_str().unwrap_or_default().to_owned();
+        folder_paths.insert(
+            f["id"].as_str().unwrap_or_default().to_owned(),
+            path.clone(),
+        );
+        lines.push((path, "/".to_owned()));
+    }
+    for d in value["documents"].as_array().into_iter().flatten() {
+        let folder = d["folder_id"]
+            .as_str()
+            .and_then(|id| folder_paths.get(id))
+            .map(|p| format!("{p}/"))
+            .unwrap_or_default();
+        let revisions = d["revisions"].as_array().map_or(0, Vec::len);
+        let current = d["revisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["current"] == true);
+        let size = current.and_then(|r| r["size"].as_u64()).unwrap_or(0);
+        let title = d["title"].as_str().unwrap_or_default();
+        lines.push((
+            format!("{folder}{title}"),
+            format!("  {size} bytes, {revisions} revision(s)"),
+        ));
+    }
+    lines.sort();
+    for (path, what) in lines {
+        println!("{path}{what}");
+    }
+    let archive = &value["archive"];
+    println!(
+        "OK: backup {} of tenant `{}`, every MAC checked",
+        archive["backup_id"].as_str().unwrap_or_default(),
+        archive["tenant"].as_str().unwrap_or_default()
+    );
 }
 
 /// Prints a failure (the server's message and code, never a debug dump); exit 1, or 2 for
@@ -309,6 +382,35 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
         }
         Command::Backup { command } => match command {
             BackupCommand::Verify { .. } => return None,
+            BackupCommand::Ls {
+                archive,
+                key,
+                passphrase_file,
+            } => {
+                let (archive, key, passphrase) =
+                    (archive.clone(), key.clone(), passphrase_file.clone());
+                Box::pin(offline(move || {
+                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "verified")?;
+                    crate::backup::extract::list(opened.reader, &opened.key)
+                }))
+            }
+            BackupCommand::Extract {
+                archive,
+                key,
+                output,
+                path,
+                all_revisions,
+                passphrase_file,
+            } => {
+                let (archive, key, passphrase) =
+                    (archive.clone(), key.clone(), passphrase_file.clone());
+                let (output, path, all) = (output.clone(), path.clone(), *all_revisions);
+                Box::pin(offline(move || {
+                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "extracted")?;
+                    let root = path.as_deref().unwrap_or("");
+                    crate::backup::extract::extract(opened.reader, &opened.key, &output, root, all)
+                }))
+            }
             BackupCommand::Create {
                 name,
                 passphrase_file,
@@ -383,6 +485,27 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
         },
         _ => return None,
     })
+}
+
+/// Opens an archive with the server's default key-cost limits.
+fn open_archive(
+    archive: &std::path::Path,
+    key: &std::path::Path,
+    passphrase_file: Option<&std::path::Path>,
+    doing: &'static str,
+) -> Result<crate::backup::cli::Opened> {
+    let limits = Config::default().backup_kdf_limits();
+    crate::backup::cli::open(archive, key, passphrase_file, limits, doing)
+}
+
+/// Runs blocking offline work off the runtime; its outcome, printed like a remote one.
+async fn offline(work: impl FnOnce() -> Result<Value> + Send + 'static) -> remote::Outcome {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done.map_err(remote::Failure::Local),
+        Err(e) => Err(remote::Failure::Local(Error::Internal(format!(
+            "offline work: {e}"
+        )))),
+    }
 }
 
 /// Runs a command on this machine: the server, or an offline tool.
