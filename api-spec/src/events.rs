@@ -107,4 +107,14 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "BackupJobEvent",
         permissions::EXPORT_BACKUP,
     ),
+    (
+        BACKUP_IMPORT_PROGRESS,
+        "BackupJobEvent",
+        permissions::IMPORT_BACKUP,
+    ),
+    (
+        BACKUP_IMPORT_COMPLETED,
+        "BackupJobEvent",
+        permissions::IMPORT_BACKUP,
+    ),
 ];

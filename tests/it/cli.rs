@@ -118,3 +118,75 @@ fn unknown_config_keys_are_refused() {
     std::fs::write(&path, "bnid = \"127.0.0.1:1\"\n").unwrap();
     assert!(coffer::Config::load(Some(&path)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_resets_a_lost_admin_password_offline() {
+    let (dir, path, pg) = config_file().await;
+    let path = path.to_str().unwrap();
+    let new_password = dir.path().join("new-password");
+    std::fs::write(&new_password, "a-fresh-password-1\n").unwrap();
+    let reset = |user: &str| {
+        Cli::parse_from([
+            "coffer",
+            "--config",
+            path,
+            "admin",
+            "reset-password",
+            "--user",
+            user,
+            "--password-file",
+            new_password.to_str().unwrap(),
+        ])
+    };
+    run(reset("admin")).await.expect("reset");
+    assert_eq!(
+        run(reset("nobody")).await.unwrap_err().code(),
+        api_spec::ErrorCode::UserNotFound
+    );
+    let server = TestServer::start_with(|c| {
+        c.data_dir = dir.path().to_path_buf();
+        c.admin_password = None;
+        c.database_url = pg
+            .as_ref()
+            .map(|db| coffer::secret::SecretString::new(db.url.clone()));
+    })
+    .await;
+    let mut c = server.client().await;
+    c.login("admin", "operator-password", None)
+        .await
+        .expect_err("the old password is gone");
+    c.login("admin", "a-fresh-password-1", None)
+        .await
+        .expect("the new one works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_commands_print_no_log_noise_and_no_colour_when_piped() {
+    let (_dir, path, _pg) = config_file().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_coffer-cli"))
+        .args(["--config", path.to_str().unwrap(), "tenant", "list"])
+        .env_remove("COFFER_LOG")
+        .output()
+        .await
+        .expect("run coffer");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes on a pipe: {stderr}"
+    );
+    assert!(
+        !stderr.contains("INFO"),
+        "start-up lines in a command's output: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("default"));
+    // Asked for, the lines come, still without colour.
+    let loud = tokio::process::Command::new(env!("CARGO_BIN_EXE_coffer-cli"))
+        .args(["--config", path.to_str().unwrap(), "tenant", "list"])
+        .env("COFFER_LOG", "info")
+        .output()
+        .await
+        .expect("run coffer");
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}

@@ -258,3 +258,14 @@ async fn a_deleted_users_listener_stops() {
     assert_eq!(reply.code, 200);
     assert!(bob.take_events().is_empty(), "{:?}", bob.take_events());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_catalogued_event_can_be_asked_for_by_name() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    let names: Vec<&str> = events::CATALOGUE.iter().map(|(name, _, _)| *name).collect();
+    for name in ["backup_import_progress", "backup_import_completed"] {
+        assert!(names.contains(&name), "{name} is not in the catalogue");
+    }
+    listen(&mut admin, Some(&names)).await;
+}

@@ -513,7 +513,7 @@ async fn extracting_a_hostile_archive_writes_only_inside_the_directory() {
             rename(members, "documents.jsonl", "title", &hostile_titles);
         },
     );
-    let evil = sh.path("evil.coffer");
+    let evil = sh.path("evil.cbk");
     std::fs::write(&evil, bytes).unwrap();
     let jail = sh.path("jail/dir");
     std::fs::create_dir_all(&jail).unwrap();

@@ -133,8 +133,8 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
     Ok(out)
 }
 
-/// Downloads a backup's archive and key into `dir` as `<backup_id>.coffer` and
-/// `<backup_id>.key`.
+/// Downloads a backup's archive and key into `dir` as `<backup_id>.cbk` and
+/// `<backup_id>.key.json` (the names the server keeps them under).
 async fn download_into(client: &Client, backup_id: &str, dir: &Path) -> Outcome {
     std::fs::create_dir_all(dir)
         .map_err(|e| ClientError::Io(format!("creating {}: {e}", dir.display())))?;
@@ -143,8 +143,8 @@ async fn download_into(client: &Client, backup_id: &str, dir: &Path) -> Outcome 
             backup_id: backup_id.to_owned(),
         })
         .await?;
-    let archive = dir.join(format!("{backup_id}.coffer"));
-    let key = dir.join(format!("{backup_id}.key"));
+    let archive = dir.join(format!("{backup_id}.cbk"));
+    let key = dir.join(format!("{backup_id}.key.json"));
     for (task, path) in [(&tasks.archive, &archive), (&tasks.key, &key)] {
         let label = path
             .file_name()

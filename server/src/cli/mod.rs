@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Operator tools on the local database (`--config`).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Log in to a server and store the session (mode 0600) for the other remote commands.
     Login {
         /// Tenant to log in to (`default` when absent).
@@ -159,7 +164,7 @@ pub enum BackupCommand {
         /// Wait for the export to end.
         #[arg(long)]
         wait: bool,
-        /// Wait, then download `<id>.coffer` and `<id>.key` into this directory.
+        /// Wait, then download `<id>.cbk` and `<id>.key.json` into this directory.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
@@ -200,6 +205,22 @@ pub enum BackupCommand {
     Cancel { job: String },
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Set a user's password directly in the database (for an operator who lost the admin
+    /// password); every session of the user ends.
+    ResetPassword {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        /// File whose first line is the new password; else `COFFER_PASSWORD`; else one is
+        /// generated and printed.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
 /// Tenant commands use the local database (`--config`) unless `--server` is given.
 #[derive(Debug, Clone, Subcommand)]
 pub enum TenantCommand {
@@ -219,8 +240,11 @@ pub enum TenantCommand {
 
 /// The `coffer` binary: logging, the arguments, the command; its exit code.
 pub fn entry() -> ExitCode {
-    crate::telemetry::init();
     let cli = Cli::parse();
+    crate::telemetry::init(match cli.command {
+        Command::Serve => "info",
+        _ => "warn",
+    });
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(main(cli)),
         Err(e) => {
@@ -543,7 +567,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tenant {
             command: TenantCommand::List,
         } => {
-            let db = crate::db::connect(&config).await?;
+            let (db, _) = local_database(&config).await?;
             for tenant in crate::storage::tenants::list(&db).await? {
                 println!("{}\t{}", tenant.slug, tenant.display_name);
             }
@@ -557,13 +581,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     admin_password,
                 },
         } => {
-            let db = crate::db::connect(&config).await?;
-            let hasher = PasswordHasherPool::new(
-                config.argon2_memory_kib,
-                config.argon2_iterations,
-                crate::kdf::KdfPool::new(config.kdf_threads)?,
-            )?;
-            crate::services::bootstrap::ensure_default_tenant(&db, &hasher, &config).await?;
+            let (db, hasher) = local_database(&config).await?;
             let generated = admin_password.is_none();
             let password = admin_password.unwrap_or_else(token::generate);
             let new = NewTenant {
@@ -581,6 +599,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Admin {
+            command:
+                AdminCommand::ResetPassword {
+                    tenant,
+                    user,
+                    password_file,
+                },
+        } => reset_password(&config, &tenant, &user, password_file.as_deref()).await,
         // Handled before the configuration is read.
         Command::Backup { .. }
         | Command::Login { .. }
@@ -591,4 +617,58 @@ pub async fn run(cli: Cli) -> Result<()> {
         | Command::Get { .. }
         | Command::Watch => Ok(()),
     }
+}
+
+/// The local database, migrated, with tenant `default` made on first use (as the server
+/// would), and a password hasher.
+async fn local_database(
+    config: &Config,
+) -> Result<(sea_orm::DatabaseConnection, PasswordHasherPool)> {
+    let db = crate::db::connect(config).await?;
+    let hasher = PasswordHasherPool::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        crate::kdf::KdfPool::new(config.kdf_threads)?,
+    )?;
+    crate::services::bootstrap::ensure_default_tenant(&db, &hasher, config).await?;
+    Ok((db, hasher))
+}
+
+/// `coffer admin reset-password`.
+async fn reset_password(
+    config: &Config,
+    tenant: &str,
+    username: &str,
+    password_file: Option<&std::path::Path>,
+) -> Result<()> {
+    let (password, generated) = match password_file {
+        Some(file) => (
+            remote::read_first_line(file).map_err(|e| Error::Internal(e.to_string()))?,
+            false,
+        ),
+        None => match std::env::var("COFFER_PASSWORD") {
+            Ok(p) => (p, false),
+            Err(_) => (token::generate(), true),
+        },
+    };
+    let (db, hasher) = local_database(config).await?;
+    let tenant_row = crate::storage::tenants::find_by_slug(&db, tenant)
+        .await?
+        .ok_or_else(|| crate::error::fail(api_spec::ErrorCode::UserNotFound))?;
+    let scope = crate::auth::TenantScope::system(tenant_row.id);
+    let change = crate::services::accounts::PasswordChange {
+        actor_id: uuid::Uuid::nil(),
+        actor_may_override: true,
+        username,
+        old_password: None,
+        new_password: &password,
+    };
+    let txn = crate::db::begin_write(&db).await?;
+    crate::services::accounts::set_password(&scope, &txn, &hasher, change).await?;
+    txn.commit().await?;
+    println!("The password of `{username}` in tenant `{tenant}` is set; their sessions ended.");
+    if generated {
+        println!("The new password is {password}");
+    }
+    Ok(())
 }

@@ -138,7 +138,7 @@ fn read_password(file: Option<&Path>) -> Result<String, Failure> {
 }
 
 /// A secret kept in a file: its first line.
-pub(super) fn read_first_line(file: &Path) -> Result<String, Failure> {
+pub(crate) fn read_first_line(file: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| ClientError::Io(format!("reading {}: {e}", file.display())))?;
     Ok(text.lines().next().unwrap_or("").to_owned())

@@ -153,7 +153,7 @@ async fn run() -> Result<(), String> {
     }
     let args = parse_args()?;
     if std::env::var_os("COFFER_LOG").is_some() {
-        coffer::telemetry::init();
+        coffer::telemetry::init("info");
     }
     shell::require_tools()?;
     let sizes = sizes(args.quick);
