@@ -612,9 +612,33 @@ async fn restore_merge_conflicts_and_dry_runs() {
     let (archive, key) = download(&server, &mut c, &backup_id).await;
     let source = tree(&mut c).await;
 
-    // Restore needs an empty tenant: into the source itself it fails, changing nothing.
-    let (event, status) = import(&server, &mut c, &mut l, &archive, &key, |_| {}).await;
-    assert_eq!(event["error"], "import_target_not_empty", "{status:?}");
+    // Restore needs an empty tenant: into the source itself it is refused at the start,
+    // before any work, and the job stays pending for a merge.
+    let init = upload_pair(&server, &mut c, &archive, &key).await;
+    let refused = c
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code, refused.error),
+        (409, ErrorCode::ImportTargetNotEmpty)
+    );
+    let pending = c
+        .call::<GetBackupImportStatus>(&JobIdRequest {
+            backup_task_id: init.backup_task_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.status, "pending");
+    assert_eq!(tree(&mut c).await, source);
+    let mut merge = start(&init.backup_task_id);
+    merge.mode = Some("merge".into());
+    merge.dry_run = true;
+    c.call::<StartBackupImport>(&merge)
+        .await
+        .expect("the same job, as a merge");
+    let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["status"], "completed");
     // Merge with `fail` stops at the first clash.
     let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
         r.mode = Some("merge".into());

@@ -98,7 +98,7 @@ action! {
         errors: [
             JobNotFound, JobStateConflict, ImportDeadlinePassed, ImportUploadsIncomplete,
             InvalidField, BackupKeyInvalid, BackupPassphraseRequired, BackupWrongPassphrase,
-            KeyCostTooHigh, ImportLegacyNotAllowed
+            KeyCostTooHigh, ImportLegacyNotAllowed, ImportTargetNotEmpty
         ],
         request: StartBackupImportRequest,
         response: StartBackupImportResponse,

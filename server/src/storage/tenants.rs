@@ -5,6 +5,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::time::now_ms;
 
@@ -38,4 +39,22 @@ pub async fn insert(
         created_at: Set(now_ms()),
     };
     Ok(model.insert(db).await?)
+}
+
+/// Whether the tenant holds any folder or document (a `restore` needs it to hold none).
+pub async fn holds_content(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<bool> {
+    use entity::{document, folder};
+    let tenant = scope.tenant_id();
+    let folder = folder::Entity::find()
+        .filter(folder::Column::TenantId.eq(tenant))
+        .one(db)
+        .await?;
+    if folder.is_some() {
+        return Ok(true);
+    }
+    let document = document::Entity::find()
+        .filter(document::Column::TenantId.eq(tenant))
+        .one(db)
+        .await?;
+    Ok(document.is_some())
 }

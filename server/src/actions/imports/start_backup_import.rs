@@ -12,7 +12,7 @@ use crate::backup::import::{self, job_dir};
 use crate::backup::stream::SegmentReader;
 use crate::error::{Result, fail, field_error};
 use crate::jobs;
-use crate::storage::{jobs as job_rows, tasks};
+use crate::storage::{self, jobs as job_rows, tasks};
 use crate::time::now_ms;
 
 /// Largest key file read (a real one is a few hundred bytes).
@@ -38,7 +38,7 @@ fn options(req: &StartBackupImportRequest) -> Result<Options> {
 }
 
 /// Checks, in this order: the job (owner, `pending`), its deadline (408, and the job times
-/// out), both uploads, the options, the key (and passphrase) and the archive's header with
+/// out), both uploads, the options (a `restore` needs an empty tenant), the key (and passphrase) and the archive's header with
 /// that key, which must be of the backup the key file names — so a wrong key or passphrase is
 /// answered now, and the job stays pending for another try. Then queues the job and answers at once.
 pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBackupImportResponse> {
@@ -68,6 +68,11 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         return Err(fail(ErrorCode::ImportUploadsIncomplete));
     }
     let options = options(&req)?;
+    // A restore needs an empty tenant: said now, before any work, and the job stays pending
+    // for a `merge`. The job checks again when it runs (something may be made meanwhile).
+    if !options.merge && storage::tenants::holds_content(auth.scope(), &state.db).await? {
+        return Err(fail(ErrorCode::ImportTargetNotEmpty));
+    }
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
     let mut bytes = Vec::new();
     tokio::fs::File::open(&key)
