@@ -767,20 +767,37 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
     req.passphrase = Some("wrong horse".into());
     let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::BackupWrongPassphrase);
-    // A key of another archive is refused before anything is queued.
-    let e = {
-        let other = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
-        let mut r = start(&other.backup_task_id);
-        r.allow_legacy = true;
-        c.call::<StartBackupImport>(&r).await.unwrap_err()
-    };
+    // A key of another archive is refused before anything is queued, and the job stays
+    // pending: the right key file, uploaded to the same task, replaces the wrong one.
+    let other = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let mut wrong = start(&other.backup_task_id);
+    wrong.allow_legacy = true;
+    let e = c.call::<StartBackupImport>(&wrong).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::BackupNotAnArchive);
+    c.upload(&other.key_task_id, &key, 0, None, 4096)
+        .await
+        .expect("a pending job's key file is replaced");
     req.passphrase = Some("correct horse battery".into());
     req.mode = Some("merge".into());
     c.call::<StartBackupImport>(&req).await.unwrap();
     let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::JobStateConflict);
     let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
+    assert_eq!(event["status"], "completed", "{status:?}");
+    // The job with the replaced key runs; once it has started, its uploads are final.
+    let mut right = start(&other.backup_task_id);
+    right.passphrase = Some("correct horse battery".into());
+    right.mode = Some("merge".into());
+    right.dry_run = true;
+    c.call::<StartBackupImport>(&right)
+        .await
+        .expect("the replaced key opens the archive");
+    let late = c
+        .upload(&other.key_task_id, LEGACY_KEY.as_bytes(), 0, None, 4096)
+        .await
+        .unwrap_err();
+    assert_eq!(late.error, ErrorCode::TaskNotUsable);
+    let (event, status) = finished(&mut c, &mut l, &other.backup_task_id).await;
     assert_eq!(event["status"], "completed", "{status:?}");
 }
 

@@ -21,8 +21,8 @@ use crate::app::AppState;
 use crate::auth::{AuthContext, TenantScope};
 use crate::error::{Error, Result, fail};
 use crate::storage::blobs::ByteStream;
-use crate::storage::files;
 use crate::storage::tasks::{self, NewTask};
+use crate::storage::{files, jobs};
 use crate::time::{now_ms, to_secs};
 use sha2::Digest;
 
@@ -93,8 +93,19 @@ pub async fn open_task(
     let task = tasks::find_for(auth.scope(), db, id, auth.user_id())
         .await?
         .ok_or_else(|| fail(ErrorCode::TaskNotFound))?;
-    if task.mode != mode || (mode == tasks::UPLOAD && task.status != tasks::PENDING) {
+    let replacing = mode == tasks::UPLOAD && tasks::replaceable(&task);
+    if task.mode != mode || (mode == tasks::UPLOAD && task.status != tasks::PENDING && !replacing) {
         return Err(fail(ErrorCode::TaskNotUsable));
+    }
+    // An import's upload is replaced only while its job waits for it.
+    if replacing {
+        let job = match task.job_id {
+            Some(id) => jobs::find(auth.scope(), db, id).await?,
+            None => None,
+        };
+        if job.is_none_or(|j| j.status != jobs::PENDING) {
+            return Err(fail(ErrorCode::TaskNotUsable));
+        }
     }
     if now_ms() > task.expires_at {
         return Err(fail(ErrorCode::TaskExpired));

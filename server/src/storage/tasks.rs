@@ -1,6 +1,8 @@
 //! Transfer tasks of one tenant.
 use entity::transfer_task;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+};
 use uuid::Uuid;
 
 use crate::auth::TenantScope;
@@ -139,8 +141,15 @@ pub async fn find_for(
         .await?)
 }
 
-/// Marks a pending task completed with its final size and hash; false if it was no longer
-/// pending (expired, or completed by a concurrent attempt).
+/// Whether a completed upload task may be uploaded again: an import's archive or key, whose
+/// bytes a new upload replaces while the job is pending (a wrong key file, say).
+pub fn replaceable(task: &transfer_task::Model) -> bool {
+    task.status == COMPLETED
+        && (task.purpose == PURPOSE_IMPORT_ARCHIVE || task.purpose == PURPOSE_IMPORT_KEY)
+}
+
+/// Marks a pending task (or a [`replaceable`] one) completed with its final size and hash;
+/// false if it was no longer usable (expired, or completed by a concurrent attempt).
 pub async fn complete(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
@@ -161,7 +170,18 @@ pub async fn complete(
         )
         .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
         .filter(transfer_task::Column::Id.eq(id))
-        .filter(transfer_task::Column::Status.eq(PENDING))
+        .filter(
+            Condition::any()
+                .add(transfer_task::Column::Status.eq(PENDING))
+                .add(
+                    Condition::all()
+                        .add(transfer_task::Column::Status.eq(COMPLETED))
+                        .add(
+                            transfer_task::Column::Purpose
+                                .is_in([PURPOSE_IMPORT_ARCHIVE, PURPOSE_IMPORT_KEY]),
+                        ),
+                ),
+        )
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
