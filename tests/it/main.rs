@@ -8,6 +8,7 @@ mod auth;
 mod backups;
 mod blobs;
 mod cli;
+mod client;
 mod connections;
 mod depth;
 mod directories;
