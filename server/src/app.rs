@@ -3,12 +3,14 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
+use crate::db::{Turn, WriteGate};
+use crate::error::Result;
 use crate::events::EventBus;
 use crate::jobs::JobControl;
 use crate::registry::Registry;
@@ -27,6 +29,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub uploads: ActiveUploads,
     pub jobs: JobControl,
+    /// Writers' turns (see [`WriteGate`]).
+    pub writes: WriteGate,
 }
 
 impl AppState {
@@ -42,8 +46,6 @@ impl AppState {
         );
         Self {
             auth_cache: AuthCache::new(config.auth_cache_ms),
-            config,
-            db,
             hasher,
             throttle,
             events: EventBus::default(),
@@ -51,6 +53,15 @@ impl AppState {
             blobs,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
+            writes: WriteGate::new(&db, &config),
+            config,
+            db,
         }
+    }
+
+    /// Waits for this writer's turn and begins a write transaction (see [`WriteGate`]); keep
+    /// the [`Turn`] until the transaction has committed.
+    pub async fn begin_write(&self) -> Result<(Turn, DatabaseTransaction)> {
+        self.writes.begin(&self.db).await
     }
 }

@@ -22,9 +22,9 @@ use crate::backups::{download, export, listener, plain, populate, server};
 use crate::imports::{census, import, imports_dir_is_empty};
 
 /// One tar member: name (any bytes), content, type, link target.
-struct Member {
-    name: Vec<u8>,
-    data: Vec<u8>,
+pub(crate) struct Member {
+    pub(crate) name: Vec<u8>,
+    pub(crate) data: Vec<u8>,
     kind: tar::EntryType,
     link: Option<Vec<u8>>,
 }
@@ -103,7 +103,7 @@ fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -
 }
 
 /// [`reseal_plain`], rewriting the tar's members.
-fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
+pub(crate) fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
     reseal_plain(archive, key, |plain| {
         let mut list = members(plain);
         change(&mut list);
@@ -111,7 +111,7 @@ fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> 
     })
 }
 
-fn index(list: &[Member], name: &str) -> usize {
+pub(crate) fn index(list: &[Member], name: &str) -> usize {
     list.iter().position(|m| m.name == name.as_bytes()).unwrap()
 }
 

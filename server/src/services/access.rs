@@ -1,7 +1,7 @@
 //! Access checks on folders and documents: the object's rules and explicit entries
 //! (`crate::access::rules`), then — while `inherit` holds — those of each ancestor folder.
 use api_spec::ErrorCode;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -12,9 +12,6 @@ use crate::error::{Error, Result, fail};
 use crate::storage::rules::{self as stored, Object};
 use crate::storage::{documents, folders};
 use crate::time::now_ms;
-
-/// Ids bound in one query at most (SQLite accepts 32,766 values per statement).
-const ID_SLICE: usize = 500;
 
 /// Deeper than any sane tree; reaching it means a cycle in the data.
 const MAX_DEPTH: usize = 10_000;
@@ -143,25 +140,19 @@ pub async fn allowed_children(
         return Ok(HashSet::new());
     }
     let now = now_ms();
-    let (mut rule_sets, mut granted) = (HashMap::new(), HashSet::new());
-    // In slices, so no query binds more values than a database accepts.
-    for slice in children.chunks(ID_SLICE) {
-        let ids: Vec<Uuid> = slice.iter().map(|(id, _)| *id).collect();
-        rule_sets.extend(stored::rules_of_many(auth.scope(), db, folders, &ids).await?);
-        granted.extend(
-            stored::granted_among(
-                auth.scope(),
-                db,
-                folders,
-                &ids,
-                access,
-                auth.user_id(),
-                auth.group_ids(),
-                now,
-            )
-            .await?,
-        );
-    }
+    let ids: Vec<Uuid> = children.iter().map(|(id, _)| *id).collect();
+    let rule_sets = stored::rules_of_many(auth.scope(), db, folders, &ids).await?;
+    let granted = stored::granted_among(
+        auth.scope(),
+        db,
+        folders,
+        &ids,
+        access,
+        auth.user_id(),
+        auth.group_ids(),
+        now,
+    )
+    .await?;
     let no_rules = RuleSet::new();
     let mut parent_allowed = None;
     let mut allowed_ids = HashSet::new();

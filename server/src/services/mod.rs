@@ -8,6 +8,7 @@ pub mod events;
 pub mod groups;
 pub mod names;
 pub mod part;
+pub mod removal;
 pub mod rules;
 pub mod tenants;
 pub mod transfers;

@@ -158,15 +158,13 @@ pub async fn move_document(
 
 /// Removes the documents' rows (revisions, rules and entries cascade) and then the files
 /// nothing references any more; returns those files' blob keys.
-async fn remove_documents(
+pub(super) async fn remove_documents(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<String>> {
     let file_ids = files::file_ids_of(auth.scope(), db, ids).await?;
-    for id in ids {
-        documents::delete(auth.scope(), db, *id).await?;
-    }
+    documents::delete(auth.scope(), db, ids).await?;
     let gone = files::delete_unreferenced(auth.scope(), db, &file_ids).await?;
     Ok(gone.into_iter().map(|f| f.storage_key).collect())
 }
@@ -182,7 +180,24 @@ pub async fn delete_document(
     Ok((d, keys))
 }
 
-/// Deletes a folder and everything below it.
+/// The folder and every folder below it, each before its children (level by level).
+pub(super) async fn subtree(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<Uuid>> {
+    let mut all = vec![id];
+    let mut level = vec![id];
+    while !level.is_empty() {
+        level = folders::child_ids(auth.scope(), db, &level).await?;
+        all.extend_from_slice(&level);
+    }
+    Ok(all)
+}
+
+/// Deletes a folder and everything below it, in the caller's one transaction. A large
+/// subtree is emptied in slices first (`removal::delete_folder`), so that what is left here
+/// is small.
 pub async fn delete_folder(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -190,19 +205,9 @@ pub async fn delete_folder(
 ) -> Result<(folder::Model, Vec<String>)> {
     let f = load_folder(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Folder(id), AccessType::Write).await?;
-    let mut subtree = vec![id];
-    let mut next = 0;
-    while next < subtree.len() {
-        let children = folders::children(auth.scope(), db, Some(subtree[next])).await?;
-        subtree.extend(children.into_iter().map(|c| c.id));
-        next += 1;
-    }
-    let docs: Vec<Uuid> = documents::in_folders(auth.scope(), db, &subtree)
-        .await?
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
+    let below = subtree(auth, db, id).await?;
+    let docs = documents::ids_in_folders(auth.scope(), db, &below, None).await?;
     let keys = remove_documents(auth, db, &docs).await?;
-    folders::delete(auth.scope(), db, id).await?;
+    folders::delete(auth.scope(), db, &[id]).await?;
     Ok((f, keys))
 }

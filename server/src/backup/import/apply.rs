@@ -85,7 +85,7 @@ pub async fn apply(
     options: Options,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Value> {
-    let txn = crate::db::begin_write(&publisher.state().db).await?;
+    let (_turn, txn) = publisher.state().begin_write().await?;
     serialise(&txn, scope).await?;
     let r = resolve(scope, &txn, plan, options).await?;
     let mut warnings: Vec<String> = source.warnings.clone();
