@@ -10,12 +10,9 @@ use api_spec::actions::{
     CreateDirectory, CreateDirectoryRequest, DeleteDirectory, FolderIdRequest,
 };
 use coffer::backup::keys::KeyFile;
-use serde_json::{Value, json};
 use tests::{Client, TestServer};
-use uuid::Uuid;
 
 use crate::backups::{download, export, plain};
-use crate::hostile::{Member, index, reseal};
 use crate::imports::{census, import, tenant};
 use crate::support::{expect_error, list, mkdir, mkdoc};
 
@@ -25,22 +22,6 @@ const WIDE: usize = 33_000;
 /// A server whose pings keep a client waiting for a long action from timing out.
 async fn server() -> TestServer {
     TestServer::start_with(|c| c.heartbeat_secs = 2).await
-}
-
-fn lines(list: &[Member], name: &str) -> Vec<Value> {
-    let text = std::str::from_utf8(&list[index(list, name)].data).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn set_lines(list: &mut [Member], name: &str, values: &[Value]) {
-    let mut text = String::new();
-    for v in values {
-        text.push_str(&v.to_string());
-        text.push('\n');
-    }
-    list[index(list, name)].data = text.into_bytes();
 }
 
 /// An archive of a tenant holding one folder, `wide`, with `folders` empty subfolders and
@@ -58,38 +39,10 @@ async fn wide_archive(server: &TestServer, folders: usize, documents: usize) -> 
     let (backup_id, _, done) = export(&mut c, &mut l, plain("template")).await;
     assert_eq!(done["status"], "completed", "{done}");
     let (archive, key) = download(server, &mut c, &backup_id).await;
-    let archive = reseal(&archive, &key, |list| {
-        let mut folder_lines = lines(list, "folders.jsonl");
-        let template = folder_lines[0].clone();
-        for i in 0..folders {
-            let mut f = template.clone();
-            f["id"] = json!(Uuid::now_v7().to_string());
-            f["parent_id"] = json!(wide);
-            f["name"] = json!(format!("folder {i}"));
-            folder_lines.push(f);
-        }
-        set_lines(list, "folders.jsonl", &folder_lines);
-        let template = lines(list, "documents.jsonl").remove(0);
-        let document_lines: Vec<Value> = (0..documents)
-            .map(|i| {
-                let mut d = template.clone();
-                let revision = Uuid::now_v7().to_string();
-                d["id"] = json!(Uuid::now_v7().to_string());
-                d["title"] = json!(format!("document {i}"));
-                d["current_revision_id"] = json!(revision);
-                d["revisions"][0]["id"] = json!(revision);
-                d
-            })
-            .collect();
-        set_lines(list, "documents.jsonl", &document_lines);
-        let at = index(list, "metadata.json");
-        let mut metadata: Value = serde_json::from_slice(&list[at].data).unwrap();
-        metadata["counts"]["folders"] = json!(folders + 1);
-        metadata["counts"]["documents"] = json!(documents);
-        metadata["counts"]["revisions"] = json!(documents);
-        list[at].data = metadata.to_string().into_bytes();
-    });
-    (archive, key)
+    (
+        tests::archive::widen(&archive, &key, folders, documents),
+        key,
+    )
 }
 
 /// Imports the archive into a new tenant `slug`; returns its admin and listener.
