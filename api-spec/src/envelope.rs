@@ -14,11 +14,11 @@ pub struct Request {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Value,
-    /// Username the token was issued to; required together with `token` on authenticated
-    /// actions.
+    /// Username the token was issued to. Optional: when given, it must be the token's user
+    /// (`invalid_token` otherwise); the token alone names its session.
     #[serde(default)]
     pub username: Option<String>,
-    /// Opaque session token returned by `login`.
+    /// Opaque session token returned by `login`; required on authenticated actions.
     #[serde(default)]
     pub token: Option<String>,
     /// Optional client correlation id (string or number), echoed in the reply. Lets a client

@@ -61,6 +61,9 @@ error_codes! {
     InvalidCredentials = 401, "Invalid credentials";
     /// Too many failed logins; retry after `data.retry_after` seconds.
     TooManyAttempts = 429, "Too many failed attempts; try again later";
+    /// The client's address holds as many WebSocket connections as the server allows one
+    /// address (`max_connections_per_address`); the upgrade is refused with HTTP 429.
+    TooManyConnections = 429, "Too many connections from this address";
     /// The caller lacks the permission the action needs.
     PermissionDenied = 403, "Access denied";
     /// The old password given to `set_passwd` is wrong.
@@ -117,6 +120,11 @@ error_codes! {
     InvalidRules = 400, "Invalid access rules";
     /// A folder cannot move into itself or below itself.
     MoveCycle = 400, "A directory cannot move into its own subtree";
+    /// Folders nest at most `data.max_depth` deep (a top-level folder is at depth 1): a
+    /// folder created, moved or imported deeper is refused and nothing changes; so is
+    /// anything placed in, or whose access check must walk above, a folder already lying
+    /// deeper (only data made before the limit can).
+    DepthLimitExceeded = 400, "The folder tree would be deeper than the server allows";
     /// The task's deadline has passed.
     TaskExpired = 408, "The transfer task has expired";
     /// The task is of the other kind (upload vs download), or already completed.
@@ -127,6 +135,9 @@ error_codes! {
     HashMismatch = 400, "SHA-256 mismatch";
     /// A resume offset beyond the bytes received so far, or a malformed range.
     InvalidOffset = 400, "Invalid offset or range";
+    /// HTTP download: the `Range` starts at or beyond the end of the file (HTTP 416, with
+    /// `Content-Range: bytes */SIZE`).
+    RangeNotSatisfiable = 416, "The requested range is not satisfiable";
     /// A declared size beyond the server's upload limit.
     TooLarge = 413, "The file is larger than the server accepts";
     /// The client stopped sending in the middle of a transfer.
@@ -153,6 +164,10 @@ error_codes! {
     BackupPassphraseRequired = 400, "The key file needs its passphrase";
     /// The passphrase does not unlock the key file.
     BackupWrongPassphrase = 400, "Wrong passphrase for the key file";
+    /// The key file's passphrase wrapping asks argon2id for more memory or iterations than
+    /// the server pays for one unlock (`data.max_memory_kib`, `data.max_iterations`);
+    /// refused before any of that work, and the job stays pending.
+    KeyCostTooHigh = 400, "The key file asks for more key-derivation work than the server allows";
     /// A segment fails its MAC: the archive was altered or corrupted.
     BackupMacMismatch = 400, "The archive was altered or corrupted";
     /// A segment authenticates only at another position: segments were swapped or duplicated.
@@ -213,6 +228,15 @@ pub struct ErrorData {
     /// On upload errors: the bytes the server holds for the task, to resume from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received: Option<u64>,
+    /// On `depth_limit_exceeded`: how deep folders may nest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_depth: Option<u32>,
+    /// On `key_cost_too_high`: the most argon2id memory (KiB) the server spends on one unlock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_kib: Option<u32>,
+    /// On `key_cost_too_high`: the most argon2id iterations the server runs for one unlock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u32>,
 }
 
 impl ErrorData {
@@ -226,6 +250,9 @@ impl ErrorData {
             id: None,
             object_type: None,
             received: None,
+            max_depth: None,
+            max_memory_kib: None,
+            max_iterations: None,
         }
     }
 }

@@ -29,22 +29,25 @@ mod http {
     /// Uploads a transfer task's bytes (the body, streamed). `Content-Range: bytes
     /// START-END/TOTAL` sends a part (202 until the last part arrives); `X-Coffer-Sha256`
     /// declares the whole file's hash. `Authorization: Bearer <token>` of the task's user.
+    /// The status is always the reply's `code`. A body slower than the server's minimum
+    /// transfer rate ends with 408 `transfer_timeout`, its bytes kept for a resume.
     #[utoipa::path(put, path = "/api/transfers/{task_id}",
         params(("task_id" = String, Path, description = "The upload task")),
         request_body(content = Vec<u8>, content_type = "application/octet-stream"),
         responses(
             (status = 200, description = "Upload complete: a Reply with UploadFileResponse data", body = crate::Reply),
             (status = 202, description = "Part stored; `data.received` bytes held", body = crate::Reply),
-            (status = 400, description = "size_mismatch, hash_mismatch, invalid_field", body = crate::Reply),
+            (status = 400, description = "size_mismatch, hash_mismatch, invalid_field; invalid_offset (a Content-Range that does not match the body, or starts past what the server holds; `data.received` tells where to resume)", body = crate::Reply),
             (status = 401, description = "authentication_required, invalid_token", body = crate::Reply),
             (status = 404, description = "task_not_found", body = crate::Reply),
-            (status = 408, description = "task_expired", body = crate::Reply),
-            (status = 413, description = "too_large", body = crate::Reply),
-            (status = 416, description = "invalid_offset; `data.received` tells where to resume", body = crate::Reply)))]
+            (status = 408, description = "task_expired; transfer_timeout (the body stalled or fell below the minimum rate; `data.received` bytes kept)", body = crate::Reply),
+            (status = 413, description = "too_large", body = crate::Reply)))]
     fn put_transfer() {}
 
-    /// Downloads a transfer task's bytes; `Range: bytes=START-[END]` (or `bytes=-N`) answers
-    /// 206 with `Content-Range`. `Authorization: Bearer <token>` of the task's user.
+    /// Downloads a transfer task's bytes; one `Range: bytes=START-[END]` (or `bytes=-N`)
+    /// answers 206 with `Content-Range`, an end past the file meaning "to the end". As RFC
+    /// 9110 allows, several ranges, another unit, or an empty file are ignored (200, the
+    /// whole file). `Authorization: Bearer <token>` of the task's user.
     #[utoipa::path(get, path = "/api/transfers/{task_id}",
         params(("task_id" = String, Path, description = "The download task")),
         responses(
@@ -53,12 +56,17 @@ mod http {
             (status = 401, description = "authentication_required, invalid_token", body = crate::Reply),
             (status = 404, description = "task_not_found", body = crate::Reply),
             (status = 408, description = "task_expired", body = crate::Reply),
-            (status = 416, description = "invalid_offset", body = crate::Reply)))]
+            (status = 416, description = "range_not_satisfiable: the range starts at or past the end, or is malformed; `Content-Range: bytes */SIZE`", body = crate::Reply)))]
     fn get_transfer() {}
 
     /// The WebSocket endpoint: one JSON `Request` per text message; `Reply` and `Event`
     /// messages back (see the action catalogue, `actions.md`).
-    #[utoipa::path(get, path = "/ws", responses((status = 101, description = "Switching Protocols")))]
+    /// A connection idle (no request) for `idle_timeout_secs` closes with 1000; a message over
+    /// `max_frame_bytes`, whole or fragmented, closes with 1009 as soon as a frame header
+    /// declares it.
+    #[utoipa::path(get, path = "/ws", responses(
+        (status = 101, description = "Switching Protocols"),
+        (status = 429, description = "too_many_connections: the address holds `max_connections_per_address` connections", body = crate::Reply)))]
     fn ws() {}
 }
 

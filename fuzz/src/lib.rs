@@ -19,7 +19,9 @@ pub const SEGMENT_SIZE: u32 = MIN_SEGMENT_SIZE;
 
 /// The fixed key, bound to the backup id and time every sealed archive carries.
 pub fn key() -> BoundKey {
-    match KeyFile::parse(KEY_FILE.as_bytes()).and_then(|f| f.unlock(None)) {
+    match KeyFile::parse(KEY_FILE.as_bytes())
+        .and_then(|f| f.unlock(None, coffer::backup::keys::KdfLimits::FORMAT))
+    {
         Ok(key) => key,
         Err(e) => panic!("the fixed key file is broken: {e:?}"),
     }

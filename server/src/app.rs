@@ -8,6 +8,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
+use crate::backup::unlock::Unlocker;
 use crate::config::Config;
 use crate::db::{Turn, WriteGate};
 use crate::error::Result;
@@ -16,6 +17,7 @@ use crate::jobs::JobControl;
 use crate::registry::Registry;
 use crate::services::transfers::ActiveUploads;
 use crate::storage::blobs::BlobStore;
+use crate::transport::ws::AddressCounts;
 
 pub struct AppState {
     pub config: Config,
@@ -29,6 +31,10 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub uploads: ActiveUploads,
     pub jobs: JobControl,
+    /// WebSocket connections per client address.
+    pub addresses: Arc<AddressCounts>,
+    /// Unlocks key files at a bounded cost, one tenant's at a time.
+    pub unlocker: Unlocker,
     /// Writers' turns (see [`WriteGate`]).
     pub writes: WriteGate,
 }
@@ -39,6 +45,7 @@ impl AppState {
         db: DatabaseConnection,
         hasher: PasswordHasherPool,
         blobs: Arc<dyn BlobStore>,
+        unlocker: Unlocker,
     ) -> Self {
         let throttle = LoginThrottle::new(
             config.login_max_failures,
@@ -53,6 +60,8 @@ impl AppState {
             blobs,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
+            addresses: Arc::default(),
+            unlocker,
             writes: WriteGate::new(&db, &config),
             config,
             db,

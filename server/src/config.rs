@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::backup::keys::{KdfLimits, WrapParams};
 use crate::secret::SecretString;
 
 /// Server configuration. `Debug` redacts secrets.
@@ -36,8 +37,12 @@ pub struct Config {
     pub outgoing_queue: usize,
     /// Seconds between server pings.
     pub heartbeat_secs: u64,
-    /// Seconds without any client message (or pong) before the connection is closed.
+    /// Seconds without a request before the connection is closed. Pings and pongs do not
+    /// count; a request in flight or a registered listener keeps the connection open.
     pub idle_timeout_secs: u64,
+    /// WebSocket connections one client address may hold at once; 0: no limit. Behind a
+    /// reverse proxy every client has the proxy's address: raise it or set 0 there.
+    pub max_connections_per_address: u32,
     /// Failed logins per (tenant, username) within `login_window_secs` before 429.
     pub login_max_failures: u32,
     /// Window and lock-out length for login throttling, in seconds.
@@ -71,11 +76,21 @@ pub struct Config {
     pub task_ttl_secs: u64,
     /// Largest file accepted for upload, in bytes.
     pub max_upload_bytes: u64,
-    /// Seconds a transfer may wait for the client's next frame before it fails.
+    /// Seconds a transfer may wait for the client's next bytes before it fails.
     pub transfer_stall_secs: u64,
+    /// Least rate, in bytes per second averaged over each `transfer_rate_window_secs`, an
+    /// upload (HTTP or WebSocket) must keep; slower ones fail with `transfer_timeout` and
+    /// free their task for a resume. 0: no rate is required.
+    pub min_transfer_bytes_per_sec: u64,
+    pub transfer_rate_window_secs: u64,
     /// argon2id memory (KiB) and iterations for passphrase-wrapped backup keys.
     pub backup_kdf_memory_kib: u32,
     pub backup_kdf_iterations: u32,
+    /// The most argon2id memory (KiB) and iterations the server spends unlocking one
+    /// passphrase-wrapped key file it is given (an uploaded one names its own cost); a key
+    /// asking for more is refused with `key_cost_too_high`. Never below the two above.
+    pub backup_kdf_max_memory_kib: u32,
+    pub backup_kdf_max_iterations: u32,
     /// Plaintext bytes per archive segment (64 KiB – 16 MiB).
     pub backup_segment_bytes: u32,
     /// Threads sealing segments during an export; 0 means one per core.
@@ -104,6 +119,7 @@ impl Default for Config {
             outgoing_queue: 256,
             heartbeat_secs: 15,
             idle_timeout_secs: 60,
+            max_connections_per_address: 256,
             login_max_failures: 5,
             login_window_secs: 900,
             argon2_memory_kib: 19456,
@@ -121,8 +137,12 @@ impl Default for Config {
             task_ttl_secs: 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             transfer_stall_secs: 60,
+            min_transfer_bytes_per_sec: 4096,
+            transfer_rate_window_secs: 10,
             backup_kdf_memory_kib: 64 * 1024,
             backup_kdf_iterations: 3,
+            backup_kdf_max_memory_kib: 256 * 1024,
+            backup_kdf_max_iterations: 8,
             backup_segment_bytes: 1024 * 1024,
             backup_workers: 0,
             job_heartbeat_secs: 5,
@@ -163,6 +183,23 @@ impl Config {
 
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// The argon2id cost of the key files this server wraps.
+    pub fn backup_wrap_params(&self) -> WrapParams {
+        WrapParams {
+            memory_kib: self.backup_kdf_memory_kib,
+            iterations: self.backup_kdf_iterations,
+        }
+    }
+
+    /// The most the server pays to unlock a key file (never less than its own wrapping).
+    pub fn backup_kdf_limits(&self) -> KdfLimits {
+        KdfLimits::server(
+            self.backup_kdf_max_memory_kib,
+            self.backup_kdf_max_iterations,
+            self.backup_wrap_params(),
+        )
     }
 }
 

@@ -105,6 +105,15 @@ impl ConnectionCtx {
         }
     }
 
+    /// Whether a listener task is installed and still running.
+    pub fn is_listening(&self) -> bool {
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+    }
+
     /// Stops the listener task, if any.
     pub fn stop_listener(&self) {
         if let Some(old) = self

@@ -34,6 +34,15 @@ pub enum Error {
     /// A failed upload, telling the client how many bytes the server holds.
     #[error("{code:?} (received {received})")]
     Transfer { code: ErrorCode, received: u64 },
+    /// `depth_limit_exceeded`, naming the limit.
+    #[error("deeper than {max_depth} folders")]
+    DepthLimit { max_depth: u32 },
+    /// `key_cost_too_high`, naming the most the server pays for one unlock.
+    #[error("key derivation above {max_memory_kib} KiB or {max_iterations} iterations")]
+    KeyCost {
+        max_memory_kib: u32,
+        max_iterations: u32,
+    },
     #[error("database: {0}")]
     Db(DbErr),
     #[error("internal: {0}")]
@@ -49,6 +58,8 @@ impl Error {
                 *code
             }
             Error::Conflict { .. } => ErrorCode::NameConflict,
+            Error::DepthLimit { .. } => ErrorCode::DepthLimitExceeded,
+            Error::KeyCost { .. } => ErrorCode::KeyCostTooHigh,
             Error::Db(_) | Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -69,6 +80,14 @@ impl Error {
             }
             Error::Transfer { received, .. } => data.received = Some(*received),
             Error::About { id, .. } => data.id = Some(id.clone()),
+            Error::DepthLimit { max_depth } => data.max_depth = Some(*max_depth),
+            Error::KeyCost {
+                max_memory_kib,
+                max_iterations,
+            } => {
+                data.max_memory_kib = Some(*max_memory_kib);
+                data.max_iterations = Some(*max_iterations);
+            }
             Error::Db(_) | Error::Internal(_) => {
                 let log_id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(log_id = %log_id, error = %self, "request failed");

@@ -50,7 +50,8 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let bind = config.bind;
     let workers = config.workers;
     let blobs = crate::storage::blobs::from_config(&config)?;
-    let state = Arc::new(AppState::new(config, db, hasher, blobs));
+    let unlocker = crate::backup::unlock::Unlocker::new(config.backup_kdf_limits())?;
+    let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker));
     crate::jobs::reap(&state, true).await?;
 
     let data = web::Data::new(Arc::clone(&state));

@@ -99,6 +99,79 @@ async fn repeated_failures_are_throttled_without_blocking_others() {
     );
 }
 
+/// Sends `per_connection` logins as `admin` with `password` on each of `connections` fresh
+/// connections, all before reading any reply (so they run at once), and returns each
+/// reply's (code, error) and one of the connections.
+async fn login_burst(
+    server: &TestServer,
+    password: &str,
+    (connections, per_connection): (usize, usize),
+) -> (Vec<(u16, Option<String>)>, Client) {
+    let mut clients = Vec::new();
+    for _ in 0..connections {
+        clients.push(server.client().await);
+    }
+    let login = serde_json::json!({"action": "login",
+        "data": {"username": "admin", "password": password}});
+    for c in &mut clients {
+        for _ in 0..per_connection {
+            c.send_text(login.to_string()).await;
+        }
+    }
+    let mut outcomes = Vec::new();
+    for c in &mut clients {
+        for _ in 0..per_connection {
+            let reply = c.next_reply().await;
+            let error = reply.data["error"].as_str().map(str::to_owned);
+            outcomes.push((reply.code, error));
+        }
+    }
+    (outcomes, clients.remove(0))
+}
+
+/// Parallel connections get no more guesses than sequential ones: 40 wrong-password logins
+/// for one user, 10 pipelined on each of 4 connections, are checked against the password at
+/// most `login_max_failures` (5) times; every other one is refused with 429 before its
+/// check, and so is the right password afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_get_no_more_guesses_than_sequential_ones() {
+    let server = TestServer::start().await;
+    let (outcomes, mut c) = login_burst(&server, "wrong-password", (4, 10)).await;
+    let count = |code: u16, error: &str| {
+        outcomes
+            .iter()
+            .filter(|(c, e)| *c == code && e.as_deref() == Some(error))
+            .count()
+    };
+    let (checked, throttled) = (
+        count(401, "invalid_credentials"),
+        count(429, "too_many_attempts"),
+    );
+    assert_eq!(
+        (checked, throttled),
+        (5, 35),
+        "wrong passwords checked in parallel: {outcomes:?}"
+    );
+    let err = c
+        .call::<Login>(&login_req("admin", ADMIN_PASSWORD, None))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (429, ErrorCode::TooManyAttempts));
+}
+
+/// The budget bounds failures, not logins: 40 right-password logins for one account at once
+/// (a service's workers starting together) all succeed — beyond the places left they wait for
+/// one in flight to end rather than being refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_right_passwords_all_log_in() {
+    let server = TestServer::start().await;
+    let (outcomes, _) = login_burst(&server, ADMIN_PASSWORD, (4, 10)).await;
+    assert!(
+        outcomes.iter().all(|(code, _)| *code == 200),
+        "{outcomes:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_must_match_its_user() {
     let server = TestServer::start().await;
@@ -112,6 +185,16 @@ async fn token_must_match_its_user() {
         })
         .await
         .unwrap_err();
+    assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
+    // Without a name, the token alone names its session: the admin's.
+    admin.username = None;
+    let users = admin
+        .call::<ListUsers>(&Empty {})
+        .await
+        .expect("token alone");
+    assert!(users.users.iter().any(|u| u.username == "bob"));
+    admin.token = Some("forged".into());
+    let err = admin.call::<ListUsers>(&Empty {}).await.unwrap_err();
     assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
 }
 

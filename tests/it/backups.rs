@@ -164,7 +164,7 @@ pub(crate) async fn download(
 
 fn check(archive: &[u8], key: &[u8], passphrase: Option<&str>) -> Result<Summary, ErrorCode> {
     let key = KeyFile::parse(key)
-        .and_then(|k| k.unlock(passphrase))
+        .and_then(|k| k.unlock(passphrase, coffer::backup::keys::KdfLimits::FORMAT))
         .map_err(|e| e.code())?;
     verify(archive, &key, |_| {}).map_err(|e| e.code())
 }

@@ -73,7 +73,10 @@ async fn a_folder_wider_than_a_statement_exports_lists_and_deletes() {
     let (backup_id, _, done) = export(&mut c, &mut l, plain("wide")).await;
     assert_eq!(done["status"], "completed", "{done}");
     let (archive, key) = download(&server, &mut c, &backup_id).await;
-    let key = KeyFile::parse(&key).unwrap().unlock(None).unwrap();
+    let key = KeyFile::parse(&key)
+        .unwrap()
+        .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
+        .unwrap();
     let summary =
         coffer::backup::verify::verify(archive.as_slice(), &key, |_| {}).expect("verifies");
     assert_eq!(

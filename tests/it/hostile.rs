@@ -19,9 +19,9 @@ use crate::backups::{download, export, listener, plain, populate, server};
 use crate::imports::{census, import, imports_dir_is_empty};
 
 /// One tar member: name (any bytes), content, type, link target.
-struct Member {
-    name: Vec<u8>,
-    data: Vec<u8>,
+pub(crate) struct Member {
+    pub(crate) name: Vec<u8>,
+    pub(crate) data: Vec<u8>,
     kind: tar::EntryType,
     link: Option<Vec<u8>>,
 }
@@ -82,7 +82,7 @@ fn members(tar_bytes: &[u8]) -> Vec<Member> {
 }
 
 /// [`reseal_plain`], rewriting the tar's members.
-fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
+pub(crate) fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> Vec<u8> {
     reseal_plain(archive, key, |plain| {
         let mut list = members(plain);
         change(&mut list);
@@ -90,7 +90,7 @@ fn reseal(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<Member>)) -> 
     })
 }
 
-fn index(list: &[Member], name: &str) -> usize {
+pub(crate) fn index(list: &[Member], name: &str) -> usize {
     list.iter().position(|m| m.name == name.as_bytes()).unwrap()
 }
 
@@ -167,7 +167,8 @@ pub(crate) async fn stored_pair_refused(
         .await
         .unwrap_err();
     assert_eq!(e.error, code, "verify_backup, {case}");
-    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None).unwrap_err();
+    let limits = coffer::Config::default().backup_kdf_limits();
+    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None, limits).unwrap_err();
     assert_eq!(offline.code(), code, "coffer backup verify, {case}");
 }
 

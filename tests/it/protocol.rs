@@ -89,13 +89,55 @@ async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
     // requests internal errors there.
     let server = TestServer::start().await;
     let mut admin = server.admin().await;
+    admin
+        .request(
+            "create_group",
+            json!({"group_name": "staff", "permissions": []}),
+        )
+        .await;
     let cases = [
         ("get_user_info", json!({"username": "a\u{0}b"}), "username"),
+        ("delete_user", json!({"username": "admin\u{0}"}), "username"),
+        (
+            "set_passwd",
+            json!({"username": "\u{0}admin", "new_passwd": "long-enough-1"}),
+            "username",
+        ),
+        (
+            "set_passwd",
+            json!({"username": "admin", "old_passwd": "x\u{0}", "new_passwd": "long-enough-1"}),
+            "old_passwd",
+        ),
         ("search", json!({"query": "x\u{0}"}), "query"),
         (
             "change_user_groups",
             json!({"username": "admin", "groups": ["\u{0}"]}),
             "groups",
+        ),
+        (
+            "change_user_groups",
+            json!({"username": "ad\u{0}min", "groups": []}),
+            "username",
+        ),
+        (
+            "delete_group",
+            json!({"group_name": "staff\u{0}"}),
+            "group_name",
+        ),
+        (
+            "change_group_permissions",
+            json!({"group_name": "st\u{0}aff", "permissions": []}),
+            "group_name",
+        ),
+        (
+            "change_group_permissions",
+            json!({"group_name": "staff", "permissions": ["read\u{0}"]}),
+            "permissions",
+        ),
+        (
+            "create_user",
+            json!({"username": "new\u{0}", "password": "long-enough-1"}),
+            "username",
         ),
     ];
     for (action, data, field) in cases {
@@ -106,6 +148,31 @@ async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
             "{action}: {reply:?}"
         );
         assert_eq!(reply.data["field"], field, "{action}");
+    }
+    // Nothing was changed: the group and the admin are as they were.
+    let groups = admin.request("list_groups", json!({})).await;
+    assert_eq!(groups.code, 200);
+    assert!(
+        groups.data["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "staff")
+    );
+    let mut anonymous = server.client().await;
+    for (data, field) in [
+        (
+            json!({"username": "admin\u{0}", "password": "x"}),
+            "username",
+        ),
+        (
+            json!({"username": "admin", "password": "x\u{0}"}),
+            "password",
+        ),
+    ] {
+        let reply = anonymous.request("login", data).await;
+        assert_eq!(error_of(&reply), ErrorCode::InvalidField, "{reply:?}");
+        assert_eq!(reply.data["field"], field, "{reply:?}");
     }
     let mut anonymous = server.client().await;
     let login = json!({"username": "admin", "password": "x", "tenant": "\u{0}"});

@@ -5,21 +5,15 @@ use api_spec::actions::{
     CreateDocument, CreateDocumentRequest, CreateUser, CreateUserRequest, DocumentIdRequest,
     GetDocument, TaskData, UploadDocument,
 };
+use std::time::Duration;
+
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tests::{Client, TestServer, http};
 
-/// Deterministic bytes that do not compress (a xorshift stream).
+/// Deterministic bytes that do not compress.
 fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    tests::bench::tenant::content(len, seed, false)
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -179,7 +173,8 @@ async fn http_upload_in_ranges_and_download_in_ranges() {
         None,
     )
     .await;
-    assert_eq!(gap.status, 416);
+    assert_eq!(gap.status, 400);
+    assert_eq!(gap.json()["data"]["error"], "invalid_offset");
     assert_eq!(gap.json()["data"]["received"], 40_000);
     let rest = http::put(
         &base,
@@ -272,7 +267,7 @@ async fn more_bytes_than_declared_is_a_size_mismatch() {
         None,
     )
     .await;
-    assert_eq!(put.status, 416);
+    assert_eq!((put.status, put.json()["code"].as_u64()), (400, Some(400)));
     let limited = TestServer::start_with(|c| c.max_upload_bytes = 1000).await;
     let mut c2 = limited.admin().await;
     let (_, task2) = new_document(&mut c2, "too big").await;
@@ -485,4 +480,198 @@ async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::TaskNotUsable);
+}
+
+/// A server that cuts uploads slower than 1,000 bytes/s over 1 s windows.
+async fn paced_server() -> TestServer {
+    TestServer::start_with(|c| {
+        c.min_transfer_bytes_per_sec = 1000;
+        c.transfer_rate_window_secs = 1;
+    })
+    .await
+}
+
+/// An HTTP `PUT` whose body trickles (100 bytes every 250 ms) on a raw socket, as a slow or
+/// hostile client sends it; returns the status and the reply JSON the server answered.
+async fn trickle_put(server: &TestServer, token: &str, task_id: &str, size: usize) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "PUT /api/transfers/{task_id} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: {size}\r\n\r\n",
+        server.addr
+    );
+    write.write_all(head.as_bytes()).await.expect("head");
+    let body = content(size, 11);
+    let trickle = tokio::spawn(async move {
+        for piece in body.chunks(100) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if write.write_all(piece).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let status_and_body = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let n = read.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the server closed without answering");
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                continue;
+            };
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().expect("length"))
+                })
+                .expect("content-length");
+            if body.len() >= length {
+                let status = head
+                    .split(' ')
+                    .nth(1)
+                    .expect("status")
+                    .parse()
+                    .expect("status");
+                return (
+                    status,
+                    serde_json::from_str(&body[..length]).expect("JSON body"),
+                );
+            }
+        }
+    })
+    .await
+    .expect("a trickling upload is answered within seconds, not held");
+    trickle.abort();
+    status_and_body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_http_upload_is_cut_and_its_task_freed_for_a_resume() {
+    let server = paced_server().await;
+    let mut c = server.admin().await;
+    let (base, token) = (server.http_url(""), c.token.clone().unwrap());
+    let (doc, task) = new_document(&mut c, "trickled").await;
+    let size = 20_000;
+    let (status, reply) = trickle_put(&server, &token, &task.task_id, size).await;
+    assert_eq!(
+        (status, reply["code"].as_u64()),
+        (408, Some(408)),
+        "{reply}"
+    );
+    assert_eq!(reply["data"]["error"], "transfer_timeout");
+    let received = reply["data"]["received"].as_u64().expect("received");
+    assert!(received > 0 && received < size as u64, "{reply}");
+    // The task is free at once: the rest arrives as a resume and the document is whole.
+    let bytes = content(size, 11);
+    let rest = http::put(
+        &base,
+        Some(&token),
+        &task.task_id,
+        bytes[received as usize..].to_vec(),
+        Some(format!("bytes {received}-{}/{size}", size - 1)),
+        Some(&sha(&bytes)),
+    )
+    .await;
+    assert_eq!(rest.status, 200, "{}", String::from_utf8_lossy(&rest.body));
+    let down = download_task(&mut c, &doc).await;
+    let (_, got) = c.download(&down.task_id, None).await.unwrap();
+    assert!(got == bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_websocket_upload_is_cut_and_resumes() {
+    let server = paced_server().await;
+    let mut c = server.admin().await;
+    let (doc, task) = new_document(&mut c, "trickled").await;
+    let bytes = content(20_000, 12);
+    let err = c
+        .upload_slowly(&task.task_id, &bytes, (100, Duration::from_millis(250), 12))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.error), (408, ErrorCode::TransferTimeout));
+    let received = err.data["received"].as_u64().expect("received");
+    assert!(received > 0 && received < 1200, "{:?}", err.data);
+    let mut fresh = server.admin().await;
+    fresh
+        .upload_from(&task.task_id, &bytes, None, Some(&sha(&bytes)), 8192)
+        .await
+        .expect("the resume completes");
+    assert_eq!(fresh.last_received, Some(received));
+    let down = download_task(&mut fresh, &doc).await;
+    let (_, got) = fresh.download(&down.task_id, None).await.unwrap();
+    assert!(got == bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_ranges_follow_rfc_9110_and_status_matches_the_reply_code() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let (base, token) = (server.http_url(""), c.token.clone().unwrap());
+    let bytes = content(1000, 13);
+    let (doc, task) = new_document(&mut c, "ranges").await;
+    c.upload(&task.task_id, &bytes, 0, None, 8192)
+        .await
+        .unwrap();
+    let down = download_task(&mut c, &doc).await;
+    let get = |range: &'static str| http::get(&base, Some(&token), &down.task_id, Some(range));
+    // An end past the file, even one that would overflow, means "to the end".
+    let huge = get("bytes=5-18446744073709551615").await;
+    assert_eq!(huge.status, 206);
+    assert_eq!(huge.content_range.as_deref(), Some("bytes 5-999/1000"));
+    assert!(huge.body == bytes[5..]);
+    // Several ranges, or another unit: the whole file, 200.
+    for ignored in ["bytes=0-1,5-6", "items=0-1"] {
+        let whole = get(ignored).await;
+        assert_eq!(
+            (whole.status, whole.content_range.as_deref()),
+            (200, None),
+            "{ignored}"
+        );
+        assert!(whole.body == bytes, "{ignored}");
+    }
+    // Unsatisfiable: 416 in the status and the reply, and where the file ends.
+    for bad in ["bytes=1000-", "bytes=20-10", "bytes=-0"] {
+        let refused = get(bad).await;
+        assert_eq!(refused.status, 416, "{bad}");
+        assert_eq!(refused.json()["code"], 416, "{bad}");
+        assert_eq!(
+            refused.json()["data"]["error"],
+            "range_not_satisfiable",
+            "{bad}"
+        );
+        assert_eq!(
+            refused.content_range.as_deref(),
+            Some("bytes */1000"),
+            "{bad}"
+        );
+    }
+    // A rejected Content-Range upload: 400 in the status and in the reply.
+    let (_, task2) = new_document(&mut c, "ranged upload").await;
+    for range in [
+        "bytes 0-9/5",
+        "bytes 9-0/10",
+        "bytes 0-4/10 extra",
+        "bytes 0-18446744073709551615/1",
+    ] {
+        let put = http::put(
+            &base,
+            Some(&token),
+            &task2.task_id,
+            vec![1u8; 10],
+            Some(range.into()),
+            None,
+        )
+        .await;
+        assert_eq!(put.status, 400, "{range}");
+        assert_eq!(put.json()["code"], 400, "{range}");
+        assert_eq!(put.json()["data"]["error"], "invalid_offset", "{range}");
+    }
 }

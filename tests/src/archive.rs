@@ -14,7 +14,10 @@ use uuid::Uuid;
 /// Decrypts an archive, lets `change` rewrite its plaintext (the tar stream's bytes), and
 /// seals the result with the same key, header fields and segment size.
 pub fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let key = KeyFile::parse(key).unwrap().unlock(None).unwrap();
+    let key = KeyFile::parse(key)
+        .unwrap()
+        .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
+        .unwrap();
     let mut reader = SegmentReader::open(archive, &key).unwrap();
     let h = reader.header().clone();
     let mut plain = Vec::new();

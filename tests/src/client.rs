@@ -148,8 +148,10 @@ impl Client {
     /// Sends `{action, data}` with this client's credentials and returns the raw reply.
     pub async fn request(&mut self, action: &str, data: Value) -> Reply {
         let mut envelope = json!({"action": action, "data": data});
-        if let (Some(u), Some(t)) = (&self.username, &self.token) {
+        if let Some(u) = &self.username {
             envelope["username"] = json!(u);
+        }
+        if let Some(t) = &self.token {
             envelope["token"] = json!(t);
         }
         self.send_text(envelope.to_string()).await;
@@ -242,12 +244,7 @@ impl Client {
         sha256: Option<&str>,
         chunk: usize,
     ) -> Result<api_spec::actions::UploadFileResponse, ApiFailure> {
-        let mut envelope =
-            json!({"action": "upload_file", "data": {"task_id": task_id}, "request_id": "up"});
-        envelope["username"] = json!(self.username);
-        envelope["token"] = json!(self.token);
-        self.send_text(envelope.to_string()).await;
-        let first = self.next_control_or_reply().await;
+        let first = self.open_upload(task_id).await;
         if first.get("code").is_some() {
             return into_result::<api_spec::actions::UploadFile>(
                 serde_json::from_value(first).expect("reply"),
@@ -270,6 +267,40 @@ impl Client {
         into_result::<api_spec::actions::UploadFile>(serde_json::from_value(reply).expect("reply"))
     }
 
+    /// Sends `upload_file` for `task_id`; the server's first answer: its `transfer_file`
+    /// control message, or a reply refusing the upload.
+    async fn open_upload(&mut self, task_id: &str) -> Value {
+        let mut envelope =
+            json!({"action": "upload_file", "data": {"task_id": task_id}, "request_id": "up"});
+        envelope["username"] = json!(self.username);
+        envelope["token"] = json!(self.token);
+        self.send_text(envelope.to_string()).await;
+        self.next_control_or_reply().await
+    }
+
+    /// Starts an upload of `bytes` and sends `pieces` pieces of `piece` bytes, one every
+    /// `every` (a client that trickles), then returns the reply. Binary frames sent after
+    /// the server ended the upload are answered too: use a new connection afterwards.
+    pub async fn upload_slowly(
+        &mut self,
+        task_id: &str,
+        bytes: &[u8],
+        (piece, every, pieces): (usize, std::time::Duration, usize),
+    ) -> Result<api_spec::actions::UploadFileResponse, ApiFailure> {
+        let ready = self.open_upload(task_id).await;
+        assert_eq!(ready["action"], "transfer_file", "{ready}");
+        self.send_text(json!({"file_size": bytes.len(), "offset": 0}).to_string())
+            .await;
+        for chunk in bytes.chunks(piece).take(pieces) {
+            tokio::time::sleep(every).await;
+            if self.ws.send(Message::binary(chunk.to_vec())).await.is_err() {
+                break;
+            }
+        }
+        let reply = self.next_control_or_reply().await;
+        into_result::<api_spec::actions::UploadFile>(serde_json::from_value(reply).expect("reply"))
+    }
+
     /// Starts an upload and sends only `bytes[offset..stop]`, then drops the connection
     /// (a client that crashes mid-upload).
     pub async fn upload_then_vanish(
@@ -279,11 +310,7 @@ impl Client {
         offset: u64,
         stop: usize,
     ) -> u64 {
-        let mut envelope = json!({"action": "upload_file", "data": {"task_id": task_id}});
-        envelope["username"] = json!(self.username);
-        envelope["token"] = json!(self.token);
-        self.send_text(envelope.to_string()).await;
-        let ready = self.next_control_or_reply().await;
+        let ready = self.open_upload(task_id).await;
         let received = ready["data"]["received"].as_u64().expect("received");
         self.send_text(json!({"file_size": bytes.len(), "offset": offset}).to_string())
             .await;

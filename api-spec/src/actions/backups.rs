@@ -212,7 +212,7 @@ action! {
         audited: true,
         success: "Backup verified",
         errors: [BackupNotFound, BackupNotReady, BackupKeyInvalid, BackupPassphraseRequired,
-            BackupWrongPassphrase, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
+            BackupWrongPassphrase, KeyCostTooHigh, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
             BackupManifestMismatch, BackupBlobMismatch],
         request: VerifyBackupRequest,
         response: VerifyBackupResponse,

@@ -172,7 +172,8 @@ action! {
         note: "and write access to the parent",
         audited: true,
         success: "Directory created",
-        errors: [FolderNotFound, AccessDenied, InvalidName, InvalidRules, NameConflict, WouldLockOut],
+        errors: [FolderNotFound, AccessDenied, InvalidName, InvalidRules, NameConflict, WouldLockOut,
+            DepthLimitExceeded],
         request: CreateDirectoryRequest,
         response: CreateDirectoryResponse,
     }
@@ -200,7 +201,7 @@ action! {
         note: "and move access to the folder, write access to the target",
         audited: true,
         success: "Directory moved",
-        errors: [FolderNotFound, AccessDenied, MoveCycle, NameConflict],
+        errors: [FolderNotFound, AccessDenied, MoveCycle, NameConflict, DepthLimitExceeded],
         request: MoveDirectoryRequest,
         response: Empty,
     }

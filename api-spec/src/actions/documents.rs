@@ -108,7 +108,8 @@ action! {
         note: "and write access to the folder",
         audited: true,
         success: "Document created; upload its content with the task",
-        errors: [FolderNotFound, AccessDenied, InvalidName, InvalidRules, NameConflict, WouldLockOut],
+        errors: [FolderNotFound, AccessDenied, InvalidName, InvalidRules, NameConflict, WouldLockOut,
+            DepthLimitExceeded],
         request: CreateDocumentRequest,
         response: CreateDocumentResponse,
     }
@@ -178,7 +179,7 @@ action! {
         note: "and move access to the document, write access to the target",
         audited: true,
         success: "Document moved",
-        errors: [DocumentNotFound, FolderNotFound, AccessDenied, NameConflict],
+        errors: [DocumentNotFound, FolderNotFound, AccessDenied, NameConflict, DepthLimitExceeded],
         request: MoveDocumentRequest,
         response: Empty,
     }

@@ -98,7 +98,7 @@ action! {
         errors: [
             JobNotFound, JobStateConflict, ImportDeadlinePassed, ImportUploadsIncomplete,
             InvalidField, BackupKeyInvalid, BackupPassphraseRequired, BackupWrongPassphrase,
-            ImportLegacyNotAllowed
+            KeyCostTooHigh, ImportLegacyNotAllowed
         ],
         request: StartBackupImportRequest,
         response: StartBackupImportResponse,

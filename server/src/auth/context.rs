@@ -92,16 +92,17 @@ impl AuthContext {
     }
 }
 
-/// Checks an envelope's `username` and `token`: the token must belong to a live session of
-/// exactly that user. Any mismatch is the same `invalid_token`, so a probe learns nothing.
+/// Checks an envelope's `token` (and `username`, when given): the token must belong to a live
+/// session, of exactly that user when one is named. Any mismatch is the same
+/// `invalid_token`, so a probe learns nothing.
 pub async fn authenticate(
     cache: &AuthCache,
     db: &impl ConnectionTrait,
-    username: &str,
+    username: Option<&str>,
     token: &str,
 ) -> Result<AuthContext> {
     let auth = authenticate_token(cache, db, token).await?;
-    if auth.username != username {
+    if username.is_some_and(|u| u != auth.username) {
         return Err(fail(ErrorCode::InvalidToken));
     }
     Ok(auth)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::keys::KeyFile;
+use super::keys::{KdfLimits, KeyFile};
 use super::verify;
 use crate::error::{Error, Result};
 
@@ -25,7 +25,14 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-pub fn verify(archive: &Path, key: &Path, passphrase_file: Option<&Path>) -> Result<()> {
+/// Verifies `archive` with the key file `key`, unwrapping it (with the passphrase in
+/// `passphrase_file`) only if that asks argon2id for no more than `limits`.
+pub fn verify(
+    archive: &Path,
+    key: &Path,
+    passphrase_file: Option<&Path>,
+    limits: KdfLimits,
+) -> Result<()> {
     let io = |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
     let key_bytes = std::fs::read(key).map_err(io("reading the key file"))?;
     let passphrase = match passphrase_file {
@@ -39,7 +46,8 @@ pub fn verify(archive: &Path, key: &Path, passphrase_file: Option<&Path>) -> Res
         )),
         None => None,
     };
-    let key = KeyFile::parse(&key_bytes)?.unlock(passphrase.as_deref().map(String::as_str))?;
+    let key =
+        KeyFile::parse(&key_bytes)?.unlock(passphrase.as_deref().map(String::as_str), limits)?;
     let file = std::fs::File::open(archive).map_err(io("opening the archive"))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let report: Box<dyn FnMut(u64)> = if std::io::stderr().is_terminal() {

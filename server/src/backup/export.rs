@@ -10,7 +10,7 @@ use api_spec::events::{BACKUP_EXPORT_COMPLETED, BACKUP_EXPORT_PROGRESS, BackupJo
 use api_spec::permissions::EXPORT_BACKUP;
 use uuid::Uuid;
 
-use super::keys::{BackupKey, KeyFile, WrapParams};
+use super::keys::{BackupKey, KeyFile};
 use super::writer::{self, Plan};
 use crate::app::AppState;
 use crate::auth::TenantScope;
@@ -75,10 +75,7 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     let backup_id = Uuid::now_v7();
     let created_at = now_ms();
     let key = BackupKey::generate();
-    let params = WrapParams {
-        memory_kib: state.config.backup_kdf_memory_kib,
-        iterations: state.config.backup_kdf_iterations,
-    };
+    let params = state.config.backup_wrap_params();
     let passphrase = req.passphrase.clone();
     let (key, key_file) = tokio::task::spawn_blocking(move || {
         let file = KeyFile::new(

@@ -155,6 +155,44 @@ impl Default for WrapParams {
     }
 }
 
+/// The most argon2id work one unlock may ask for: a wrapped key file names its own cost, and
+/// whoever made it may name up to 4 GiB and 64 iterations (the format's bounds, [`KdfLimits::
+/// FORMAT`]) — about 14 s of a core and 4 GiB for a single unlock. A server pays only up to
+/// its configured limits ([`KdfLimits::server`]); the offline CLI may be given more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfLimits {
+    pub max_memory_kib: u32,
+    pub max_iterations: u32,
+}
+
+impl KdfLimits {
+    /// What the format allows at all; beyond it a key file is `backup_key_invalid`.
+    pub const FORMAT: KdfLimits = KdfLimits {
+        max_memory_kib: 4 * 1024 * 1024,
+        max_iterations: 64,
+    };
+
+    /// A server's limits: the configured ones, raised to its own wrapping cost (`own`), so
+    /// that it always opens the key files it writes.
+    pub fn server(max_memory_kib: u32, max_iterations: u32, own: WrapParams) -> Self {
+        KdfLimits {
+            max_memory_kib: max_memory_kib.max(own.memory_kib),
+            max_iterations: max_iterations.max(own.iterations),
+        }
+    }
+
+    /// `key_cost_too_high` (naming these limits) when `wrapped` asks for more.
+    fn check(self, wrapped: &Wrapped) -> Result<()> {
+        if wrapped.memory_kib > self.max_memory_kib || wrapped.iterations > self.max_iterations {
+            return Err(Error::KeyCost {
+                max_memory_kib: self.max_memory_kib,
+                max_iterations: self.max_iterations,
+            });
+        }
+        Ok(())
+    }
+}
+
 fn kek(
     passphrase: &str,
     salt: &[u8],
@@ -163,18 +201,25 @@ fn kek(
     parallelism: u32,
 ) -> Result<Zeroizing<[u8; 32]>> {
     let bad = || fail(ErrorCode::BackupKeyInvalid);
-    if !(8 * 1024..=4 * 1024 * 1024).contains(&memory_kib)
-        || !(1..=64).contains(&iterations)
-        || !(1..=16).contains(&parallelism)
-    {
-        return Err(bad());
-    }
+    check_params(memory_kib, iterations, parallelism)?;
     let params = Params::new(memory_kib, iterations, parallelism, Some(32)).map_err(|_| bad())?;
     let mut out = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
         .map_err(|_| bad())?;
     Ok(out)
+}
+
+/// `backup_key_invalid` unless the parameters are within the format's bounds.
+fn check_params(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<()> {
+    let format = KdfLimits::FORMAT;
+    if !(8 * 1024..=format.max_memory_kib).contains(&memory_kib)
+        || !(1..=format.max_iterations).contains(&iterations)
+        || !(1..=16).contains(&parallelism)
+    {
+        return Err(fail(ErrorCode::BackupKeyInvalid));
+    }
+    Ok(())
 }
 
 /// An HMAC-SHA256 instance (HMAC accepts keys of any length, so this cannot fail).
@@ -253,9 +298,19 @@ impl KeyFile {
         Ok(file)
     }
 
-    /// The key: raw, or unwrapped with `passphrase`, bound to this file's backup. CPU-heavy
-    /// when wrapped.
-    pub fn unlock(&self, passphrase: Option<&str>) -> Result<BoundKey> {
+    /// `key_cost_too_high` if unwrapping this key would ask argon2id for more than `limits`
+    /// (nothing is allocated or derived). [`KeyFile::unlock`] checks it first; this lets a
+    /// caller refuse before queueing for a KDF thread.
+    pub fn check_cost(&self, limits: KdfLimits) -> Result<()> {
+        match &self.wrapped {
+            Some(w) => limits.check(w),
+            None => Ok(()),
+        }
+    }
+
+    /// The key: raw, or unwrapped with `passphrase` at a cost within `limits`, bound to this
+    /// file's backup. CPU- and memory-heavy when wrapped (up to `limits`).
+    pub fn unlock(&self, passphrase: Option<&str>, limits: KdfLimits) -> Result<BoundKey> {
         let bad = || fail(ErrorCode::BackupKeyInvalid);
         let decode32 = |h: &str| -> Result<Zeroizing<[u8; 32]>> {
             let v = Zeroizing::new(hex::decode(h).map_err(|_| bad())?);
@@ -265,10 +320,14 @@ impl KeyFile {
         let key = match (&self.key, &self.wrapped) {
             (Some(raw), None) => BackupKey(*decode32(raw)?),
             (None, Some(w)) => {
-                let pass = passphrase.ok_or_else(|| fail(ErrorCode::BackupPassphraseRequired))?;
                 if w.kdf != "argon2id" {
                     return Err(bad());
                 }
+                // Beyond the format it is a broken file; within it but above the limits, a
+                // cost refused before any of it is paid (passphrase or not).
+                check_params(w.memory_kib, w.iterations, w.parallelism)?;
+                limits.check(w)?;
+                let pass = passphrase.ok_or_else(|| fail(ErrorCode::BackupPassphraseRequired))?;
                 let salt = hex::decode(&w.salt).map_err(|_| bad())?;
                 if salt.len() < 16 {
                     return Err(bad());
@@ -325,7 +384,11 @@ mod tests {
         let file = KeyFile::new(&key, uuid::Uuid::nil(), 1, None, LIGHT).unwrap();
         let parsed = KeyFile::parse(&serde_json::to_vec(&file).unwrap()).unwrap();
         assert_eq!(
-            parsed.unlock(None).unwrap().key().expose_secret(),
+            parsed
+                .unlock(None, KdfLimits::FORMAT)
+                .unwrap()
+                .key()
+                .expose_secret(),
             key.expose_secret()
         );
         assert!(!format!("{key:?}").contains(&hex::encode(key.expose_secret())));
@@ -339,18 +402,20 @@ mod tests {
         let text = serde_json::to_string(&file).unwrap();
         assert!(!text.contains(&hex::encode(key.expose_secret())));
         assert_eq!(
-            file.unlock(Some("correct horse"))
+            file.unlock(Some("correct horse"), KdfLimits::FORMAT)
                 .unwrap()
                 .key()
                 .expose_secret(),
             key.expose_secret()
         );
         assert_eq!(
-            file.unlock(Some("wrong horse")).unwrap_err().code(),
+            file.unlock(Some("wrong horse"), KdfLimits::FORMAT)
+                .unwrap_err()
+                .code(),
             ErrorCode::BackupWrongPassphrase
         );
         assert_eq!(
-            file.unlock(None).unwrap_err().code(),
+            file.unlock(None, KdfLimits::FORMAT).unwrap_err().code(),
             ErrorCode::BackupPassphraseRequired
         );
     }
@@ -361,7 +426,7 @@ mod tests {
         let mut file = KeyFile::new(&key, uuid::Uuid::nil(), 1, None, LIGHT).unwrap();
         file.key_id = "00".repeat(16);
         assert_eq!(
-            file.unlock(None).unwrap_err().code(),
+            file.unlock(None, KdfLimits::FORMAT).unwrap_err().code(),
             ErrorCode::BackupKeyInvalid
         );
         assert_eq!(
@@ -378,7 +443,10 @@ mod tests {
         let id = uuid::Uuid::new_v4();
         let file = KeyFile::new(&key, id, 1_795_514_343_054, None, LIGHT).unwrap();
         let (header, _) = Header::seal(&key.derive(), 0, 64 * 1024, id, 1_795_514_343_054).unwrap();
-        file.unlock(None).unwrap().check(&header).unwrap();
+        file.unlock(None, KdfLimits::FORMAT)
+            .unwrap()
+            .check(&header)
+            .unwrap();
         type Change = fn(&mut KeyFile);
         let edits: [(&str, Change); 6] = [
             ("empty backup_id", |f| f.backup_id = String::new()),
@@ -396,7 +464,7 @@ mod tests {
             let mut edited = file.clone();
             edit(&mut edited);
             let reparsed = KeyFile::parse(&serde_json::to_vec(&edited).unwrap()).unwrap();
-            let bound = reparsed.unlock(None).unwrap();
+            let bound = reparsed.unlock(None, KdfLimits::FORMAT).unwrap();
             assert_eq!(
                 bound.check(&header).unwrap_err().code(),
                 ErrorCode::BackupKeyInvalid,
@@ -485,7 +553,7 @@ mod tests {
                 let at = at.index(bytes.len());
                 bytes[at] = byte;
             }
-            if let Err(e) = KeyFile::parse(&bytes).and_then(|f| f.unlock(None).map(|_| ())) {
+            if let Err(e) = KeyFile::parse(&bytes).and_then(|f| f.unlock(None, KdfLimits::FORMAT).map(|_| ())) {
                 prop_assert_eq!(e.code(), ErrorCode::BackupKeyInvalid);
             }
         }

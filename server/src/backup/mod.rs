@@ -10,5 +10,6 @@ pub mod manifest;
 pub mod snapshot;
 pub mod stream;
 mod tar_io;
+pub mod unlock;
 pub mod verify;
 pub mod writer;

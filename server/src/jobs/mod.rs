@@ -31,9 +31,6 @@ use crate::time::now_ms;
 pub struct JobControl {
     instance: String,
     flags: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
-    /// Key files are unlocked one at a time: a passphrase-wrapped key may ask argon2id for up
-    /// to 4 GiB.
-    pub unlocks: tokio::sync::Semaphore,
 }
 
 impl Default for JobControl {
@@ -41,7 +38,6 @@ impl Default for JobControl {
         Self {
             instance: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             flags: Mutex::new(HashMap::new()),
-            unlocks: tokio::sync::Semaphore::new(1),
         }
     }
 }

@@ -69,9 +69,11 @@ async fn run(
     let auth = match entry.access {
         Access::Public => None,
         Access::Authenticated | Access::Permission(_) => {
-            let (Some(username), Some(token)) = (&request.username, &request.token) else {
+            // The token names its session; `username`, when given, must be its user.
+            let Some(token) = &request.token else {
                 return Err(fail(ErrorCode::AuthenticationRequired));
             };
+            let username = request.username.as_deref();
             Some(authenticate(&state.auth_cache, &state.db, username, token).await?)
         }
     };

@@ -1,48 +1,22 @@
 //! Access checks on folders and documents: the object's rules and explicit entries
-//! (`crate::access::rules`), then — while `inherit` holds — those of each ancestor folder.
+//! (`crate::access::rules`), then — while `inherit` holds — those of each ancestor folder,
+//! all ancestors read at once (a bounded number of queries at any depth).
 use api_spec::ErrorCode;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
+use super::depth;
 use crate::access::{AccessType, RuleSet, rules};
 use crate::auth::AuthContext;
-use crate::error::{Error, Result, fail};
+use crate::error::{Result, fail};
 use crate::storage::rules::{self as stored, Object};
-use crate::storage::{documents, folders};
+use crate::storage::{documents, tree};
 use crate::time::now_ms;
 
-/// Deeper than any sane tree; reaching it means a cycle in the data.
-const MAX_DEPTH: usize = 10_000;
-
-/// Where the walk goes after `object`.
-enum Next {
-    /// To the parent folder, whose rules apply too.
-    Parent(Object),
-    /// Nowhere: the object does not inherit, or is at the top level.
-    Done,
-    /// The object does not exist (any more).
-    Missing,
-}
-
-/// The object the walk continues with, if `object` inherits from a parent folder.
-async fn next(auth: &AuthContext, db: &impl ConnectionTrait, object: Object) -> Result<Next> {
-    let scope = auth.scope();
-    let parent = match object {
-        Object::Document(id) => documents::find(scope, db, id)
-            .await?
-            .map(|d| d.folder_id.filter(|_| d.inherit)),
-        Object::Folder(id) => folders::find(scope, db, id)
-            .await?
-            .map(|f| f.parent_id.filter(|_| f.inherit)),
-    };
-    Ok(match parent {
-        None => Next::Missing,
-        Some(None) => Next::Done,
-        Some(Some(folder)) => Next::Parent(Object::Folder(folder)),
-    })
-}
+/// Ids bound in one query at most (SQLite accepts 32,766 values per statement).
+pub(crate) const ID_SLICE: usize = 500;
 
 /// What `object` itself decides: `Some(true)` if an entry grants the access (an explicit
 /// grant is decisive for the object and everything it inherits from), `Some(false)` if its
@@ -65,13 +39,23 @@ async fn own_level(
         now,
     )
     .await?;
-    Ok(if granted {
+    Ok(decide(granted, rule_set, auth, access))
+}
+
+/// One level's decision: see [`own_level`].
+fn decide(
+    granted: bool,
+    rule_set: &RuleSet,
+    auth: &AuthContext,
+    access: AccessType,
+) -> Option<bool> {
+    if granted {
         Some(true)
     } else if !rules::allows(rule_set, access, auth.subject(), false) {
         Some(false)
     } else {
         None
-    })
+    }
 }
 
 /// Whether the caller may have `access` to `object`. An object that does not exist allows
@@ -84,25 +68,182 @@ pub async fn allowed(
     object: Object,
     access: AccessType,
 ) -> Result<bool> {
-    let now = now_ms();
-    let mut current = Some(object);
-    let mut depth = 0;
-    while let Some(object) = current {
-        depth += 1;
-        if depth > MAX_DEPTH {
-            return Err(Error::Internal("folder cycle while checking access".into()));
+    let folder = match object {
+        Object::Folder(id) => id,
+        Object::Document(id) => {
+            let Some(d) = documents::find(auth.scope(), db, id).await? else {
+                return Ok(false);
+            };
+            let rule_set = stored::rules_of(auth.scope(), db, object).await?;
+            if let Some(decided) = own_level(auth, db, object, &rule_set, access, now_ms()).await? {
+                return Ok(decided);
+            }
+            match d.folder_id.filter(|_| d.inherit) {
+                Some(folder) => folder,
+                None => return Ok(true),
+            }
         }
-        let rule_set: RuleSet = stored::rules_of(auth.scope(), db, object).await?;
-        if let Some(decided) = own_level(auth, db, object, &rule_set, access, now).await? {
+    };
+    folder_allowed(auth, db, folder, access).await
+}
+
+/// [`allowed`] for a folder: the folders from it up to the first that does not inherit, read
+/// in one query (`storage::tree::ancestors`), then their rules and entries in one query each — three
+/// queries whatever the depth, where walking level by level took three per level.
+async fn folder_allowed(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    folder: Uuid,
+    access: AccessType,
+) -> Result<bool> {
+    let path = tree::ancestors(auth.scope(), db, folder, depth::MAX_DEPTH + 1).await?;
+    // The levels that decide: up to and including the first that does not inherit.
+    let levels = path
+        .iter()
+        .position(|f| !f.inherit)
+        .map_or(path.len(), |i| i + 1);
+    if levels > depth::MAX_DEPTH as usize {
+        // Inheritance reaching above a folder deeper than the limit (only older data).
+        return Err(depth::exceeded());
+    }
+    let path = &path[..levels];
+    let Some(last) = path.last() else {
+        return Ok(false);
+    };
+    if last.inherit && last.parent_id.is_some() {
+        // The walk ended below the top at a parent that is not there.
+        return Ok(false);
+    }
+    let ids: Vec<Uuid> = path.iter().map(|f| f.id).collect();
+    let (rule_sets, granted) = rules_and_grants(auth, db, true, &ids, access).await?;
+    let no_rules = RuleSet::new();
+    for id in &ids {
+        let rule_set = rule_sets.get(id).unwrap_or(&no_rules);
+        if let Some(decided) = decide(granted.contains(id), rule_set, auth, access) {
             return Ok(decided);
         }
-        current = match next(auth, db, object).await? {
-            Next::Parent(parent) => Some(parent),
-            Next::Done => None,
-            Next::Missing => return Ok(false),
-        };
     }
     Ok(true)
+}
+
+/// The rules of these folders (`folders: true`) or documents, and which of them a live entry
+/// grants `access` to the caller: two queries per slice of ids, so no query binds more values
+/// than a database accepts.
+async fn rules_and_grants(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    folders: bool,
+    ids: &[Uuid],
+    access: AccessType,
+) -> Result<(HashMap<Uuid, RuleSet>, HashSet<Uuid>)> {
+    let now = now_ms();
+    let (mut rule_sets, mut granted) = (HashMap::new(), HashSet::new());
+    for slice in ids.chunks(ID_SLICE) {
+        rule_sets.extend(stored::rules_of_many(auth.scope(), db, folders, slice).await?);
+        granted.extend(
+            stored::granted_among(
+                auth.scope(),
+                db,
+                folders,
+                slice,
+                access,
+                auth.user_id(),
+                auth.group_ids(),
+                now,
+            )
+            .await?,
+        );
+    }
+    Ok((rule_sets, granted))
+}
+
+/// Which of `folders` and `documents` (each with its parent folder if it inherits) the caller
+/// may have `access` to — for each exactly what [`allowed`] answers, except that an object
+/// whose inheritance reaches deeper than the limit (only data made before it) is left out
+/// rather than failing the whole answer. For a search's hits: a bounded number of queries
+/// per slice of ids, where checking each hit walked its whole chain (256 hits on one
+/// 256-level chain took 2.2 s).
+pub async fn allowed_among(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    folders: &[Uuid],
+    documents: &[(Uuid, Option<Uuid>)],
+    access: AccessType,
+) -> Result<(HashSet<Uuid>, HashSet<Uuid>)> {
+    let doc_ids: Vec<Uuid> = documents.iter().map(|(id, _)| *id).collect();
+    let (doc_rules, doc_granted) = rules_and_grants(auth, db, false, &doc_ids, access).await?;
+    let no_rules = RuleSet::new();
+    let mut docs_allowed = HashSet::new();
+    // Documents whose decision lies with their folder, by folder.
+    let mut pending: Vec<(Uuid, Uuid)> = Vec::new();
+    for &(id, parent) in documents {
+        let own = doc_rules.get(&id).unwrap_or(&no_rules);
+        match (decide(doc_granted.contains(&id), own, auth, access), parent) {
+            (Some(true), _) | (None, None) => {
+                docs_allowed.insert(id);
+            }
+            (Some(false), _) => {}
+            (None, Some(folder)) => pending.push((id, folder)),
+        }
+    }
+    let mut starts: Vec<Uuid> = folders.to_vec();
+    starts.extend(pending.iter().map(|(_, f)| *f));
+    starts.sort_unstable();
+    starts.dedup();
+    let mut forest = HashMap::new();
+    for slice in starts.chunks(ID_SLICE) {
+        for a in tree::inheriting_ancestors(auth.scope(), db, slice).await? {
+            forest.insert(a.id, (a.parent_id, a.inherit));
+        }
+    }
+    let ids: Vec<Uuid> = forest.keys().copied().collect();
+    let (rule_sets, granted) = rules_and_grants(auth, db, true, &ids, access).await?;
+    // Per folder already walked: its decision, and how many levels the walk from it took.
+    let mut memo: HashMap<Uuid, (bool, usize)> = HashMap::new();
+    let mut folder_ok = |start: Uuid| -> Option<bool> {
+        let mut path = Vec::new();
+        let mut current = Some(start);
+        let (result, beyond) = loop {
+            let Some(id) = current else {
+                break (true, 0);
+            };
+            if let Some(&known) = memo.get(&id) {
+                break known;
+            }
+            let Some(&(parent, inherit)) = forest.get(&id) else {
+                break (false, 0);
+            };
+            path.push(id);
+            let own = rule_sets.get(&id).unwrap_or(&no_rules);
+            if let Some(decided) = decide(granted.contains(&id), own, auth, access) {
+                break (decided, 0);
+            }
+            current = parent.filter(|_| inherit);
+        };
+        let levels = path.len() + beyond;
+        if levels > depth::MAX_DEPTH as usize {
+            // Inheritance reaching deeper than the limit: left out, nothing remembered.
+            return None;
+        }
+        // Every folder on the way has the same decision, from fewer levels.
+        memo.extend(
+            path.into_iter()
+                .enumerate()
+                .map(|(i, id)| (id, (result, levels - i))),
+        );
+        Some(result)
+    };
+    let folders_allowed = folders
+        .iter()
+        .copied()
+        .filter(|f| folder_ok(*f) == Some(true))
+        .collect();
+    for (id, folder) in pending {
+        if folder_ok(folder) == Some(true) {
+            docs_allowed.insert(id);
+        }
+    }
+    Ok((folders_allowed, docs_allowed))
 }
 
 /// [`allowed`], for an object whose rules and parent folder (`None` if it does not inherit,
@@ -139,20 +280,8 @@ pub async fn allowed_children(
     if children.is_empty() {
         return Ok(HashSet::new());
     }
-    let now = now_ms();
     let ids: Vec<Uuid> = children.iter().map(|(id, _)| *id).collect();
-    let rule_sets = stored::rules_of_many(auth.scope(), db, folders, &ids).await?;
-    let granted = stored::granted_among(
-        auth.scope(),
-        db,
-        folders,
-        &ids,
-        access,
-        auth.user_id(),
-        auth.group_ids(),
-        now,
-    )
-    .await?;
+    let (rule_sets, granted) = rules_and_grants(auth, db, folders, &ids, access).await?;
     let no_rules = RuleSet::new();
     let mut parent_allowed = None;
     let mut allowed_ids = HashSet::new();

@@ -3,10 +3,12 @@
 pub mod access;
 pub mod accounts;
 pub mod bootstrap;
+pub mod depth;
 pub mod directory;
 pub mod events;
 pub mod groups;
 pub mod names;
+pub mod pace;
 pub mod part;
 pub mod removal;
 pub mod rules;

@@ -59,7 +59,7 @@ pub async fn delete_folder(
         // Documents created in these folders since their slice went.
         let docs = documents::ids_in_folders(auth.scope(), &txn, group, None).await?;
         let keys = tree::remove_documents(auth, &txn, &docs).await?;
-        folders::delete(auth.scope(), &txn, group).await?;
+        folders::delete_many(auth.scope(), &txn, group).await?;
         txn.commit().await?;
         drop(turn);
         transfers::remove_blobs(state, keys).await;

@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::names::{check_name, ensure_free, folder as load_folder};
-use super::{access, rules};
+use super::{access, depth, rules};
 use crate::access::{AccessType, RuleSet};
 use crate::auth::AuthContext;
 use crate::error::{Error, Result, fail};
@@ -35,6 +35,9 @@ pub async fn create_folder(
         load_folder(auth.scope(), db, parent).await?;
     }
     access::require_folder_write(auth, db, new.parent).await?;
+    if depth::of(auth.scope(), db, new.parent).await? >= depth::MAX_DEPTH {
+        return Err(depth::exceeded());
+    }
     match ensure_free(auth.scope(), db, new.parent, new.name, None).await {
         Err(Error::Conflict {
             id,
@@ -68,6 +71,8 @@ pub async fn create_document(
         load_folder(auth.scope(), db, parent).await?;
     }
     access::require_folder_write(auth, db, new.parent).await?;
+    // Documents add no level, but none goes where no folder could be made.
+    depth::of(auth.scope(), db, new.parent).await?;
     ensure_free(auth.scope(), db, new.parent, new.name, None).await?;
     let created = documents::insert(auth.scope(), db, new.parent, new.name, new.inherit).await?;
     if let Some(set) = &new.rules {
@@ -120,7 +125,8 @@ async fn check_move(
     access::require_folder_write(auth, db, target).await
 }
 
-/// Moves a folder; not into itself or anywhere below it.
+/// Moves a folder; not into itself or anywhere below it, nor so that its subtree would reach
+/// deeper than the limit.
 pub async fn move_folder(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -129,13 +135,15 @@ pub async fn move_folder(
 ) -> Result<folder::Model> {
     let mut f = load_folder(auth.scope(), db, id).await?;
     check_move(auth, db, Object::Folder(id), target).await?;
-    let mut cursor = target;
-    while let Some(c) = cursor {
-        if c == id {
-            return Err(fail(ErrorCode::MoveCycle));
-        }
-        cursor = load_folder(auth.scope(), db, c).await?.parent_id;
+    let above = match target {
+        Some(t) => depth::path_up(auth.scope(), db, t).await?,
+        None => Vec::new(),
+    };
+    if above.iter().any(|a| a.id == id) {
+        return Err(fail(ErrorCode::MoveCycle));
     }
+    let room = depth::MAX_DEPTH - above.len() as u32;
+    depth::require_height_within(auth.scope(), db, id, room).await?;
     ensure_free(auth.scope(), db, target, &f.name, Some(id)).await?;
     f.parent_id = target;
     folders::update(auth.scope(), db, f.clone()).await?;
@@ -150,6 +158,7 @@ pub async fn move_document(
 ) -> Result<document::Model> {
     let mut d = super::names::document(auth.scope(), db, id).await?;
     check_move(auth, db, Object::Document(id), target).await?;
+    depth::of(auth.scope(), db, target).await?;
     ensure_free(auth.scope(), db, target, &d.title, Some(id)).await?;
     d.folder_id = target;
     documents::update(auth.scope(), db, d.clone()).await?;
@@ -180,24 +189,27 @@ pub async fn delete_document(
     Ok((d, keys))
 }
 
-/// The folder and every folder below it, each before its children (level by level).
+/// Levels a delete walks below its folder: far beyond the limit, so that a subtree made
+/// deeper before the limit existed still goes whole; a bound only against cycles in corrupt
+/// data.
+const DELETE_LEVELS: u32 = 100_000;
+
+/// The folder and every folder below it, read in one query, each before its children.
 pub(super) async fn subtree(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Vec<Uuid>> {
-    let mut all = vec![id];
-    let mut level = vec![id];
-    while !level.is_empty() {
-        level = folders::child_ids(auth.scope(), db, &level).await?;
-        all.extend_from_slice(&level);
-    }
-    Ok(all)
+    let mut below = crate::storage::tree::descendants(auth.scope(), db, id, DELETE_LEVELS).await?;
+    below.sort_by_key(|d| d.depth);
+    Ok(below.into_iter().map(|d| d.id).collect())
 }
 
-/// Deletes a folder and everything below it, in the caller's one transaction. A large
-/// subtree is emptied in slices first (`removal::delete_folder`), so that what is left here
-/// is small.
+/// Deletes a folder and everything below it, in the caller's one transaction: the documents,
+/// then the folders deepest first, a slice at a time, so that no delete cascades through more
+/// levels than a slice spans (SQLite fails a cascade deeper than 1,000 levels). A large
+/// subtree is emptied first in slices that are transactions of their own
+/// (`removal::delete_folder`), so that what is left here is small.
 pub async fn delete_folder(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -208,6 +220,8 @@ pub async fn delete_folder(
     let below = subtree(auth, db, id).await?;
     let docs = documents::ids_in_folders(auth.scope(), db, &below, None).await?;
     let keys = remove_documents(auth, db, &docs).await?;
-    folders::delete(auth.scope(), db, &[id]).await?;
+    for slice in below.rchunks(super::removal::SLICE) {
+        folders::delete_many(auth.scope(), db, slice).await?;
+    }
     Ok((f, keys))
 }

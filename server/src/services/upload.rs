@@ -164,6 +164,13 @@ impl Upload {
         }
     }
 
+    /// Ends the attempt early with `code`, keeping what arrived for a resume: the error to
+    /// answer, carrying the byte count the client resumes from.
+    pub async fn stop(self, code: ErrorCode) -> Error {
+        let received = self.suspend().await;
+        Error::Transfer { code, received }
+    }
+
     /// Verifies size and hash and publishes the content as a new revision.
     pub async fn finish(
         mut self,

@@ -101,7 +101,11 @@ pub async fn child_ids(
 }
 
 /// Deletes folders by id (their subfolders, documents, rules and entries cascade).
-pub async fn delete(scope: &TenantScope, db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+pub async fn delete_many(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<()> {
     for slice in ids.chunks(super::ID_SLICE) {
         folder::Entity::delete_many()
             .filter(folder::Column::TenantId.eq(scope.tenant_id()))

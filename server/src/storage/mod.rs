@@ -15,6 +15,7 @@ pub mod rules;
 pub mod sessions;
 pub mod tasks;
 pub mod tenants;
+pub mod tree;
 pub mod users;
 
 use std::future::Future;

@@ -1,8 +1,9 @@
 //! HTTP transfers, the fast path for large files and for curl: `PUT /api/transfers/{task}`
 //! (body streamed; `Content-Range: bytes START-END/TOTAL` resumes) and
-//! `GET /api/transfers/{task}` (`Range: bytes=START-[END]` supported), authorised by
+//! `GET /api/transfers/{task}` (one `Range: bytes=…` served as 206), authorised by
 //! `Authorization: Bearer <token>`. The task must belong to the token's tenant and user;
-//! any other task is `task_not_found`. Replies are the WebSocket reply JSON.
+//! any other task is `task_not_found`. Replies are the WebSocket reply JSON, and the HTTP
+//! status is always the reply's `code`.
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -18,6 +19,7 @@ use crate::auth::AuthContext;
 use crate::auth::context::authenticate_token;
 use crate::error::{Error, Result, fail, field_error};
 use crate::registry::error_reply;
+use crate::services::pace::{Pace, TooSlow};
 use crate::services::{transfers, upload};
 use crate::storage::tasks;
 use crate::time::now_secs;
@@ -43,13 +45,10 @@ fn respond(status: u16, data: serde_json::Value, message: &str) -> HttpResponse 
 
 fn failure(err: &Error) -> HttpResponse {
     let reply = error_reply(err, None, None);
-    let status = if reply.data["error"] == json!("invalid_offset") && reply.code == 400 {
-        416
-    } else {
-        reply.code
-    };
-    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .json(reply)
+    HttpResponse::build(
+        StatusCode::from_u16(reply.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    )
+    .json(reply)
 }
 
 async fn bearer(req: &HttpRequest, state: &AppState) -> Result<AuthContext> {
@@ -73,19 +72,43 @@ fn content_range(value: &str) -> Option<(u64, u64, u64)> {
     Some((start.parse().ok()?, end.parse().ok()?, total.parse().ok()?))
 }
 
-/// `bytes=START-[END]` or `bytes=-SUFFIX` against a file of `size` → (start, end exclusive).
-fn range(value: &str, size: u64) -> Option<(u64, u64)> {
-    let (start, end) = value.strip_prefix("bytes=")?.split_once('-')?;
-    match (start.trim(), end.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().ok()?;
-            Some((size.saturating_sub(n), size))
-        }
-        (start, "") => Some((start.parse().ok()?, size)),
-        (start, end) => {
-            let (s, e): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
-            (s <= e).then_some((s, (e + 1).min(size)))
-        }
+/// What a `Range` header asks of a file (RFC 9110 §14).
+#[derive(Debug, PartialEq, Eq)]
+enum Wanted {
+    /// No range, or one the server ignores, as RFC 9110 allows: another unit (which it
+    /// must ignore), several ranges (served whole rather than as multipart), an empty file.
+    Whole,
+    /// Bytes `start..end` (end exclusive), non-empty.
+    Part(u64, u64),
+    /// A `bytes` range that is malformed or starts at or past the end: 416.
+    Unsatisfiable,
+}
+
+/// Reads `value` against a file of `size` bytes. An end past the file means "to the end".
+fn wanted(value: &str, size: u64) -> Wanted {
+    let Some((unit, set)) = value.trim().split_once('=') else {
+        return Wanted::Unsatisfiable;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') || size == 0 {
+        return Wanted::Whole;
+    }
+    let Some((first, last)) = set.split_once('-') else {
+        return Wanted::Unsatisfiable;
+    };
+    let number = |s: &str| s.trim().parse::<u64>().ok();
+    let range = match (first.trim(), last.trim()) {
+        ("", suffix) => number(suffix)
+            .filter(|&n| n > 0)
+            .map(|n| (size.saturating_sub(n), size)),
+        (first, "") => number(first).map(|s| (s, size)),
+        (first, last) => number(first)
+            .zip(number(last))
+            .filter(|(s, e)| s <= e)
+            .map(|(s, e)| (s, e.saturating_add(1).min(size))),
+    };
+    match range {
+        Some((start, end)) if start < end => Wanted::Part(start, end),
+        _ => Wanted::Unsatisfiable,
     }
 }
 
@@ -126,7 +149,8 @@ async fn put_inner(
         Some(value) => {
             let (start, end, total) =
                 content_range(value).ok_or_else(|| fail(ErrorCode::InvalidOffset))?;
-            if end < start || end - start + 1 != length || end >= total {
+            let span = end.checked_sub(start).and_then(|d| d.checked_add(1));
+            if span != Some(length) || end >= total {
                 return Err(fail(ErrorCode::InvalidOffset));
             }
             (start, total)
@@ -139,21 +163,21 @@ async fn put_inner(
     };
     let mut upload = upload::begin_upload(state, task, &header).await?;
     let end = offset + length;
-    while let Some(chunk) = payload.next().await {
-        match chunk {
-            Ok(bytes) if upload.received() + bytes.len() as u64 <= end => {
-                upload.write(&bytes).await?
+    let mut pace = Pace::new(&state.config);
+    loop {
+        let bytes = match pace.wait(payload.next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(bytes))) => bytes,
+            // The client went away or trickles: keep what arrived for a resume.
+            Ok(Some(Err(_))) | Err(TooSlow) => {
+                return Err(upload.stop(ErrorCode::TransferTimeout).await);
             }
-            Ok(_) => return Err(fail(ErrorCode::SizeMismatch)),
-            Err(_) => {
-                // The client went away: keep what arrived for a resume.
-                let held = upload.suspend().await;
-                return Err(Error::Transfer {
-                    code: ErrorCode::TransferTimeout,
-                    received: held,
-                });
-            }
+        };
+        if upload.received() + bytes.len() as u64 > end {
+            return Err(fail(ErrorCode::SizeMismatch));
         }
+        pace.record(bytes.len());
+        upload.write(&bytes).await?;
     }
     if upload.remaining() > 0 {
         // A ranged part of a larger upload: stored, waiting for the rest.
@@ -192,20 +216,25 @@ async fn get_inner(
     // Size first (a zero-length read), so the range can be resolved against it.
     let probe = transfers::begin_download(state, &auth, task_id, 0, Some(0)).await?;
     let size = probe.size;
-    let requested = header_str(req.headers(), header::RANGE);
-    let (start, end) = match requested {
-        None => (0, size),
-        Some(value) => match range(value, size) {
-            Some((s, e)) if s < e || (s == 0 && size == 0) => (s, e),
-            _ => return Err(fail(ErrorCode::InvalidOffset)),
+    let (start, end, partial) = match header_str(req.headers(), header::RANGE) {
+        None => (0, size, false),
+        Some(value) => match wanted(value, size) {
+            Wanted::Whole => (0, size, false),
+            Wanted::Part(start, end) => (start, end, true),
+            Wanted::Unsatisfiable => {
+                let reply = error_reply(&fail(ErrorCode::RangeNotSatisfiable), None, None);
+                return Ok(HttpResponse::RangeNotSatisfiable()
+                    .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
+                    .json(reply));
+            }
         },
     };
     let download = transfers::begin_download(state, &auth, task_id, start, Some(end)).await?;
-    let mut response = if requested.is_some() {
+    let mut response = if partial {
         let mut r = HttpResponse::PartialContent();
         r.insert_header((
             header::CONTENT_RANGE,
-            format!("bytes {start}-{}/{size}", end.saturating_sub(1)),
+            format!("bytes {start}-{}/{size}", end - 1),
         ));
         r
     } else {
@@ -225,13 +254,27 @@ mod tests {
 
     #[test]
     fn parses_ranges() {
+        use Wanted::{Part, Unsatisfiable, Whole};
         assert_eq!(content_range("bytes 0-99/200"), Some((0, 99, 200)));
         assert_eq!(content_range("bytes 0-99"), None);
-        assert_eq!(range("bytes=10-", 100), Some((10, 100)));
-        assert_eq!(range("bytes=10-19", 100), Some((10, 20)));
-        assert_eq!(range("bytes=10-1000", 100), Some((10, 100)));
-        assert_eq!(range("bytes=-5", 100), Some((95, 100)));
-        assert_eq!(range("bytes=20-10", 100), None);
-        assert_eq!(range("items=1-2", 100), None);
+        assert_eq!(wanted("bytes=10-", 100), Part(10, 100));
+        assert_eq!(wanted("bytes=10-19", 100), Part(10, 20));
+        assert_eq!(wanted("bytes=10-1000", 100), Part(10, 100));
+        assert_eq!(wanted("bytes=-5", 100), Part(95, 100));
+        assert_eq!(wanted("bytes=-500", 100), Part(0, 100));
+        assert_eq!(wanted("BYTES = 0-0", 100), Part(0, 1));
+        // An end past the file, however large, means "to the end".
+        assert_eq!(wanted("bytes=5-18446744073709551615", 100), Part(5, 100));
+        assert_eq!(wanted("bytes=99-99", 100), Part(99, 100));
+        assert_eq!(wanted("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(wanted("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(wanted("bytes=20-10", 100), Unsatisfiable);
+        assert_eq!(wanted("bytes=x-1", 100), Unsatisfiable);
+        assert_eq!(wanted("bytes=18446744073709551616-", 100), Unsatisfiable);
+        assert_eq!(wanted("bytes", 100), Unsatisfiable);
+        // Ignored: another unit, several ranges, an empty file.
+        assert_eq!(wanted("items=1-2", 100), Whole);
+        assert_eq!(wanted("bytes=0-1,5-6", 100), Whole);
+        assert_eq!(wanted("bytes=0-", 0), Whole);
     }
 }

@@ -40,6 +40,8 @@ pub async fn serve_child(dir: &Path) -> Result<(), String> {
         bind: ([127, 0, 0, 1], 0).into(),
         data_dir: dir.to_path_buf(),
         admin_password: Some(coffer::secret::SecretString::new(ADMIN_PASSWORD.to_owned())),
+        // Every bench client comes from 127.0.0.1: the per-address cap would refuse most.
+        max_connections_per_address: 0,
         ..coffer::Config::default()
     };
     let server = coffer::start(config, coffer::Signals::Ignore)

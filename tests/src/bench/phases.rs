@@ -181,7 +181,7 @@ pub async fn download_as(
 pub async fn verify(archive: &Path, key: &Path) -> Result<Duration, String> {
     let key = std::fs::read(key).map_err(err)?;
     let key = KeyFile::parse(&key)
-        .and_then(|k| k.unlock(None))
+        .and_then(|k| k.unlock(None, coffer::backup::keys::KdfLimits::FORMAT))
         .map_err(|e| format!("key: {:?}", e.code()))?;
     let file = std::fs::File::open(archive).map_err(err)?;
     tokio::task::spawn_blocking(move || {

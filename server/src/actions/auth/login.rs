@@ -1,4 +1,5 @@
-//! Login: throttle check, password verification (constant work whether or not the user
+//! Login: a place in the throttle's budget (taken before anything is checked, so parallel
+//! attempts cannot outrun it), password verification (constant work whether or not the user
 //! exists), a new session, and an audit entry for every outcome in a known tenant.
 use api_spec::ActionSpec;
 use api_spec::ErrorCode;
@@ -17,6 +18,7 @@ use crate::time::{now_ms, to_secs};
 pub async fn run(call: Call, req: LoginRequest) -> Result<LoginResponse> {
     let state = &call.state;
     let slug = req.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+    // The account's key first: a success clears its failures.
     let mut keys = vec![ThrottleKey::Account {
         tenant: slug.to_owned(),
         username: req.username.clone(),
@@ -24,13 +26,15 @@ pub async fn run(call: Call, req: LoginRequest) -> Result<LoginResponse> {
     if let Some(remote) = &call.conn.remote {
         keys.push(ThrottleKey::Address(remote.clone()));
     }
-    if let Err(retry_after) = state.throttle.check(&keys) {
-        return Err(Error::Api {
+    let attempt = state
+        .throttle
+        .reserve(keys)
+        .await
+        .map_err(|retry_after| Error::Api {
             code: ErrorCode::TooManyAttempts,
             field: None,
             retry_after: Some(retry_after),
-        });
-    }
+        })?;
     let tenant = tenants::find_by_slug(&state.db, slug).await?;
     let scope = tenant.as_ref().map(|t| TenantScope::system(t.id));
     let user = match &scope {
@@ -58,7 +62,7 @@ pub async fn run(call: Call, req: LoginRequest) -> Result<LoginResponse> {
         remote_address: call.conn.remote.clone(),
     };
     let (Some(scope), Some(tenant), Some(user), true) = (scope, tenant, user, verified) else {
-        state.throttle.record_failure(&keys);
+        attempt.failed();
         if let Some(scope) = scope {
             audit::insert(
                 &scope,
@@ -69,7 +73,7 @@ pub async fn run(call: Call, req: LoginRequest) -> Result<LoginResponse> {
         }
         return Err(fail(ErrorCode::InvalidCredentials));
     };
-    state.throttle.record_success(&keys[0]);
+    attempt.succeeded();
     let ttl_ms = state.config.token_ttl().as_millis() as i64;
     let (token, expires_at) = open_session(&scope, &state.db, user.id, ttl_ms).await?;
     users::touch_last_login(&scope, &state.db, user.id).await?;

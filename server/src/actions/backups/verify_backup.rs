@@ -15,9 +15,14 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
         .map_err(|e| Error::Internal(format!("reading key file: {e}")))?;
     let archive = archive_path(&call.state.config, tenant, backup.id);
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
-    // Key unwrapping (argon2id) and verification are CPU work: off the reactor.
+    // Key unwrapping (argon2id) runs on the unlock pool, at a bounded cost; verification is
+    // CPU work too: off the reactor.
+    let key = call
+        .state
+        .unlocker
+        .unlock(tenant, KeyFile::parse(&key_bytes)?, passphrase)
+        .await?;
     let summary = tokio::task::spawn_blocking(move || {
-        let key = KeyFile::parse(&key_bytes)?.unlock(passphrase.as_deref().map(String::as_str))?;
         let file = std::fs::File::open(&archive)
             .map_err(|e| Error::Internal(format!("opening archive: {e}")))?;
         verify::verify(

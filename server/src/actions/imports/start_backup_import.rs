@@ -3,13 +3,14 @@ use std::sync::Arc;
 use api_spec::ErrorCode;
 use api_spec::actions::{StartBackupImportRequest, StartBackupImportResponse};
 use serde_json::json;
+use tokio::io::AsyncReadExt;
 
 use crate::actions::Call;
 use crate::backup::import::apply::{OnConflict, Options};
-use crate::backup::import::unpack::{self, Unlocked};
+use crate::backup::import::unpack::{self, Parsed, Unlocked};
 use crate::backup::import::{self, job_dir};
 use crate::backup::stream::SegmentReader;
-use crate::error::{Error, Result, fail, field_error};
+use crate::error::{Result, fail, field_error};
 use crate::jobs;
 use crate::storage::{jobs as job_rows, tasks};
 use crate::time::now_ms;
@@ -68,24 +69,24 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     }
     let options = options(&req)?;
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
-    let allow_legacy = req.allow_legacy;
-    let _unlocking = state
-        .jobs
-        .unlocks
-        .acquire()
+    let mut bytes = Vec::new();
+    tokio::fs::File::open(&key)
         .await
-        .map_err(|_| Error::Internal("unlock queue closed".into()))?;
+        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?
+        .take(KEY_FILE_LIMIT)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
+    let unlocked = match unpack::parse_key(&bytes, req.allow_legacy)? {
+        Parsed::Coffer(file) => Unlocked::Coffer(
+            state
+                .unlocker
+                .unlock(auth.scope().tenant_id(), *file, passphrase)
+                .await?,
+        ),
+        Parsed::Legacy(key) => Unlocked::Legacy(key),
+    };
     let unlocked = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut bytes = Vec::new();
-        std::fs::File::open(&key)
-            .and_then(|f| f.take(KEY_FILE_LIMIT).read_to_end(&mut bytes))
-            .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
-        let unlocked = unpack::unlock(
-            &bytes,
-            passphrase.as_deref().map(|p| p.as_str()),
-            allow_legacy,
-        )?;
         let file =
             std::fs::File::open(&archive).map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
         match &unlocked {

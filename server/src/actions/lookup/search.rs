@@ -1,12 +1,12 @@
 //! Name search among what the caller may read, sorted, limited per kind.
 use api_spec::ErrorCode;
 use api_spec::actions::{SearchHit, SearchRequest, SearchResponse};
+use uuid::Uuid;
 
 use crate::access::AccessType;
 use crate::actions::Call;
 use crate::error::{Result, field_error};
 use crate::services::access;
-use crate::storage::rules::Object;
 use crate::storage::{documents, folders};
 use crate::time::to_secs;
 
@@ -22,6 +22,22 @@ fn sort(hits: &mut [SearchHit], by: &str, desc: bool) {
         };
         if desc { order.reverse() } else { order }
     });
+}
+
+/// A hit: (id, name, parent folder), (created, last modified) in milliseconds, and its kind.
+fn hit(
+    (id, name, parent): (Uuid, String, Option<Uuid>),
+    times: (i64, i64),
+    kind: &str,
+) -> SearchHit {
+    SearchHit {
+        id: id.to_string(),
+        name,
+        parent_id: parent.map(|p| p.to_string()),
+        created_time: to_secs(times.0),
+        last_modified: to_secs(times.1),
+        kind: kind.into(),
+    }
 }
 
 pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
@@ -43,36 +59,40 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
         "desc" => true,
         _ => return Err(field_error(ErrorCode::InvalidField, "sort_order")),
     };
-    let mut docs = Vec::new();
-    if req.search_documents {
-        for d in documents::search(auth.scope(), db, query).await? {
-            if access::allowed(auth, db, Object::Document(d.id), AccessType::Read).await? {
-                docs.push(SearchHit {
-                    id: d.id.to_string(),
-                    name: d.title,
-                    parent_id: d.folder_id.map(|f| f.to_string()),
-                    created_time: to_secs(d.created_at),
-                    last_modified: to_secs(d.last_modified),
-                    kind: "document".into(),
-                });
-            }
-        }
-    }
-    let mut dirs = Vec::new();
-    if req.search_directories {
-        for f in folders::search(auth.scope(), db, query).await? {
-            if access::allowed(auth, db, Object::Folder(f.id), AccessType::Read).await? {
-                dirs.push(SearchHit {
-                    id: f.id.to_string(),
-                    name: f.name,
-                    parent_id: f.parent_id.map(|p| p.to_string()),
-                    created_time: to_secs(f.created_at),
-                    last_modified: to_secs(f.last_modified),
-                    kind: "directory".into(),
-                });
-            }
-        }
-    }
+    let found_docs = if req.search_documents {
+        documents::search(auth.scope(), db, query).await?
+    } else {
+        Vec::new()
+    };
+    let found_dirs = if req.search_directories {
+        folders::search(auth.scope(), db, query).await?
+    } else {
+        Vec::new()
+    };
+    // All hits checked at once: each hit's own check would walk its whole chain.
+    let folder_ids: Vec<Uuid> = found_dirs.iter().map(|f| f.id).collect();
+    let doc_parents: Vec<(Uuid, Option<Uuid>)> = found_docs
+        .iter()
+        .map(|d| (d.id, d.folder_id.filter(|_| d.inherit)))
+        .collect();
+    let (dirs_ok, docs_ok) =
+        access::allowed_among(auth, db, &folder_ids, &doc_parents, AccessType::Read).await?;
+    let mut docs: Vec<SearchHit> = found_docs
+        .into_iter()
+        .filter(|d| docs_ok.contains(&d.id))
+        .map(|d| {
+            let times = (d.created_at, d.last_modified);
+            hit((d.id, d.title, d.folder_id), times, "document")
+        })
+        .collect();
+    let mut dirs: Vec<SearchHit> = found_dirs
+        .into_iter()
+        .filter(|f| dirs_ok.contains(&f.id))
+        .map(|f| {
+            let times = (f.created_at, f.last_modified);
+            hit((f.id, f.name, f.parent_id), times, "directory")
+        })
+        .collect();
     let total_count = (docs.len() + dirs.len()) as u64;
     sort(&mut docs, by, desc);
     sort(&mut dirs, by, desc);

@@ -8,6 +8,7 @@ use api_spec::actions::{TransferReady, UploadFileRequest, UploadFileResponse, Up
 use crate::actions::Call;
 use crate::connection::Frame;
 use crate::error::{Error, Result, fail, field_error};
+use crate::services::pace::{Pace, TooSlow};
 use crate::services::{transfers, upload};
 use crate::storage::tasks;
 
@@ -40,23 +41,17 @@ pub async fn run(call: Call, req: UploadFileRequest) -> Result<UploadFileRespons
         Ok(None) | Err(_) => return Err(stalled()),
     };
     let mut upload = upload::begin_upload(&call.state, task, &header).await?;
+    let mut pace = Pace::new(&call.state.config);
     while upload.remaining() > 0 {
-        match tokio::time::timeout(stall, claim.rx.recv()).await {
-            Ok(Some(Frame::Binary(bytes))) => upload.write(&bytes).await?,
-            Ok(Some(Frame::Text(_))) => {
-                let held = upload.suspend().await;
-                return Err(Error::Transfer {
-                    code: ErrorCode::InvalidField,
-                    received: held,
-                });
+        match pace.wait(claim.rx.recv()).await {
+            Ok(Some(Frame::Binary(bytes))) => {
+                pace.record(bytes.len());
+                upload.write(&bytes).await?;
             }
-            // The client went away or stopped: keep what arrived for a resume.
-            Ok(None) | Err(_) => {
-                let held = upload.suspend().await;
-                return Err(Error::Transfer {
-                    code: ErrorCode::TransferTimeout,
-                    received: held,
-                });
+            Ok(Some(Frame::Text(_))) => return Err(upload.stop(ErrorCode::InvalidField).await),
+            // The client went away, stopped or trickles: keep what arrived for a resume.
+            Ok(None) | Err(TooSlow) => {
+                return Err(upload.stop(ErrorCode::TransferTimeout).await);
             }
         }
     }

@@ -14,6 +14,7 @@ use super::unpack::Staging;
 use crate::access::{AccessType, Rule, RuleSet};
 use crate::backup::manifest::{self as m};
 use crate::error::{Error, Result, fail};
+use crate::services::depth;
 use crate::services::names::check_name;
 
 pub struct FolderPlan {
@@ -176,6 +177,9 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
     })?;
     let mut names: HashSet<(Option<usize>, String)> = HashSet::new();
     let mut folder_ids: HashMap<String, usize> = HashMap::new();
+    // Each folder's depth (parents come first, so a parent's is known): an archive deeper
+    // than the server's limit is refused before anything is written.
+    let mut depths: Vec<u32> = Vec::new();
     let mut groups = BTreeSet::new();
     each_line(staging, m::FOLDERS, |f: m::FolderLine| {
         if folder_ids.contains_key(&f.id) {
@@ -186,6 +190,11 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             Some(p) => Some(*folder_ids.get(p).ok_or_else(|| dangling(p))?),
         };
         claim_name(&mut names, parent, &f.name)?;
+        let depth = parent.map_or(0, |p| depths[p]) + 1;
+        if depth > depth::MAX_DEPTH {
+            return Err(depth::exceeded());
+        }
+        depths.push(depth);
         folder_ids.insert(f.id.clone(), plan.folders.len());
         plan.folders.push(FolderPlan {
             old: f.id,

@@ -52,14 +52,20 @@ pub enum Unlocked {
     Legacy(LegacyKey),
 }
 
-/// Reads a key file of either kind, unlocking a Coffer key with `passphrase` (CPU-heavy when
-/// it is wrapped: call off the reactor). A legacy key needs `allow_legacy`.
-pub fn unlock(bytes: &[u8], passphrase: Option<&str>, allow_legacy: bool) -> Result<Unlocked> {
+/// A key file, read.
+pub enum Parsed {
+    /// To unlock (see `crate::backup::unlock`).
+    Coffer(Box<KeyFile>),
+    Legacy(LegacyKey),
+}
+
+/// Reads a key file of either kind; a legacy key needs `allow_legacy`.
+pub fn parse_key(bytes: &[u8], allow_legacy: bool) -> Result<Parsed> {
     match KeyFile::parse(bytes) {
-        Ok(file) => Ok(Unlocked::Coffer(file.unlock(passphrase)?)),
+        Ok(file) => Ok(Parsed::Coffer(Box::new(file))),
         Err(e) => match LegacyKey::parse(bytes) {
             Ok(_) if !allow_legacy => Err(fail(ErrorCode::ImportLegacyNotAllowed)),
-            Ok(key) => Ok(Unlocked::Legacy(key)),
+            Ok(key) => Ok(Parsed::Legacy(key)),
             Err(_) => Err(e),
         },
     }

@@ -255,7 +255,8 @@ pub(crate) mod tests {
             None,
             WrapParams::default(),
         );
-        file.and_then(|f| f.unlock(None)).unwrap()
+        file.and_then(|f| f.unlock(None, crate::backup::keys::KdfLimits::FORMAT))
+            .unwrap()
     }
 
     /// `plain` sealed as the archive of `backup_id`, and the key that opens it.

@@ -1,12 +1,17 @@
 //! The WebSocket endpoint: one task per connection reads messages, runs each request as its
 //! own task (up to `max_in_flight` at once; beyond that it stops reading, which is the
 //! backpressure), writes replies and events from one bounded queue, pings, and closes idle
-//! or misbehaving connections with the right close code.
+//! or misbehaving connections with the right close code. An address holding
+//! `max_connections_per_address` connections is refused before the upgrade.
+mod addresses;
+mod frames;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use api_spec::ErrorCode;
 use tokio::sync::{Semaphore, mpsc};
@@ -17,6 +22,10 @@ use crate::connection::{ConnectionCtx, Frame, Outgoing};
 use crate::error::fail;
 use crate::registry::{dispatch, error_reply};
 
+pub use addresses::AddressCounts;
+use addresses::AddressSlot;
+use frames::{FrameGuard, Tripped};
+
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 pub async fn upgrade(
@@ -24,17 +33,58 @@ pub async fn upgrade(
     body: web::Payload,
     state: web::Data<Arc<AppState>>,
 ) -> actix_web::Result<HttpResponse> {
+    let address = req.peer_addr().map(|a| a.ip());
+    let slot = match address {
+        Some(ip) => match state
+            .addresses
+            .admit(ip, state.config.max_connections_per_address)
+        {
+            Some(slot) => Some(slot),
+            None => return Ok(too_many_connections()),
+        },
+        None => None,
+    };
+    // The body passes the frame guard before actix's parser sees it.
+    let guard = FrameGuard::new(body.into_inner(), state.config.max_frame_bytes);
+    let tripped = guard.tripped();
+    let mut guarded: actix_web::dev::Payload = actix_web::dev::Payload::Stream {
+        payload: Box::pin(guard),
+    };
+    let body = web::Payload::from_request(&req, &mut guarded).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-    let remote = req.peer_addr().map(|a| a.ip().to_string());
+    let remote = address.map(|a: IpAddr| a.to_string());
     let span = tracing::info_span!(
         "connection",
         conn = id,
         peer = remote.as_deref().unwrap_or("-")
     );
     let state = Arc::clone(state.get_ref());
-    actix_web::rt::spawn(run(state, session, stream, id, remote).instrument(span));
+    let wire = Wire {
+        session,
+        stream,
+        tripped,
+        _slot: slot,
+    };
+    actix_web::rt::spawn(run(state, wire, id, remote).instrument(span));
     Ok(response)
+}
+
+/// 429 before the upgrade, with the usual error reply as the body.
+fn too_many_connections() -> HttpResponse {
+    let reply = error_reply(&fail(ErrorCode::TooManyConnections), None, None);
+    HttpResponse::TooManyRequests()
+        .insert_header((actix_web::http::header::RETRY_AFTER, "10"))
+        .json(reply)
+}
+
+/// One upgraded connection: its two halves, whether the frame guard refused it, and its
+/// place in the per-address count (given back when the connection ends).
+struct Wire {
+    session: Session,
+    stream: actix_ws::MessageStream,
+    tripped: Tripped,
+    _slot: Option<AddressSlot>,
 }
 
 fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
@@ -44,15 +94,15 @@ fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
     })
 }
 
-async fn run(
-    state: Arc<AppState>,
-    mut session: Session,
-    stream: actix_ws::MessageStream,
-    id: u64,
-    remote: Option<String>,
-) {
+async fn run(state: Arc<AppState>, wire: Wire, id: u64, remote: Option<String>) {
     tracing::debug!("connected");
     let config = &state.config;
+    let Wire {
+        mut session,
+        stream,
+        tripped,
+        _slot,
+    } = wire;
     let mut stream = stream
         .max_frame_size(config.max_frame_bytes)
         .aggregate_continuations()
@@ -64,14 +114,19 @@ async fn run(
     let idle = Duration::from_secs(config.idle_timeout_secs);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(config.heartbeat_secs));
     heartbeat.tick().await;
-    let mut last_seen = Instant::now();
+    // Idle means no request: pings and pongs do not count; a request in flight or a
+    // registered listener does.
+    let mut last_request = Instant::now();
 
     let reason = loop {
         tokio::select! {
             message = stream.recv(), if in_flight.available_permits() > 0 => {
-                last_seen = Instant::now();
+                if matches!(message, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) {
+                    last_request = Instant::now();
+                }
                 match message {
                     None => break None,
+                    Some(Err(_)) if tripped.is_set() => break close(CloseCode::Size, "message too large"),
                     Some(Err(ProtocolError::Overflow)) => break close(CloseCode::Size, "message too large"),
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "protocol error");
@@ -116,7 +171,10 @@ async fn run(
             },
             Some((code, why)) = close_rx.recv() => break close(CloseCode::from(code), &why),
             _ = heartbeat.tick() => {
-                if last_seen.elapsed() > idle {
+                let busy = in_flight.available_permits() < config.max_in_flight || conn.is_listening();
+                if busy {
+                    last_request = Instant::now();
+                } else if last_request.elapsed() > idle {
                     break close(CloseCode::Normal, "idle timeout");
                 }
                 if session.ping(b"").await.is_err() { break None; }

@@ -1,0 +1,274 @@
+//! Remote backup commands: `coffer backup create|list|download|delete` (export, needs
+//! `export_backup`) and `coffer backup import|status|cancel` (needs `import_backup`). A job is
+//! followed by polling its status, with a progress bar on a terminal.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_spec::actions::{
+    BackupIdRequest, CancelBackupImport, DeleteBackup, GenerateBackup, GenerateBackupRequest,
+    GetBackupDownload, GetBackupExportStatus, GetBackupImportStatus, InitiateBackupImport,
+    InitiateBackupImportRequest, JobIdRequest, JobStatus, ListBackups, StartBackupImport,
+    StartBackupImportRequest,
+};
+use api_spec::envelope::Empty;
+use serde_json::{Value, json};
+
+use super::remote::{Failure, Outcome, Progress, Target, connect, read_first_line};
+use crate::client::{Client, ClientError};
+
+/// How often a followed job's status is asked.
+const POLL: Duration = Duration::from_millis(300);
+/// Statuses a job does not leave.
+const FINAL: [&str; 4] = ["completed", "failed", "timeout", "cancelled"];
+
+/// What `backup create` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct CreateArgs {
+    pub name: Option<String>,
+    pub passphrase_file: Option<PathBuf>,
+    pub compression: Option<String>,
+    pub wait: bool,
+    pub output: Option<PathBuf>,
+}
+
+/// What `backup import` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct ImportArgs {
+    pub archive: PathBuf,
+    pub key: PathBuf,
+    pub passphrase_file: Option<PathBuf>,
+    pub mode: Option<String>,
+    pub on_conflict: Option<String>,
+    pub dry_run: bool,
+    pub allow_legacy: bool,
+    pub wait: bool,
+}
+
+fn to_value(v: impl serde::Serialize) -> Outcome {
+    serde_json::to_value(v).map_err(|e| ClientError::Io(e.to_string()).into())
+}
+
+fn passphrase(file: Option<&Path>) -> Result<Option<String>, Failure> {
+    file.map(read_first_line).transpose()
+}
+
+/// Which job a status belongs to: an export's or an import's.
+#[derive(Clone, Copy)]
+enum Kind {
+    Export,
+    Import,
+}
+
+async fn status(client: &Client, kind: Kind, job: &str) -> Result<JobStatus, Failure> {
+    let req = JobIdRequest {
+        backup_task_id: job.to_owned(),
+    };
+    Ok(match kind {
+        Kind::Export => client.call::<GetBackupExportStatus>(&req).await?,
+        Kind::Import => client.call::<GetBackupImportStatus>(&req).await?,
+    })
+}
+
+/// Follows a job to its end, showing its progress; its last status. A job that did not
+/// complete is a failure with the job's own error code.
+async fn follow(client: &Client, kind: Kind, job: &str, label: &str) -> Result<JobStatus, Failure> {
+    let mut bar: Option<Progress> = None;
+    loop {
+        let now = status(client, kind, job).await?;
+        if now.bytes_total > 0 {
+            let bar = bar.get_or_insert_with(|| Progress::new(now.bytes_total, label));
+            bar.set(now.bytes_done);
+        }
+        if FINAL.contains(&now.status.as_str()) {
+            if let Some(bar) = &bar {
+                bar.finish();
+            }
+            if now.status != "completed" {
+                return Err(job_failed(&now));
+            }
+            return Ok(now);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn job_failed(status: &JobStatus) -> Failure {
+    let error = status
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_value(json!(e)).ok())
+        .unwrap_or(api_spec::ErrorCode::Internal);
+    Failure::Client(ClientError::Api {
+        status: error.status(),
+        error,
+        message: format!(
+            "the job ended {}: {}",
+            status.status,
+            status.error_message.as_deref().unwrap_or(error.message())
+        ),
+        data: serde_json::to_value(status).unwrap_or_default(),
+    })
+}
+
+/// `coffer backup create`.
+pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
+    let client = connect(target).await?;
+    let started = client
+        .call::<GenerateBackup>(&GenerateBackupRequest {
+            backup_name: args.name.clone(),
+            passphrase: passphrase(args.passphrase_file.as_deref())?,
+            compression: args.compression.clone(),
+        })
+        .await?;
+    if !args.wait && args.output.is_none() {
+        return to_value(started);
+    }
+    let job = &started.backup_task_id;
+    let done = follow(&client, Kind::Export, job, "export").await?;
+    let mut out = json!({"backup_id": started.backup_id, "job": done});
+    if let Some(dir) = &args.output {
+        out["files"] = download_into(&client, &started.backup_id, dir).await?;
+    }
+    Ok(out)
+}
+
+/// Downloads a backup's archive and key into `dir` as `<backup_id>.coffer` and
+/// `<backup_id>.key`.
+async fn download_into(client: &Client, backup_id: &str, dir: &Path) -> Outcome {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ClientError::Io(format!("creating {}: {e}", dir.display())))?;
+    let tasks = client
+        .call::<GetBackupDownload>(&BackupIdRequest {
+            backup_id: backup_id.to_owned(),
+        })
+        .await?;
+    let archive = dir.join(format!("{backup_id}.coffer"));
+    let key = dir.join(format!("{backup_id}.key"));
+    for (task, path) in [(&tasks.archive, &archive), (&tasks.key, &key)] {
+        let label = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("backup");
+        let bar = Arc::new(Progress::new(task.size.unwrap_or(0), label));
+        let report = Arc::clone(&bar);
+        client
+            .download(&task.task_id, path, Arc::new(move |n| report.set(n)))
+            .await?;
+        bar.finish();
+    }
+    Ok(json!({"archive": archive, "key": key}))
+}
+
+/// `coffer backup list`.
+pub async fn list(target: &Target) -> Outcome {
+    let client = connect(target).await?;
+    to_value(client.call::<ListBackups>(&Empty {}).await?)
+}
+
+/// `coffer backup download ID -o DIR`.
+pub async fn download(target: &Target, backup_id: &str, dir: &Path) -> Outcome {
+    let client = connect(target).await?;
+    download_into(&client, backup_id, dir).await
+}
+
+/// `coffer backup delete ID`.
+pub async fn delete(target: &Target, backup_id: &str) -> Outcome {
+    let client = connect(target).await?;
+    client
+        .call::<DeleteBackup>(&BackupIdRequest {
+            backup_id: backup_id.to_owned(),
+        })
+        .await?;
+    Ok(json!({"deleted": backup_id}))
+}
+
+/// `coffer backup import`: initiate, upload both files (resuming), start, and with `wait`
+/// follow the job to its end.
+pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
+    let client = connect(target).await?;
+    let job = client
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
+            timeout_seconds: None,
+        })
+        .await?;
+    for (task, path) in [
+        (&job.archive_task_id, &args.archive),
+        (&job.key_task_id, &args.key),
+    ] {
+        let size = std::fs::metadata(path)
+            .map_err(|e| ClientError::Io(format!("{}: {e}", path.display())))?
+            .len();
+        let label = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("upload");
+        let bar = Arc::new(Progress::new(size, label));
+        let report = Arc::clone(&bar);
+        client
+            .upload(task, path, Arc::new(move |n| report.set(n)))
+            .await?;
+        bar.finish();
+    }
+    let started = client
+        .call::<StartBackupImport>(&StartBackupImportRequest {
+            backup_task_id: job.backup_task_id.clone(),
+            passphrase: passphrase(args.passphrase_file.as_deref())?,
+            mode: args.mode.clone(),
+            on_conflict: args.on_conflict.clone(),
+            dry_run: args.dry_run,
+            allow_legacy: args.allow_legacy,
+        })
+        .await?;
+    if !args.wait {
+        return to_value(started);
+    }
+    let done = follow(&client, Kind::Import, &job.backup_task_id, "import").await?;
+    Ok(summary(&done))
+}
+
+/// What a finished import reports: its counts and warnings, and how many ids it mapped (the
+/// map itself can be long; `backup status --json` shows it).
+fn summary(done: &JobStatus) -> Value {
+    let result = done.result.clone().unwrap_or(Value::Null);
+    let mapped: usize = result["id_map"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(Value::as_object)
+                .map(|o| o.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    json!({
+        "backup_task_id": done.backup_task_id,
+        "status": done.status,
+        "counts": done.counts.clone().or_else(|| result.get("counts").cloned()),
+        "warnings": result.get("warnings").cloned().unwrap_or(json!([])),
+        "dry_run": result.get("dry_run").cloned().unwrap_or(json!(false)),
+        "id_map_size": mapped,
+    })
+}
+
+/// `coffer backup status JOB`: an import job's status, else an export job's.
+pub async fn show_status(target: &Target, job: &str) -> Outcome {
+    let client = connect(target).await?;
+    match status(&client, Kind::Import, job).await {
+        Err(Failure::Client(e)) if e.code() == Some(api_spec::ErrorCode::JobNotFound) => {
+            to_value(status(&client, Kind::Export, job).await?)
+        }
+        other => to_value(other?),
+    }
+}
+
+/// `coffer backup cancel JOB`.
+pub async fn cancel(target: &Target, job: &str) -> Outcome {
+    let client = connect(target).await?;
+    to_value(
+        client
+            .call::<CancelBackupImport>(&JobIdRequest {
+                backup_task_id: job.to_owned(),
+            })
+            .await?,
+    )
+}

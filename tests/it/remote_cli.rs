@@ -1,0 +1,400 @@
+//! The `coffer` command line against a running server, run as a subprocess the way a person
+//! or a script runs it: `login`, `mkdir`, `put`, `ls`, `get`, `tenant`, `watch`, `logout`;
+//! `--json`; exit codes; the stored session's mode.
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::TestServer;
+use tests::server::ADMIN_PASSWORD;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const CLI: &str = env!("CARGO_BIN_EXE_coffer-cli");
+
+/// One person's shell: a home of their own (where the session is stored) and a work
+/// directory.
+struct Shell {
+    home: tempfile::TempDir,
+    server: String,
+}
+
+/// What a command did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "{self:?}");
+        self
+    }
+}
+
+impl Shell {
+    fn new(server: &TestServer) -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+            server: server.http_url(""),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.home.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(CLI);
+        cmd.args(args)
+            .current_dir(self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("HOME", self.home.path())
+            .env_remove("COFFER_SERVER")
+            .env_remove("COFFER_TOKEN")
+            .env_remove("COFFER_PASSWORD")
+            .env_remove("COFFER_CONFIG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("coffer {args:?} took over a minute"))
+            .expect("run coffer");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn login(&self, tenant: Option<&str>, user: &str, password: &str) -> Run {
+        let file = self.path("password");
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let file = file.to_str().unwrap().to_owned();
+        let mut args = vec!["login", "--server", &self.server, "--user", user];
+        args.extend(["--password-file", &file]);
+        if let Some(t) = tenant {
+            args.extend(["--tenant", t]);
+        }
+        self.run(&args).await
+    }
+}
+
+/// Deterministic bytes that do not compress.
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    tests::bench::tenant::content(len, seed, false)
+}
+
+fn names(listing: &Value, kind: &str, key: &str) -> Vec<String> {
+    let mut names: Vec<String> = listing[kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {kind} in {listing}"))
+        .iter()
+        .map(|e| e[key].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_logs_in_files_documents_and_gets_them_back() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    let login = sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    assert!(login.stdout.contains("admin"), "{login:?}");
+    let session = sh.path("config/coffer/session.json");
+    let mode = std::fs::metadata(&session).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the session file is the owner's only");
+
+    sh.run(&["mkdir", "reports"]).await.ok();
+    // Like mkdir(1): a missing parent is an error unless -p is given.
+    let orphan = sh.run(&["mkdir", "reports/2026/q4"]).await;
+    assert_eq!(orphan.code, 1, "{orphan:?}");
+    assert!(orphan.stderr.contains("[folder_not_found]"), "{orphan:?}");
+    sh.run(&["mkdir", "-p", "reports/2026/q4"]).await.ok();
+    sh.run(&["mkdir", "-p", "reports/2026/q4"]).await.ok();
+
+    let big = content(5 * 1024 * 1024 + 17, 1);
+    let small = content(1000, 2);
+    let files = [
+        ("big.bin", big.clone(), "reports/2026"),
+        ("notes.txt", small.clone(), "reports"),
+        ("empty", Vec::new(), "/"),
+    ];
+    for (name, bytes, folder) in &files {
+        let file = write(sh.home.path(), name, bytes);
+        let put = sh.run(&["put", &file, folder, "--json"]).await.ok();
+        assert_eq!(put.json()["new_revision"], false, "{put:?}");
+        assert_eq!(put.json()["size"], bytes.len());
+    }
+    // The same title again is a new revision of that document.
+    let changed = content(2000, 3);
+    let file = write(sh.home.path(), "notes.txt", &changed);
+    let again = sh.run(&["put", &file, "reports", "--json"]).await.ok();
+    assert_eq!(again.json()["new_revision"], true, "{again:?}");
+
+    let top = sh.run(&["ls", "--json"]).await.ok().json();
+    assert_eq!(names(&top, "folders", "name"), ["reports"]);
+    assert_eq!(names(&top, "documents", "title"), ["empty"]);
+    let reports = sh.run(&["ls", "/reports/", "--json"]).await.ok().json();
+    assert_eq!(names(&reports, "folders", "name"), ["2026"]);
+    assert_eq!(names(&reports, "documents", "title"), ["notes.txt"]);
+    let human = sh.run(&["ls", "reports/2026"]).await.ok();
+    assert!(
+        human.stdout.contains("q4/") && human.stdout.contains("big.bin"),
+        "{human:?}"
+    );
+
+    for (path, want) in [
+        ("reports/2026/big.bin", &big),
+        ("reports/notes.txt", &changed),
+        ("empty", &Vec::new()),
+    ] {
+        let out = sh.path("download");
+        let got = sh
+            .run(&["get", path, "-o", out.to_str().unwrap(), "--json"])
+            .await
+            .ok();
+        assert_eq!(got.json()["size"], want.len(), "{got:?}");
+        assert!(
+            std::fs::read(&out).unwrap() == *want,
+            "{path} came back different"
+        );
+    }
+    // Without -o, the title in the current directory.
+    std::fs::remove_file(sh.path("big.bin")).unwrap();
+    sh.run(&["get", "reports/2026/big.bin"]).await.ok();
+    assert!(std::fs::read(sh.path("big.bin")).unwrap() == big);
+
+    // A failure prints the server's code and message, never a debug dump, and exits 1.
+    let missing = sh.run(&["get", "reports/nothing.pdf"]).await;
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing.stderr.contains("[document_not_found]"),
+        "{missing:?}"
+    );
+    assert!(!missing.stderr.contains("Api {"), "{missing:?}");
+    let as_json = sh.run(&["get", "reports/nothing.pdf", "--json"]).await;
+    assert_eq!(as_json.code, 1);
+    assert_eq!(as_json.json()["error"], "document_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_tenants_usage_errors_and_logout() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    // No server and no session: a usage error, exit 2, as for bad arguments.
+    let lost = sh.run(&["ls"]).await;
+    assert_eq!(lost.code, 2, "{lost:?}");
+    assert_eq!(sh.run(&["ls", "--no-such-flag"]).await.code, 2);
+    let wrong = sh.login(None, "admin", "not the password").await;
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stderr.contains("[invalid_credentials]"), "{wrong:?}");
+
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    let created = sh
+        .run(&[
+            "tenant",
+            "create",
+            "acme",
+            "--admin-password",
+            "acme-admin-pass",
+            "--server",
+            &sh.server,
+        ])
+        .await
+        .ok();
+    assert!(created.stdout.contains("acme"), "{created:?}");
+    let tenants = sh
+        .run(&["tenant", "list", "--server", &sh.server, "--json"])
+        .await
+        .ok()
+        .json();
+    let slugs: Vec<&str> = tenants["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert!(
+        slugs.contains(&"acme") && slugs.contains(&"default"),
+        "{tenants}"
+    );
+
+    // Another person logs in to the new tenant; their session is theirs alone.
+    let other = Shell::new(&server);
+    other
+        .login(Some("acme"), "admin", "acme-admin-pass")
+        .await
+        .ok();
+    other.run(&["mkdir", "acme-only"]).await.ok();
+    let mine = sh.run(&["ls", "--json"]).await.ok().json();
+    assert!(!names(&mine, "folders", "name").contains(&"acme-only".to_owned()));
+
+    // A token given outright works without a stored session.
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(other.path("config/coffer/session.json")).unwrap())
+            .unwrap();
+    let token = stored["token"].as_str().unwrap();
+    let bare = Shell::new(&server);
+    let listing = bare
+        .run(&["ls", "--server", &bare.server, "--token", token, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(names(&listing, "folders", "name"), ["acme-only"]);
+
+    // Logout ends the session on the server and forgets it here.
+    other.run(&["logout"]).await.ok();
+    assert!(!other.path("config/coffer/session.json").exists());
+    assert_eq!(other.run(&["ls"]).await.code, 2);
+    let revoked = bare
+        .run(&["ls", "--server", &bare.server, "--token", token])
+        .await;
+    assert_eq!(revoked.code, 1, "{revoked:?}");
+    assert!(revoked.stderr.contains("[invalid_token]"), "{revoked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_events_as_they_come() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    let mut watch = sh
+        .command(&["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    // Wait until the listener is registered: a change made before it would not be heard.
+    let mut admin = server.admin().await;
+    let event = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut n = 0;
+        loop {
+            n += 1;
+            admin
+                .request(
+                    "create_group",
+                    serde_json::json!({"group_name": format!("watched-{n}"), "permissions": []}),
+                )
+                .await;
+            if let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+            {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("watch printed an event");
+    let event: Value = serde_json::from_str(&event).expect("one JSON event per line");
+    assert_eq!(event["event"], "group_changed", "{event}");
+    watch.kill().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_made_and_imported_from_the_command_line_comes_back_byte_for_byte() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    sh.run(&["mkdir", "-p", "archive/2026"]).await.ok();
+    let files = [
+        ("big.bin", content(3 * 1024 * 1024 + 5, 7), "archive/2026"),
+        ("a.txt", content(100, 8), "archive"),
+        ("b.txt", content(10, 9), "/"),
+    ];
+    for (name, bytes, folder) in &files {
+        let file = write(sh.home.path(), name, bytes);
+        sh.run(&["put", &file, folder]).await.ok();
+    }
+    let out = sh.path("backups");
+    let created = sh
+        .run(&[
+            "backup",
+            "create",
+            "--name",
+            "nightly",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let archive = created["files"]["archive"]
+        .as_str()
+        .expect("archive path")
+        .to_owned();
+    let key = created["files"]["key"]
+        .as_str()
+        .expect("key path")
+        .to_owned();
+    assert_eq!(created["job"]["status"], "completed", "{created}");
+    let listed = sh.run(&["backup", "list", "--json"]).await.ok().json();
+    assert_eq!(listed["backups"][0]["name"], "nightly", "{listed}");
+    // The offline verify accepts what was downloaded.
+    sh.run(&["backup", "verify", &archive, "--key", &key])
+        .await
+        .ok();
+
+    // Into a new tenant, as its admin.
+    sh.run(&[
+        "tenant",
+        "create",
+        "restored",
+        "--admin-password",
+        "restored-admin-pass",
+        "--server",
+        &sh.server,
+    ])
+    .await
+    .ok();
+    let other = Shell::new(&server);
+    other
+        .login(Some("restored"), "admin", "restored-admin-pass")
+        .await
+        .ok();
+    let imported = other
+        .run(&[
+            "backup", "import", &archive, "--key", &key, "--wait", "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(imported["status"], "completed", "{imported}");
+    assert!(imported["id_map_size"].as_u64().unwrap() >= 3, "{imported}");
+    for (name, bytes, folder) in &files {
+        let path = format!("{}/{name}", folder.trim_end_matches('/'));
+        let dest = other.path(&format!("got-{name}"));
+        other
+            .run(&["get", &path, "-o", dest.to_str().unwrap()])
+            .await
+            .ok();
+        assert!(std::fs::read(&dest).unwrap() == *bytes, "{path}");
+    }
+    // A second restore into the now non-empty tenant fails with the job's own code.
+    let again = other
+        .run(&["backup", "import", &archive, "--key", &key, "--wait"])
+        .await;
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains('['), "{again:?}");
+}
