@@ -39,6 +39,7 @@ pub const PROTOCOL_ERRORS: &[ErrorCode] = &[
     ErrorCode::UnknownField,
     ErrorCode::MissingField,
     ErrorCode::InvalidField,
+    ErrorCode::Busy,
     ErrorCode::Internal,
 ];
 

@@ -198,6 +198,9 @@ error_codes! {
     ImportLegacyNotAllowed = 400, "Legacy CFMS archives need allow_legacy";
     /// The archive refers to something it does not contain (a folder, file or revision).
     ImportReferenceInvalid = 400, "The archive refers to something it does not contain";
+    /// A database lock the request needed was not free in time (another write held it);
+    /// nothing changed. Retry after `data.retry_after` seconds.
+    Busy = 503, "The server is busy; try again shortly";
     /// Something failed inside the server; quote `data.log_id` to an operator.
     Internal = 500, "Internal server error";
 }
@@ -213,7 +216,7 @@ pub struct ErrorData {
     /// On `internal` errors: an id to find the server-side log entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_id: Option<String>,
-    /// On `too_many_attempts`: seconds until a new attempt is accepted.
+    /// On `too_many_attempts` and `busy`: seconds until a new attempt may succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// On `name_conflict`: the id of the object already holding the name.

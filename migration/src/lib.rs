@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_foundation;
 mod m20261124_000002_documents;
 mod m20261124_000003_jobs_backups;
+mod m20261130_000004_cascade_indexes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_documents::Migration),
             Box::new(m20261124_000003_jobs_backups::Migration),
+            Box::new(m20261130_000004_cascade_indexes::Migration),
         ]
     }
 }

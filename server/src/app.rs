@@ -3,13 +3,15 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
 use crate::backup::unlock::Unlocker;
 use crate::config::Config;
+use crate::db::{Turn, WriteGate};
+use crate::error::Result;
 use crate::events::EventBus;
 use crate::jobs::JobControl;
 use crate::registry::Registry;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub addresses: Arc<AddressCounts>,
     /// Unlocks key files at a bounded cost, one tenant's at a time.
     pub unlocker: Unlocker,
+    /// Writers' turns (see [`WriteGate`]).
+    pub writes: WriteGate,
 }
 
 impl AppState {
@@ -49,8 +53,6 @@ impl AppState {
         );
         Self {
             auth_cache: AuthCache::new(config.auth_cache_ms),
-            config,
-            db,
             hasher,
             throttle,
             events: EventBus::default(),
@@ -60,6 +62,15 @@ impl AppState {
             jobs: JobControl::default(),
             addresses: Arc::default(),
             unlocker,
+            writes: WriteGate::new(&db, &config),
+            config,
+            db,
         }
+    }
+
+    /// Waits for this writer's turn and begins a write transaction (see [`WriteGate`]); keep
+    /// the [`Turn`] until the transaction has committed.
+    pub async fn begin_write(&self) -> Result<(Turn, DatabaseTransaction)> {
+        self.writes.begin(&self.db).await
     }
 }

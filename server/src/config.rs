@@ -56,6 +56,9 @@ pub struct Config {
     pub kdf_threads: usize,
     /// Database connection pool size.
     pub db_max_connections: u32,
+    /// How long a write waits for a lock (SQLite's database write lock, PostgreSQL's row and
+    /// table locks) before it answers `busy`, in milliseconds.
+    pub db_lock_timeout_ms: u64,
     /// How long, in milliseconds, an authenticated session may be reused without asking the
     /// database. Changes made through this server take effect at once whatever the value;
     /// this bounds only how long one made through another instance goes unseen. 0: off.
@@ -123,6 +126,7 @@ impl Default for Config {
             argon2_iterations: 2,
             kdf_threads: 0,
             db_max_connections: 16,
+            db_lock_timeout_ms: 10_000,
             auth_cache_ms: 1000,
             workers: 0,
             storage: None,

@@ -8,6 +8,8 @@
 //! * `DbErr::RecordNotFound` never reaches a client as such: storage functions return
 //!   `Option` and the service names what was not found (`user_not_found`, …).
 //! * Another tenant's object is reported exactly like a missing one.
+//! * A database lock that was not free in time (`db::is_busy`) is `busy` with `retry_after`,
+//!   never `internal`: the request changed nothing and may succeed when retried.
 use api_spec::{ErrorCode, ErrorData};
 use sea_orm::DbErr;
 
@@ -42,7 +44,7 @@ pub enum Error {
         max_iterations: u32,
     },
     #[error("database: {0}")]
-    Db(#[from] DbErr),
+    Db(DbErr),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -93,6 +95,31 @@ impl Error {
             }
         }
         data
+    }
+}
+
+impl Error {
+    /// `busy`: a lock was not free in time; retry after a second.
+    pub fn busy() -> Self {
+        Error::Api {
+            code: ErrorCode::Busy,
+            field: None,
+            retry_after: Some(BUSY_RETRY_AFTER_SECS),
+        }
+    }
+}
+
+/// The `retry_after` of `busy`: long enough for the slice of work holding the lock to end.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+impl From<DbErr> for Error {
+    fn from(e: DbErr) -> Self {
+        if crate::db::is_busy(&e) {
+            tracing::warn!(error = %e, "a database lock was not free in time");
+            Error::busy()
+        } else {
+            Error::Db(e)
+        }
     }
 }
 

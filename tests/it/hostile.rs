@@ -3,8 +3,7 @@
 //! swapped blobs or dangling references; and legacy CFMS archives with the same tricks (CFMS
 //! faults 1–3, 7). Each import must fail with its own code and leave the tenant, the blob
 //! store and the import directory exactly as they were.
-use std::io::{Read, Write};
-use std::sync::Arc;
+use std::io::Read;
 
 use aes::Aes256;
 use aes::cipher::KeyIvInit;
@@ -13,9 +12,7 @@ use api_spec::ErrorCode;
 use api_spec::actions::{VerifyBackup, VerifyBackupRequest};
 use cbc::cipher::BlockEncryptMut;
 use coffer::backup::export::{archive_path, key_path};
-use coffer::backup::format::Header;
-use coffer::backup::keys::KeyFile;
-use coffer::backup::stream::{SegmentReader, SegmentWriter};
+use tests::archive::reseal_plain;
 use tests::{Client, TestServer};
 
 use crate::backups::{download, export, listener, plain, populate, server};
@@ -82,27 +79,6 @@ fn members(tar_bytes: &[u8]) -> Vec<Member> {
             }
         })
         .collect()
-}
-
-/// Decrypts an archive, lets `change` rewrite its plaintext (the tar stream's bytes), and
-/// seals the result with the same key, header fields and segment size: every tag of the
-/// result verifies.
-fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let key = KeyFile::parse(key)
-        .unwrap()
-        .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
-        .unwrap();
-    let mut reader = SegmentReader::open(archive, &key).unwrap();
-    let h = reader.header().clone();
-    let mut plain = Vec::new();
-    reader.read_to_end(&mut plain).unwrap();
-    change(&mut plain);
-    let keys = key.derive();
-    let (header, bytes) =
-        Header::seal(&keys, h.flags, h.segment_size, h.backup_id, h.created_at).unwrap();
-    let mut w = SegmentWriter::new(Vec::new(), Arc::new(keys), &header, &bytes, 1).unwrap();
-    w.write_all(&plain).unwrap();
-    w.finish().unwrap().0
 }
 
 /// [`reseal_plain`], rewriting the tar's members.

@@ -6,6 +6,7 @@ mod account_support;
 mod audit;
 mod auth;
 mod backups;
+mod big_trees;
 mod blobs;
 mod cli;
 mod client;

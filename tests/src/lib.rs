@@ -2,6 +2,7 @@
 //! fresh database (a SQLite file in a temp dir, or — when `COFFER_TEST_DATABASE_URL` is set —
 //! a fresh PostgreSQL database dropped afterwards), and [`Client`] is a typed WebSocket client
 //! built on the `api-spec` types.
+pub mod archive;
 pub mod bench;
 pub mod client;
 pub mod http;

@@ -208,7 +208,10 @@ action! {
 }
 
 action! {
-    /// Deletes a folder with everything below it.
+    /// Deletes a folder with everything below it. A large subtree goes in slices of at most
+    /// 500 documents or folders, each its own short transaction, so that other writes go on
+    /// meanwhile: until the reply, a listing may show the subtree partly removed, and a
+    /// delete cut short (a server stop) is finished by deleting the folder again.
     DeleteDirectory {
         name: "delete_directory",
         access: Access::Permission(permissions::DELETE_DIRECTORY),

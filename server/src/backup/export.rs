@@ -90,7 +90,7 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     .await??;
     let key_path = key_path(&state.config, req.scope.tenant_id(), backup_id);
     write_private(&key_path, &serde_json::to_vec_pretty(&key_file)?)?;
-    let txn = crate::db::begin_write(&state.db).await?;
+    let (_turn, txn) = state.begin_write().await?;
     let job = jobs::insert(
         &req.scope,
         &txn,

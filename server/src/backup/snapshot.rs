@@ -62,18 +62,28 @@ pub async fn counts(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<Co
     })
 }
 
-/// Folders level by level from the top, so parents come before children.
-pub async fn folder_level(
+/// One page of the folders inside `parents` (`None`: the top level), ids after `after`, with
+/// their rules. The export reads the tree level by level, so parents come before children;
+/// `parents` is one slice of the level above.
+pub async fn folder_page(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     parents: Option<&[Uuid]>,
+    after: Option<Uuid>,
 ) -> Result<Vec<m::FolderLine>> {
     let mut query = folder::Entity::find().filter(folder::Column::TenantId.eq(scope.tenant_id()));
     query = match parents {
         None => query.filter(folder::Column::ParentId.is_null()),
         Some(ids) => query.filter(folder::Column::ParentId.is_in(ids.iter().copied())),
     };
-    let rows = query.order_by_asc(folder::Column::Id).all(db).await?;
+    if let Some(after) = after {
+        query = query.filter(folder::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(folder::Column::Id)
+        .limit(PAGE)
+        .all(db)
+        .await?;
     let ids: Vec<Uuid> = rows.iter().map(|f| f.id).collect();
     let mut rules = rules_of_many(scope, db, true, &ids).await?;
     Ok(rows

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use api_spec::ErrorCode;
-use sea_orm::{DatabaseBackend, DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ use super::snapshot;
 use super::stream::{SegmentWriter, code_of, from_io};
 use crate::auth::TenantScope;
 use crate::error::{Error, Result};
+use crate::storage::ID_SLICE;
 use crate::storage::blobs::BlobStore;
 use crate::time::now_ms;
 
@@ -136,6 +137,34 @@ pub fn write(
     }
 }
 
+/// Spools every folder inside `parents` (`None`: the top level), page by page, and adds
+/// their ids to `level` (the parents of the next level).
+fn spool_folders(
+    rt: &Handle,
+    scope: &TenantScope,
+    txn: &DatabaseTransaction,
+    parents: Option<&[Uuid]>,
+    spool: &mut Spool,
+    level: &mut Vec<Uuid>,
+) -> Result<()> {
+    let mut after = None;
+    loop {
+        let page = rt.block_on(snapshot::folder_page(scope, txn, parents, after))?;
+        for line in &page {
+            let id: Uuid = line
+                .id
+                .parse()
+                .map_err(|_| Error::Internal("a folder id that is not a uuid".into()))?;
+            level.push(id);
+            after = Some(id);
+            spool.line(line)?;
+        }
+        if page.len() < snapshot::PAGE as usize {
+            return Ok(());
+        }
+    }
+}
+
 fn write_to(
     rt: &Handle,
     db: &DatabaseConnection,
@@ -210,16 +239,14 @@ fn write_to(
             .map_err(io)
     };
 
+    // Level by level, paged: only the ids of one level are held, never its rows.
     let mut spool = Spool::new(dir)?;
-    let mut level = rt.block_on(snapshot::folder_level(scope, &txn, None))?;
+    let mut level = Vec::new();
+    spool_folders(rt, scope, &txn, None, &mut spool, &mut level)?;
     while !level.is_empty() {
-        let ids: Vec<Uuid> = level.iter().filter_map(|f| f.id.parse().ok()).collect();
-        for line in &level {
-            spool.line(line)?;
-        }
-        level = Vec::new();
-        for chunk in ids.chunks(snapshot::PAGE as usize) {
-            level.extend(rt.block_on(snapshot::folder_level(scope, &txn, Some(chunk)))?);
+        let parents = std::mem::take(&mut level);
+        for slice in parents.chunks(ID_SLICE) {
+            spool_folders(rt, scope, &txn, Some(slice), &mut spool, &mut level)?;
         }
     }
     append(&mut tar, m::FOLDERS, spool)?;

@@ -19,7 +19,7 @@ pub const SYSOP_GROUP: &str = "sysop";
 pub fn unique_or(err: DbErr, conflict: ErrorCode) -> Error {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => fail(conflict),
-        _ => Error::Db(err),
+        _ => err.into(),
     }
 }
 

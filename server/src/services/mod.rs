@@ -10,6 +10,7 @@ pub mod groups;
 pub mod names;
 pub mod pace;
 pub mod part;
+pub mod removal;
 pub mod rules;
 pub mod tenants;
 pub mod transfers;

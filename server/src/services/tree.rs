@@ -167,15 +167,13 @@ pub async fn move_document(
 
 /// Removes the documents' rows (revisions, rules and entries cascade) and then the files
 /// nothing references any more; returns those files' blob keys.
-async fn remove_documents(
+pub(super) async fn remove_documents(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<String>> {
     let file_ids = files::file_ids_of(auth.scope(), db, ids).await?;
-    for id in ids {
-        documents::delete(auth.scope(), db, *id).await?;
-    }
+    documents::delete(auth.scope(), db, ids).await?;
     let gone = files::delete_unreferenced(auth.scope(), db, &file_ids).await?;
     Ok(gone.into_iter().map(|f| f.storage_key).collect())
 }
@@ -196,9 +194,22 @@ pub async fn delete_document(
 /// data.
 const DELETE_LEVELS: u32 = 100_000;
 
-/// Deletes a folder and everything below it. The subtree is read in one query and its
-/// folders deleted deepest first, a slice at a time, so no delete cascades through more
-/// levels than a slice spans (SQLite fails a cascade deeper than 1,000 levels).
+/// The folder and every folder below it, read in one query, each before its children.
+pub(super) async fn subtree(
+    auth: &AuthContext,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<Uuid>> {
+    let mut below = crate::storage::tree::descendants(auth.scope(), db, id, DELETE_LEVELS).await?;
+    below.sort_by_key(|d| d.depth);
+    Ok(below.into_iter().map(|d| d.id).collect())
+}
+
+/// Deletes a folder and everything below it, in the caller's one transaction: the documents,
+/// then the folders deepest first, a slice at a time, so that no delete cascades through more
+/// levels than a slice spans (SQLite fails a cascade deeper than 1,000 levels). A large
+/// subtree is emptied first in slices that are transactions of their own
+/// (`removal::delete_folder`), so that what is left here is small.
 pub async fn delete_folder(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
@@ -206,21 +217,10 @@ pub async fn delete_folder(
 ) -> Result<(folder::Model, Vec<String>)> {
     let f = load_folder(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Folder(id), AccessType::Write).await?;
-    let mut subtree =
-        crate::storage::tree::descendants(auth.scope(), db, id, DELETE_LEVELS).await?;
-    subtree.sort_by_key(|d| std::cmp::Reverse(d.depth));
-    let ids: Vec<Uuid> = subtree.iter().map(|d| d.id).collect();
-    let mut docs = Vec::new();
-    for slice in ids.chunks(access::ID_SLICE) {
-        docs.extend(
-            documents::in_folders(auth.scope(), db, slice)
-                .await?
-                .into_iter()
-                .map(|d| d.id),
-        );
-    }
+    let below = subtree(auth, db, id).await?;
+    let docs = documents::ids_in_folders(auth.scope(), db, &below, None).await?;
     let keys = remove_documents(auth, db, &docs).await?;
-    for slice in ids.chunks(access::ID_SLICE) {
+    for slice in below.rchunks(super::removal::SLICE) {
         folders::delete_many(auth.scope(), db, slice).await?;
     }
     Ok((f, keys))

@@ -276,7 +276,7 @@ async fn publish(
         state.blobs.put_file(&key, &upload.path).await?;
         stored = true;
     }
-    let txn = crate::db::begin_write(&state.db).await?;
+    let (_turn, txn) = state.begin_write().await?;
     let result = record(state, scope, &txn, upload, sha256, &key, &mut stored).await;
     let committed = match result {
         Ok(v) => txn.commit().await.map(|_| v).map_err(Error::from),

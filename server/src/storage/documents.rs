@@ -2,7 +2,7 @@
 use entity::document;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -35,17 +35,31 @@ pub async fn in_folder(
     Ok(query.order_by_asc(document::Column::Title).all(db).await?)
 }
 
-/// Documents inside any of `folders`.
-pub async fn in_folders(
+/// The ids of the documents inside any of `folders` (at most `limit` of them, when given).
+pub async fn ids_in_folders(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     folders: &[Uuid],
-) -> Result<Vec<document::Model>> {
-    Ok(document::Entity::find()
-        .filter(document::Column::TenantId.eq(scope.tenant_id()))
-        .filter(document::Column::FolderId.is_in(folders.iter().copied()))
-        .all(db)
-        .await?)
+    limit: Option<usize>,
+) -> Result<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for slice in folders.chunks(super::ID_SLICE) {
+        let left = limit.map(|l| l.saturating_sub(ids.len()));
+        if left == Some(0) {
+            break;
+        }
+        let rows: Vec<Uuid> = document::Entity::find()
+            .select_only()
+            .column(document::Column::Id)
+            .filter(document::Column::TenantId.eq(scope.tenant_id()))
+            .filter(document::Column::FolderId.is_in(slice.iter().copied()))
+            .limit(left.map(|l| l as u64))
+            .into_tuple()
+            .all(db)
+            .await?;
+        ids.extend(rows);
+    }
+    Ok(ids)
 }
 
 pub async fn count_in(scope: &TenantScope, db: &impl ConnectionTrait, folder: Uuid) -> Result<u64> {
@@ -92,12 +106,15 @@ pub async fn update(
     Ok(())
 }
 
-pub async fn delete(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
-    document::Entity::delete_many()
-        .filter(document::Column::TenantId.eq(scope.tenant_id()))
-        .filter(document::Column::Id.eq(id))
-        .exec(db)
-        .await?;
+/// Deletes documents by id (their revisions, rules and entries cascade).
+pub async fn delete(scope: &TenantScope, db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+    for slice in ids.chunks(super::ID_SLICE) {
+        document::Entity::delete_many()
+            .filter(document::Column::TenantId.eq(scope.tenant_id()))
+            .filter(document::Column::Id.is_in(slice.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -1,10 +1,10 @@
 //! Files (blob records) and revisions of one tenant.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use entity::{file, revision};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationDef, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationDef, Set,
 };
 use uuid::Uuid;
 
@@ -63,38 +63,56 @@ pub async fn ids_by_sha256(
     db: &impl ConnectionTrait,
     sha256s: &[&str],
 ) -> Result<HashMap<String, Uuid>> {
-    let mut found = HashMap::new();
-    for chunk in sha256s.chunks(500) {
-        let rows = file::Entity::find()
+    let rows = super::in_slices(sha256s, |slice| {
+        file::Entity::find()
             .filter(file::Column::TenantId.eq(scope.tenant_id()))
-            .filter(file::Column::Sha256.is_in(chunk.iter().copied()))
+            .filter(file::Column::Sha256.is_in(slice))
             .all(db)
-            .await?;
-        found.extend(rows.into_iter().map(|f| (f.sha256, f.id)));
-    }
-    Ok(found)
+    })
+    .await?;
+    Ok(rows.into_iter().map(|f| (f.sha256, f.id)).collect())
 }
 
 /// Deletes the file rows among `ids` that no revision references; returns them, so their
-/// blobs can be removed once the transaction has committed.
+/// blobs can be removed once the transaction has committed. Three statements per
+/// [`ID_SLICE`](super::ID_SLICE) of ids, however many there are.
 pub async fn delete_unreferenced(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<file::Model>> {
     let mut gone = Vec::new();
-    for id in ids {
-        let refs = revision::Entity::find()
+    for slice in ids.chunks(super::ID_SLICE) {
+        let used: HashSet<Uuid> = revision::Entity::find()
+            .select_only()
+            .column(revision::Column::FileId)
+            .distinct()
             .filter(revision::Column::TenantId.eq(scope.tenant_id()))
-            .filter(revision::Column::FileId.eq(*id))
-            .count(db)
-            .await?;
-        if refs == 0
-            && let Some(f) = find(scope, db, *id).await?
-        {
-            file::Entity::delete_by_id(f.id).exec(db).await?;
-            gone.push(f);
+            .filter(revision::Column::FileId.is_in(slice.iter().copied()))
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let unused: Vec<Uuid> = slice
+            .iter()
+            .filter(|id| !used.contains(id))
+            .copied()
+            .collect();
+        if unused.is_empty() {
+            continue;
         }
+        let rows = file::Entity::find()
+            .filter(file::Column::TenantId.eq(scope.tenant_id()))
+            .filter(file::Column::Id.is_in(unused.iter().copied()))
+            .all(db)
+            .await?;
+        file::Entity::delete_many()
+            .filter(file::Column::TenantId.eq(scope.tenant_id()))
+            .filter(file::Column::Id.is_in(unused))
+            .exec(db)
+            .await?;
+        gone.extend(rows);
     }
     Ok(gone)
 }
@@ -110,29 +128,30 @@ pub async fn find_revision(
         .await?)
 }
 
-/// The file of each of these revisions, in one query per 500 revisions.
+/// The file of each of these revisions, in one joined query per slice of revisions.
 pub async fn files_of_revisions(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     revisions: &[Uuid],
 ) -> Result<HashMap<Uuid, file::Model>> {
-    let mut files = HashMap::new();
-    for slice in revisions.chunks(500) {
+    let rows = super::in_slices(revisions, |slice| {
         let to_file: RelationDef = revision::Entity::belongs_to(file::Entity)
             .from(revision::Column::FileId)
             .to(file::Column::Id)
             .into();
-        let rows = revision::Entity::find()
+        revision::Entity::find()
             .join(JoinType::InnerJoin, to_file)
             .select_also(file::Entity)
             .filter(revision::Column::TenantId.eq(scope.tenant_id()))
             .filter(file::Column::TenantId.eq(scope.tenant_id()))
-            .filter(revision::Column::Id.is_in(slice.iter().copied()))
+            .filter(revision::Column::Id.is_in(slice))
             .all(db)
-            .await?;
-        files.extend(rows.into_iter().filter_map(|(r, f)| Some((r.id, f?))));
-    }
-    Ok(files)
+    })
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(r, f)| Some((r.id, f?)))
+        .collect())
 }
 
 /// A document's revisions, oldest first.
@@ -156,14 +175,16 @@ pub async fn file_ids_of(
     db: &impl ConnectionTrait,
     documents: &[Uuid],
 ) -> Result<Vec<Uuid>> {
-    let mut ids: Vec<Uuid> = revision::Entity::find()
-        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
-        .filter(revision::Column::DocumentId.is_in(documents.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.file_id)
-        .collect();
+    let mut ids: Vec<Uuid> = super::in_slices(documents, |slice| {
+        revision::Entity::find()
+            .select_only()
+            .column(revision::Column::FileId)
+            .filter(revision::Column::TenantId.eq(scope.tenant_id()))
+            .filter(revision::Column::DocumentId.is_in(slice))
+            .into_tuple::<Uuid>()
+            .all(db)
+    })
+    .await?;
     ids.sort();
     ids.dedup();
     Ok(ids)

@@ -2,7 +2,7 @@
 use entity::folder;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -82,17 +82,37 @@ pub async fn update(
     Ok(())
 }
 
+/// The ids of the folders directly inside any of `parents`.
+pub async fn child_ids(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    parents: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    Ok(super::in_slices(parents, |slice| {
+        folder::Entity::find()
+            .select_only()
+            .column(folder::Column::Id)
+            .filter(folder::Column::TenantId.eq(scope.tenant_id()))
+            .filter(folder::Column::ParentId.is_in(slice))
+            .into_tuple()
+            .all(db)
+    })
+    .await?)
+}
+
 /// Deletes folders by id (their subfolders, documents, rules and entries cascade).
 pub async fn delete_many(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<()> {
-    folder::Entity::delete_many()
-        .filter(folder::Column::TenantId.eq(scope.tenant_id()))
-        .filter(folder::Column::Id.is_in(ids.iter().copied()))
-        .exec(db)
-        .await?;
+    for slice in ids.chunks(super::ID_SLICE) {
+        folder::Entity::delete_many()
+            .filter(folder::Column::TenantId.eq(scope.tenant_id()))
+            .filter(folder::Column::Id.is_in(slice.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -93,11 +93,13 @@ pub async fn groups_by_ids(
     db: &impl ConnectionTrait,
     ids: Vec<Uuid>,
 ) -> Result<Vec<group::Model>> {
-    Ok(group::Entity::find()
-        .filter(group::Column::TenantId.eq(scope.tenant_id()))
-        .filter(group::Column::Id.is_in(ids))
-        .all(db)
-        .await?)
+    Ok(super::in_slices(&ids, |slice| {
+        group::Entity::find()
+            .filter(group::Column::TenantId.eq(scope.tenant_id()))
+            .filter(group::Column::Id.is_in(slice))
+            .all(db)
+    })
+    .await?)
 }
 
 /// The user's permissions at `now`: direct grants and the grants of their current groups.

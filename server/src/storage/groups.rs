@@ -27,11 +27,13 @@ pub async fn find_by_names(
     db: &impl ConnectionTrait,
     names: &[String],
 ) -> Result<Vec<group::Model>> {
-    Ok(group::Entity::find()
-        .filter(group::Column::TenantId.eq(scope.tenant_id()))
-        .filter(group::Column::Name.is_in(names.iter().cloned()))
-        .all(db)
-        .await?)
+    Ok(super::in_slices(names, |slice| {
+        group::Entity::find()
+            .filter(group::Column::TenantId.eq(scope.tenant_id()))
+            .filter(group::Column::Name.is_in(slice))
+            .all(db)
+    })
+    .await?)
 }
 
 pub async fn list(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<Vec<group::Model>> {

@@ -18,8 +18,35 @@ pub mod tenants;
 pub mod tree;
 pub mod users;
 
-use sea_orm::ColumnTrait;
+use std::future::Future;
+
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
+use sea_orm::{ColumnTrait, DbErr};
+
+/// Values bound per statement for a list of ids (or names). SQLite refuses a statement with
+/// more than 32,766 bound variables (PostgreSQL 65,535), so a query over a list of any length
+/// binds it in slices of this many — one statement per slice, far below both limits whatever
+/// else the statement binds. (A temporary table of ids was the alternative: one statement,
+/// but a write on every read, and a table per connection to clean up.)
+pub const ID_SLICE: usize = 1000;
+
+/// Runs `query` once per [`ID_SLICE`] of `ids` and gathers its rows, slice after slice.
+/// Every storage function that binds a caller's list goes through here, so none of them
+/// fails at a size.
+pub(crate) async fn in_slices<T, R, Fut>(
+    ids: &[T],
+    mut query: impl FnMut(Vec<T>) -> Fut,
+) -> Result<Vec<R>, DbErr>
+where
+    T: Clone,
+    Fut: Future<Output = Result<Vec<R>, DbErr>>,
+{
+    let mut rows = Vec::new();
+    for slice in ids.chunks(ID_SLICE) {
+        rows.extend(query(slice.to_vec()).await?);
+    }
+    Ok(rows)
+}
 
 /// `LOWER(col) LIKE '%needle%'` with `%`, `_` and `\` in the needle matched literally.
 pub(crate) fn name_like(col: impl ColumnTrait, needle: &str) -> SimpleExpr {

@@ -76,12 +76,14 @@ pub async fn rules_of_many(
     } else {
         access_rule::Column::DocumentId
     };
-    let rows = access_rule::Entity::find()
-        .filter(access_rule::Column::TenantId.eq(scope.tenant_id()))
-        .filter(column.is_in(ids.iter().copied()))
-        .order_by_asc(access_rule::Column::Position)
-        .all(db)
-        .await?;
+    let rows = super::in_slices(ids, |slice| {
+        access_rule::Entity::find()
+            .filter(access_rule::Column::TenantId.eq(scope.tenant_id()))
+            .filter(column.is_in(slice))
+            .order_by_asc(access_rule::Column::Position)
+            .all(db)
+    })
+    .await?;
     let mut by_object: HashMap<Uuid, Vec<access_rule::Model>> = HashMap::new();
     for row in rows {
         if let Some(id) = if folders {
@@ -211,12 +213,14 @@ pub async fn granted_among(
     } else {
         access_entry::Column::DocumentId
     };
-    let rows = access_entry::Entity::find()
-        .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
-        .filter(column.is_in(ids.iter().copied()))
-        .filter(live_grant_of(access, user_id, group_ids, now))
-        .all(db)
-        .await?;
+    let rows = super::in_slices(ids, |slice| {
+        access_entry::Entity::find()
+            .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
+            .filter(column.is_in(slice))
+            .filter(live_grant_of(access, user_id, group_ids, now))
+            .all(db)
+    })
+    .await?;
     Ok(rows
         .into_iter()
         .filter_map(|e| if folders { e.folder_id } else { e.document_id })

@@ -201,11 +201,13 @@ pub async fn expired_uploads(
 
 /// Marks tasks expired (housekeeping).
 pub async fn mark_expired(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
-    transfer_task::Entity::update_many()
-        .col_expr(transfer_task::Column::Status, "expired".into())
-        .filter(transfer_task::Column::Id.is_in(ids.iter().copied()))
-        .exec(db)
-        .await?;
+    for slice in ids.chunks(super::ID_SLICE) {
+        transfer_task::Entity::update_many()
+            .col_expr(transfer_task::Column::Status, "expired".into())
+            .filter(transfer_task::Column::Id.is_in(slice.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

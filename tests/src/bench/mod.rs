@@ -1,7 +1,8 @@
 //! Building blocks of `coffer-bench` (issue 6): a synthetic tenant made through the real API,
 //! shell baselines (`tar`, `openssl`, `cat`) on the same bytes, RSS sampling, streaming HTTP
 //! transfers, a small-action load generator, a crowd of connections against a server in its
-//! own process, and the report (table and JSON).
+//! own process, another tenant's write stalls during long writes, and the report (table and
+//! JSON).
 //!
 //! They live in the library rather than beside the binary so each stays a small file with one
 //! reason to change; nothing in the integration tests uses them.
@@ -12,6 +13,7 @@ pub mod phases;
 pub mod report;
 pub mod rss;
 pub mod shell;
+pub mod stall;
 pub mod tenant;
 pub mod transfer;
 

@@ -141,24 +141,35 @@ pub async fn download(
     backup_id: &str,
     tag: &str,
 ) -> Result<(PathBuf, PathBuf), String> {
-    let tasks = b
-        .admin
+    let base = b.server.http_url("");
+    download_as(&mut b.admin, &b.http, &base, &b.work, backup_id, tag).await
+}
+
+/// [`download`] by the client `c`, into `work`.
+pub async fn download_as(
+    c: &mut Client,
+    http: &reqwest::Client,
+    base: &str,
+    work: &Path,
+    backup_id: &str,
+    tag: &str,
+) -> Result<(PathBuf, PathBuf), String> {
+    let tasks = c
         .call::<GetBackupDownload>(&BackupIdRequest {
             backup_id: backup_id.into(),
         })
         .await
         .map_err(err)?;
-    let base = b.server.http_url("");
-    let token = b.admin.token.clone().unwrap_or_default();
+    let token = c.token.clone().unwrap_or_default();
     let (archive, key) = (
-        b.work.join(format!("{tag}.cbk")),
-        b.work.join(format!("{tag}.key")),
+        work.join(format!("{tag}.cbk")),
+        work.join(format!("{tag}.key")),
     );
     for (task, path) in [
         (&tasks.archive.task_id, &archive),
         (&tasks.key.task_id, &key),
     ] {
-        let (status, _) = transfer::get_file(&b.http, &base, &token, task, path).await?;
+        let (status, _) = transfer::get_file(http, base, &token, task, path).await?;
         if status != 200 {
             return Err(format!("download of {} answered {status}", path.display()));
         }
@@ -183,23 +194,35 @@ pub async fn verify(archive: &Path, key: &Path) -> Result<Duration, String> {
     .map_err(err)?
 }
 
-/// Imports a pair into a fresh tenant; times `start_backup_import` to `completed`.
-pub async fn import(b: &mut Bench, archive: &Path, key: &Path) -> Result<(Duration, Peak), String> {
-    fresh_admin(b).await;
-    b.tenants += 1;
-    let slug = format!("bench-import-{}", b.tenants);
-    b.admin
-        .call::<CreateTenant>(&CreateTenantRequest {
-            tenant: slug.clone(),
-            display_name: None,
-            admin_password: "bench-tenant-admin".into(),
-        })
+/// A new tenant `slug` (made by `root`, a user of tenant `default` with `manage_tenants`),
+/// and its logged-in admin.
+pub async fn tenant_admin(
+    server: &TestServer,
+    root: &mut Client,
+    slug: &str,
+) -> Result<Client, String> {
+    root.call::<CreateTenant>(&CreateTenantRequest {
+        tenant: slug.to_owned(),
+        display_name: None,
+        admin_password: "bench-tenant-admin".into(),
+    })
+    .await
+    .map_err(err)?;
+    let mut c = server.client().await;
+    c.login("admin", "bench-tenant-admin", Some(slug))
         .await
         .map_err(err)?;
-    let mut c = b.server.client().await;
-    c.login("admin", "bench-tenant-admin", Some(&slug))
-        .await
-        .map_err(err)?;
+    Ok(c)
+}
+
+/// Initiates an import and uploads the pair (the archive over HTTP); returns the job id.
+pub async fn upload_import(
+    c: &mut Client,
+    http: &reqwest::Client,
+    base: &str,
+    archive: &Path,
+    key: &Path,
+) -> Result<String, String> {
     let init = c
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: Some(3600),
@@ -207,9 +230,8 @@ pub async fn import(b: &mut Bench, archive: &Path, key: &Path) -> Result<(Durati
         .await
         .map_err(err)?;
     let token = c.token.clone().unwrap_or_default();
-    let base = b.server.http_url("");
     let (status, body) =
-        transfer::put_file(&b.http, &base, &token, &init.archive_task_id, archive).await?;
+        transfer::put_file(http, base, &token, &init.archive_task_id, archive).await?;
     if status != 200 {
         return Err(format!("archive upload answered {status}: {body}"));
     }
@@ -217,11 +239,13 @@ pub async fn import(b: &mut Bench, archive: &Path, key: &Path) -> Result<(Durati
     c.upload(&init.key_task_id, &key_bytes, 0, None, 4096)
         .await
         .map_err(err)?;
-    let rss = Sampler::start();
-    let cpu = ceiling::process_cpu();
-    let start = Instant::now();
+    Ok(init.backup_task_id)
+}
+
+/// Starts an uploaded import (restore) and waits for it to complete.
+pub async fn run_import(c: &mut Client, job: &str) -> Result<(), String> {
     c.call::<StartBackupImport>(&StartBackupImportRequest {
-        backup_task_id: init.backup_task_id.clone(),
+        backup_task_id: job.to_owned(),
         passphrase: None,
         mode: None,
         on_conflict: None,
@@ -230,15 +254,30 @@ pub async fn import(b: &mut Bench, archive: &Path, key: &Path) -> Result<(Durati
     })
     .await
     .map_err(err)?;
-    let done = wait_job::<GetBackupImportStatus>(&mut c, &init.backup_task_id).await?;
-    let took = start.elapsed();
-    let peak = rss.finish();
+    let done = wait_job::<GetBackupImportStatus>(c, job).await?;
     if done.status != "completed" {
         return Err(format!(
             "import ended {}: {:?} {:?}",
             done.status, done.error, done.error_message
         ));
     }
+    Ok(())
+}
+
+/// Imports a pair into a fresh tenant; times `start_backup_import` to `completed`.
+pub async fn import(b: &mut Bench, archive: &Path, key: &Path) -> Result<(Duration, Peak), String> {
+    fresh_admin(b).await;
+    b.tenants += 1;
+    let slug = format!("bench-import-{}", b.tenants);
+    let mut c = tenant_admin(&b.server, &mut b.admin, &slug).await?;
+    let base = b.server.http_url("");
+    let job = upload_import(&mut c, &b.http, &base, archive, key).await?;
+    let rss = Sampler::start();
+    let cpu = ceiling::process_cpu();
+    let start = Instant::now();
+    run_import(&mut c, &job).await?;
+    let took = start.elapsed();
+    let peak = rss.finish();
     println!(
         "import into {slug}: {:.2} s, process CPU {:.2} s, RSS +{:.1} MiB",
         took.as_secs_f64(),

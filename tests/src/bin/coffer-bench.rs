@@ -5,11 +5,12 @@
 //! ```
 //!
 //! Suites: `export`, `import`, `verify`, `upload`, `download`, `actions`, `rss`, `connections`,
-//! `frames` (default: all). The server runs in this process on 127.0.0.1 (SQLite, local blobs in a temp
-//! dir, default settings except light argon2 for logins); a synthetic tenant is made through
-//! the API, and every throughput is paired with a shell baseline run in the same run on the
-//! same bytes. `connections` and `frames` run their own server in a child process with
-//! default settings (see `tests::bench::connections`).
+//! `frames`, `stall` (default: all). The server runs in this process on 127.0.0.1 (SQLite,
+//! local blobs in a temp dir, default settings except light argon2 for logins); a synthetic
+//! tenant is made through the API, and every throughput is paired with a shell baseline run
+//! in the same run on the same bytes. `connections` and `frames` run their own server in a
+//! child process with default settings (see `tests::bench::connections`); `stall` runs its
+//! own in this process (see `tests::bench::stall`).
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -22,10 +23,10 @@ use tests::bench::phases::{
 use tests::bench::report::{self, Figure};
 use tests::bench::rss::Peak;
 use tests::bench::tenant::{self, Made, Spec};
-use tests::bench::{MIB, connections, load, shell, transfer};
+use tests::bench::{MIB, connections, load, shell, stall, transfer};
 use tests::server::ADMIN_PASSWORD;
 
-const SUITES: [&str; 9] = [
+const SUITES: [&str; 10] = [
     "export",
     "import",
     "verify",
@@ -35,9 +36,11 @@ const SUITES: [&str; 9] = [
     "rss",
     "connections",
     "frames",
+    "stall",
 ];
 const USAGE: &str = "usage: coffer-bench [--quick] [--json FILE] [SUITE...]\n  \
-     suites: export import verify upload download actions rss connections frames (default: all)";
+     suites: export import verify upload download actions rss connections frames stall\n  \
+     (default: all)";
 /// Clients making the tenant. One: concurrent writers on SQLite currently fail with 500
 /// `database is locked` (SQLITE_BUSY_SNAPSHOT, code 517, which `busy_timeout` does not retry);
 /// the README's Performance section records this.
@@ -204,6 +207,10 @@ async fn run() -> Result<(), String> {
     }
     if wants("frames") {
         let figures = connections::frames_suite(&b.work).await?;
+        b.figures.extend(figures);
+    }
+    if wants("stall") {
+        let figures = stall::suite(&b.work).await?;
         b.figures.extend(figures);
     }
     println!("\n{}", report::table(&b.figures));

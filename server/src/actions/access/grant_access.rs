@@ -17,7 +17,7 @@ pub async fn run(call: Call, req: GrantAccessRequest) -> Result<GrantAccessRespo
         })
         .collect::<Result<_>>()?;
     let window = validate::window(req.start_time, req.end_time, "end_time")?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let entity = super::entity(auth, &txn, req.entity_type, &req.entity_identifier).await?;
     let object = super::object(auth, &txn, req.target_type, &req.target_identifier).await?;
     let mut entry_ids = Vec::new();

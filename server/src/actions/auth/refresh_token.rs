@@ -12,7 +12,7 @@ use crate::time::to_secs;
 pub async fn run(call: Call, _: Empty) -> Result<RefreshTokenResponse> {
     let auth = call.auth()?;
     let ttl_ms = call.state.config.token_ttl().as_millis() as i64;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     sessions::delete(auth.scope(), &txn, auth.session_id()).await?;
     let (token, expires_at) = open_session(auth.scope(), &txn, auth.user_id(), ttl_ms).await?;
     txn.commit().await?;

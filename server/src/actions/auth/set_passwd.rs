@@ -15,7 +15,7 @@ pub async fn run(call: Call, req: SetPasswdRequest) -> Result<Empty> {
         old_password: req.old_passwd.as_deref(),
         new_password: &req.new_passwd,
     };
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let user_id = set_password(auth.scope(), &txn, &call.state.hasher, change).await?;
     txn.commit().await?;
     call.state.auth_cache.invalidate();

@@ -15,7 +15,7 @@ pub async fn run(call: Call, req: CreateDirectoryRequest) -> Result<CreateDirect
         rules: req.access_rules.as_ref().map(rules::parse).transpose()?,
         inherit: req.inherit_parent.unwrap_or(true),
     };
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let (folder, existed) = tree::create_folder(auth, &txn, new, req.exists_ok).await?;
     txn.commit().await?;
     if !existed {

@@ -10,7 +10,7 @@ use crate::services::{events, names, tree};
 pub async fn run(call: Call, req: RenameDirectoryRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.folder_id, ErrorCode::FolderNotFound)?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let folder = tree::rename_folder(auth, &txn, id, &req.new_name).await?;
     txn.commit().await?;
     events::directory_changed(&call.state, auth, &folder, Change::Renamed);

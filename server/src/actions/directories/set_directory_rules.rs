@@ -14,7 +14,7 @@ pub async fn run(call: Call, req: SetDirectoryRulesRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.directory_id, ErrorCode::FolderNotFound)?;
     let set = rules::parse(&req.access_rules)?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let mut folder = names::folder(auth.scope(), &txn, id).await?;
     access::require(auth, &txn, Object::Folder(id), AccessType::Manage).await?;
     if let Some(inherit) = req.inherit_parent {

@@ -15,7 +15,7 @@ pub async fn run(call: Call, req: CreateDocumentRequest) -> Result<CreateDocumen
         rules: req.access_rules.as_ref().map(rules::parse).transpose()?,
         inherit: req.inherit_parent.unwrap_or(true),
     };
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let document = tree::create_document(auth, &txn, new).await?;
     let task = NewTask::upload(auth.user_id(), tasks::PURPOSE_DOCUMENT, document.id);
     let task_data = transfers::new_task(&call.state, auth, &txn, task).await?;

@@ -10,7 +10,7 @@ use crate::services::{events, names, transfers, tree};
 pub async fn run(call: Call, req: DocumentIdRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let (document, blob_keys) = tree::delete_document(auth, &txn, id).await?;
     txn.commit().await?;
     transfers::remove_blobs(&call.state, blob_keys).await;

@@ -11,7 +11,7 @@ pub async fn run(call: Call, req: MoveDocumentRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let target = names::parse_folder(req.target_folder_id.as_deref())?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let document = tree::move_document(auth, &txn, id, target).await?;
     txn.commit().await?;
     events::document_changed(&call.state, auth, &document, Change::Moved);

@@ -10,7 +10,7 @@ use crate::services::{events, names, tree};
 pub async fn run(call: Call, req: RenameDocumentRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let document = tree::rename_document(auth, &txn, id, &req.new_title).await?;
     txn.commit().await?;
     events::document_changed(&call.state, auth, &document, Change::Renamed);

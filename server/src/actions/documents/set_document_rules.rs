@@ -14,7 +14,7 @@ pub async fn run(call: Call, req: SetDocumentRulesRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let set = rules::parse(&req.access_rules)?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let mut document = names::document(auth.scope(), &txn, id).await?;
     access::require(auth, &txn, Object::Document(id), AccessType::Manage).await?;
     if let Some(inherit) = req.inherit_parent {

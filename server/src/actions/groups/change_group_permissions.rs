@@ -8,7 +8,7 @@ use crate::services::groups;
 
 pub async fn run(call: Call, req: ChangeGroupPermissionsRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     groups::change_group_permissions(auth.scope(), &txn, &req.group_name, &req.permissions).await?;
     txn.commit().await?;
     call.state.auth_cache.invalidate();

@@ -8,7 +8,7 @@ use crate::services::groups;
 
 pub async fn run(call: Call, req: CreateGroupRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     groups::create_group(auth.scope(), &txn, &req).await?;
     txn.commit().await?;
     super::announce(&call, auth, &req.group_name, Change::Created);

@@ -23,7 +23,7 @@ pub async fn run(
         return Err(field_error(ErrorCode::InvalidField, "timeout_seconds"));
     }
     let ttl_ms = timeout as i64 * 1000;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let deadline = Some(now_ms() + ttl_ms);
     let job = jobs::insert(
         auth.scope(),

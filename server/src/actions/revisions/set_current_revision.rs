@@ -14,7 +14,7 @@ pub async fn run(call: Call, req: SetCurrentRevisionRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let revision_id = names::parse_id(&req.revision_id, ErrorCode::RevisionNotFound)?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let mut d = names::document(auth.scope(), &txn, id).await?;
     access::require(auth, &txn, Object::Document(id), AccessType::Write).await?;
     let revision = files::find_revision(auth.scope(), &txn, revision_id)

@@ -14,7 +14,7 @@ pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
         admin_password: &req.admin_password,
         sysop_permissions: permissions::tenant_sysop().collect(),
     };
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let tenant = create_tenant(&txn, &call.state.hasher, new).await?;
     txn.commit().await?;
     Ok(TenantInfo {

@@ -8,7 +8,7 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: ChangeUserGroupsRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     accounts::change_user_groups(auth.scope(), &txn, &req.username, &req.groups).await?;
     txn.commit().await?;
     call.state.auth_cache.invalidate();

@@ -8,7 +8,7 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: CreateUserRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     accounts::create_user(auth.scope(), &txn, &call.state.hasher, &req).await?;
     txn.commit().await?;
     super::announce(&call, auth, &req.username, Change::Created);

@@ -8,7 +8,7 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: UsernameRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let txn = crate::db::begin_write(&call.state.db).await?;
+    let (_turn, txn) = call.state.begin_write().await?;
     let user_id = accounts::delete_user(auth.scope(), &txn, auth.user_id(), &req.username).await?;
     txn.commit().await?;
     call.state.auth_cache.invalidate();

@@ -272,7 +272,7 @@ async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &A
 }
 
 async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
-    let txn = crate::db::begin_write(&state.db).await?;
+    let (_turn, txn) = state.begin_write().await?;
     apply::serialise(&txn, scope).await?;
     if jobs::any_running(scope, &txn, jobs::IMPORT).await? {
         return Ok(false);
