@@ -78,7 +78,7 @@ impl Client {
                 Err(e) => {
                     // The connection broke: ask where the server stands.
                     last = Some(e);
-                    self.held(task_id, path, size).await?
+                    self.held_after_a_drop(task_id, path, size).await?
                 }
             };
             match outcome {
@@ -128,6 +128,22 @@ impl Client {
         }
         let res = req.send().await.map_err(ClientError::transport)?;
         put_outcome(reply_of(res).await?)
+    }
+
+    /// [`Client::held`], after a dropped connection: the server may not have noticed the drop
+    /// yet and still hold the task for the broken attempt (`task_not_usable`), so ask again
+    /// a few times before giving up.
+    async fn held_after_a_drop(&self, task_id: &str, path: &Path, size: u64) -> Result<Put> {
+        let mut tries = 0;
+        loop {
+            match self.held(task_id, path, size).await {
+                Err(e) if e.code() == Some(api_spec::ErrorCode::TaskNotUsable) && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// How many bytes the server holds of an upload: a one-byte part at the very end is

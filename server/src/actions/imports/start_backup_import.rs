@@ -38,9 +38,10 @@ fn options(req: &StartBackupImportRequest) -> Result<Options> {
 }
 
 /// Checks, in this order: the job (owner, `pending`), its deadline (408, and the job times
-/// out), both uploads, the options (a `restore` needs an empty tenant), the key (and passphrase) and the archive's header with
+/// out), both uploads, the options, the key (and passphrase) and the archive's header with
 /// that key, which must be of the backup the key file names — so a wrong key or passphrase is
-/// answered now, and the job stays pending for another try. Then queues the job and answers at once.
+/// answered now, and the job stays pending for another try — and, for a `restore`, that the
+/// tenant is empty. Then queues the job and answers at once.
 pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBackupImportResponse> {
     let (auth, state) = (call.auth()?, &call.state);
     let job = super::find(auth, &state.db, &req.backup_task_id).await?;
@@ -68,11 +69,6 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         return Err(fail(ErrorCode::ImportUploadsIncomplete));
     }
     let options = options(&req)?;
-    // A restore needs an empty tenant: said now, before any work, and the job stays pending
-    // for a `merge`. The job checks again when it runs (something may be made meanwhile).
-    if !options.merge && storage::tenants::holds_content(auth.scope(), &state.db).await? {
-        return Err(fail(ErrorCode::ImportTargetNotEmpty));
-    }
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
     let mut bytes = Vec::new();
     tokio::fs::File::open(&key)
@@ -108,6 +104,12 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         Ok(unlocked)
     })
     .await??;
+    // A restore needs an empty tenant: said now, before the job runs, and the job stays
+    // pending for a `merge`. The job checks again when it runs (something may be made
+    // meanwhile).
+    if !options.merge && storage::tenants::holds_content(auth.scope(), &state.db).await? {
+        return Err(fail(ErrorCode::ImportTargetNotEmpty));
+    }
     let params = json!({"mode": req.mode.as_deref().unwrap_or("restore"),
         "on_conflict": req.on_conflict.as_deref().unwrap_or("rename"),
         "dry_run": req.dry_run, "allow_legacy": req.allow_legacy});
