@@ -1232,3 +1232,54 @@ async fn random_tenants_survive_export_and_import() {
         assert_eq!(snapshot(&server, &dst).await, before, "seed {seed}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_progress_moves_against_one_total_and_the_end_says_so() {
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("progress")).await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (mut admin, mut tl) = tenant(&server, "progress").await;
+    let init = upload_pair(&server, &mut admin, &archive, &key).await;
+    admin
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    let done = loop {
+        let event = tl.next_event().await;
+        if event.data["backup_task_id"] != init.backup_task_id.as_str() {
+            continue;
+        }
+        let at = (
+            event.data["bytes_done"].as_u64().unwrap(),
+            event.data["bytes_total"].as_u64().unwrap(),
+        );
+        seen.push(at);
+        if event.event == "backup_import_completed" {
+            break event;
+        }
+    };
+    assert_eq!(done.data["status"], "completed", "{done:?}");
+    // One total throughout (the archive's bytes, verified then imported), never zero;
+    // bytes_done never goes back and ends at the total.
+    let total = seen[0].1;
+    assert_eq!(total, 2 * archive.len() as u64, "{seen:?}");
+    assert!(seen.iter().all(|(_, t)| *t == total), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    assert!(seen.iter().any(|(d, _)| *d > 0 && *d < total), "{seen:?}");
+    assert_eq!(seen.last().unwrap().0, total, "{seen:?}");
+    let status = admin
+        .call::<GetBackupImportStatus>(&JobIdRequest {
+            backup_task_id: init.backup_task_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.current_step.as_deref(), Some("completed"));
+    assert_eq!((status.bytes_done, status.bytes_total), (total, total));
+    assert_eq!(status.progress_percent, 100);
+    let counts = status.counts.expect("the final counts");
+    assert!(counts["documents"].as_u64().unwrap() > 0, "{counts}");
+}

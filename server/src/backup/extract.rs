@@ -142,7 +142,8 @@ struct Layout {
     description: Value,
 }
 
-/// Names unique within each directory: a taken name gets `~2`, `~3`, …
+/// Names unique within each directory — compared case-insensitively, so that no two land on
+/// one file on a case-insensitive filesystem: a taken name gets `~2`, `~3`, …
 #[derive(Default)]
 struct Names(HashMap<PathBuf, HashSet<String>>);
 
@@ -151,7 +152,7 @@ impl Names {
         let used = self.0.entry(dir.to_path_buf()).or_default();
         let mut candidate = name.clone();
         let mut n = 1;
-        while !used.insert(candidate.clone()) {
+        while !used.insert(candidate.to_lowercase()) {
             n += 1;
             candidate = format!("{name}~{n}");
         }
@@ -449,5 +450,10 @@ mod tests {
         assert_eq!(names.take(dir, "x".into()), Path::new("d/x~2"));
         assert_eq!(names.take(dir, "x".into()), Path::new("d/x~3"));
         assert_eq!(names.take(Path::new("e"), "x".into()), Path::new("e/x"));
+        assert_eq!(
+            names.take(dir, "X".into()),
+            Path::new("d/X~4"),
+            "case folds"
+        );
     }
 }

@@ -210,6 +210,10 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
             .await?;
         bar.finish();
     }
+    // The uploads went over HTTP; the WebSocket sat idle meanwhile and a long upload
+    // outlasts the server's idle timeout: start on a fresh connection.
+    drop(client);
+    let client = connect(target).await?;
     let started = client
         .call::<StartBackupImport>(&StartBackupImportRequest {
             backup_task_id: job.backup_task_id.clone(),

@@ -153,6 +153,8 @@ pub struct Client {
     endpoint: Endpoint,
     sink: tokio::sync::Mutex<SplitSink<Ws, Message>>,
     waiters: Waiters,
+    /// Set by the reader when the connection ends: no reply will come any more.
+    closed: Arc<std::sync::atomic::AtomicBool>,
     events: mpsc::Receiver<Event>,
     next_id: AtomicU64,
     credentials: Option<Credentials>,
@@ -179,11 +181,18 @@ impl Client {
         let (sink, stream) = ws.split();
         let waiters: Waiters = Arc::default();
         let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
-        let reader = tokio::spawn(read(stream, Arc::clone(&waiters), event_tx));
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = tokio::spawn(read(
+            stream,
+            Arc::clone(&waiters),
+            Arc::clone(&closed),
+            event_tx,
+        ));
         Ok(Self {
             endpoint,
             sink: tokio::sync::Mutex::new(sink),
             waiters,
+            closed,
             events,
             next_id: AtomicU64::new(1),
             credentials: None,
@@ -250,6 +259,14 @@ impl Client {
         }
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(id.clone(), tx);
+        // Checked after the waiter is in place: the reader sets the flag, then drops every
+        // waiter, so a request made after the end never waits for nothing.
+        if self.closed.load(Ordering::SeqCst) {
+            lock(&self.waiters).remove(&id);
+            return Err(ClientError::Transport(
+                "the server closed the connection".into(),
+            ));
+        }
         let sent = self
             .sink
             .lock()
@@ -288,7 +305,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The connection's reader: replies to their waiters, events to the queue. When it ends,
 /// every waiter learns the connection closed.
-async fn read(mut stream: SplitStream<Ws>, waiters: Waiters, events: mpsc::Sender<Event>) {
+async fn read(
+    mut stream: SplitStream<Ws>,
+    waiters: Waiters,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    events: mpsc::Sender<Event>,
+) {
     while let Some(Ok(message)) = stream.next().await {
         let Message::Text(text) = message else {
             continue;
@@ -313,6 +335,7 @@ async fn read(mut stream: SplitStream<Ws>, waiters: Waiters, events: mpsc::Sende
             let _ = events.try_send(event);
         }
     }
+    closed.store(true, Ordering::SeqCst);
     lock(&waiters).clear();
 }
 

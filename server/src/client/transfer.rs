@@ -78,7 +78,7 @@ impl Client {
                 Err(e) => {
                     // The connection broke: ask where the server stands.
                     last = Some(e);
-                    self.held_after_a_drop(task_id, path, size).await?
+                    self.held_after_a_drop(task_id, path, size, &sha256).await?
                 }
             };
             match outcome {
@@ -133,13 +133,26 @@ impl Client {
     /// [`Client::held`], after a dropped connection: the server may not have noticed the drop
     /// yet and still hold the task for the broken attempt (`task_not_usable`), so ask again
     /// a few times before giving up.
-    async fn held_after_a_drop(&self, task_id: &str, path: &Path, size: u64) -> Result<Put> {
+    async fn held_after_a_drop(
+        &self,
+        task_id: &str,
+        path: &Path,
+        size: u64,
+        sha256: &str,
+    ) -> Result<Put> {
+        // Long enough for the server to notice a silent drop: its default minimum rate fails
+        // a silent upload within its 10 s window.
+        const TRIES: u32 = 60;
         let mut tries = 0;
         loop {
-            match self.held(task_id, path, size).await {
-                Err(e) if e.code() == Some(api_spec::ErrorCode::TaskNotUsable) && tries < 20 => {
+            match self.held(task_id, path, size, sha256).await {
+                Err(e)
+                    if tries < TRIES
+                        && (e.code() == Some(api_spec::ErrorCode::TaskNotUsable)
+                            || matches!(e, ClientError::Transport(_))) =>
+                {
                     tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
                 other => return other,
             }
@@ -149,7 +162,7 @@ impl Client {
     /// How many bytes the server holds of an upload: a one-byte part at the very end is
     /// refused with `received` unless everything before it is held — and then it completes
     /// the upload, which is as good.
-    async fn held(&self, task_id: &str, path: &Path, size: u64) -> Result<Put> {
+    async fn held(&self, task_id: &str, path: &Path, size: u64, sha256: &str) -> Result<Put> {
         if size == 0 {
             return Ok(Put::Resume(0));
         }
@@ -167,6 +180,8 @@ impl Client {
             .http
             .put(self.transfer_url(task_id))
             .bearer_auth(self.bearer()?)
+            // Should the probe complete the upload, the server checks the whole file's hash.
+            .header("x-coffer-sha256", sha256)
             .header(
                 reqwest::header::CONTENT_RANGE,
                 format!("bytes {}-{}/{size}", size - 1, size - 1),

@@ -190,9 +190,17 @@ pub async fn complete(
     id: Uuid,
     result: Value,
 ) -> Result<bool> {
+    // The last step, all the work done, and the result's counts where the status shows them.
+    let counts = result.get("counts").cloned();
     let res = job::Entity::update_many()
         .col_expr(job::Column::Status, COMPLETED.into())
+        .col_expr(job::Column::CurrentStep, Some(COMPLETED.to_owned()).into())
         .col_expr(job::Column::ProgressPercent, 100.into())
+        .col_expr(
+            job::Column::BytesDone,
+            sea_orm::sea_query::Expr::col(job::Column::BytesTotal),
+        )
+        .col_expr(job::Column::Counts, counts.into())
         .col_expr(job::Column::Result, Some(result).into())
         .col_expr(job::Column::FinishedAt, Some(now_ms()).into())
         .filter(job::Column::TenantId.eq(scope.tenant_id()))

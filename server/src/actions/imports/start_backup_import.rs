@@ -121,6 +121,11 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         // Cancelled, timed out or started meanwhile.
         return Err(fail(ErrorCode::JobStateConflict));
     }
+    // A replacement upload abandoned midway left a part file that no sweep looks for (its
+    // task is complete): the uploads are final now.
+    for task in &uploads {
+        let _ = tokio::fs::remove_file(crate::services::transfers::part_path(state, task.id)).await;
+    }
     tokio::spawn(import::run(
         Arc::clone(state),
         job.clone(),

@@ -136,7 +136,13 @@ pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: 
     match outcome {
         Ok(_) => {
             let _ = tokio::fs::remove_dir_all(&dir).await;
-            let event = control::event(&job, jobs::COMPLETED, None);
+            // The completed row carries the final progress; announce that, not the queued one.
+            let done = jobs::find(&scope, &state.db, job.id)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| job.clone());
+            let event = control::event(&done, jobs::COMPLETED, None);
             control::announce_end(&state, &job, &event);
         }
         Err(e) => {
@@ -181,7 +187,10 @@ async fn pipeline(
     let archive = std::fs::File::open(archive_path(dir))
         .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
     let size = archive.metadata().map(|m| m.len()).unwrap_or(0);
-    reporter.report("verifying", 0, 0, size, true).await;
+    // One measure for the whole job: the archive's bytes twice, once as they are verified
+    // and unpacked, once as what they hold is imported.
+    let total = size.saturating_mul(2);
+    reporter.report("verifying", 0, 0, total, true).await;
     let staging = Staging::create(dir.join("staging"))?;
     let rt = tokio::runtime::Handle::current();
     let (unpacked, plan, reporter) = {
@@ -191,7 +200,7 @@ async fn pipeline(
             let mut reporter = reporter;
             let mut on_read = |read: u64| {
                 let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
-                rt.block_on(reporter.report("verifying", percent, read, size, false));
+                rt.block_on(reporter.report("verifying", percent, read.min(size), total, false));
             };
             let unpacked = unpack::unpack(archive, &key, &staging, flag, &mut on_read)?;
             drop(key);
@@ -204,9 +213,7 @@ async fn pipeline(
     if flag.load(Ordering::SeqCst) {
         return Err(cancelled());
     }
-    reporter
-        .report("importing", 60, 0, unpacked.counts.bytes, true)
-        .await;
+    reporter.report("importing", 60, size, total, true).await;
     let mut publisher = Publisher::new(state, scope, dir, &staging);
     if !options.dry_run {
         publisher.put_missing(&plan).await?;
@@ -224,6 +231,7 @@ async fn pipeline(
         }
         last = Instant::now();
         let percent = 60 + (done.saturating_mul(35) / total.max(1)).min(35) as i32;
+        let bytes = size + size.saturating_mul(done) / total.max(1);
         let state = Arc::clone(&progress_state);
         let job_row = job_row.clone();
         // Reported beside the import's transaction, never inside it.
@@ -233,7 +241,9 @@ async fn pipeline(
                 job: job_row,
                 last: None,
             };
-            r.report("importing", percent, done, total, true).await;
+            let total = size.saturating_mul(2);
+            r.report("importing", percent, bytes.min(total), total, true)
+                .await;
         });
     };
     let result = apply::apply(

@@ -123,8 +123,13 @@ impl Scanner {
     fn check(&mut self, declared: u64) -> Result<(), Oversize> {
         let opcode = self.header[0] & 0x0f;
         if opcode >= 0x8 {
-            // Control frames are at most 125 bytes; the parser checks them.
-            return Ok(());
+            // Control frames are at most 125 bytes (RFC 6455 §5.5); actix would wait for a
+            // longer one's payload before refusing it.
+            return if declared > 125 {
+                Err(Oversize)
+            } else {
+                Ok(())
+            };
         }
         let so_far = match opcode {
             OP_CONTINUATION => self.message.unwrap_or(0),
@@ -242,6 +247,15 @@ mod tests {
             // The length field alone is enough: no mask, no payload needed.
             let field_end = h.len() - 4;
             assert_eq!(scan(&h[..field_end], 1).err(), Some(Oversize), "{len}");
+        }
+    }
+
+    #[test]
+    fn a_control_frame_declaring_more_than_125_bytes_trips() {
+        assert!(scan(&frame(0x89, 125), 3).is_ok());
+        for len in [126, 1 << 40] {
+            let h = header(0x89, len);
+            assert_eq!(scan(&h[..h.len() - 4], 1).err(), Some(Oversize), "{len}");
         }
     }
 
