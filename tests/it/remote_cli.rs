@@ -179,6 +179,13 @@ async fn a_user_logs_in_files_documents_and_gets_them_back() {
             "{path} came back different"
         );
     }
+    // -o naming a directory: the title inside it.
+    let into = sh.path("into");
+    std::fs::create_dir(&into).unwrap();
+    sh.run(&["get", "reports/notes.txt", "-o", into.to_str().unwrap()])
+        .await
+        .ok();
+    assert!(std::fs::read(into.join("notes.txt")).unwrap() == changed);
     // Without -o, the title in the current directory.
     std::fs::remove_file(sh.path("big.bin")).unwrap();
     sh.run(&["get", "reports/2026/big.bin"]).await.ok();
@@ -262,6 +269,11 @@ async fn tokens_tenants_usage_errors_and_logout() {
         .json();
     assert_eq!(names(&listing, "folders", "name"), ["acme-only"]);
 
+    // A logout naming another server leaves this one's stored session alone.
+    other
+        .run(&["logout", "--server", "http://127.0.0.1:9"])
+        .await;
+    assert!(other.path("config/coffer/session.json").exists());
     // Logout ends the session on the server and forgets it here.
     other.run(&["logout"]).await.ok();
     assert!(!other.path("config/coffer/session.json").exists());

@@ -174,7 +174,17 @@ pub async fn logout(target: &Target) -> Outcome {
             .is_ok(),
         Err(_) => false,
     };
-    let forgotten = session::remove()?;
+    // The stored session goes only if it is the one that was ended: not when `--server`
+    // named another server, nor when `--token` named another session.
+    let stored = session::load()?;
+    let ours = stored.is_some_and(|s| {
+        target
+            .server
+            .as_ref()
+            .is_none_or(|t| same_server(t, &s.server))
+            && target.token.as_ref().is_none_or(|t| *t == s.token)
+    });
+    let forgotten = ours && session::remove()?;
     Ok(json!({"logged_out": ended, "session_removed": forgotten}))
 }
 
@@ -360,7 +370,14 @@ pub async fn get(target: &Target, path: &str, output: Option<PathBuf>) -> Outcom
             document_id: entry.id.clone(),
         })
         .await?;
-    let dest = output.unwrap_or_else(|| PathBuf::from(&entry.title));
+    // Into a directory (or the current one), under the document's title — escaped as
+    // `backup extract` escapes names, so no server can make it a path elsewhere.
+    let name = crate::backup::extract::escape(&entry.title);
+    let dest = match output {
+        Some(dir) if dir.is_dir() => dir.join(name),
+        Some(file) => file,
+        None => PathBuf::from(name),
+    };
     let bar = Arc::new(Progress::new(
         res.task_data.size.unwrap_or(entry.size),
         &entry.title,

@@ -239,19 +239,28 @@ impl Client {
             .open(part)
             .await
             .map_err(io("writing", part))?;
-        let have = file.metadata().await.map_err(io("reading", part))?.len();
-        let mut req = self
-            .http
-            .get(self.transfer_url(task_id))
-            .bearer_auth(self.bearer()?);
-        if have > 0 {
-            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
-        }
-        let res = req.send().await.map_err(ClientError::transport)?;
+        let mut have = file.metadata().await.map_err(io("reading", part))?.len();
+        let res = loop {
+            let mut req = self
+                .http
+                .get(self.transfer_url(task_id))
+                .bearer_auth(self.bearer()?);
+            if have > 0 {
+                req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            }
+            let res = req.send().await.map_err(ClientError::transport)?;
+            match res.status().as_u16() {
+                200 | 206 => break res,
+                // Every byte had arrived when the connection broke (or the part is not this
+                // file's): the hash and the rename still need a full answer, so start over.
+                416 if have > 0 => {
+                    file.set_len(0).await.map_err(io("writing", part))?;
+                    have = 0;
+                }
+                _ => return Err(ClientError::from_reply(&reply_of(res).await?)),
+            }
+        };
         let status = res.status().as_u16();
-        if status != 200 && status != 206 {
-            return Err(ClientError::from_reply(&reply_of(res).await?));
-        }
         let sha256 = res
             .headers()
             .get("x-coffer-sha256")
