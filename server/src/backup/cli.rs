@@ -1,9 +1,7 @@
-//! `coffer backup verify`: progress bar on a terminal, plain lines when piped.
-use std::io::{IsTerminal, Read};
+//! Opening an archive for the offline commands (`coffer backup verify|ls|extract`), with
+//! progress: a bar on a terminal, plain lines when piped.
+use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::keys::{KdfLimits, KeyFile};
 use super::verify;
@@ -33,8 +31,8 @@ pub struct Opened {
 }
 
 /// Opens `archive` with the key file `key`, unwrapping it (with the passphrase in
-/// `passphrase_file`) only if that asks argon2id for no more than `limits`. `doing` names
-/// the work in the progress lines ("verified", "extracted").
+/// `passphrase_file`) only if that asks argon2id for no more than `limits`. `doing` labels
+/// its progress ("verifying", "extracting").
 pub fn open(
     archive: &Path,
     key: &Path,
@@ -59,24 +57,8 @@ pub fn open(
         KeyFile::parse(&key_bytes)?.unlock(passphrase.as_deref().map(String::as_str), limits)?;
     let file = std::fs::File::open(archive).map_err(io("opening the archive"))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let report: Box<dyn FnMut(u64)> = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        Box::new(move |n| bar.set_position(n))
-    } else {
-        let mut last = Instant::now();
-        Box::new(move |n| {
-            if last.elapsed() >= Duration::from_secs(2) {
-                last = Instant::now();
-                eprintln!("{doing} {n} of {total} bytes");
-            }
-        })
-    };
+    let bar = crate::cli::progress::Progress::new(total, doing);
+    let report: Box<dyn FnMut(u64)> = Box::new(move |n| bar.set(n));
     let reader = Counting {
         inner: std::io::BufReader::with_capacity(1 << 20, file),
         read: 0,
@@ -92,7 +74,7 @@ pub fn verify(
     passphrase_file: Option<&Path>,
     limits: KdfLimits,
 ) -> Result<()> {
-    let opened = open(archive, key, passphrase_file, limits, "verified")?;
+    let opened = open(archive, key, passphrase_file, limits, "verifying")?;
     let summary = verify::verify(opened.reader, &opened.key, |_| {})?;
     let c = &summary.counts;
     println!(

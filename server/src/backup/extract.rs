@@ -173,25 +173,20 @@ fn layout(index: &Index, root: &str, all_revisions: bool, summary: Value) -> Res
         .filter_map(|f| names.get(f.id.as_str()).map(|n| (f, n)))
         .filter(|(_, n)| n.len() > skip && n[..skip] == wanted[..])
         .collect();
-    if skip > 0
-        && !index
-            .folders
-            .iter()
-            .any(|f| names.get(f.id.as_str()) == Some(&wanted))
-    {
-        return Err(fail(ErrorCode::FolderNotFound));
-    }
-    // Parents before children; siblings in a stable order.
-    folders.sort_by(|(a, an), (b, bn)| (an.len(), an, &a.id).cmp(&(bn.len(), bn, &b.id)));
-    let root_id = (skip > 0)
-        .then(|| {
+    // The folder the extraction starts from (`None`: the top level).
+    let root_id = match skip {
+        0 => None,
+        _ => Some(
             index
                 .folders
                 .iter()
                 .find(|f| names.get(f.id.as_str()) == Some(&wanted))
-        })
-        .flatten()
-        .map(|f| f.id.clone());
+                .map(|f| f.id.clone())
+                .ok_or_else(|| fail(ErrorCode::FolderNotFound))?,
+        ),
+    };
+    // Parents before children; siblings in a stable order.
+    folders.sort_by(|(a, an), (b, bn)| (an.len(), an, &a.id).cmp(&(bn.len(), bn, &b.id)));
     let mut taken = Names::default();
     // The description is a file at the top; nothing may take its name.
     taken.take(Path::new(""), DESCRIPTION.to_owned());

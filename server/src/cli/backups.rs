@@ -14,7 +14,8 @@ use api_spec::actions::{
 use api_spec::envelope::Empty;
 use serde_json::{Value, json};
 
-use super::remote::{Failure, Outcome, Progress, Target, connect, read_first_line};
+use super::progress::Progress;
+use super::remote::{Failure, Outcome, Target, connect, read_first_line};
 use crate::client::{Client, ClientError};
 
 /// How often a followed job's status is asked.

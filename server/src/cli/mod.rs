@@ -2,15 +2,16 @@
 //! on archives, and remote commands through [`crate::client`] ([`remote`]).
 //!
 //! Exit codes: 0 on success; 1 on a failure, with the server's error code printed; 2 on a
-//! usage error. `--json` prints one JSON document on stdout (an error too, as
-//! `{"error": CODE, "message": …}`).
+//! usage error. On the remote commands and `backup ls|extract`, `--json` prints one JSON
+//! document on stdout (an error too, as `{"error": CODE, "message": …}`).
+mod args;
 pub mod backups;
+pub mod progress;
 pub mod remote;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use serde_json::{Value, json};
 
 use crate::auth::password::PasswordHasherPool;
@@ -21,222 +22,7 @@ use crate::error::{Error, Result};
 use crate::server::{Signals, start};
 use crate::services::tenants::{NewTenant, create_tenant};
 
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "coffer",
-    version,
-    about = "Multi-tenant document server with encrypted backups"
-)]
-pub struct Cli {
-    /// TOML configuration file; `COFFER_*` environment variables override it.
-    #[arg(long, global = true, env = "COFFER_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Server of a remote command, e.g. `http://127.0.0.1:5104` (default: the stored
-    /// session's).
-    #[arg(long, global = true, env = "COFFER_SERVER")]
-    pub server: Option<String>,
-    /// Session token of a remote command (default: the stored session's).
-    #[arg(long, global = true, env = "COFFER_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Print machine-readable JSON on stdout.
-    #[arg(long, global = true)]
-    pub json: bool,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Run the server (SQLite and ./coffer-data unless configured otherwise).
-    Serve,
-    /// Manage tenants.
-    Tenant {
-        #[command(subcommand)]
-        command: TenantCommand,
-    },
-    /// Offline tools for backup archives (no server needed).
-    Backup {
-        #[command(subcommand)]
-        command: BackupCommand,
-    },
-    /// Operator tools on the local database (`--config`).
-    Admin {
-        #[command(subcommand)]
-        command: AdminCommand,
-    },
-    /// Log in to a server and store the session (mode 0600) for the other remote commands.
-    Login {
-        /// Tenant to log in to (`default` when absent).
-        #[arg(long)]
-        tenant: Option<String>,
-        #[arg(long)]
-        user: String,
-        /// File whose first line is the password; else `COFFER_PASSWORD`, else a prompt.
-        #[arg(long)]
-        password_file: Option<PathBuf>,
-    },
-    /// End the stored session on the server and forget it.
-    Logout,
-    /// List a folder (the top level by default).
-    Ls {
-        #[arg(default_value = "/")]
-        path: String,
-    },
-    /// Create a folder; its parent must exist unless `-p` is given.
-    Mkdir {
-        path: String,
-        /// Create missing parents too; an existing folder is not an error.
-        #[arg(short, long)]
-        parents: bool,
-    },
-    /// Upload a file as a document titled after it (a new revision if one exists there).
-    Put {
-        file: PathBuf,
-        /// Folder to put it in (the top level by default).
-        #[arg(default_value = "/")]
-        folder: String,
-    },
-    /// Download a document's current revision.
-    Get {
-        path: String,
-        /// Where to write it (default: its title, in the current directory).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
-    /// Print the caller's events as they come, until interrupted.
-    Watch,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum BackupCommand {
-    /// Verify an archive with its key file, offline: every segment, manifest and blob.
-    Verify {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        /// File holding the key file's passphrase (first line).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// Unwrap a passphrase-protected key asking argon2id for up to this much memory, in
-        /// KiB (default: what a server pays by default, 262144; the format allows 4194304).
-        #[arg(long)]
-        max_kdf_memory_kib: Option<u32>,
-        /// Unwrap a passphrase-protected key asking argon2id for up to this many iterations
-        /// (default: what a server pays by default, 8; the format allows 64).
-        #[arg(long)]
-        max_kdf_iterations: Option<u32>,
-    },
-    /// Print an archive's tree (folders, documents, revisions, sizes) after checking every
-    /// MAC, offline.
-    Ls {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-    },
-    /// Write an archive's folder tree out as plain files, offline, into an empty directory,
-    /// with `coffer-archive.json` describing rules, revisions and principals.
-    Extract {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(short = 'o', long = "output")]
-        output: PathBuf,
-        /// Only this folder (a `/`-separated path) and what is below it.
-        #[arg(long)]
-        path: Option<String>,
-        /// Write older revisions too, beside the current one as `<title>.rev<k>`.
-        #[arg(long)]
-        all_revisions: bool,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-    },
-    /// Export the tenant on the server; with `-o`, wait and download archive and key.
-    Create {
-        #[arg(long)]
-        name: Option<String>,
-        /// Wrap the key file with the passphrase in this file's first line.
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        #[arg(long, value_parser = ["zstd", "none"])]
-        compression: Option<String>,
-        /// Wait for the export to end.
-        #[arg(long)]
-        wait: bool,
-        /// Wait, then download `<id>.cbk` and `<id>.key.json` into this directory.
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
-    },
-    /// List the tenant's backups on the server.
-    List,
-    /// Download a backup's archive and key into a directory.
-    Download {
-        backup_id: String,
-        #[arg(short = 'o', long = "output")]
-        output: PathBuf,
-    },
-    /// Delete a backup on the server.
-    Delete { backup_id: String },
-    /// Import an archive into the tenant on the server: upload both files, start, and with
-    /// `--wait` follow the job to its end.
-    Import {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        #[arg(long, value_parser = ["restore", "merge"])]
-        mode: Option<String>,
-        #[arg(long, value_parser = ["rename", "skip", "fail"])]
-        on_conflict: Option<String>,
-        /// Plan only: report what would happen, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Accept an unauthenticated legacy CFMS archive.
-        #[arg(long)]
-        allow_legacy: bool,
-        #[arg(long)]
-        wait: bool,
-    },
-    /// A backup job's status (an import's or an export's).
-    Status { job: String },
-    /// Cancel an import job.
-    Cancel { job: String },
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum AdminCommand {
-    /// Set a user's password directly in the database (for an operator who lost the admin
-    /// password); every session of the user ends.
-    ResetPassword {
-        #[arg(long, default_value = "default")]
-        tenant: String,
-        #[arg(long)]
-        user: String,
-        /// File whose first line is the new password; else `COFFER_PASSWORD`; else one is
-        /// generated and printed.
-        #[arg(long)]
-        password_file: Option<PathBuf>,
-    },
-}
-
-/// Tenant commands use the local database (`--config`) unless `--server` is given.
-#[derive(Debug, Clone, Subcommand)]
-pub enum TenantCommand {
-    /// List tenants (on a server: needs `manage_tenants` in tenant `default`).
-    List,
-    /// Create a tenant with its own `sysop` group and `admin` user.
-    Create {
-        /// The tenant's slug (what users give as `tenant` at login).
-        slug: String,
-        #[arg(long)]
-        display_name: Option<String>,
-        /// Password for the tenant's `admin`; generated and printed when absent.
-        #[arg(long, env = "COFFER_TENANT_ADMIN_PASSWORD", hide_env_values = true)]
-        admin_password: Option<String>,
-    },
-}
+pub use args::{AdminCommand, BackupCommand, Cli, Command, TenantCommand};
 
 /// The `coffer` binary: logging, the arguments, the command; its exit code.
 pub fn entry() -> ExitCode {
@@ -414,7 +200,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 let (archive, key, passphrase) =
                     (archive.clone(), key.clone(), passphrase_file.clone());
                 Box::pin(offline(move || {
-                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "verified")?;
+                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "verifying")?;
                     crate::backup::extract::list(opened.reader, &opened.key)
                 }))
             }
@@ -430,7 +216,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                     (archive.clone(), key.clone(), passphrase_file.clone());
                 let (output, path, all) = (output.clone(), path.clone(), *all_revisions);
                 Box::pin(offline(move || {
-                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "extracted")?;
+                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "extracting")?;
                     let root = path.as_deref().unwrap_or("");
                     crate::backup::extract::extract(opened.reader, &opened.key, &output, root, all)
                 }))

@@ -7,7 +7,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use api_spec::ErrorCode;
 use api_spec::actions::{
@@ -17,9 +16,9 @@ use api_spec::actions::{
     RegisterListener, RegisterListenerRequest, UploadDocument,
 };
 use api_spec::envelope::Empty;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use super::progress::Progress;
 use crate::client::session::{self, Session};
 use crate::client::{Client, ClientError, Credentials};
 
@@ -435,53 +434,4 @@ pub async fn tenant_create(
         })
         .await?;
     serde_json::to_value(res).map_err(|e| ClientError::Io(e.to_string()).into())
-}
-
-/// A transfer's or a job's progress: a bar on a terminal, a line every few seconds otherwise.
-pub(super) struct Progress {
-    bar: Option<ProgressBar>,
-    label: String,
-    total: u64,
-    last: std::sync::Mutex<Instant>,
-}
-
-impl Progress {
-    pub(super) fn new(total: u64, label: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.set_message(label.to_owned());
-            bar
-        });
-        Self {
-            bar,
-            label: label.to_owned(),
-            total,
-            last: std::sync::Mutex::new(Instant::now()),
-        }
-    }
-
-    pub(super) fn set(&self, done: u64) {
-        match &self.bar {
-            Some(bar) => bar.set_position(done),
-            None => {
-                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-                if last.elapsed() >= Duration::from_secs(2) {
-                    *last = Instant::now();
-                    eprintln!("{}: {done}/{} bytes", self.label, self.total);
-                }
-            }
-        }
-    }
-
-    pub(super) fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
