@@ -1,4 +1,5 @@
 //! A folder; `parent_id` null means top level. `inherit`: the parent's rules apply too.
+//! `import_job_id`: set only on an import's hidden staging folder (see the importer).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,6 +13,7 @@ pub struct Model {
     pub inherit: bool,
     pub created_at: i64,
     pub last_modified: i64,
+    pub import_job_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

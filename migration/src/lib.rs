@@ -8,6 +8,7 @@ mod m20261124_000001_foundation;
 mod m20261124_000002_documents;
 mod m20261124_000003_jobs_backups;
 mod m20261130_000004_cascade_indexes;
+mod m20261130_000005_import_staging;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_documents::Migration),
             Box::new(m20261124_000003_jobs_backups::Migration),
             Box::new(m20261130_000004_cascade_indexes::Migration),
+            Box::new(m20261130_000005_import_staging::Migration),
         ]
     }
 }

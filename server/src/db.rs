@@ -45,6 +45,22 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// Begins a read-only transaction whose statements all see one snapshot: repeatable read on
+/// PostgreSQL (read committed gives each statement its own); SQLite's transactions are
+/// snapshots already (from their first read).
+pub async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await
+        }
+        _ => db.begin().await,
+    }
+}
+
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
 /// taken (waiting up to the busy timeout) before the first read, because a deferred
 /// transaction that reads first and then writes fails with `SQLITE_BUSY_SNAPSHOT` — without

@@ -1132,3 +1132,90 @@ async fn permissions_gate_the_document_actions() {
         "nothing changed"
     );
 }
+
+/// A user in more groups than one statement binds (33,000; SQLite takes 32,766 values):
+/// logging in (permissions and membership windows), an explicit grant to the last of those
+/// groups, and a search through it all hold. Each bound every group id in one statement and
+/// failed with `internal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_more_groups_than_a_statement_binds_is_checked_like_anyone() {
+    use entity::{group as group_row, membership, tenant, user as user_row};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+    const GROUPS: usize = 33_000;
+    let (server, mut admin, _) = setup().await;
+    let doc = mkdoc_req(&mut admin, doc_with("crowd.txt", None, "read"), b"crowd").await;
+    group(&mut admin, "last", &[]).await;
+    admin
+        .call::<GrantAccess>(&grant(
+            EntityType::Group,
+            "last",
+            TargetType::Document,
+            &doc,
+            &["read"],
+        ))
+        .await
+        .unwrap();
+    // alice joins 33,000 groups, then `last`: written straight into the database.
+    let db = &server.state().db;
+    let tenant = tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq("default"))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let find_user = user_row::Entity::find()
+        .filter(user_row::Column::TenantId.eq(tenant))
+        .filter(user_row::Column::Username.eq("alice"));
+    let alice = find_user.one(db).await.unwrap().unwrap().id;
+    let last = group_row::Entity::find()
+        .filter(group_row::Column::TenantId.eq(tenant))
+        .filter(group_row::Column::Name.eq("last"))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let ids: Vec<uuid::Uuid> = (0..GROUPS).map(|_| uuid::Uuid::now_v7()).collect();
+    for (n, slice) in ids.chunks(1000).enumerate() {
+        let groups = slice
+            .iter()
+            .enumerate()
+            .map(|(i, id)| group_row::ActiveModel {
+                id: Set(*id),
+                tenant_id: Set(tenant),
+                name: Set(format!("crowd {}", n * 1000 + i)),
+                display_name: Set(None),
+                created_at: Set(1),
+            });
+        group_row::Entity::insert_many(groups)
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    for slice in ids.iter().chain([&last]).collect::<Vec<_>>().chunks(1000) {
+        let rows = slice.iter().map(|g| membership::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            user_id: Set(alice),
+            group_id: Set(**g),
+            start_time: Set(0),
+            end_time: Set(None),
+        });
+        membership::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    }
+    let mut crowd = server.client().await;
+    crowd
+        .login("alice", crate::support::USER_PASSWORD, None)
+        .await
+        .expect("a member of 33,001 groups logs in");
+    assert_eq!(content_of(&mut crowd, &doc).await, b"crowd");
+    assert_eq!(
+        search(&mut crowd, "crowd").await.1,
+        ["crowd.txt"],
+        "the search checks the grant too"
+    );
+}

@@ -91,7 +91,11 @@ pub(crate) async fn upload_pair(
 }
 
 /// Waits for the job's `backup_import_completed` event, then returns it and the status.
-async fn finished(c: &mut Client, listener: &mut Client, job: &str) -> (Value, JobStatus) {
+pub(crate) async fn finished(
+    c: &mut Client,
+    listener: &mut Client,
+    job: &str,
+) -> (Value, JobStatus) {
     let event = loop {
         let event = listener.next_event().await;
         if event.event == "backup_import_completed" && event.data["backup_task_id"] == job {

@@ -603,3 +603,111 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+const LEGACY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/cfms-legacy/cfms-legacy-sample"
+);
+
+/// The real CFMS archive lists and extracts offline with `--allow-legacy` (and only with it):
+/// every folder and document of its expected contents, every revision's bytes under the
+/// documented names, their SHA-256 as the fixture records them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_cfms_fixture_lists_and_extracts_offline_with_allow_legacy() {
+    use sha2::{Digest, Sha256};
+    let sh = Shell {
+        home: tempfile::tempdir().unwrap(),
+        server: "http://127.0.0.1:9".into(),
+    };
+    let (archive, key) = (format!("{LEGACY}.cfms.enc"), format!("{LEGACY}.key"));
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(format!("{LEGACY}.expected.json")).unwrap()).unwrap();
+
+    let refused = sh.run(&["backup", "ls", &archive, "--key", &key]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("import_legacy_not_allowed"),
+        "{refused:?}"
+    );
+
+    let listed = sh
+        .run(&[
+            "backup",
+            "ls",
+            &archive,
+            "--key",
+            &key,
+            "--allow-legacy",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(listed["archive"]["format"], "cfms-legacy", "{listed}");
+    assert_eq!(listed["archive"]["authenticated"], false);
+    let mut folder_names = names(&listed, "folders", "path");
+    folder_names
+        .iter_mut()
+        .for_each(|p| *p = p.rsplit('/').next().unwrap().to_owned());
+    folder_names.sort();
+    let mut expected_folders: Vec<String> = expected["folders"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    expected_folders.sort();
+    assert_eq!(folder_names, expected_folders);
+
+    let out = sh.path("out");
+    let done = sh
+        .run(&[
+            "backup",
+            "extract",
+            &archive,
+            "--key",
+            &key,
+            "--allow-legacy",
+            "--all-revisions",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let description: Value =
+        serde_json::from_slice(&std::fs::read(out.join("coffer-archive.json")).unwrap()).unwrap();
+    let documents = description["documents"].as_array().unwrap();
+    assert_eq!(
+        documents.len(),
+        expected["documents"].as_object().unwrap().len()
+    );
+    let mut written = 0;
+    for want in expected["documents"].as_object().unwrap().values() {
+        let title = want["title"].as_str().unwrap();
+        let got = documents
+            .iter()
+            .find(|d| d["title"] == title)
+            .unwrap_or_else(|| panic!("{title} was not extracted"));
+        let shas: Vec<&str> = got["revisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let bytes = std::fs::read(out.join(r["file"].as_str().unwrap())).unwrap();
+                assert_eq!(hex::encode(Sha256::digest(&bytes)), r["sha256"], "{title}");
+                written += 1;
+                r["sha256"].as_str().unwrap()
+            })
+            .collect();
+        let want: Vec<&str> = want["revisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["file_sha256"].as_str().unwrap())
+            .collect();
+        assert_eq!(shas, want, "{title}: revisions oldest first");
+    }
+    assert_eq!(done["files_written"], written, "{done}");
+}

@@ -14,6 +14,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 /// How long any single wait for the server may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
+/// The longest wait for a reply or an event, pings or not.
+const LONGEST_SILENCE: Duration = Duration::from_secs(300);
 
 /// A non-200 reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,8 +73,12 @@ impl Client {
 
     /// Reads one server message into the reply or event queue; false once the socket closed.
     async fn pump(&mut self) -> bool {
+        // The server's pings show it alive (a long action answers only at its end), but
+        // not forever: a message lost for good fails the test instead of hanging it.
+        let deadline = tokio::time::Instant::now() + LONGEST_SILENCE;
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
+            let step = (tokio::time::Instant::now() + WAIT).min(deadline);
+            let next = tokio::time::timeout_at(step, self.ws.next())
                 .await
                 .expect("server answered in time");
             match next {

@@ -3,7 +3,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::keys::{KdfLimits, KeyFile};
+use super::import::unpack::{Parsed, Unlocked, parse_key};
+use super::keys::KdfLimits;
 use super::verify;
 use crate::error::{Error, Result};
 
@@ -24,10 +25,11 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// An archive opened for reading with its unlocked key: the bytes (counted for progress,
-/// shown as a bar on a terminal or a line every two seconds otherwise) and the key.
+/// shown as a bar on a terminal or a line every two seconds otherwise) and the key — a
+/// Coffer key, or (only when the caller allows legacy archives) a CFMS one.
 pub struct Opened {
     pub reader: Counting<std::io::BufReader<std::fs::File>>,
-    pub key: super::keys::BoundKey,
+    pub key: Unlocked,
 }
 
 /// Opens `archive` with the key file `key`, unwrapping it (with the passphrase in
@@ -39,6 +41,7 @@ pub fn open(
     passphrase_file: Option<&Path>,
     limits: KdfLimits,
     doing: &'static str,
+    allow_legacy: bool,
 ) -> Result<Opened> {
     let io = |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
     let key_bytes = std::fs::read(key).map_err(io("reading the key file"))?;
@@ -53,8 +56,12 @@ pub fn open(
         )),
         None => None,
     };
-    let key =
-        KeyFile::parse(&key_bytes)?.unlock(passphrase.as_deref().map(String::as_str), limits)?;
+    let key = match parse_key(&key_bytes, allow_legacy)? {
+        Parsed::Coffer(file) => {
+            Unlocked::Coffer(file.unlock(passphrase.as_deref().map(String::as_str), limits)?)
+        }
+        Parsed::Legacy(key) => Unlocked::Legacy(key),
+    };
     let file = std::fs::File::open(archive).map_err(io("opening the archive"))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = crate::cli::progress::Progress::new(total, doing);
@@ -74,8 +81,13 @@ pub fn verify(
     passphrase_file: Option<&Path>,
     limits: KdfLimits,
 ) -> Result<()> {
-    let opened = open(archive, key, passphrase_file, limits, "verifying")?;
-    let summary = verify::verify(opened.reader, &opened.key, |_| {})?;
+    let opened = open(archive, key, passphrase_file, limits, "verifying", false)?;
+    let Unlocked::Coffer(key) = &opened.key else {
+        return Err(crate::error::fail(
+            api_spec::ErrorCode::ImportLegacyNotAllowed,
+        ));
+    };
+    let summary = verify::verify(opened.reader, key, |_| {})?;
     let c = &summary.counts;
     println!(
         "OK: backup {} of tenant `{}` — {} folders, {} documents, {} revisions, {} files ({} bytes), {} users, {} groups{}",

@@ -8,6 +8,11 @@
 //! empty: nothing is written outside it, whatever the archive says. The index of folders,
 //! documents and files is kept in memory (its size grows with their number, not with the
 //! bytes of the archive).
+//!
+//! A legacy CFMS archive (with `--allow-legacy`) has no MACs and no hashes of its own: it is
+//! decrypted, converted and every file hashed into a scratch directory first (inside the
+//! target directory for `extract`, a temporary one for `ls`), exactly as an import stages
+//! it, and then laid out the same way.
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -18,6 +23,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::import::legacy;
+use super::import::unpack::{Staging, Unlocked};
 use super::manifest::{self as m, DocumentLine, FileLine, FolderLine};
 use super::verify::{Summary, Visitor, walk};
 use crate::error::{Error, Result, fail};
@@ -286,11 +293,48 @@ impl Visitor for Collect {
     }
 }
 
+/// Reads the archive through `visitor`; returns its summary. A Coffer archive is walked as it
+/// streams; a legacy one is unpacked into `scratch` (created, and left for the caller to
+/// remove) and handed to `visitor` from there.
+fn read(
+    archive: impl io::Read,
+    key: &Unlocked,
+    visitor: &mut dyn Visitor,
+    scratch: &Path,
+) -> Result<Value> {
+    let key = match key {
+        Unlocked::Coffer(key) => return Ok(summary_json(&walk(archive, key, |_| {}, visitor)?)),
+        Unlocked::Legacy(key) => key,
+    };
+    let staging = Staging::create(scratch.to_path_buf())?;
+    let converted = legacy::unpack(archive, key, &staging)?;
+    for name in m::MANIFESTS {
+        let mut file = File::open(staging.manifest(name)).map_err(local("reading a manifest"))?;
+        visitor.manifest(name, &mut file)?;
+    }
+    let blobs = fs::read_dir(staging.dir.join("blobs")).map_err(local("listing the blobs"))?;
+    for blob in blobs {
+        let blob = blob.map_err(local("listing the blobs"))?;
+        let sha256 = blob.file_name().to_string_lossy().into_owned();
+        let mut sink = visitor.blob_sink(&sha256)?;
+        let mut file = File::open(blob.path()).map_err(local("reading a blob"))?;
+        io::copy(&mut file, &mut sink).map_err(local("copying a blob"))?;
+        sink.flush().map_err(local("copying a blob"))?;
+        drop(sink);
+        visitor.blob_done(&sha256)?;
+    }
+    Ok(json!({
+        "format": "cfms-legacy", "authenticated": false,
+        "counts": converted.counts, "warnings": converted.warnings,
+    }))
+}
+
 /// `coffer backup ls`: the tree of a verified archive.
-pub fn list(archive: impl io::Read, key: &super::keys::BoundKey) -> Result<Value> {
+pub fn list(archive: impl io::Read, key: &Unlocked) -> Result<Value> {
     let mut collect = Collect::default();
-    let summary = walk(archive, key, |_| {}, &mut collect)?;
-    let layout = layout(&collect.0, "", true, summary_json(&summary))?;
+    let scratch = tempfile::tempdir().map_err(local("creating a scratch directory"))?;
+    let summary = read(archive, key, &mut collect, &scratch.path().join("cfms"))?;
+    let layout = layout(&collect.0, "", true, summary)?;
     Ok(layout.description)
 }
 
@@ -356,7 +400,7 @@ impl Visitor for Extract<'_> {
 /// files written.
 pub fn extract(
     archive: impl io::Read,
-    key: &super::keys::BoundKey,
+    key: &Unlocked,
     dir: &Path,
     root: &str,
     all_revisions: bool,
@@ -382,7 +426,7 @@ pub fn extract(
         layout: None,
         written: 0,
     };
-    let walked = walk(archive, key, |_| {}, &mut extract);
+    let walked = read(archive, key, &mut extract, &staging.join("cfms"));
     let _ = fs::remove_dir_all(&staging);
     let summary = walked?;
     let written = extract.written;
@@ -394,7 +438,7 @@ pub fn extract(
     for folder in layout.folders.values() {
         fs::create_dir_all(dir.join(folder)).map_err(local("creating a folder"))?;
     }
-    layout.description["archive"] = summary_json(&summary);
+    layout.description["archive"] = summary;
     layout.description["files_written"] = json!(written);
     let out = File::create_new(dir.join(DESCRIPTION)).map_err(local("writing the description"))?;
     let mut out = BufWriter::new(out);

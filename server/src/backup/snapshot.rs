@@ -1,11 +1,13 @@
 //! Reading a tenant for export: every query runs on one read transaction, so the archive is
 //! a consistent snapshot; rows are paged, so memory does not grow with the tenant.
 use std::collections::HashMap;
+use std::time::Duration;
 
 use entity::{access_entry, document, file, folder, revision};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -14,13 +16,31 @@ use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::services::rules::render;
 use crate::storage::rules::rules_of_many;
-use crate::storage::{grants, groups, users};
+use crate::storage::{grants, groups, staging, users};
 
 /// Rows fetched per query.
 pub const PAGE: u64 = 500;
 
 fn rules_for(map: &mut HashMap<Uuid, crate::access::RuleSet>, id: Uuid) -> m::Rules {
     map.remove(&id).map(|set| render(&set)).unwrap_or_default()
+}
+
+/// Begins the export's one read transaction, a consistent snapshot (`db::begin_read`), at a
+/// moment when no import of the tenant is writing its staged rows: those are not the
+/// tenant's yet, and an export taken then waits (an import's last transaction makes them the
+/// tenant's, or its failure removes them).
+pub async fn begin(scope: &TenantScope, db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let txn = crate::db::begin_read(db).await?;
+        if !staging::any(scope, &txn).await? {
+            return Ok(txn);
+        }
+        txn.rollback().await?;
+        tracing::debug!(tenant = %scope.tenant_id(), "export waits for an import's last transaction");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
 }
 
 pub async fn counts(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<Counts> {

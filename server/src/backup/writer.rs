@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use api_spec::ErrorCode;
-use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use uuid::Uuid;
@@ -174,20 +174,7 @@ fn write_to(
     progress: OnProgress<'_>,
 ) -> Result<Written> {
     let scope = &plan.scope;
-    // One read transaction for every query: a consistent snapshot (repeatable read on
-    // PostgreSQL; SQLite's transactions are snapshots already).
-    let txn = rt.block_on(async {
-        match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                db.begin_with_config(
-                    Some(sea_orm::IsolationLevel::RepeatableRead),
-                    Some(sea_orm::AccessMode::ReadOnly),
-                )
-                .await
-            }
-            _ => db.begin().await,
-        }
-    })?;
+    let txn = rt.block_on(snapshot::begin(scope, db))?;
     let counts = rt.block_on(snapshot::counts(scope, &txn))?;
     let flags = if plan.compress { FLAG_ZSTD } else { 0 };
     let (header, header_bytes) = Header::seal(

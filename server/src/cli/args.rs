@@ -17,8 +17,15 @@ pub struct Cli {
     /// session's).
     #[arg(long, global = true, env = "COFFER_SERVER")]
     pub server: Option<String>,
-    /// Session token of a remote command (default: the stored session's).
-    #[arg(long, global = true, env = "COFFER_TOKEN", hide_env_values = true)]
+    /// Session token of a remote command (default: the stored session's). Tokens are
+    /// base64url, so one in 32 begins with `-`: it is taken as the value all the same.
+    #[arg(
+        long,
+        global = true,
+        env = "COFFER_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub token: Option<String>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -116,6 +123,10 @@ pub enum BackupCommand {
         key: PathBuf,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Accept a legacy CFMS archive and key (not authenticated: its files are hashed, but
+        /// nothing proves who wrote them).
+        #[arg(long)]
+        allow_legacy: bool,
     },
     /// Write an archive's folder tree out as plain files, offline, into an empty directory,
     /// with `coffer-archive.json` describing rules, revisions and principals.
@@ -133,6 +144,10 @@ pub enum BackupCommand {
         all_revisions: bool,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Accept a legacy CFMS archive and key (not authenticated: its files are hashed, but
+        /// nothing proves who wrote them).
+        #[arg(long)]
+        allow_legacy: bool,
     },
     /// Export the tenant on the server; with `-o`, wait and download archive and key.
     Create {
@@ -218,4 +233,18 @@ pub enum TenantCommand {
         #[arg(long, env = "COFFER_TENANT_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_token_that_begins_with_a_hyphen_is_a_token() {
+        let cli = Cli::try_parse_from(["coffer", "ls", "--token", "-gAbC_d", "/docs"]).unwrap();
+        assert_eq!(cli.token.as_deref(), Some("-gAbC_d"));
+        assert!(matches!(cli.command, Command::Ls { path } if path == "/docs"));
+    }
 }

@@ -1,6 +1,7 @@
 //! Remote backup commands: `coffer backup create|list|download|delete` (export, needs
 //! `export_backup`) and `coffer backup import|status|cancel` (needs `import_backup`). A job is
-//! followed by polling its status, with a progress bar on a terminal.
+//! followed through its events (the connection listens before the job starts), with a
+//! progress bar on a terminal; a job whose events stop coming is asked for its status.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +9,23 @@ use std::time::Duration;
 use api_spec::actions::{
     BackupIdRequest, CancelBackupImport, DeleteBackup, GenerateBackup, GenerateBackupRequest,
     GetBackupDownload, GetBackupExportStatus, GetBackupImportStatus, InitiateBackupImport,
-    InitiateBackupImportRequest, JobIdRequest, JobStatus, ListBackups, StartBackupImport,
-    StartBackupImportRequest,
+    InitiateBackupImportRequest, JobIdRequest, JobStatus, ListBackups, RegisterListener,
+    RegisterListenerRequest, StartBackupImport, StartBackupImportRequest,
 };
 use api_spec::envelope::Empty;
+use api_spec::events::{
+    BACKUP_EXPORT_COMPLETED, BACKUP_EXPORT_PROGRESS, BACKUP_IMPORT_COMPLETED,
+    BACKUP_IMPORT_PROGRESS,
+};
 use serde_json::{Value, json};
 
 use super::progress::Progress;
 use super::remote::{Failure, Outcome, Target, connect, read_first_line};
 use crate::client::{Client, ClientError};
 
-/// How often a followed job's status is asked.
-const POLL: Duration = Duration::from_millis(300);
+/// How long a followed job may stay silent before its status is asked (an event lost on
+/// the way costs one request, never a hang).
+const EVENT_PATIENCE: Duration = Duration::from_secs(5);
 /// Statuses a job does not leave.
 const FINAL: [&str; 4] = ["completed", "failed", "timeout", "cancelled"];
 
@@ -71,27 +77,75 @@ async fn status(client: &Client, kind: Kind, job: &str) -> Result<JobStatus, Fai
     })
 }
 
-/// Follows a job to its end, showing its progress; its last status. A job that did not
-/// complete is a failure with the job's own error code.
-async fn follow(client: &Client, kind: Kind, job: &str, label: &str) -> Result<JobStatus, Failure> {
-    let mut bar: Option<Progress> = None;
-    loop {
-        let now = status(client, kind, job).await?;
-        if now.bytes_total > 0 {
-            let bar = bar.get_or_insert_with(|| Progress::new(now.bytes_total, label));
-            bar.set(now.bytes_done);
-        }
-        if FINAL.contains(&now.status.as_str()) {
-            if let Some(bar) = &bar {
-                bar.finish();
-            }
-            if now.status != "completed" {
-                return Err(job_failed(&now));
-            }
-            return Ok(now);
-        }
-        tokio::time::sleep(POLL).await;
+/// The events of a job of `kind`: its progress, and its end.
+fn job_events(kind: Kind) -> [&'static str; 2] {
+    match kind {
+        Kind::Export => [BACKUP_EXPORT_PROGRESS, BACKUP_EXPORT_COMPLETED],
+        Kind::Import => [BACKUP_IMPORT_PROGRESS, BACKUP_IMPORT_COMPLETED],
     }
+}
+
+/// Subscribes the connection to the events of jobs of `kind`: before the job starts, so
+/// that none of its events is missed.
+async fn listen(client: &Client, kind: Kind) -> Result<(), Failure> {
+    let events = job_events(kind).map(str::to_owned).to_vec();
+    client
+        .call::<RegisterListener>(&RegisterListenerRequest {
+            events: Some(events),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Follows a job to its end through its events (see [`listen`]), showing its progress; its
+/// last status. A job that did not complete is a failure with the job's own error code.
+async fn follow(
+    client: &mut Client,
+    kind: Kind,
+    job: &str,
+    label: &str,
+) -> Result<JobStatus, Failure> {
+    let [_, ended] = job_events(kind);
+    let mut bar: Option<Progress> = None;
+    let mut show = |done: u64, total: u64| {
+        if total > 0 {
+            bar.get_or_insert_with(|| Progress::new(total, label))
+                .set(done);
+        }
+    };
+    // What happened before the events below.
+    let mut now = status(client, kind, job).await?;
+    while !FINAL.contains(&now.status.as_str()) {
+        show(now.bytes_done, now.bytes_total);
+        match tokio::time::timeout(EVENT_PATIENCE, client.next_event()).await {
+            Ok(Some(event)) if event.data["backup_task_id"] == job => {
+                if event.event == ended {
+                    // The status carries what the event does not: the result, the message.
+                    now = status(client, kind, job).await?;
+                } else {
+                    let number = |field: &str| event.data[field].as_u64();
+                    now.bytes_done = number("bytes_done").unwrap_or(now.bytes_done);
+                    now.bytes_total = number("bytes_total").unwrap_or(now.bytes_total);
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(ClientError::Transport(
+                    "the server closed the connection while the job ran".into(),
+                )
+                .into());
+            }
+            Err(_) => now = status(client, kind, job).await?,
+        }
+    }
+    show(now.bytes_done, now.bytes_total);
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    if now.status != "completed" {
+        return Err(job_failed(&now));
+    }
+    Ok(now)
 }
 
 fn job_failed(status: &JobStatus) -> Failure {
@@ -114,7 +168,11 @@ fn job_failed(status: &JobStatus) -> Failure {
 
 /// `coffer backup create`.
 pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
-    let client = connect(target).await?;
+    let mut client = connect(target).await?;
+    let wait = args.wait || args.output.is_some();
+    if wait {
+        listen(&client, Kind::Export).await?;
+    }
     let started = client
         .call::<GenerateBackup>(&GenerateBackupRequest {
             backup_name: args.name.clone(),
@@ -122,11 +180,11 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
             compression: args.compression.clone(),
         })
         .await?;
-    if !args.wait && args.output.is_none() {
+    if !wait {
         return to_value(started);
     }
     let job = &started.backup_task_id;
-    let done = follow(&client, Kind::Export, job, "export").await?;
+    let done = follow(&mut client, Kind::Export, job, "export").await?;
     let mut out = json!({"backup_id": started.backup_id, "job": done});
     if let Some(dir) = &args.output {
         out["files"] = download_into(&client, &started.backup_id, dir).await?;
@@ -214,7 +272,10 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
     // The uploads went over HTTP; the WebSocket sat idle meanwhile and a long upload
     // outlasts the server's idle timeout: start on a fresh connection.
     drop(client);
-    let client = connect(target).await?;
+    let mut client = connect(target).await?;
+    if args.wait {
+        listen(&client, Kind::Import).await?;
+    }
     let started = client
         .call::<StartBackupImport>(&StartBackupImportRequest {
             backup_task_id: job.backup_task_id.clone(),
@@ -228,7 +289,7 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
     if !args.wait {
         return to_value(started);
     }
-    let done = follow(&client, Kind::Import, &job.backup_task_id, "import").await?;
+    let done = follow(&mut client, Kind::Import, &job.backup_task_id, "import").await?;
     Ok(summary(&done))
 }
 

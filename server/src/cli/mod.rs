@@ -9,6 +9,7 @@ pub mod backups;
 pub mod progress;
 pub mod remote;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -196,11 +197,16 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 archive,
                 key,
                 passphrase_file,
+                allow_legacy,
             } => {
-                let (archive, key, passphrase) =
-                    (archive.clone(), key.clone(), passphrase_file.clone());
+                let opening = Opening {
+                    archive: archive.clone(),
+                    key: key.clone(),
+                    passphrase: passphrase_file.clone(),
+                    allow_legacy: *allow_legacy,
+                };
                 Box::pin(offline(move || {
-                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "verifying")?;
+                    let opened = opening.open("verifying")?;
                     crate::backup::extract::list(opened.reader, &opened.key)
                 }))
             }
@@ -211,12 +217,17 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 path,
                 all_revisions,
                 passphrase_file,
+                allow_legacy,
             } => {
-                let (archive, key, passphrase) =
-                    (archive.clone(), key.clone(), passphrase_file.clone());
+                let opening = Opening {
+                    archive: archive.clone(),
+                    key: key.clone(),
+                    passphrase: passphrase_file.clone(),
+                    allow_legacy: *allow_legacy,
+                };
                 let (output, path, all) = (output.clone(), path.clone(), *all_revisions);
                 Box::pin(offline(move || {
-                    let opened = open_archive(&archive, &key, passphrase.as_deref(), "extracting")?;
+                    let opened = opening.open("extracting")?;
                     let root = path.as_deref().unwrap_or("");
                     crate::backup::extract::extract(opened.reader, &opened.key, &output, root, all)
                 }))
@@ -298,14 +309,29 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
 }
 
 /// Opens an archive with the server's default key-cost limits.
-fn open_archive(
-    archive: &std::path::Path,
-    key: &std::path::Path,
-    passphrase_file: Option<&std::path::Path>,
-    doing: &'static str,
-) -> Result<crate::backup::cli::Opened> {
-    let limits = Config::default().backup_kdf_limits();
-    crate::backup::cli::open(archive, key, passphrase_file, limits, doing)
+/// An archive for `backup ls` or `extract` to open, and how.
+struct Opening {
+    archive: PathBuf,
+    key: PathBuf,
+    passphrase: Option<PathBuf>,
+    allow_legacy: bool,
+}
+
+impl Opening {
+    /// Opens it, paying for a wrapped key what a server would by default.
+    fn open(&self, doing: &'static str) -> Result<crate::backup::cli::Opened> {
+        let limits = Config::default().backup_kdf_limits();
+        let passphrase = self.passphrase.as_deref();
+        let allow_legacy = self.allow_legacy;
+        crate::backup::cli::open(
+            &self.archive,
+            &self.key,
+            passphrase,
+            limits,
+            doing,
+            allow_legacy,
+        )
+    }
 }
 
 /// Runs blocking offline work off the runtime; its outcome, printed like a remote one.

@@ -90,8 +90,8 @@ impl Heartbeat {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                // A write may wait behind a long import transaction on SQLite; a missed beat
-                // is harmless there (one instance per SQLite database).
+                // A write may wait behind another writer on SQLite; a missed beat is
+                // harmless there (one instance per SQLite database).
                 let _ = jobs::heartbeat(&scope, &state.db, job).await;
                 match jobs::find(&scope, &state.db, job).await {
                     Ok(Some(row)) if jobs::LIVE.contains(&row.status.as_str()) => {}
@@ -232,10 +232,6 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
             .filter(|j| !state.jobs.runs(j.id)),
     );
     let code = ErrorCode::JobInterrupted;
-    let swept = crate::backup::import::sweep(state).await?;
-    if swept > 0 {
-        tracing::info!(directories = swept, "removed leftovers of ended imports");
-    }
     for job in dead {
         let error = Some((code, code.message().to_owned()));
         let live = [jobs::QUEUED, jobs::RUNNING];
@@ -243,6 +239,11 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
             tracing::warn!(job = %job.id, kind = %job.kind, "job of a stopped server failed");
             ended += 1;
         }
+    }
+    // After the dead jobs ended, so that what they left goes in the same pass.
+    let swept = crate::backup::import::sweep(state).await?;
+    if swept > 0 {
+        tracing::info!(leftovers = swept, "removed leftovers of ended imports");
     }
     Ok(ended)
 }

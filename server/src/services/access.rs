@@ -12,11 +12,8 @@ use crate::access::{AccessType, RuleSet, rules};
 use crate::auth::AuthContext;
 use crate::error::{Result, fail};
 use crate::storage::rules::{self as stored, Object};
-use crate::storage::{documents, tree};
+use crate::storage::{ID_SLICE, documents, tree};
 use crate::time::now_ms;
-
-/// Ids bound in one query at most (SQLite accepts 32,766 values per statement).
-pub(crate) const ID_SLICE: usize = 500;
 
 /// What `object` itself decides: `Some(true)` if an entry grants the access (an explicit
 /// grant is decisive for the object and everything it inherits from), `Some(false)` if its

@@ -46,7 +46,7 @@ pub async fn ensure_free(
     name: &str,
     except: Option<Uuid>,
 ) -> Result<()> {
-    if let Some(f) = folders::children(scope, db, folder)
+    if let Some(f) = folders::named(scope, db, folder, name)
         .await?
         .into_iter()
         .find(|f| f.name == name && Some(f.id) != except)
@@ -56,7 +56,7 @@ pub async fn ensure_free(
             object_type: "folder",
         });
     }
-    if let Some(d) = documents::in_folder(scope, db, folder)
+    if let Some(d) = documents::titled(scope, db, folder, name)
         .await?
         .into_iter()
         .find(|d| d.title == name && Some(d.id) != except)

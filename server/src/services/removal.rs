@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{access, names, transfers, tree};
 use crate::access::AccessType;
 use crate::app::AppState;
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, TenantScope};
 use crate::error::Result;
 use crate::storage::rules::Object;
 use crate::storage::{ID_SLICE, documents, folders};
@@ -34,7 +34,7 @@ const MAX_PAUSE: Duration = Duration::from_millis(100);
 /// (sessions, audit rows, job heartbeats) go straight to SQLite, whose busy handler retries
 /// only every 100 ms once it has waited a while: after each slice the lock stays free as long
 /// as the slice held it (up to 100 ms), so those find it free too.
-async fn pause(since: Instant) {
+pub async fn pause(since: Instant) {
     tokio::time::sleep(since.elapsed().min(MAX_PAUSE)).await;
 }
 
@@ -47,24 +47,7 @@ pub async fn delete_folder(
     // Checked before the first slice goes, and again by the last transaction.
     names::folder(auth.scope(), &state.db, id).await?;
     access::require(auth, &state.db, Object::Folder(id), AccessType::Write).await?;
-    let below = tree::subtree(auth, &state.db, id).await?;
-    for group in below.chunks(ID_SLICE) {
-        while remove_slice(state, auth, group).await? {}
-    }
-    // Deepest first (the subtree lists each folder before its children), so a slice's
-    // folders have no subfolders left for the cascade to reach.
-    for group in below[1..].rchunks(SLICE) {
-        let started = Instant::now();
-        let (turn, txn) = state.begin_write().await?;
-        // Documents created in these folders since their slice went.
-        let docs = documents::ids_in_folders(auth.scope(), &txn, group, None).await?;
-        let keys = tree::remove_documents(auth, &txn, &docs).await?;
-        folders::delete_many(auth.scope(), &txn, group).await?;
-        txn.commit().await?;
-        drop(turn);
-        transfers::remove_blobs(state, keys).await;
-        pause(started).await;
-    }
+    empty_below(state, auth.scope(), id).await?;
     let (turn, txn) = state.begin_write().await?;
     let (folder, keys) = tree::delete_folder(auth, &txn, id).await?;
     txn.commit().await?;
@@ -74,16 +57,52 @@ pub async fn delete_folder(
     Ok(folder)
 }
 
+/// Removes a folder that no user reaches (an import's staging folder) and everything below
+/// it, slice by slice, with no access check.
+pub async fn remove_hidden(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<()> {
+    empty_below(state, scope, id).await?;
+    let (turn, txn) = state.begin_write().await?;
+    let keys = tree::delete_subtree(scope, &txn, id).await?;
+    txn.commit().await?;
+    drop(turn);
+    transfers::remove_blobs(state, keys).await;
+    Ok(())
+}
+
+/// Removes what lies below folder `id`, slice by slice: its documents, then its subfolders
+/// (what is added meanwhile is left for the caller's last transaction).
+async fn empty_below(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<()> {
+    let below = tree::subtree(scope, &state.db, id).await?;
+    for group in below.chunks(ID_SLICE) {
+        while remove_slice(state, scope, group).await? {}
+    }
+    // Deepest first (the subtree lists each folder before its children), so a slice's
+    // folders have no subfolders left for the cascade to reach.
+    for group in below.get(1..).unwrap_or_default().rchunks(SLICE) {
+        let started = Instant::now();
+        let (turn, txn) = state.begin_write().await?;
+        // Documents created in these folders since their slice went.
+        let docs = documents::ids_in_folders(scope, &txn, group, None).await?;
+        let keys = tree::remove_documents(scope, &txn, &docs).await?;
+        folders::delete_many(scope, &txn, group).await?;
+        txn.commit().await?;
+        drop(turn);
+        transfers::remove_blobs(state, keys).await;
+        pause(started).await;
+    }
+    Ok(())
+}
+
 /// Removes up to [`SLICE`] documents inside `group` in one transaction; false when there
 /// were none left.
-async fn remove_slice(state: &AppState, auth: &AuthContext, group: &[Uuid]) -> Result<bool> {
+async fn remove_slice(state: &AppState, scope: &TenantScope, group: &[Uuid]) -> Result<bool> {
     let started = Instant::now();
     let (turn, txn) = state.begin_write().await?;
-    let docs = documents::ids_in_folders(auth.scope(), &txn, group, Some(SLICE)).await?;
+    let docs = documents::ids_in_folders(scope, &txn, group, Some(SLICE)).await?;
     if docs.is_empty() {
         return Ok(false);
     }
-    let keys = tree::remove_documents(auth, &txn, &docs).await?;
+    let keys = tree::remove_documents(scope, &txn, &docs).await?;
     txn.commit().await?;
     drop(turn);
     transfers::remove_blobs(state, keys).await;

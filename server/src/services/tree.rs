@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::names::{check_name, ensure_free, folder as load_folder};
 use super::{access, depth, rules};
 use crate::access::{AccessType, RuleSet};
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, TenantScope};
 use crate::error::{Error, Result, fail};
 use crate::storage::rules::Object;
 use crate::storage::{documents, files, folders};
@@ -168,13 +168,13 @@ pub async fn move_document(
 /// Removes the documents' rows (revisions, rules and entries cascade) and then the files
 /// nothing references any more; returns those files' blob keys.
 pub(super) async fn remove_documents(
-    auth: &AuthContext,
+    scope: &TenantScope,
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<String>> {
-    let file_ids = files::file_ids_of(auth.scope(), db, ids).await?;
-    documents::delete(auth.scope(), db, ids).await?;
-    let gone = files::delete_unreferenced(auth.scope(), db, &file_ids).await?;
+    let file_ids = files::file_ids_of(scope, db, ids).await?;
+    documents::delete(scope, db, ids).await?;
+    let gone = files::delete_unreferenced(scope, db, &file_ids).await?;
     Ok(gone.into_iter().map(|f| f.storage_key).collect())
 }
 
@@ -185,7 +185,7 @@ pub async fn delete_document(
 ) -> Result<(document::Model, Vec<String>)> {
     let d = super::names::document(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Document(id), AccessType::Write).await?;
-    let keys = remove_documents(auth, db, &[id]).await?;
+    let keys = remove_documents(auth.scope(), db, &[id]).await?;
     Ok((d, keys))
 }
 
@@ -196,11 +196,11 @@ const DELETE_LEVELS: u32 = 100_000;
 
 /// The folder and every folder below it, read in one query, each before its children.
 pub(super) async fn subtree(
-    auth: &AuthContext,
+    scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Vec<Uuid>> {
-    let mut below = crate::storage::tree::descendants(auth.scope(), db, id, DELETE_LEVELS).await?;
+    let mut below = crate::storage::tree::descendants(scope, db, id, DELETE_LEVELS).await?;
     below.sort_by_key(|d| d.depth);
     Ok(below.into_iter().map(|d| d.id).collect())
 }
@@ -217,11 +217,21 @@ pub async fn delete_folder(
 ) -> Result<(folder::Model, Vec<String>)> {
     let f = load_folder(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Folder(id), AccessType::Write).await?;
-    let below = subtree(auth, db, id).await?;
-    let docs = documents::ids_in_folders(auth.scope(), db, &below, None).await?;
-    let keys = remove_documents(auth, db, &docs).await?;
-    for slice in below.rchunks(super::removal::SLICE) {
-        folders::delete_many(auth.scope(), db, slice).await?;
-    }
+    let keys = delete_subtree(auth.scope(), db, id).await?;
     Ok((f, keys))
+}
+
+/// [`delete_folder`] without its checks; returns the blob keys of the files that went.
+pub(super) async fn delete_subtree(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<String>> {
+    let below = subtree(scope, db, id).await?;
+    let docs = documents::ids_in_folders(scope, db, &below, None).await?;
+    let keys = remove_documents(scope, db, &docs).await?;
+    for slice in below.rchunks(super::removal::SLICE) {
+        folders::delete_many(scope, db, slice).await?;
+    }
+    Ok(keys)
 }

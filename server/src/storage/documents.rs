@@ -27,12 +27,32 @@ pub async fn in_folder(
     db: &impl ConnectionTrait,
     folder: Option<Uuid>,
 ) -> Result<Vec<document::Model>> {
+    Ok(inside(scope, folder)
+        .order_by_asc(document::Column::Title)
+        .all(db)
+        .await?)
+}
+
+/// The documents directly inside `folder` titled `title` (at most a few: names are unique
+/// per folder, as the services keep them), without reading the others.
+pub async fn titled(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    folder: Option<Uuid>,
+    title: &str,
+) -> Result<Vec<document::Model>> {
+    Ok(inside(scope, folder)
+        .filter(document::Column::Title.eq(title))
+        .all(db)
+        .await?)
+}
+
+fn inside(scope: &TenantScope, folder: Option<Uuid>) -> sea_orm::Select<document::Entity> {
     let query = document::Entity::find().filter(document::Column::TenantId.eq(scope.tenant_id()));
-    let query = match folder {
+    match folder {
         Some(f) => query.filter(document::Column::FolderId.eq(f)),
         None => query.filter(document::Column::FolderId.is_null()),
-    };
-    Ok(query.order_by_asc(document::Column::Title).all(db).await?)
+    }
 }
 
 /// The ids of the documents inside any of `folders` (at most `limit` of them, when given).

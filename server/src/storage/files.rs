@@ -73,6 +73,25 @@ pub async fn ids_by_sha256(
     Ok(rows.into_iter().map(|f| (f.sha256, f.id)).collect())
 }
 
+/// Which of `ids` are file rows of the tenant.
+pub async fn existing(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    let found: Vec<Uuid> = super::in_slices(ids, |slice| {
+        file::Entity::find()
+            .select_only()
+            .column(file::Column::Id)
+            .filter(file::Column::TenantId.eq(scope.tenant_id()))
+            .filter(file::Column::Id.is_in(slice))
+            .into_tuple()
+            .all(db)
+    })
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
 /// Deletes the file rows among `ids` that no revision references; returns them, so their
 /// blobs can be removed once the transaction has committed. Three statements per
 /// [`ID_SLICE`](super::ID_SLICE) of ids, however many there are.

@@ -21,18 +21,41 @@ pub async fn find(
         .await?)
 }
 
-/// The folders directly inside `parent` (`None`: top level), by name.
+/// The folders directly inside `parent` (`None`: top level, without imports' hidden staging
+/// folders), by name.
 pub async fn children(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     parent: Option<Uuid>,
 ) -> Result<Vec<folder::Model>> {
+    Ok(inside(scope, parent)
+        .order_by_asc(folder::Column::Name)
+        .all(db)
+        .await?)
+}
+
+/// The folders directly inside `parent` named `name` (at most a few: names are unique per
+/// folder, as the services keep them), without reading the others.
+pub async fn named(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    parent: Option<Uuid>,
+    name: &str,
+) -> Result<Vec<folder::Model>> {
+    Ok(inside(scope, parent)
+        .filter(folder::Column::Name.eq(name))
+        .all(db)
+        .await?)
+}
+
+fn inside(scope: &TenantScope, parent: Option<Uuid>) -> sea_orm::Select<folder::Entity> {
     let query = folder::Entity::find().filter(folder::Column::TenantId.eq(scope.tenant_id()));
-    let query = match parent {
+    match parent {
         Some(p) => query.filter(folder::Column::ParentId.eq(p)),
-        None => query.filter(folder::Column::ParentId.is_null()),
-    };
-    Ok(query.order_by_asc(folder::Column::Name).all(db).await?)
+        None => query
+            .filter(folder::Column::ParentId.is_null())
+            .filter(folder::Column::ImportJobId.is_null()),
+    }
 }
 
 pub async fn count_children(
@@ -63,6 +86,7 @@ pub async fn insert(
         inherit: Set(inherit),
         created_at: Set(now),
         last_modified: Set(now),
+        import_job_id: Set(None),
     };
     Ok(model.insert(db).await?)
 }

@@ -36,11 +36,42 @@ fn grant_live(now: i64) -> Condition {
     )
 }
 
-/// Grants to the user directly or to one of these groups.
-fn held_by(user_id: Uuid, group_ids: Vec<Uuid>) -> Condition {
-    Condition::any()
-        .add(grant::Column::UserId.eq(user_id))
-        .add(grant::Column::GroupId.is_in(group_ids))
+/// Grants to the user directly or to one of these groups (live at `now`, when given): one
+/// query per [`ID_SLICE`](super::ID_SLICE) of groups, each grant once.
+async fn held_by(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    group_ids: &[Uuid],
+    now: Option<i64>,
+) -> Result<Vec<grant::Model>> {
+    let slices: Vec<&[Uuid]> = if group_ids.is_empty() {
+        vec![group_ids]
+    } else {
+        group_ids.chunks(super::ID_SLICE).collect()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut grants = Vec::new();
+    for groups in slices {
+        let mut query = grant::Entity::find()
+            .filter(grant::Column::TenantId.eq(scope.tenant_id()))
+            .filter(
+                Condition::any()
+                    .add(grant::Column::UserId.eq(user_id))
+                    .add(grant::Column::GroupId.is_in(groups.iter().copied())),
+            );
+        if let Some(now) = now {
+            query = query.filter(grant_live(now));
+        }
+        grants.extend(
+            query
+                .all(db)
+                .await?
+                .into_iter()
+                .filter(|g| seen.insert(g.id)),
+        );
+    }
+    Ok(grants)
 }
 
 /// Memberships of the tenant valid at `now` (all users, or one).
@@ -114,12 +145,7 @@ pub async fn effective_permissions(
         .into_iter()
         .map(|m| m.group_id)
         .collect();
-    let grants = grant::Entity::find()
-        .filter(grant::Column::TenantId.eq(scope.tenant_id()))
-        .filter(grant_live(now))
-        .filter(held_by(user_id, group_ids))
-        .all(db)
-        .await?;
+    let grants = held_by(scope, db, user_id, &group_ids, Some(now)).await?;
     Ok(grants.into_iter().map(|g| g.permission).collect())
 }
 
@@ -137,11 +163,7 @@ pub async fn windows_of_user(
         .all(db)
         .await?;
     let group_ids: Vec<Uuid> = memberships.iter().map(|m| m.group_id).collect();
-    let grants = grant::Entity::find()
-        .filter(grant::Column::TenantId.eq(scope.tenant_id()))
-        .filter(held_by(user_id, group_ids))
-        .all(db)
-        .await?;
+    let grants = held_by(scope, db, user_id, &group_ids, None).await?;
     Ok((memberships, grants))
 }
 

@@ -13,6 +13,7 @@ pub mod groups;
 pub mod jobs;
 pub mod rules;
 pub mod sessions;
+pub mod staging;
 pub mod tasks;
 pub mod tenants;
 pub mod tree;

@@ -156,7 +156,18 @@ pub async fn clear(scope: &TenantScope, db: &impl ConnectionTrait, object: Objec
     Ok(())
 }
 
-/// Entries granting `access` at `now` to the user or one of their groups.
+/// A user's group ids in slices of [`ID_SLICE`](super::ID_SLICE) (one empty slice for no
+/// group), so that a grant query binds a bounded number of them however many groups a user
+/// is in.
+fn group_slices(group_ids: &[Uuid]) -> Vec<&[Uuid]> {
+    if group_ids.is_empty() {
+        vec![group_ids]
+    } else {
+        group_ids.chunks(super::ID_SLICE).collect()
+    }
+}
+
+/// Entries granting `access` at `now` to the user or one of the groups given.
 fn live_grant_of(access: AccessType, user_id: Uuid, group_ids: &[Uuid], now: i64) -> Condition {
     Condition::all()
         .add(access_entry::Column::AccessType.eq(access.as_str()))
@@ -183,13 +194,18 @@ pub async fn has_entry(
     group_ids: &[Uuid],
     now: i64,
 ) -> Result<bool> {
-    let found = access_entry::Entity::find()
-        .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
-        .filter(object.entry_filter())
-        .filter(live_grant_of(access, user_id, group_ids, now))
-        .one(db)
-        .await?;
-    Ok(found.is_some())
+    for groups in group_slices(group_ids) {
+        let found = access_entry::Entity::find()
+            .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
+            .filter(object.entry_filter())
+            .filter(live_grant_of(access, user_id, groups, now))
+            .one(db)
+            .await?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Which of these folders (`folders: true`) or documents have a live entry granting `access`
@@ -213,18 +229,22 @@ pub async fn granted_among(
     } else {
         access_entry::Column::DocumentId
     };
-    let rows = super::in_slices(ids, |slice| {
-        access_entry::Entity::find()
-            .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
-            .filter(column.is_in(slice))
-            .filter(live_grant_of(access, user_id, group_ids, now))
-            .all(db)
-    })
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|e| if folders { e.folder_id } else { e.document_id })
-        .collect())
+    let mut granted = HashSet::new();
+    for groups in group_slices(group_ids) {
+        let rows = super::in_slices(ids, |slice| {
+            access_entry::Entity::find()
+                .filter(access_entry::Column::TenantId.eq(scope.tenant_id()))
+                .filter(column.is_in(slice))
+                .filter(live_grant_of(access, user_id, groups, now))
+                .all(db)
+        })
+        .await?;
+        granted.extend(
+            rows.into_iter()
+                .filter_map(|e| if folders { e.folder_id } else { e.document_id }),
+        );
+    }
+    Ok(granted)
 }
 
 /// Who an entry is for.

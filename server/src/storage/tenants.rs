@@ -42,11 +42,15 @@ pub async fn insert(
 }
 
 /// Whether the tenant holds any folder or document (a `restore` needs it to hold none).
+/// Everything hangs below a top-level folder or is a top-level document, so those two are
+/// looked at; an import's staging folder does not count.
 pub async fn holds_content(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<bool> {
     use entity::{document, folder};
     let tenant = scope.tenant_id();
     let folder = folder::Entity::find()
         .filter(folder::Column::TenantId.eq(tenant))
+        .filter(folder::Column::ParentId.is_null())
+        .filter(folder::Column::ImportJobId.is_null())
         .one(db)
         .await?;
     if folder.is_some() {
@@ -54,6 +58,7 @@ pub async fn holds_content(scope: &TenantScope, db: &impl ConnectionTrait) -> Re
     }
     let document = document::Entity::find()
         .filter(document::Column::TenantId.eq(tenant))
+        .filter(document::Column::FolderId.is_null())
         .one(db)
         .await?;
     Ok(document.is_some())

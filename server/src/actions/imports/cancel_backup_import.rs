@@ -8,7 +8,7 @@ use crate::jobs;
 use crate::storage::jobs::{CANCELLED, LIVE};
 
 /// Ends the job as `cancelled`; what it staged or imported so far goes with it (a running
-/// import notices at its next step, and its transaction never commits).
+/// import notices before its next slice of rows, and its last transaction never commits).
 pub async fn run(call: Call, req: JobIdRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let job = super::find(auth, &call.state.db, &req.backup_task_id).await?;

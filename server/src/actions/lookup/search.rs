@@ -7,7 +7,7 @@ use crate::access::AccessType;
 use crate::actions::Call;
 use crate::error::{Result, field_error};
 use crate::services::access;
-use crate::storage::{documents, folders};
+use crate::storage::{documents, folders, staging};
 use crate::time::to_secs;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -41,7 +41,7 @@ fn hit(
 }
 
 pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
-    let (auth, db) = (call.auth()?, &call.state.db);
+    let auth = call.auth()?;
     let query = req.query.trim();
     if query.is_empty() || query.chars().count() > 255 {
         return Err(field_error(ErrorCode::InvalidField, "query"));
@@ -59,6 +59,9 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
         "desc" => true,
         _ => return Err(field_error(ErrorCode::InvalidField, "sort_order")),
     };
+    // One snapshot for the hits, what is hidden among them, and the access checks.
+    let txn = crate::db::begin_read(&call.state.db).await?;
+    let db = &txn;
     let found_docs = if req.search_documents {
         documents::search(auth.scope(), db, query).await?
     } else {
@@ -69,6 +72,20 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
     } else {
         Vec::new()
     };
+    // What an import is still writing is nobody's yet.
+    let hidden = if found_docs.is_empty() && found_dirs.is_empty() {
+        Default::default()
+    } else {
+        staging::hidden(auth.scope(), db).await?
+    };
+    let found_dirs: Vec<_> = found_dirs
+        .into_iter()
+        .filter(|f| !hidden.contains(&f.id))
+        .collect();
+    let found_docs: Vec<_> = found_docs
+        .into_iter()
+        .filter(|d| !d.folder_id.is_some_and(|f| hidden.contains(&f)))
+        .collect();
     // All hits checked at once: each hit's own check would walk its whole chain.
     let folder_ids: Vec<Uuid> = found_dirs.iter().map(|f| f.id).collect();
     let doc_parents: Vec<(Uuid, Option<Uuid>)> = found_docs
@@ -93,6 +110,7 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
             hit((f.id, f.name, f.parent_id), times, "directory")
         })
         .collect();
+    txn.commit().await?;
     let total_count = (docs.len() + dirs.len()) as u64;
     sort(&mut docs, by, desc);
     sort(&mut dirs, by, desc);

@@ -18,6 +18,7 @@ use crate::connection::Outgoing;
 use crate::error::{Result, field_error};
 use crate::events::{Audience, BusMessage};
 use crate::services::access;
+use crate::storage::rules::Object;
 use crate::time::now_secs;
 
 /// WebSocket close code 1008 (policy violation): the client did not read its events.
@@ -30,12 +31,30 @@ async fn in_audience(state: &AppState, auth: &AuthContext, audience: Audience) -
     match audience {
         Audience::Permission(p) => auth.has(p),
         Audience::Readers(None) => true,
-        Audience::Readers(Some(object)) => {
-            access::allowed(auth, &state.db, object, AccessType::Read)
-                .await
-                .unwrap_or(false)
+        Audience::Readers(Some(object)) => may_read(state, auth, object).await,
+    }
+}
+
+/// Whether the caller may read `object` now. An object that went, or a refusal, is a no; a
+/// database that failed (or was busy) is asked twice more (within 100 ms, short enough not to
+/// leave the listener behind the bus) before the event is dropped, with a warning.
+async fn may_read(state: &AppState, auth: &AuthContext, object: Object) -> bool {
+    let mut delay = Duration::from_millis(20);
+    for attempt in 1.. {
+        match access::allowed(auth, &state.db, object, AccessType::Read).await {
+            Ok(allowed) => return allowed,
+            Err(e) if !matches!(e.code(), ErrorCode::Internal | ErrorCode::Busy) => return false,
+            Err(e) if attempt >= 3 => {
+                tracing::warn!(error = %e, "an event was dropped: its audience could not be checked");
+                return false;
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
         }
     }
+    false
 }
 
 pub async fn run(call: Call, req: RegisterListenerRequest) -> Result<Empty> {

@@ -1,14 +1,26 @@
-//! Last pass of an import: in ONE database transaction, resolve the plan against the target
-//! tenant (restore needs it empty; merge applies the name-conflict policy at the top level),
-//! re-bind principals by name, insert every row with its fresh id, and complete the job —
-//! so the rows become visible exactly when the job completes, and a cancel that won the race
-//! leaves nothing. Blobs were placed in the store before (see `mod.rs`): unreferenced until
-//! this commit, and removed if it never happens.
+//! Last pass of an import: the plan's rows into the target tenant, all or nothing, without
+//! holding the database's write lock for long.
+//!
+//! 1. **Resolve** against the tenant, reading only: `restore` needs it empty, `merge` applies
+//!    the name-conflict policy at the top level (`resolve`). A dry run reports here.
+//! 2. **Stage** (`stage`): every row goes under a hidden staging folder, in slices that are
+//!    transactions of their own, so another tenant's write waits for one slice at most.
+//! 3. **Publish**, in one short transaction: resolve again (the tenant may have changed
+//!    meanwhile), move the staged top level into place under its final names, bind grants to
+//!    the tenant's users and groups, and complete the job. It costs the archive's top-level
+//!    entries and grants, not its tree — and the rows become visible exactly when the job
+//!    completes. A cancel that won the race, or any failure, leaves only the staging folder,
+//!    which the importer (or the reaper, after a crash) removes slice by slice.
+//!
+//! Blobs were placed in the store before (see `mod.rs`): unreferenced until the rows commit,
+//! and removed if the import never completes.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 
 use api_spec::ErrorCode;
-use entity::{access_entry, access_rule, document, folder, revision};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, Set};
+use entity::{access_entry, document, folder};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -16,47 +28,18 @@ use super::Publisher;
 use super::plan::{EntryPlan, Plan, Target};
 pub use super::resolve::{OnConflict, Options};
 use super::resolve::{Resolution, resolve};
+use super::stage::{Progress, Staged, insert_chunked, stage};
 use super::unpack::Unpacked;
 use crate::access::{AccessType, RuleSet};
 use crate::auth::TenantScope;
 use crate::error::{Result, fail};
-use crate::storage::blobs::blob_key;
-use crate::storage::rules::{Entity, Object, entry_row, rule_row};
+use crate::storage::rules::{Entity, Object, entry_row};
 use crate::storage::{files, groups, jobs, users};
 
-/// Rows per multi-row INSERT.
-const CHUNK: usize = 500;
 /// Largest id map kept inline in the job's result.
 pub const ID_MAP_INLINE_MAX: usize = 20_000;
 
-async fn insert_chunked<E, A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<()>
-where
-    E: EntityTrait,
-    A: sea_orm::ActiveModelTrait<Entity = E> + Send,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(CHUNK).collect();
-        E::insert_many(chunk).exec_without_returning(txn).await?;
-    }
-    Ok(())
-}
-
-fn rule_rows(
-    scope: &TenantScope,
-    object: Object,
-    set: &RuleSet,
-) -> Result<Vec<access_rule::ActiveModel>> {
-    let mut out = Vec::new();
-    for (t, rules) in set {
-        for (position, rule) in rules.iter().enumerate() {
-            out.push(rule_row(scope, object, *t, position, rule)?);
-        }
-    }
-    Ok(out)
-}
-
-/// The first statement of an import's transactions (the claim and the import itself).
+/// The first statement of an import's transactions (the claim and the publication).
 ///
 /// On PostgreSQL it locks the tenant's row `FOR NO KEY UPDATE`: imports (and claims) of one
 /// tenant take turns, across instances, while ordinary inserts — whose foreign keys take only
@@ -74,42 +57,199 @@ pub(super) async fn serialise(txn: &DatabaseTransaction, scope: &TenantScope) ->
     Ok(())
 }
 
-/// Imports `plan` into the tenant and completes job `job_id`, all in one transaction;
-/// returns the job's result. With `dry_run`, reports the same without writing anything.
+/// What the import is: the job, its plan and source, and how it was asked for.
+pub struct Import<'a> {
+    pub scope: TenantScope,
+    pub job: Uuid,
+    pub plan: &'a Plan,
+    pub source: &'a Unpacked,
+    pub options: Options,
+}
+
+/// Imports the plan into the tenant and completes the job; returns the job's result. With
+/// `dry_run`, reports the same without writing anything (the caller completes the job).
+/// `cancel` stops it between slices.
 pub async fn apply(
     publisher: &mut Publisher<'_>,
-    scope: &TenantScope,
-    job_id: Uuid,
-    plan: &Plan,
-    source: &Unpacked,
-    options: Options,
+    import: &Import<'_>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
+    cancel: &AtomicBool,
 ) -> Result<Value> {
-    let (_turn, txn) = publisher.state().begin_write().await?;
-    serialise(&txn, scope).await?;
-    let r = resolve(scope, &txn, plan, options).await?;
-    let mut warnings: Vec<String> = source.warnings.clone();
-    let principals = Principals::load(scope, &txn, plan, &mut warnings).await?;
-    let chosen = Chosen::new(plan, &r, &principals);
-    let total =
-        (chosen.files.len() + chosen.folders.len() + chosen.documents.len() + chosen.revisions)
-            as u64;
+    let (scope, plan) = (&import.scope, import.plan);
+    let db = &publisher.state().db;
+    let early = resolve(scope, db, plan, import.options).await?;
+    if import.options.dry_run {
+        let mut warnings = import.source.warnings.clone();
+        let principals = Principals::load(scope, db, plan, &mut warnings).await?;
+        let chosen = Chosen::new(plan, &early, &principals);
+        let shas: Vec<&str> = chosen
+            .files
+            .iter()
+            .map(|f| plan.files[*f].sha256.as_str())
+            .collect();
+        let held = files::ids_by_sha256(scope, db, &shas).await?.len();
+        let files_new = (chosen.files.len() - held) as u64;
+        return Ok(report(import, &early, &chosen, files_new, warnings, None));
+    }
+    let chosen = Chosen::new(plan, &early, &Principals::default());
+    let rows = chosen.files.len() + chosen.folders.len() + chosen.documents.len();
     let mut counter = Progress {
         done: 0,
-        total,
+        total: (rows + chosen.revisions) as u64,
         report: progress,
     };
-    let (file_id, files_new) =
-        insert_files(publisher, scope, &txn, plan, &chosen, options.dry_run).await?;
-    counter.add(chosen.files.len());
-    let rule_count = if options.dry_run {
-        chosen.rule_count(plan)
-    } else {
-        let rule_count =
-            insert_tree(scope, &txn, plan, &r, &chosen, &file_id, &mut counter).await?;
-        insert_entries(scope, &txn, plan, &chosen, &principals).await?;
-        rule_count
-    };
+    let staged = stage(
+        publisher,
+        import,
+        &early,
+        &chosen.files,
+        &mut counter,
+        cancel,
+    )
+    .await?;
+    publish(publisher, import, &early, &staged).await
+}
+
+/// The last transaction: resolves the top level again, moves the staged top level into
+/// place, inserts the grants, completes the job; then removes what a late conflict left in
+/// the staging folder.
+async fn publish(
+    publisher: &mut Publisher<'_>,
+    import: &Import<'_>,
+    early: &Resolution,
+    staged: &Staged,
+) -> Result<Value> {
+    let (scope, plan) = (&import.scope, import.plan);
+    let state = publisher.state();
+    let (turn, txn) = state.begin_write().await?;
+    serialise(&txn, scope).await?;
+    let mut r = resolve(scope, &txn, plan, import.options).await?;
+    // What was skipped at first was never staged: it stays skipped.
+    r.keep_skipped(plan, early);
+    let mut warnings = import.source.warnings.clone();
+    let principals = Principals::load(scope, &txn, plan, &mut warnings).await?;
+    let chosen = Chosen::new(plan, &r, &principals);
+    let left_behind = place_top_level(scope, &txn, plan, &r, early, staged.folder).await?;
+    insert_entries(scope, &txn, plan, &chosen, &principals).await?;
+    if !left_behind {
+        crate::storage::folders::delete_many(scope, &txn, &[staged.folder]).await?;
+    }
+    let result = report(
+        import,
+        &r,
+        &chosen,
+        staged.files_new,
+        warnings,
+        Some(&staged.file_id),
+    );
+    if !jobs::complete(scope, &txn, import.job, result.clone()).await? {
+        // Cancelled (or failed by the reaper) while we worked: nothing commits.
+        return Err(fail(ErrorCode::JobStateConflict));
+    }
+    txn.commit().await?;
+    drop(turn);
+    if left_behind
+        && let Err(e) = crate::services::removal::remove_hidden(state, scope, staged.folder).await
+    {
+        // The reaper removes it later: its job is no longer live.
+        tracing::warn!(job = %import.job, error = %e, "could not remove an import's staging folder");
+    }
+    Ok(result)
+}
+
+/// Moves the staged top-level folders and documents that `r` keeps out of the staging folder
+/// `root`, under their final names; true if something (what a conflict that arose while
+/// staging made `r` skip) stays behind in it.
+async fn place_top_level(
+    scope: &TenantScope,
+    txn: &DatabaseTransaction,
+    plan: &Plan,
+    r: &Resolution,
+    early: &Resolution,
+    root: Uuid,
+) -> Result<bool> {
+    let tenant = scope.tenant_id();
+    for (i, name) in &r.folder_names {
+        folder::Entity::update_many()
+            .col_expr(folder::Column::Name, Expr::value(name.clone()))
+            .filter(folder::Column::TenantId.eq(tenant))
+            .filter(folder::Column::Id.eq(plan.folders[*i].id))
+            .exec(txn)
+            .await?;
+    }
+    for (i, title) in &r.document_names {
+        document::Entity::update_many()
+            .col_expr(document::Column::Title, Expr::value(title.clone()))
+            .filter(document::Column::TenantId.eq(tenant))
+            .filter(document::Column::Id.eq(plan.documents[*i].id))
+            .exec(txn)
+            .await?;
+    }
+    let folders = top_level(plan.folders.iter().map(|f| f.parent.is_none()));
+    let (late_folders, moving_folders): (Vec<usize>, Vec<usize>) = folders
+        .filter(|i| !early.skipped_folders[*i])
+        .partition(|i| r.skipped_folders[*i]);
+    let documents = top_level(plan.documents.iter().map(|d| d.folder.is_none()));
+    let (late_documents, moving_documents): (Vec<usize>, Vec<usize>) = documents
+        .filter(|i| !early.skipped_documents[*i])
+        .partition(|i| r.skipped_documents[*i]);
+    let left_behind = !late_folders.is_empty() || !late_documents.is_empty();
+    // Usually everything in the staging folder moves: one statement each.
+    let moving_folders: Option<Vec<Uuid>> =
+        left_behind.then(|| moving_folders.iter().map(|i| plan.folders[*i].id).collect());
+    let moving_documents: Option<Vec<Uuid>> = left_behind.then(|| {
+        moving_documents
+            .iter()
+            .map(|i| plan.documents[*i].id)
+            .collect()
+    });
+    let top = Expr::value(Option::<Uuid>::None);
+    for slice in slices(moving_folders.as_deref()) {
+        let mut update = folder::Entity::update_many()
+            .col_expr(folder::Column::ParentId, top.clone())
+            .filter(folder::Column::TenantId.eq(tenant))
+            .filter(folder::Column::ParentId.eq(root));
+        if let Some(ids) = slice {
+            update = update.filter(folder::Column::Id.is_in(ids.iter().copied()));
+        }
+        update.exec(txn).await?;
+    }
+    for slice in slices(moving_documents.as_deref()) {
+        let mut update = document::Entity::update_many()
+            .col_expr(document::Column::FolderId, top.clone())
+            .filter(document::Column::TenantId.eq(tenant))
+            .filter(document::Column::FolderId.eq(root));
+        if let Some(ids) = slice {
+            update = update.filter(document::Column::Id.is_in(ids.iter().copied()));
+        }
+        update.exec(txn).await?;
+    }
+    Ok(left_behind)
+}
+
+/// `None` (all at once) for no list, else the list's id slices.
+fn slices(ids: Option<&[Uuid]>) -> Vec<Option<&[Uuid]>> {
+    match ids {
+        None => vec![None],
+        Some(ids) => ids.chunks(crate::storage::ID_SLICE).map(Some).collect(),
+    }
+}
+
+/// The indexes of the top-level entries among `is_top`.
+fn top_level(is_top: impl Iterator<Item = bool>) -> impl Iterator<Item = usize> {
+    is_top.enumerate().filter(|(_, top)| *top).map(|(i, _)| i)
+}
+
+/// The job's result.
+fn report(
+    import: &Import<'_>,
+    r: &Resolution,
+    chosen: &Chosen,
+    files_new: u64,
+    mut warnings: Vec<String>,
+    file_id: Option<&HashMap<usize, Uuid>>,
+) -> Value {
+    let (plan, source, options) = (import.plan, import.source, import.options);
     let skipped_entries = plan.entries.len() - chosen.entries.len();
     if skipped_entries > 0 {
         warnings.push(format!(
@@ -119,16 +259,17 @@ pub async fn apply(
     let counts = json!({
         "folders": chosen.folders.len(), "documents": chosen.documents.len(),
         "revisions": chosen.revisions, "files": chosen.files.len(), "files_new": files_new,
-        "bytes": chosen.bytes, "access_rules": rule_count,
+        "bytes": chosen.bytes, "access_rules": chosen.rule_count(plan),
         "access_entries": chosen.entries.len(),
         "skipped_folders": plan.folders.len() - chosen.folders.len(),
         "skipped_documents": plan.documents.len() - chosen.documents.len(),
     });
     let map_size =
         chosen.folders.len() + chosen.documents.len() + chosen.revisions + chosen.files.len();
-    let id_map = (!options.dry_run && map_size <= ID_MAP_INLINE_MAX)
-        .then(|| id_map(plan, &chosen, &file_id));
-    let result = json!({
+    let id_map = file_id
+        .filter(|_| map_size <= ID_MAP_INLINE_MAX)
+        .map(|file_id| id_map(plan, chosen, file_id));
+    json!({
         "mode": if options.merge { "merge" } else { "restore" },
         "dry_run": options.dry_run,
         "authenticated": source.authenticated,
@@ -139,36 +280,11 @@ pub async fn apply(
         "warnings": warnings,
         "id_map": id_map,
         "id_map_omitted": !options.dry_run && id_map.is_none(),
-    });
-    if options.dry_run {
-        txn.rollback().await?;
-        return Ok(result);
-    }
-    // Blobs re-placed above (rare) must be durable before the rows that use them commit.
-    publisher.sync().await?;
-    if !jobs::complete(scope, &txn, job_id, result.clone()).await? {
-        // Cancelled (or failed by the reaper) while we worked: nothing commits.
-        return Err(fail(ErrorCode::JobStateConflict));
-    }
-    txn.commit().await?;
-    Ok(result)
-}
-
-/// Rows written so far, reported as the job's progress.
-struct Progress<'a> {
-    done: u64,
-    total: u64,
-    report: &'a mut (dyn FnMut(u64, u64) + Send),
-}
-
-impl Progress<'_> {
-    fn add(&mut self, rows: usize) {
-        self.done += rows as u64;
-        (self.report)(self.done, self.total);
-    }
+    })
 }
 
 /// The target tenant's users and groups by name: grants bind to them, never create them.
+#[derive(Default)]
 struct Principals {
     users: HashMap<String, Uuid>,
     groups: HashMap<String, Uuid>,
@@ -178,7 +294,7 @@ impl Principals {
     /// Loads them, warning about the names the archive uses that the tenant lacks.
     async fn load(
         scope: &TenantScope,
-        txn: &DatabaseTransaction,
+        txn: &impl ConnectionTrait,
         plan: &Plan,
         warnings: &mut Vec<String>,
     ) -> Result<Self> {
@@ -286,116 +402,6 @@ impl Chosen {
             .map(|i| count(&plan.documents[*i].rules));
         folders.chain(documents).sum()
     }
-}
-
-/// File rows: content the tenant already holds is shared, not stored twice. Returns the file
-/// id of each plan file, and how many rows are new.
-async fn insert_files(
-    publisher: &mut Publisher<'_>,
-    scope: &TenantScope,
-    txn: &DatabaseTransaction,
-    plan: &Plan,
-    chosen: &Chosen,
-    dry_run: bool,
-) -> Result<(HashMap<usize, Uuid>, u64)> {
-    let shas: Vec<&str> = chosen
-        .files
-        .iter()
-        .map(|f| plan.files[*f].sha256.as_str())
-        .collect();
-    let held = files::ids_by_sha256(scope, txn, &shas).await?;
-    let mut file_id: HashMap<usize, Uuid> = HashMap::new();
-    let mut rows = Vec::new();
-    for &f in &chosen.files {
-        let sha = &plan.files[f].sha256;
-        if let Some(id) = held.get(sha) {
-            file_id.insert(f, *id);
-            continue;
-        }
-        if dry_run {
-            file_id.insert(f, Uuid::nil());
-            continue;
-        }
-        if !publisher.has(sha) {
-            // The row that held this content went after the blobs were placed: the bytes
-            // may have gone with it, so they are placed now.
-            publisher.put(sha).await?;
-        }
-        let row = files::row(
-            scope,
-            sha,
-            plan.files[f].size,
-            &blob_key(scope.tenant_id(), sha),
-        );
-        if let sea_orm::ActiveValue::Set(id) = row.id {
-            file_id.insert(f, id);
-        }
-        rows.push(row);
-    }
-    insert_chunked(txn, rows).await?;
-    Ok((file_id, (chosen.files.len() - held.len()) as u64))
-}
-
-/// Folders, documents, their revisions and access rules; returns the number of rules.
-async fn insert_tree(
-    scope: &TenantScope,
-    txn: &DatabaseTransaction,
-    plan: &Plan,
-    r: &Resolution,
-    chosen: &Chosen,
-    file_id: &HashMap<usize, Uuid>,
-    progress: &mut Progress<'_>,
-) -> Result<usize> {
-    let mut rows = Vec::with_capacity(chosen.folders.len());
-    let mut rules = Vec::new();
-    for &i in &chosen.folders {
-        let f = &plan.folders[i];
-        rows.push(folder::ActiveModel {
-            id: Set(f.id),
-            tenant_id: Set(scope.tenant_id()),
-            parent_id: Set(f.parent.map(|p| plan.folders[p].id)),
-            name: Set(r.folder_names.get(&i).unwrap_or(&f.name).clone()),
-            inherit: Set(f.inherit),
-            created_at: Set(f.created_at),
-            last_modified: Set(f.last_modified),
-        });
-        rules.extend(rule_rows(scope, Object::Folder(f.id), &f.rules)?);
-    }
-    insert_chunked(txn, rows).await?;
-    progress.add(chosen.folders.len());
-    let mut rows = Vec::with_capacity(chosen.documents.len());
-    let mut revision_rows = Vec::with_capacity(chosen.revisions);
-    for &i in &chosen.documents {
-        let d = &plan.documents[i];
-        rows.push(document::ActiveModel {
-            id: Set(d.id),
-            tenant_id: Set(scope.tenant_id()),
-            folder_id: Set(d.folder.map(|f| plan.folders[f].id)),
-            title: Set(r.document_names.get(&i).unwrap_or(&d.title).clone()),
-            inherit: Set(d.inherit),
-            current_revision_id: Set(d.current),
-            created_at: Set(d.created_at),
-            last_modified: Set(d.last_modified),
-        });
-        rules.extend(rule_rows(scope, Object::Document(d.id), &d.rules)?);
-        for rev in &d.revisions {
-            revision_rows.push(revision::ActiveModel {
-                id: Set(rev.id),
-                tenant_id: Set(scope.tenant_id()),
-                document_id: Set(d.id),
-                file_id: Set(file_id.get(&rev.file).copied().unwrap_or_default()),
-                parent_revision_id: Set(rev.parent),
-                created_at: Set(rev.created_at),
-            });
-        }
-    }
-    insert_chunked(txn, rows).await?;
-    progress.add(chosen.documents.len());
-    insert_chunked(txn, revision_rows).await?;
-    progress.add(chosen.revisions);
-    let rule_count = rules.len();
-    insert_chunked(txn, rules).await?;
-    Ok(rule_count)
 }
 
 /// Explicit grants, each bound to the tenant's principal of the same name.

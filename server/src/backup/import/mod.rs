@@ -8,8 +8,9 @@
 //! 2. **planning** — `plan`: every reference checked against the archive, fresh ids;
 //! 3. **importing** — blobs the tenant lacks are put into the blob store under their
 //!    content-addressed keys (unreferenced, so invisible, and listed in `published` so a
-//!    failure or a crash can remove them), then `apply` writes every row and completes the
-//!    job in one transaction;
+//!    failure or a crash can remove them), then `apply` writes the rows under a hidden staging
+//!    folder in short transactions (`stage`) and, in one last short transaction, makes them
+//!    the tenant's and completes the job;
 //! 4. **finalizing** — the job directory is removed.
 //!
 //! Publishing blobs before the commit rather than after is deliberate: a commit is the
@@ -22,9 +23,10 @@ pub mod legacy;
 mod legacy_convert;
 pub mod plan;
 mod resolve;
+mod stage;
 pub mod unpack;
 
-use leftovers::remove_published;
+use leftovers::remove_leftovers;
 pub use leftovers::{discard, sweep};
 
 use std::io::Write;
@@ -146,7 +148,7 @@ pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: 
             control::announce_end(&state, &job, &event);
         }
         Err(e) => {
-            remove_published(&state, &scope, &dir).await;
+            remove_leftovers(&state, &scope, job.id, &dir).await;
             let _ = tokio::fs::remove_dir_all(&dir).await;
             if !flag.load(Ordering::SeqCst) {
                 let data = e.to_reply_data();
@@ -246,16 +248,14 @@ async fn pipeline(
                 .await;
         });
     };
-    let result = apply::apply(
-        &mut publisher,
-        &scope,
-        job.id,
-        &plan,
-        &unpacked,
+    let import = apply::Import {
+        scope,
+        job: job.id,
+        plan: &plan,
+        source: &unpacked,
         options,
-        &mut on_rows,
-    )
-    .await?;
+    };
+    let result = apply::apply(&mut publisher, &import, &mut on_rows, flag).await?;
     if options.dry_run && !jobs::complete(&scope, &state.db, job.id, result.clone()).await? {
         return Err(cancelled());
     }
@@ -327,6 +327,13 @@ impl<'a> Publisher<'a> {
         if self.published.contains(sha256) {
             return Ok(());
         }
+        self.journal(&[sha256])?;
+        self.place(sha256).await
+    }
+
+    /// Puts `sha256`'s staged bytes into the store again, even if this import placed them
+    /// before (someone may have removed them since).
+    pub async fn replace(&mut self, sha256: &str) -> Result<()> {
         self.journal(&[sha256])?;
         self.place(sha256).await
     }

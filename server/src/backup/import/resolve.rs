@@ -1,10 +1,11 @@
 //! Resolving an import against its target tenant: `restore` needs the tenant empty;
 //! `merge` applies the name-conflict policy to the archive's top level (everything below it
-//! is new, so nothing else can clash). Runs inside the import's transaction.
+//! is new, so nothing else can clash). Runs before the import stages its rows, and again in
+//! its last transaction.
 use std::collections::{HashMap, HashSet};
 
 use api_spec::ErrorCode;
-use sea_orm::DatabaseTransaction;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -55,7 +56,7 @@ fn renamed(name: &str, taken: &HashSet<String>) -> String {
 /// Resolves the archive's top level against the tenant's.
 pub(super) async fn resolve(
     scope: &TenantScope,
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     plan: &Plan,
     options: Options,
 ) -> Result<Resolution> {
@@ -134,18 +135,50 @@ pub(super) async fn resolve(
             "existing_type": object_type, "resolution": resolution, "new_name": new_name,
         }));
     }
-    // A skipped folder takes its subtree along (parents come before children).
-    for i in 0..plan.folders.len() {
-        if let Some(p) = plan.folders[i].parent
-            && r.skipped_folders[p]
-        {
-            r.skipped_folders[i] = true;
-        }
-    }
-    for (i, d) in plan.documents.iter().enumerate() {
-        if d.folder.is_some_and(|f| r.skipped_folders[f]) {
-            r.skipped_documents[i] = true;
-        }
-    }
+    r.propagate(plan);
     Ok(r)
+}
+
+impl Resolution {
+    /// A skipped folder takes its subtree along (parents come before children).
+    fn propagate(&mut self, plan: &Plan) {
+        for i in 0..plan.folders.len() {
+            if let Some(p) = plan.folders[i].parent
+                && self.skipped_folders[p]
+            {
+                self.skipped_folders[i] = true;
+            }
+        }
+        for (i, d) in plan.documents.iter().enumerate() {
+            if d.folder.is_some_and(|f| self.skipped_folders[f]) {
+                self.skipped_documents[i] = true;
+            }
+        }
+    }
+
+    /// Keeps skipped what `earlier` skipped (with its conflict reported), whether or not
+    /// the clash is still there.
+    pub(super) fn keep_skipped(&mut self, plan: &Plan, earlier: &Resolution) {
+        let reported: HashSet<String> = self
+            .conflicts
+            .iter()
+            .filter_map(|c| c["old_id"].as_str().map(str::to_owned))
+            .collect();
+        for c in &earlier.conflicts {
+            if c["resolution"] == "skipped"
+                && c["old_id"].as_str().is_some_and(|o| !reported.contains(o))
+            {
+                self.conflicts.push(c.clone());
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.skipped_folders, &earlier.skipped_folders),
+            (&mut self.skipped_documents, &earlier.skipped_documents),
+        ] {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m |= *t;
+            }
+        }
+        self.propagate(plan);
+    }
 }
