@@ -31,8 +31,8 @@ pub const BACKUP_IMPORT_COMPLETED: &str = "backup_import_completed";
 pub struct BackupJobEvent {
     pub backup_task_id: String,
     pub backup_id: Option<String>,
-    /// `running`, `completed` or `failed`.
-    pub status: String,
+    /// `running` while it runs (the progress events), then the state it ended in.
+    pub status: crate::jobs::JobState,
     pub progress_percent: i32,
     pub bytes_done: u64,
     pub bytes_total: u64,

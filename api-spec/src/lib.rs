@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod permissions;
 pub mod spec;
 

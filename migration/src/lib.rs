@@ -9,6 +9,7 @@ mod m20261124_000002_documents;
 mod m20261124_000003_jobs_backups;
 mod m20261130_000004_cascade_indexes;
 mod m20261130_000005_import_staging;
+mod m20261130_000006_bus_messages;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_jobs_backups::Migration),
             Box::new(m20261130_000004_cascade_indexes::Migration),
             Box::new(m20261130_000005_import_staging::Migration),
+            Box::new(m20261130_000006_bus_messages::Migration),
         ]
     }
 }

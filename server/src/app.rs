@@ -68,6 +68,14 @@ impl AppState {
         }
     }
 
+    /// Forgets every cached authentication, here and (through the bus) on every other
+    /// instance. Call after committing any change to sessions, users, groups, memberships or
+    /// grants.
+    pub fn forget_authentications(&self) {
+        self.auth_cache.invalidate();
+        self.events.authentications_changed();
+    }
+
     /// Waits for this writer's turn and begins a write transaction (see [`WriteGate`]); keep
     /// the [`Turn`] until the transaction has committed.
     pub async fn begin_write(&self) -> Result<(Turn, DatabaseTransaction)> {

@@ -52,6 +52,7 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let blobs = crate::storage::blobs::from_config(&config)?;
     let unlocker = crate::backup::unlock::Unlocker::new(config.backup_kdf_limits())?;
     let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker));
+    let bus = crate::events::pg::start(&state).await?;
     crate::jobs::reap(&state, true).await?;
 
     let data = web::Data::new(Arc::clone(&state));
@@ -77,7 +78,7 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let server = tokio::spawn(server);
     let (chores, reaper) = (Arc::clone(&state), Arc::clone(&state));
     let housekeeping = tokio::spawn(async move {
-        tokio::join!(housekeeping(chores), crate::jobs::reaper(reaper));
+        tokio::join!(housekeeping(chores), crate::jobs::reaper(reaper), bus);
     });
     tracing::info!(%addr, "listening");
     Ok(RunningServer {

@@ -247,7 +247,7 @@ async fn a_large_import_stays_out_of_sight_and_does_not_stall_another_tenants_wr
             );
             assert_eq!(hits, 0, "a search finds the import before it completed");
         }
-        let writing = status.current_step.as_deref() == Some("importing");
+        let writing = status.current_step == Some(api_spec::jobs::JobStep::Importing);
         if writing && importing.last() != Some(&status.bytes_done) {
             interleaved |= !importing.is_empty() && wrote_since_move;
             importing.push(status.bytes_done);

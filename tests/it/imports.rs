@@ -1281,7 +1281,10 @@ async fn import_progress_moves_against_one_total_and_the_end_says_so() {
         })
         .await
         .unwrap();
-    assert_eq!(status.current_step.as_deref(), Some("completed"));
+    assert_eq!(
+        status.current_step,
+        Some(api_spec::jobs::JobStep::Completed)
+    );
     assert_eq!((status.bytes_done, status.bytes_total), (total, total));
     assert_eq!(status.progress_percent, 100);
     let counts = status.counts.expect("the final counts");

@@ -20,6 +20,7 @@ mod fuzz;
 mod hostile;
 mod http;
 mod imports;
+mod instances;
 mod isolation;
 mod key_files;
 mod listeners;

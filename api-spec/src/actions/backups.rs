@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use super::TaskData;
 use crate::envelope::Empty;
+use crate::jobs::{JobKind, JobState, JobStep};
 use crate::{Access, permissions};
 
 /// Arguments of `generate_backup`.
@@ -50,11 +51,9 @@ pub struct JobIdRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobStatus {
     pub backup_task_id: String,
-    /// `export` or `import`.
-    pub kind: String,
-    /// `pending`, `queued`, `running`, `completed`, `failed`, `timeout` or `cancelled`.
-    pub status: String,
-    pub current_step: Option<String>,
+    pub kind: JobKind,
+    pub status: JobState,
+    pub current_step: Option<JobStep>,
     pub progress_percent: i32,
     pub bytes_done: u64,
     pub bytes_total: u64,

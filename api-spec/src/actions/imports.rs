@@ -71,7 +71,7 @@ pub struct StartBackupImportResponse {
     /// The import job.
     pub backup_task_id: String,
     /// `queued` (it runs when no other import of the tenant is running).
-    pub status: String,
+    pub status: crate::jobs::JobState,
 }
 
 action! {

@@ -3,13 +3,14 @@
 //!
 //! An entry is used only while all of these hold:
 //! * nothing that can change a session, user, group, membership or grant has committed on
-//!   this instance since the entry was computed — such actions call [`AuthCache::invalidate`]
-//!   after their commit, which bumps a generation every entry is checked against;
+//!   this instance since the entry was computed — such actions call
+//!   `AppState::forget_authentications` after their commit, which calls
+//!   [`AuthCache::invalidate`] (bumping a generation every entry is checked against) here and,
+//!   through the event bus, on every other instance sharing a PostgreSQL database;
 //! * the clock has not reached `until`: the session's expiry or the next start or end of a
 //!   membership or grant window of the user, whichever is first;
 //! * the entry is younger than the configured `auth_cache_ms`, which bounds how long a change
-//!   made by another server instance sharing the database goes unseen here (0 turns the
-//!   cache off).
+//!   the bus failed to bring goes unseen here (0 turns the cache off).
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

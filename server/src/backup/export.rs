@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::Audience;
 use crate::storage::backups::{self, NewBackup};
-use crate::storage::jobs::{self, Progress};
+use crate::storage::jobs::{self, JobState, JobStep, Progress};
 use crate::time::now_ms;
 
 /// Where a backup's archive lives.
@@ -94,9 +94,9 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     let job = jobs::insert(
         &req.scope,
         &txn,
-        jobs::EXPORT,
+        jobs::JobKind::Export,
         req.owner,
-        jobs::QUEUED,
+        JobState::Queued,
         None,
     )
     .await?;
@@ -173,19 +173,20 @@ async fn run(
         path: archive_path(&state.config, scope.tenant_id(), backup_id),
     };
     drop(key);
-    let event = move |status: &str, done: u64, total: u64, error: Option<String>| BackupJobEvent {
-        backup_task_id: job_id.to_string(),
-        backup_id: Some(backup_id.to_string()),
-        status: status.to_owned(),
-        progress_percent: if status == jobs::COMPLETED {
-            100
-        } else {
-            percent(done, total)
-        },
-        bytes_done: done,
-        bytes_total: total,
-        error,
-    };
+    let event =
+        move |status: JobState, done: u64, total: u64, error: Option<String>| BackupJobEvent {
+            backup_task_id: job_id.to_string(),
+            backup_id: Some(backup_id.to_string()),
+            status,
+            progress_percent: if status == JobState::Completed {
+                100
+            } else {
+                percent(done, total)
+            },
+            bytes_done: done,
+            bytes_total: total,
+            error,
+        };
     let blocking_state = Arc::clone(&state);
     let rt = tokio::runtime::Handle::current();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -197,7 +198,7 @@ async fn run(
             }
             last = Instant::now();
             let p = Progress {
-                step: "writing",
+                step: JobStep::Writing,
                 percent: percent(done, total),
                 bytes_done: done,
                 bytes_total: total,
@@ -208,7 +209,7 @@ async fn run(
                 &state,
                 &plan.scope,
                 BACKUP_EXPORT_PROGRESS,
-                &event(jobs::RUNNING, done, total, None),
+                &event(JobState::Running, done, total, None),
             );
         };
         writer::write(
@@ -236,7 +237,7 @@ async fn run(
             )
             .await;
             let p = Progress {
-                step: "done",
+                step: JobStep::Completed,
                 percent: 100,
                 bytes_done: written.counts.bytes,
                 bytes_total: written.counts.bytes,
@@ -249,7 +250,7 @@ async fn run(
                 &scope,
                 BACKUP_EXPORT_COMPLETED,
                 &event(
-                    jobs::COMPLETED,
+                    JobState::Completed,
                     written.counts.bytes,
                     written.counts.bytes,
                     None,
@@ -269,13 +270,20 @@ async fn run(
             let _ = std::fs::remove_file(key_path(&state.config, scope.tenant_id(), backup_id));
             let _ = backups::finish(&scope, db, backup_id, None).await;
             let failed = Some((code.as_str(), message.as_str()));
-            let _ =
-                jobs::transition(&scope, db, job_id, &[jobs::RUNNING], jobs::FAILED, failed).await;
+            let _ = jobs::transition(
+                &scope,
+                db,
+                job_id,
+                &[JobState::Running],
+                JobState::Failed,
+                failed,
+            )
+            .await;
             announce(
                 &state,
                 &scope,
                 BACKUP_EXPORT_COMPLETED,
-                &event(jobs::FAILED, 0, 0, Some(code)),
+                &event(JobState::Failed, 0, 0, Some(code)),
             );
         }
     }

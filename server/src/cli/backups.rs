@@ -17,6 +17,7 @@ use api_spec::events::{
     BACKUP_EXPORT_COMPLETED, BACKUP_EXPORT_PROGRESS, BACKUP_IMPORT_COMPLETED,
     BACKUP_IMPORT_PROGRESS,
 };
+use api_spec::jobs::JobState;
 use serde_json::{Value, json};
 
 use super::progress::Progress;
@@ -26,8 +27,6 @@ use crate::client::{Client, ClientError};
 /// How long a followed job may stay silent before its status is asked (an event lost on
 /// the way costs one request, never a hang).
 const EVENT_PATIENCE: Duration = Duration::from_secs(5);
-/// Statuses a job does not leave.
-const FINAL: [&str; 4] = ["completed", "failed", "timeout", "cancelled"];
 
 /// What `backup create` was asked.
 #[derive(Debug, Clone, Default)]
@@ -115,7 +114,7 @@ async fn follow(
     };
     // What happened before the events below.
     let mut now = status(client, kind, job).await?;
-    while !FINAL.contains(&now.status.as_str()) {
+    while !now.status.is_final() {
         show(now.bytes_done, now.bytes_total);
         match tokio::time::timeout(EVENT_PATIENCE, client.next_event()).await {
             Ok(Some(event)) if event.data["backup_task_id"] == job => {
@@ -142,7 +141,7 @@ async fn follow(
     if let Some(bar) = &bar {
         bar.finish();
     }
-    if now.status != "completed" {
+    if now.status != JobState::Completed {
         return Err(job_failed(&now));
     }
     Ok(now)

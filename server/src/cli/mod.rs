@@ -476,8 +476,17 @@ async fn reset_password(
         new_password: &password,
     };
     let txn = crate::db::begin_write(&db).await?;
-    crate::services::accounts::set_password(&scope, &txn, &hasher, change).await?;
+    let user_id = crate::services::accounts::set_password(&scope, &txn, &hasher, change).await?;
     txn.commit().await?;
+    // Servers running on this database end the user's listeners and forget their sessions.
+    crate::events::pg::from_outside(
+        &db,
+        crate::events::pg::Body::SessionsRevoked {
+            user_id,
+            session_id: None,
+        },
+    )
+    .await?;
     println!("The password of `{username}` in tenant `{tenant}` is set; their sessions ended.");
     if generated {
         println!("The new password is {password}");

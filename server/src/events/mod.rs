@@ -1,10 +1,16 @@
-//! The in-process event bus. Events are published after their transaction commits and carry
-//! their tenant and audience; a listener receives an event only if it is of that tenant and
-//! in that audience (holds the permission, or may read the object).
-use std::sync::Arc;
+//! The event bus. Events are published after their transaction commits and carry their
+//! tenant and audience; a listener receives an event only if it is of that tenant and in that
+//! audience (holds the permission, or may read the object). Within an instance the bus is a
+//! broadcast channel; on PostgreSQL every message also goes to the other instances sharing
+//! the database (`pg`), which deliver it to their own listeners — each listener hears each
+//! event once, whichever instance it is connected to — and which also learn there that
+//! sessions ended or authentications changed, so that their caches forget at once.
+pub mod pg;
+
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use crate::storage::rules::Object;
@@ -36,9 +42,10 @@ pub enum BusMessage {
     },
 }
 
-#[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<BusMessage>,
+    /// The other instances (PostgreSQL only): what this one publishes goes there too.
+    others: OnceLock<mpsc::UnboundedSender<pg::Body>>,
 }
 
 /// Messages a slow subscriber may fall behind by before it misses some.
@@ -48,6 +55,7 @@ impl Default for EventBus {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(CAPACITY).0,
+            others: OnceLock::new(),
         }
     }
 }
@@ -55,6 +63,17 @@ impl Default for EventBus {
 impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
         self.tx.subscribe()
+    }
+
+    /// From now on, what is published here also goes to `others` (see `pg::start`).
+    pub(crate) fn reach_others(&self, others: mpsc::UnboundedSender<pg::Body>) {
+        let _ = self.others.set(others);
+    }
+
+    fn to_others(&self, body: pg::Body) {
+        if let Some(others) = self.others.get() {
+            let _ = others.send(body);
+        }
     }
 
     /// Publishes an event; call only after the change it reports has committed.
@@ -66,24 +85,42 @@ impl EventBus {
         payload: &impl Serialize,
     ) {
         match serde_json::to_value(payload) {
-            // No subscribers is not an error: nobody is listening.
             Ok(data) => {
-                let _ = self.tx.send(BusMessage::Event {
+                let data = Arc::new(data);
+                self.to_others(pg::Body::event(tenant_id, audience, name, &data));
+                self.deliver(BusMessage::Event {
                     tenant_id,
                     audience,
                     name,
-                    data: Arc::new(data),
+                    data,
                 });
             }
             Err(e) => tracing::error!(event = name, error = %e, "event payload did not serialise"),
         }
     }
 
-    /// Tells listeners that sessions ended (`session_id: None` = all of the user's).
+    /// Tells listeners that sessions ended (`session_id: None` = all of the user's), here
+    /// and on the other instances (whose authentication caches forget too).
     pub fn sessions_revoked(&self, user_id: Uuid, session_id: Option<Uuid>) {
-        let _ = self.tx.send(BusMessage::SessionsRevoked {
+        self.to_others(pg::Body::SessionsRevoked {
             user_id,
             session_id,
         });
+        self.deliver(BusMessage::SessionsRevoked {
+            user_id,
+            session_id,
+        });
+    }
+
+    /// Tells the other instances that sessions, users, groups, memberships or grants
+    /// changed: their authentication caches forget (this instance's caller forgets its own).
+    pub fn authentications_changed(&self) {
+        self.to_others(pg::Body::AuthChanged);
+    }
+
+    /// Hands a message to this instance's listeners.
+    fn deliver(&self, message: BusMessage) {
+        // No subscribers is not an error: nobody is listening.
+        let _ = self.tx.send(message);
     }
 }

@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::events::Audience;
-use crate::storage::jobs;
+use crate::storage::jobs::{self, JobKind, JobState};
 use crate::time::now_ms;
 
 /// This process's jobs: its instance id (the `worker_id` of every job it runs) and a cancel
@@ -94,7 +94,7 @@ impl Heartbeat {
                 // harmless there (one instance per SQLite database).
                 let _ = jobs::heartbeat(&scope, &state.db, job).await;
                 match jobs::find(&scope, &state.db, job).await {
-                    Ok(Some(row)) if jobs::LIVE.contains(&row.status.as_str()) => {}
+                    Ok(Some(row)) if !jobs::state_of(&row).is_final() => {}
                     Ok(_) => flag.store(true, Ordering::SeqCst),
                     Err(_) => {}
                 }
@@ -110,12 +110,12 @@ impl Drop for Heartbeat {
 }
 
 /// The event payload for a job in `status`.
-pub fn event(job: &job::Model, status: &str, error: Option<ErrorCode>) -> BackupJobEvent {
+pub fn event(job: &job::Model, status: JobState, error: Option<ErrorCode>) -> BackupJobEvent {
     BackupJobEvent {
         backup_task_id: job.id.to_string(),
         backup_id: None,
-        status: status.to_owned(),
-        progress_percent: if status == jobs::COMPLETED {
+        status,
+        progress_percent: if status == JobState::Completed {
             100
         } else {
             job.progress_percent
@@ -136,7 +136,7 @@ pub fn code_str(code: ErrorCode) -> String {
 
 /// Announces that a job ended, to the tenant's listeners who hold the job kind's permission.
 pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) {
-    let (name, permission) = if job.kind == jobs::IMPORT {
+    let (name, permission) = if jobs::kind_of(job) == Some(JobKind::Import) {
         (BACKUP_IMPORT_COMPLETED, IMPORT_BACKUP)
     } else {
         (BACKUP_EXPORT_COMPLETED, EXPORT_BACKUP)
@@ -152,8 +152,8 @@ pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) 
 pub async fn end(
     state: &AppState,
     job: &job::Model,
-    from: &[&str],
-    to: &str,
+    from: &[JobState],
+    to: JobState,
     error: Option<(ErrorCode, String)>,
 ) -> Result<bool> {
     let scope = TenantScope::system(job.tenant_id);
@@ -176,8 +176,8 @@ pub async fn end(
 pub async fn end_persistently(
     state: &AppState,
     job: &job::Model,
-    from: &[&str],
-    to: &str,
+    from: &[JobState],
+    to: JobState,
     error: Option<(ErrorCode, String)>,
 ) -> bool {
     let mut delay = Duration::from_millis(200);
@@ -195,7 +195,7 @@ pub async fn end_persistently(
 
 /// Removes everything a job that did not complete left behind.
 pub async fn discard(state: &AppState, job: &job::Model) {
-    if job.kind == jobs::IMPORT {
+    if jobs::kind_of(job) == Some(JobKind::Import) {
         crate::backup::import::discard(state, job).await;
     } else {
         crate::backup::export::discard(state, job).await;
@@ -212,7 +212,7 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
     for job in jobs::past_deadline(&state.db, now_ms()).await? {
         let scope = TenantScope::system(job.tenant_id);
         crate::storage::tasks::expire_for_job(&scope, &state.db, job.id).await?;
-        if end(state, &job, &[jobs::PENDING], jobs::TIMEOUT, None).await? {
+        if end(state, &job, &[JobState::Pending], JobState::Timeout, None).await? {
             ended += 1;
         }
     }
@@ -234,8 +234,8 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
     let code = ErrorCode::JobInterrupted;
     for job in dead {
         let error = Some((code, code.message().to_owned()));
-        let live = [jobs::QUEUED, jobs::RUNNING];
-        if end(state, &job, &live, jobs::FAILED, error).await? {
+        let live = [JobState::Queued, JobState::Running];
+        if end(state, &job, &live, JobState::Failed, error).await? {
             tracing::warn!(job = %job.id, kind = %job.kind, "job of a stopped server failed");
             ended += 1;
         }

@@ -103,7 +103,7 @@ pub async fn open_task(
             Some(id) => jobs::find(auth.scope(), db, id).await?,
             None => None,
         };
-        if job.is_none_or(|j| j.status != jobs::PENDING) {
+        if job.is_none_or(|j| jobs::state_of(&j) != jobs::JobState::Pending) {
             return Err(fail(ErrorCode::TaskNotUsable));
         }
     }

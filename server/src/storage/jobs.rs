@@ -12,33 +12,36 @@ use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::time::now_ms;
 
-pub const EXPORT: &str = "export";
-pub const IMPORT: &str = "import";
-pub const PENDING: &str = "pending";
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
-pub const TIMEOUT: &str = "timeout";
-pub const CANCELLED: &str = "cancelled";
+pub use api_spec::jobs::{JobKind, JobState, JobStep};
 
-/// States a job can still leave.
-pub const LIVE: [&str; 3] = [PENDING, QUEUED, RUNNING];
+/// The state a job row records (one no version of the server wrote reads as `failed`).
+pub fn state_of(job: &job::Model) -> JobState {
+    JobState::parse(&job.status).unwrap_or(JobState::Failed)
+}
+
+/// The kind of a job row (`None`: one no version of the server wrote).
+pub fn kind_of(job: &job::Model) -> Option<JobKind> {
+    JobKind::parse(&job.kind)
+}
+
+fn names(states: &[JobState]) -> impl Iterator<Item = &'static str> + '_ {
+    states.iter().map(|s| s.as_str())
+}
 
 pub async fn insert(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
-    kind: &str,
+    kind: JobKind,
     owner: Uuid,
-    status: &str,
+    status: JobState,
     deadline: Option<i64>,
 ) -> Result<job::Model> {
     let model = job::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
-        kind: Set(kind.to_owned()),
+        kind: Set(kind.as_str().to_owned()),
         owner_id: Set(owner),
-        status: Set(status.to_owned()),
+        status: Set(status.as_str().to_owned()),
         current_step: Set(None),
         progress_percent: Set(0),
         bytes_done: Set(0),
@@ -78,13 +81,13 @@ pub async fn claim(
 ) -> Result<bool> {
     let now = now_ms();
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, RUNNING.into())
+        .col_expr(job::Column::Status, JobState::Running.as_str().into())
         .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
         .col_expr(job::Column::StartedAt, Some(now).into())
         .col_expr(job::Column::HeartbeatAt, Some(now).into())
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(QUEUED))
+        .filter(job::Column::Status.eq(JobState::Queued.as_str()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -96,12 +99,12 @@ pub async fn transition(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
-    from: &[&str],
-    to: &str,
+    from: &[JobState],
+    to: JobState,
     error: Option<(&str, &str)>,
 ) -> Result<bool> {
-    let mut update = job::Entity::update_many().col_expr(job::Column::Status, to.into());
-    if !LIVE.contains(&to) {
+    let mut update = job::Entity::update_many().col_expr(job::Column::Status, to.as_str().into());
+    if to.is_final() {
         update = update.col_expr(job::Column::FinishedAt, Some(now_ms()).into());
     }
     if let Some((code, message)) = error {
@@ -112,7 +115,7 @@ pub async fn transition(
     let res = update
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.is_in(from.iter().copied()))
+        .filter(job::Column::Status.is_in(names(from)))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -122,12 +125,12 @@ pub async fn transition(
 pub async fn any_running(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
-    kind: &str,
+    kind: JobKind,
 ) -> Result<bool> {
     Ok(job::Entity::find()
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Kind.eq(kind))
-        .filter(job::Column::Status.eq(RUNNING))
+        .filter(job::Column::Kind.eq(kind.as_str()))
+        .filter(job::Column::Status.eq(JobState::Running.as_str()))
         .one(db)
         .await?
         .is_some())
@@ -147,7 +150,7 @@ pub async fn heartbeat(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid)
 /// Pending jobs of every tenant whose deadline has passed (housekeeping).
 pub async fn past_deadline(db: &impl ConnectionTrait, now: i64) -> Result<Vec<job::Model>> {
     Ok(job::Entity::find()
-        .filter(job::Column::Status.eq(PENDING))
+        .filter(job::Column::Status.eq(JobState::Pending.as_str()))
         .filter(job::Column::Deadline.lt(now))
         .all(db)
         .await?)
@@ -170,7 +173,7 @@ pub async fn silent(
             .add(job::Column::WorkerId.ne(instance))
     };
     Ok(job::Entity::find()
-        .filter(job::Column::Status.is_in([QUEUED, RUNNING]))
+        .filter(job::Column::Status.is_in(names(&[JobState::Queued, JobState::Running])))
         .filter(whose)
         .filter(
             Condition::any()
@@ -193,8 +196,11 @@ pub async fn complete(
     // The last step, all the work done, and the result's counts where the status shows them.
     let counts = result.get("counts").cloned();
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, COMPLETED.into())
-        .col_expr(job::Column::CurrentStep, Some(COMPLETED.to_owned()).into())
+        .col_expr(job::Column::Status, JobState::Completed.as_str().into())
+        .col_expr(
+            job::Column::CurrentStep,
+            Some(JobStep::Completed.as_str().to_owned()).into(),
+        )
         .col_expr(job::Column::ProgressPercent, 100.into())
         .col_expr(
             job::Column::BytesDone,
@@ -205,15 +211,15 @@ pub async fn complete(
         .col_expr(job::Column::FinishedAt, Some(now_ms()).into())
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(RUNNING))
+        .filter(job::Column::Status.eq(JobState::Running.as_str()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
 }
 
 /// Progress of a running job (also its heartbeat).
-pub struct Progress<'a> {
-    pub step: &'a str,
+pub struct Progress {
+    pub step: JobStep,
     pub percent: i32,
     pub bytes_done: u64,
     pub bytes_total: u64,
@@ -226,10 +232,13 @@ pub async fn progress(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
-    p: Progress<'_>,
+    p: Progress,
 ) -> Result<bool> {
     let mut update = job::Entity::update_many()
-        .col_expr(job::Column::CurrentStep, Some(p.step.to_owned()).into())
+        .col_expr(
+            job::Column::CurrentStep,
+            Some(p.step.as_str().to_owned()).into(),
+        )
         .col_expr(job::Column::ProgressPercent, p.percent.into())
         .col_expr(job::Column::BytesDone, (p.bytes_done as i64).into())
         .col_expr(job::Column::BytesTotal, (p.bytes_total as i64).into())
@@ -240,7 +249,7 @@ pub async fn progress(
     let res = update
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(RUNNING))
+        .filter(job::Column::Status.eq(JobState::Running.as_str()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -256,13 +265,13 @@ pub async fn queue(
     params: Value,
 ) -> Result<bool> {
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, QUEUED.into())
+        .col_expr(job::Column::Status, JobState::Queued.as_str().into())
         .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
         .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
         .col_expr(job::Column::Params, Some(params).into())
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(PENDING))
+        .filter(job::Column::Status.eq(JobState::Pending.as_str()))
         .filter(job::Column::Deadline.gte(now_ms()))
         .exec(db)
         .await?;

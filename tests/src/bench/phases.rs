@@ -81,13 +81,18 @@ where
             })
             .await
             .map_err(err)?;
-        let step = s.current_step.clone().unwrap_or_else(|| s.status.clone());
+        let step = s
+            .current_step
+            .map_or_else(|| s.status.to_string(), |step| step.to_string());
         if steps.last().is_none_or(|(last, _)| *last != step) {
             steps.push((step, start.elapsed().as_secs_f64()));
         }
         if !matches!(s.status.as_str(), "pending" | "queued" | "running") {
-            if steps.last().is_none_or(|(last, _)| *last != s.status) {
-                steps.push((s.status.clone(), start.elapsed().as_secs_f64()));
+            if steps
+                .last()
+                .is_none_or(|(last, _)| *last != s.status.as_str())
+            {
+                steps.push((s.status.to_string(), start.elapsed().as_secs_f64()));
             }
             let phases: Vec<String> = steps
                 .windows(2)

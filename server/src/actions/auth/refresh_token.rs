@@ -16,7 +16,7 @@ pub async fn run(call: Call, _: Empty) -> Result<RefreshTokenResponse> {
     sessions::delete(auth.scope(), &txn, auth.session_id()).await?;
     let (token, expires_at) = open_session(auth.scope(), &txn, auth.user_id(), ttl_ms).await?;
     txn.commit().await?;
-    call.state.auth_cache.invalidate();
+    call.state.forget_authentications();
     call.state
         .events
         .sessions_revoked(auth.user_id(), Some(auth.session_id()));

@@ -18,7 +18,7 @@ pub async fn run(call: Call, req: SetPasswdRequest) -> Result<Empty> {
     let (_turn, txn) = call.state.begin_write().await?;
     let user_id = set_password(auth.scope(), &txn, &call.state.hasher, change).await?;
     txn.commit().await?;
-    call.state.auth_cache.invalidate();
+    call.state.forget_authentications();
     call.state.events.sessions_revoked(user_id, None);
     Ok(Empty {})
 }

@@ -11,7 +11,7 @@ pub async fn run(call: Call, req: JobIdRequest) -> Result<JobStatus> {
     let id = parse_id(&req.backup_task_id, ErrorCode::JobNotFound)?;
     let job = jobs::find(auth.scope(), db, id)
         .await?
-        .filter(|j| j.kind == jobs::EXPORT)
+        .filter(|j| jobs::kind_of(j) == Some(jobs::JobKind::Export))
         .ok_or_else(|| fail(ErrorCode::JobNotFound))?;
     let backup = backups::find_by_job(auth.scope(), db, job.id).await?;
     Ok(super::job_status(job, backup.map(|b| b.id.to_string())))

@@ -14,6 +14,7 @@ use crate::auth::AuthContext;
 use crate::error::{Result, fail};
 use crate::services::names::parse_id;
 use crate::storage::backups;
+use crate::storage::jobs::{self, JobKind, JobStep};
 use crate::time::to_secs;
 
 /// The caller's tenant's backup, or `backup_not_found`.
@@ -57,9 +58,9 @@ fn info(b: backup::Model) -> BackupInfo {
 pub fn job_status(job: job::Model, backup_id: Option<String>) -> JobStatus {
     JobStatus {
         backup_task_id: job.id.to_string(),
-        kind: job.kind,
-        status: job.status,
-        current_step: job.current_step,
+        kind: jobs::kind_of(&job).unwrap_or(JobKind::Export),
+        status: jobs::state_of(&job),
+        current_step: job.current_step.as_deref().and_then(JobStep::parse),
         progress_percent: job.progress_percent,
         bytes_done: job.bytes_done.max(0) as u64,
         bytes_total: job.bytes_total.max(0) as u64,

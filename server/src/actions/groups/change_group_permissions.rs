@@ -11,7 +11,7 @@ pub async fn run(call: Call, req: ChangeGroupPermissionsRequest) -> Result<Empty
     let (_turn, txn) = call.state.begin_write().await?;
     groups::change_group_permissions(auth.scope(), &txn, &req.group_name, &req.permissions).await?;
     txn.commit().await?;
-    call.state.auth_cache.invalidate();
+    call.state.forget_authentications();
     super::announce(&call, auth, &req.group_name, Change::PermissionsChanged);
     Ok(Empty {})
 }

@@ -11,7 +11,7 @@ pub async fn run(call: Call, req: GroupNameRequest) -> Result<Empty> {
     let (_turn, txn) = call.state.begin_write().await?;
     groups::delete_group(auth.scope(), &txn, &req.group_name).await?;
     txn.commit().await?;
-    call.state.auth_cache.invalidate();
+    call.state.forget_authentications();
     super::announce(&call, auth, &req.group_name, Change::Deleted);
     Ok(Empty {})
 }

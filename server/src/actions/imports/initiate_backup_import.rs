@@ -28,9 +28,9 @@ pub async fn run(
     let job = jobs::insert(
         auth.scope(),
         &txn,
-        jobs::IMPORT,
+        jobs::JobKind::Import,
         auth.user_id(),
-        jobs::PENDING,
+        jobs::JobState::Pending,
         deadline,
     )
     .await?;

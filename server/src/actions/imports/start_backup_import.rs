@@ -12,7 +12,8 @@ use crate::backup::import::{self, job_dir};
 use crate::backup::stream::SegmentReader;
 use crate::error::{Result, fail, field_error};
 use crate::jobs;
-use crate::storage::{self, jobs as job_rows, tasks};
+use crate::storage::jobs::{self as job_rows, JobState};
+use crate::storage::{self, tasks};
 use crate::time::now_ms;
 
 /// Largest key file read (a real one is a few hundred bytes).
@@ -48,14 +49,15 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     if job.owner_id != auth.user_id() {
         return Err(fail(ErrorCode::PermissionDenied));
     }
-    if job.status == job_rows::TIMEOUT {
+    let state_now = job_rows::state_of(&job);
+    if state_now == JobState::Timeout {
         return Err(fail(ErrorCode::ImportDeadlinePassed));
     }
-    if job.status != job_rows::PENDING {
+    if state_now != JobState::Pending {
         return Err(fail(ErrorCode::JobStateConflict));
     }
     if job.deadline.is_some_and(|d| now_ms() > d) {
-        jobs::end(state, &job, &[job_rows::PENDING], job_rows::TIMEOUT, None).await?;
+        jobs::end(state, &job, &[JobState::Pending], JobState::Timeout, None).await?;
         return Err(fail(ErrorCode::ImportDeadlinePassed));
     }
     let uploads = tasks::of_job(auth.scope(), &state.db, job.id).await?;
@@ -134,6 +136,6 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     ));
     Ok(StartBackupImportResponse {
         backup_task_id: job.id.to_string(),
-        status: job_rows::QUEUED.to_owned(),
+        status: JobState::Queued,
     })
 }

@@ -11,7 +11,7 @@ pub async fn run(call: Call, req: ChangeUserGroupsRequest) -> Result<Empty> {
     let (_turn, txn) = call.state.begin_write().await?;
     accounts::change_user_groups(auth.scope(), &txn, &req.username, &req.groups).await?;
     txn.commit().await?;
-    call.state.auth_cache.invalidate();
+    call.state.forget_authentications();
     super::announce(&call, auth, &req.username, Change::GroupsChanged);
     Ok(Empty {})
 }

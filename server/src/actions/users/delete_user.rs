@@ -11,7 +11,7 @@ pub async fn run(call: Call, req: UsernameRequest) -> Result<Empty> {
     let (_turn, txn) = call.state.begin_write().await?;
     let user_id = accounts::delete_user(auth.scope(), &txn, auth.user_id(), &req.username).await?;
     txn.commit().await?;
-    call.state.auth_cache.invalidate();
+    call.state.forget_authentications();
     call.state.events.sessions_revoked(user_id, None);
     super::announce(&call, auth, &req.username, Change::Deleted);
     Ok(Empty {})

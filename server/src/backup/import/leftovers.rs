@@ -111,7 +111,7 @@ pub async fn sweep(state: &AppState) -> Result<usize> {
         let scope = TenantScope::system(tenant);
         let live = jobs::find(&scope, &state.db, job)
             .await?
-            .is_some_and(|j| jobs::LIVE.contains(&j.status.as_str()));
+            .is_some_and(|j| !jobs::state_of(&j).is_final());
         if !live {
             remove_staged(state, &scope, job).await;
             swept += 1;
@@ -143,7 +143,7 @@ pub async fn sweep(state: &AppState) -> Result<usize> {
             };
             let live = jobs::find(&scope, &state.db, job_id)
                 .await?
-                .is_some_and(|j| jobs::LIVE.contains(&j.status.as_str()));
+                .is_some_and(|j| !jobs::state_of(&j).is_final());
             if !live {
                 remove_leftovers(state, &scope, job_id, &dir.path()).await;
                 let _ = tokio::fs::remove_dir_all(dir.path()).await;

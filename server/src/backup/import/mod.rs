@@ -51,7 +51,7 @@ use crate::events::Audience;
 use crate::jobs::{self as control, Heartbeat};
 use crate::storage::blobs::blob_key;
 use crate::storage::files;
-use crate::storage::jobs::{self, Progress};
+use crate::storage::jobs::{self, JobStep, Progress};
 
 /// The directory holding an import job's uploads and staging until the job ends.
 pub fn job_dir(config: &Config, tenant_id: Uuid, job_id: Uuid) -> PathBuf {
@@ -85,7 +85,7 @@ struct Reporter {
 }
 
 impl Reporter {
-    async fn report(&mut self, step: &str, percent: i32, done: u64, total: u64, force: bool) {
+    async fn report(&mut self, step: JobStep, percent: i32, done: u64, total: u64, force: bool) {
         if !force
             && self
                 .last
@@ -111,7 +111,7 @@ impl Reporter {
         let event = BackupJobEvent {
             backup_task_id: self.job.id.to_string(),
             backup_id: None,
-            status: jobs::RUNNING.to_owned(),
+            status: jobs::JobState::Running,
             progress_percent: percent,
             bytes_done: done,
             bytes_total: total,
@@ -144,7 +144,7 @@ pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: 
                 .ok()
                 .flatten()
                 .unwrap_or_else(|| job.clone());
-            let event = control::event(&done, jobs::COMPLETED, None);
+            let event = control::event(&done, jobs::JobState::Completed, None);
             control::announce_end(&state, &job, &event);
         }
         Err(e) => {
@@ -159,9 +159,9 @@ pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: 
                         None => data.error.message().to_owned(),
                     },
                 };
-                let live = [jobs::QUEUED, jobs::RUNNING];
+                let live = [jobs::JobState::Queued, jobs::JobState::Running];
                 let error = Some((data.error, message));
-                control::end_persistently(&state, &job, &live, jobs::FAILED, error).await;
+                control::end_persistently(&state, &job, &live, jobs::JobState::Failed, error).await;
             }
         }
     }
@@ -192,7 +192,7 @@ async fn pipeline(
     // One measure for the whole job: the archive's bytes twice, once as they are verified
     // and unpacked, once as what they hold is imported.
     let total = size.saturating_mul(2);
-    reporter.report("verifying", 0, 0, total, true).await;
+    reporter.report(JobStep::Verifying, 0, 0, total, true).await;
     let staging = Staging::create(dir.join("staging"))?;
     let rt = tokio::runtime::Handle::current();
     let (unpacked, plan, reporter) = {
@@ -202,7 +202,13 @@ async fn pipeline(
             let mut reporter = reporter;
             let mut on_read = |read: u64| {
                 let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
-                rt.block_on(reporter.report("verifying", percent, read.min(size), total, false));
+                rt.block_on(reporter.report(
+                    JobStep::Verifying,
+                    percent,
+                    read.min(size),
+                    total,
+                    false,
+                ));
             };
             let unpacked = unpack::unpack(archive, &key, &staging, flag, &mut on_read)?;
             drop(key);
@@ -215,7 +221,9 @@ async fn pipeline(
     if flag.load(Ordering::SeqCst) {
         return Err(cancelled());
     }
-    reporter.report("importing", 60, size, total, true).await;
+    reporter
+        .report(JobStep::Importing, 60, size, total, true)
+        .await;
     let mut publisher = Publisher::new(state, scope, dir, &staging);
     if !options.dry_run {
         publisher.put_missing(&plan).await?;
@@ -244,7 +252,7 @@ async fn pipeline(
                 last: None,
             };
             let total = size.saturating_mul(2);
-            r.report("importing", percent, bytes.min(total), total, true)
+            r.report(JobStep::Importing, percent, bytes.min(total), total, true)
                 .await;
         });
     };
@@ -284,7 +292,7 @@ async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &A
 async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
     let (_turn, txn) = state.begin_write().await?;
     apply::serialise(&txn, scope).await?;
-    if jobs::any_running(scope, &txn, jobs::IMPORT).await? {
+    if jobs::any_running(scope, &txn, jobs::JobKind::Import).await? {
         return Ok(false);
     }
     let claimed = jobs::claim(scope, &txn, id, state.jobs.instance()).await?;
