@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod kdf;
+pub mod layout;
 pub mod registry;
 pub mod secret;
 pub mod server;

@@ -52,6 +52,7 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let blobs = crate::storage::blobs::from_config(&config)?;
     let unlocker = crate::backup::unlock::Unlocker::new(config.backup_kdf_limits())?;
     let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker));
+    state.jobs.register(crate::backup::job_kinds());
     let bus = crate::events::pg::start(&state).await?;
     crate::jobs::reap(&state, true).await?;
 

@@ -2,7 +2,6 @@
 //! task claims the job and writes the archive on a blocking thread, reporting progress (at
 //! most once a second) to the job row and to listeners, and ending — either way — with
 //! `backup_export_completed`.
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,30 +13,13 @@ use super::keys::{BackupKey, KeyFile};
 use super::writer::{self, Plan};
 use crate::app::AppState;
 use crate::auth::TenantScope;
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::Audience;
 use crate::storage::backups::{self, NewBackup};
 use crate::storage::jobs::{self, JobState, JobStep, Progress};
 use crate::time::now_ms;
 
-/// Where a backup's archive lives.
-pub fn archive_path(config: &Config, tenant: Uuid, backup: Uuid) -> PathBuf {
-    config
-        .data_dir
-        .join("backups")
-        .join(tenant.simple().to_string())
-        .join(format!("{}.cbk", backup.simple()))
-}
-
-/// Where a backup's key file lives: a separate tree from the archives.
-pub fn key_path(config: &Config, tenant: Uuid, backup: Uuid) -> PathBuf {
-    config
-        .data_dir
-        .join("backup-keys")
-        .join(tenant.simple().to_string())
-        .join(format!("{}.key.json", backup.simple()))
-}
+pub use crate::layout::{backup_archive as archive_path, backup_key as key_path};
 
 /// Writes a file with mode 0600 via a temp name and a rename.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {

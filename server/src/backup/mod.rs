@@ -14,3 +14,48 @@ mod tar_io;
 pub mod unlock;
 pub mod verify;
 pub mod writer;
+
+use std::sync::Arc;
+
+use crate::app::AppState;
+use crate::error::Result;
+use crate::jobs::{Kind, Pending};
+use crate::storage::jobs::JobKind;
+
+/// The kinds of job backups run, for `jobs` (the server registers them at start-up).
+pub fn job_kinds() -> Vec<Arc<dyn Kind>> {
+    vec![Arc::new(ExportJobs), Arc::new(ImportJobs)]
+}
+
+struct ExportJobs;
+
+impl Kind for ExportJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Export
+    }
+
+    fn discard<'a>(&'a self, state: &'a AppState, job: &'a entity::job::Model) -> Pending<'a, ()> {
+        Box::pin(export::discard(state, job))
+    }
+
+    fn sweep<'a>(&'a self, _state: &'a AppState) -> Pending<'a, Result<usize>> {
+        // An export that did not complete is discarded when it ends; nothing lingers.
+        Box::pin(async { Ok(0) })
+    }
+}
+
+struct ImportJobs;
+
+impl Kind for ImportJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Import
+    }
+
+    fn discard<'a>(&'a self, state: &'a AppState, job: &'a entity::job::Model) -> Pending<'a, ()> {
+        Box::pin(import::discard(state, job))
+    }
+
+    fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>> {
+        Box::pin(import::sweep(state))
+    }
+}

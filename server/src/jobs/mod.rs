@@ -26,10 +26,25 @@ use crate::events::Audience;
 use crate::storage::jobs::{self, JobKind, JobState};
 use crate::time::now_ms;
 
-/// This process's jobs: its instance id (the `worker_id` of every job it runs) and a cancel
-/// flag per live job.
+/// A future a [`Kind`] returns.
+pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What the job machinery needs from each kind of job. The kinds live with their work (the
+/// backup jobs in `backup`); the server registers them at start-up
+/// ([`JobControl::register`]), so this module depends on none of them.
+pub trait Kind: Send + Sync {
+    fn kind(&self) -> JobKind;
+    /// Removes everything a job of this kind that did not complete left behind.
+    fn discard<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()>;
+    /// Removes what ended jobs of this kind left (the reaper's sweep); how much it removed.
+    fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>>;
+}
+
+/// This process's jobs: its instance id (the `worker_id` of every job it runs), the kinds it
+/// knows, and a cancel flag per live job.
 pub struct JobControl {
     instance: String,
+    kinds: std::sync::OnceLock<Vec<Arc<dyn Kind>>>,
     flags: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
 }
 
@@ -37,12 +52,23 @@ impl Default for JobControl {
     fn default() -> Self {
         Self {
             instance: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
+            kinds: std::sync::OnceLock::new(),
             flags: Mutex::new(HashMap::new()),
         }
     }
 }
 
 impl JobControl {
+    /// Makes `kinds` known (once, at start-up).
+    pub fn register(&self, kinds: Vec<Arc<dyn Kind>>) {
+        let _ = self.kinds.set(kinds);
+    }
+
+    /// The kinds registered.
+    pub fn kinds(&self) -> &[Arc<dyn Kind>] {
+        self.kinds.get().map_or(&[], Vec::as_slice)
+    }
+
     /// The `worker_id` this process writes on the jobs it runs.
     pub fn instance(&self) -> &str {
         &self.instance
@@ -193,12 +219,13 @@ pub async fn end_persistently(
     false
 }
 
-/// Removes everything a job that did not complete left behind.
+/// Removes everything a job that did not complete left behind (as its kind says).
 pub async fn discard(state: &AppState, job: &job::Model) {
-    if jobs::kind_of(job) == Some(JobKind::Import) {
-        crate::backup::import::discard(state, job).await;
-    } else {
-        crate::backup::export::discard(state, job).await;
+    let kind = jobs::kind_of(job);
+    for k in state.jobs.kinds() {
+        if Some(k.kind()) == kind {
+            k.discard(state, job).await;
+        }
     }
 }
 
@@ -241,7 +268,10 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
         }
     }
     // After the dead jobs ended, so that what they left goes in the same pass.
-    let swept = crate::backup::import::sweep(state).await?;
+    let mut swept = 0;
+    for kind in state.jobs.kinds() {
+        swept += kind.sweep(state).await?;
+    }
     if swept > 0 {
         tracing::info!(leftovers = swept, "removed leftovers of ended imports");
     }

@@ -159,7 +159,7 @@ async fn source(
             .ok_or_else(gone)?;
         let tenant = auth.scope().tenant_id();
         if part == tasks::PART_KEY {
-            let path = crate::backup::export::key_path(&state.config, tenant, backup_id);
+            let path = crate::layout::backup_key(&state.config, tenant, backup_id);
             let bytes = tokio::fs::read(&path).await.map_err(|_| gone())?;
             return Ok((
                 bytes.len() as u64,
@@ -167,7 +167,7 @@ async fn source(
                 Source::Path(path),
             ));
         }
-        let path = crate::backup::export::archive_path(&state.config, tenant, backup_id);
+        let path = crate::layout::backup_archive(&state.config, tenant, backup_id);
         let size = tokio::fs::metadata(&path).await.map_err(|_| gone())?.len();
         return Ok((
             size,

@@ -15,8 +15,8 @@ use super::part::PartWriter;
 use super::transfers::{UploadSlot, io, part_path, received};
 use crate::app::AppState;
 use crate::auth::{AuthContext, TenantScope};
-use crate::backup::import;
 use crate::error::{Error, Result, fail, field_error};
+use crate::layout;
 use crate::storage::blobs::blob_key;
 use crate::storage::{documents, files};
 use crate::storage::{jobs, tasks};
@@ -228,11 +228,11 @@ async fn stage_import(
     if job.is_none_or(|j| jobs::state_of(&j) != jobs::JobState::Pending) {
         return Err(fail(ErrorCode::TaskNotUsable));
     }
-    let dir = import::job_dir(&state.config, scope.tenant_id(), job_id);
+    let dir = layout::import_dir(&state.config, scope.tenant_id(), job_id);
     let target = if upload.task.purpose == tasks::PURPOSE_IMPORT_KEY {
-        import::key_path(&dir)
+        layout::import_key(&dir)
     } else {
-        import::archive_path(&dir)
+        layout::import_archive(&dir)
     };
     tokio::fs::create_dir_all(&dir)
         .await

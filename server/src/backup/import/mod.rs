@@ -30,7 +30,7 @@ use leftovers::remove_leftovers;
 pub use leftovers::{discard, sweep};
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -45,7 +45,6 @@ use self::apply::Options;
 use self::unpack::{Staging, Unlocked};
 use crate::app::AppState;
 use crate::auth::TenantScope;
-use crate::config::Config;
 use crate::error::{Error, Result, fail};
 use crate::events::Audience;
 use crate::jobs::{self as control, Heartbeat};
@@ -53,29 +52,10 @@ use crate::storage::blobs::blob_key;
 use crate::storage::files;
 use crate::storage::jobs::{self, JobStep, Progress};
 
-/// The directory holding an import job's uploads and staging until the job ends.
-pub fn job_dir(config: &Config, tenant_id: Uuid, job_id: Uuid) -> PathBuf {
-    config
-        .data_dir
-        .join("imports")
-        .join(tenant_id.simple().to_string())
-        .join(job_id.simple().to_string())
-}
-
-/// The uploaded archive of a job.
-pub fn archive_path(dir: &Path) -> PathBuf {
-    dir.join("archive")
-}
-
-/// The uploaded key file of a job.
-pub fn key_path(dir: &Path) -> PathBuf {
-    dir.join("key")
-}
-
-/// Blob keys this job put into the store (one per line), for removal if it fails.
-pub(crate) fn published_path(dir: &Path) -> PathBuf {
-    dir.join("published")
-}
+pub(crate) use crate::layout::import_journal as published_path;
+pub use crate::layout::{
+    import_archive as archive_path, import_dir as job_dir, import_key as key_path,
+};
 
 /// Reports progress to the job row and to listeners, at most once a second.
 struct Reporter {
