@@ -3,7 +3,8 @@
 //! audience (holds the permission, or may read the object). Within an instance the bus is a
 //! broadcast channel; on PostgreSQL every message also goes to the other instances sharing
 //! the database (`pg`), which deliver it to their own listeners — each listener hears each
-//! event once, whichever instance it is connected to — and which also learn there that
+//! event once, whichever instance it is connected to (unless its instance's bus connection
+//! was down when the event was sent) — and which also learn there that
 //! sessions ended or authentications changed, so that their caches forget at once.
 pub mod pg;
 

@@ -5,7 +5,7 @@
 //! A job runs on the instance that started it (an import's uploads are on that instance's
 //! disk). Several instances may share one database: every state change is a conditional
 //! update, imports of one tenant are serialised by a row lock on the tenant (see
-//! `backup::import::queue`), and an instance fails only the jobs of instances whose heartbeat
+//! `backup::import::apply::serialise`), and an instance fails only the jobs of instances whose heartbeat
 //! stopped — never its own live ones.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

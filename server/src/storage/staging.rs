@@ -4,7 +4,7 @@
 //! listing, search or export reaches them: the top-level listing leaves staging folders out,
 //! [`hidden`] gives the folders a search must skip, and an export waits while a staging
 //! folder exists ([`any`]). A staging folder whose job is no longer live is removed by the
-//! import on its way out, or by the reaper ([`abandoned`]).
+//! import on its way out, or by the reaper ([`all`] lists them).
 use std::collections::HashSet;
 
 use entity::folder;

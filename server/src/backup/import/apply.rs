@@ -9,8 +9,9 @@
 //!    meanwhile), move the staged top level into place under its final names, bind grants to
 //!    the tenant's users and groups, and complete the job. It costs the archive's top-level
 //!    entries and grants, not its tree — and the rows become visible exactly when the job
-//!    completes. A cancel that won the race, or any failure, leaves only the staging folder,
-//!    which the importer (or the reaper, after a crash) removes slice by slice.
+//!    completes. A cancel that won the race, or any failure, leaves the staging folder, which
+//!    the importer (or the reaper, after a crash) removes slice by slice, and file rows no
+//!    revision took up, which go by the job's journal (`leftovers`).
 //!
 //! Blobs were placed in the store before (see `mod.rs`): unreferenced until the rows commit,
 //! and removed if the import never completes.
