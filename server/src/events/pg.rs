@@ -7,12 +7,12 @@
 //!   notification (sent after the change committed) carries only the sending instance and the
 //!   row's id. A database role that may connect but not read or write that table (`NOTIFY`
 //!   and `LISTEN` need no privilege) can therefore neither read another tenant's events nor
-//!   forge one. Rows go after [`STORED_FOR_MS`].
+//!   forge one. Rows go after `STORED_FOR_MS`.
 //! * An instance ignores its own notifications, so a listener hears each event once.
 //! * Sessions that end and authentications that change reach every instance's cache, which
 //!   forgets them at once.
-//! * Each instance notifies itself every [`PING_EVERY`]; when it has heard nothing, not even
-//!   that, for [`SILENCE`], or the connection drops, it forgets every cached authentication
+//! * Each instance notifies itself every `PING_EVERY`; when it has heard nothing, not even
+//!   that, for `SILENCE`, or the connection drops, it forgets every cached authentication
 //!   and listens again on a new connection. What was said while it was deaf is lost to it:
 //!   events are news, not a log. It listens on a connection of its own, outside the pool.
 use std::sync::Arc;
@@ -134,7 +134,7 @@ async fn listen(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
 }
 
 /// Sends this instance's messages, one at a time, in the order they were published; pings
-/// itself and removes old messages every [`PING_EVERY`].
+/// itself and removes old messages every `PING_EVERY`.
 async fn send(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Body>, origin: String) {
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
