@@ -118,22 +118,14 @@ pub enum BackupCommand {
     /// Print an archive's tree (folders, documents, revisions, sizes) after checking every
     /// MAC, offline.
     Ls {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// Accept a legacy CFMS archive and key (not authenticated: its files are hashed, but
-        /// nothing proves who wrote them).
-        #[arg(long)]
-        allow_legacy: bool,
+        #[command(flatten)]
+        archive: ArchiveArgs,
     },
     /// Write an archive's folder tree out as plain files, offline, into an empty directory,
     /// with `coffer-archive.json` describing rules, revisions and principals.
     Extract {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
+        #[command(flatten)]
+        archive: ArchiveArgs,
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
         /// Only this folder (a `/`-separated path) and what is below it.
@@ -142,12 +134,6 @@ pub enum BackupCommand {
         /// Write older revisions too, beside the current one as `<title>.rev<k>`.
         #[arg(long)]
         all_revisions: bool,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// Accept a legacy CFMS archive and key (not authenticated: its files are hashed, but
-        /// nothing proves who wrote them).
-        #[arg(long)]
-        allow_legacy: bool,
     },
     /// Export the tenant on the server; with `-o`, wait and download archive and key.
     Create {
@@ -233,6 +219,21 @@ pub enum TenantCommand {
         #[arg(long, env = "COFFER_TENANT_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
     },
+}
+
+/// An archive and its key file, as `backup ls` and `backup extract` open them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ArchiveArgs {
+    pub archive: PathBuf,
+    #[arg(long)]
+    pub key: PathBuf,
+    /// File holding the key file's passphrase (first line).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Accept a legacy CFMS archive and key (not authenticated: its files are hashed, but
+    /// nothing proves who wrote them).
+    #[arg(long)]
+    pub allow_legacy: bool,
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ pub mod backups;
 pub mod progress;
 pub mod remote;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -23,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::server::{Signals, start};
 use crate::services::tenants::{NewTenant, create_tenant};
 
-pub use args::{AdminCommand, BackupCommand, Cli, Command, TenantCommand};
+pub use args::{AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, TenantCommand};
 
 /// The `coffer` binary: logging, the arguments, the command; its exit code.
 pub fn entry() -> ExitCode {
@@ -193,41 +192,23 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
         }
         Command::Backup { command } => match command {
             BackupCommand::Verify { .. } => return None,
-            BackupCommand::Ls {
-                archive,
-                key,
-                passphrase_file,
-                allow_legacy,
-            } => {
-                let opening = Opening {
-                    archive: archive.clone(),
-                    key: key.clone(),
-                    passphrase: passphrase_file.clone(),
-                    allow_legacy: *allow_legacy,
-                };
+            BackupCommand::Ls { archive } => {
+                let archive = archive.clone();
                 Box::pin(offline(move || {
-                    let opened = opening.open("verifying")?;
+                    let opened = open_archive(&archive, "verifying")?;
                     crate::backup::extract::list(opened.reader, &opened.key)
                 }))
             }
             BackupCommand::Extract {
                 archive,
-                key,
                 output,
                 path,
                 all_revisions,
-                passphrase_file,
-                allow_legacy,
             } => {
-                let opening = Opening {
-                    archive: archive.clone(),
-                    key: key.clone(),
-                    passphrase: passphrase_file.clone(),
-                    allow_legacy: *allow_legacy,
-                };
+                let archive = archive.clone();
                 let (output, path, all) = (output.clone(), path.clone(), *all_revisions);
                 Box::pin(offline(move || {
-                    let opened = opening.open("extracting")?;
+                    let opened = open_archive(&archive, "extracting")?;
                     let root = path.as_deref().unwrap_or("");
                     crate::backup::extract::extract(opened.reader, &opened.key, &output, root, all)
                 }))
@@ -308,30 +289,17 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
     })
 }
 
-/// Opens an archive with the server's default key-cost limits.
-/// An archive for `backup ls` or `extract` to open, and how.
-struct Opening {
-    archive: PathBuf,
-    key: PathBuf,
-    passphrase: Option<PathBuf>,
-    allow_legacy: bool,
-}
-
-impl Opening {
-    /// Opens it, paying for a wrapped key what a server would by default.
-    fn open(&self, doing: &'static str) -> Result<crate::backup::cli::Opened> {
-        let limits = Config::default().backup_kdf_limits();
-        let passphrase = self.passphrase.as_deref();
-        let allow_legacy = self.allow_legacy;
-        crate::backup::cli::open(
-            &self.archive,
-            &self.key,
-            passphrase,
-            limits,
-            doing,
-            allow_legacy,
-        )
-    }
+/// Opens an archive for `backup ls` or `extract`, paying for a wrapped key what a server
+/// would by default.
+fn open_archive(args: &ArchiveArgs, doing: &'static str) -> Result<crate::backup::cli::Opened> {
+    crate::backup::cli::open(
+        &args.archive,
+        &args.key,
+        args.passphrase_file.as_deref(),
+        Config::default().backup_kdf_limits(),
+        doing,
+        args.allow_legacy,
+    )
 }
 
 /// Runs blocking offline work off the runtime; its outcome, printed like a remote one.
