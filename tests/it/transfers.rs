@@ -116,7 +116,13 @@ async fn websocket_upload_resumes_after_a_dropped_connection() {
     };
     let vanished = as_admin(server.client().await);
     vanished
-        .upload_then_vanish(&task.task_id, &bytes, 0, 2 * 1024 * 1024)
+        .upload_then_vanish(
+            &task.task_id,
+            &bytes,
+            0,
+            2 * 1024 * 1024,
+            Some(&part_file(&server, &task.task_id)),
+        )
         .await;
     // The server keeps what arrived; a new attempt resumes from what it announces (it may
     // briefly answer task_not_usable while it notices the old connection is gone).
@@ -458,7 +464,7 @@ async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
     vanishing.username = c.username.clone();
     vanishing.token = c.token.clone();
     vanishing
-        .upload_then_vanish(&task.task_id, &bytes, 0, 200_000)
+        .upload_then_vanish(&task.task_id, &bytes, 0, 200_000, None)
         .await;
     let uploads = server.dir.path().join("uploads");
     let count = || std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
@@ -674,4 +680,14 @@ async fn http_ranges_follow_rfc_9110_and_status_matches_the_reply_code() {
         assert_eq!(put.json()["code"], 400, "{range}");
         assert_eq!(put.json()["data"]["error"], "invalid_offset", "{range}");
     }
+}
+
+/// Where the server keeps the bytes of an unfinished upload.
+fn part_file(server: &TestServer, task_id: &str) -> std::path::PathBuf {
+    let id = uuid::Uuid::parse_str(task_id).unwrap();
+    server
+        .dir
+        .path()
+        .join("uploads")
+        .join(format!("{}.part", id.simple()))
 }

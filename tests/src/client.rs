@@ -315,6 +315,7 @@ impl Client {
         bytes: &[u8],
         offset: u64,
         stop: usize,
+        arrived: Option<&std::path::Path>,
     ) -> u64 {
         let ready = self.open_upload(task_id).await;
         let received = ready["data"]["received"].as_u64().expect("received");
@@ -327,6 +328,17 @@ impl Client {
                 .expect("send chunk");
         }
         self.ws.flush().await.ok();
+        // Vanishing with the server's messages unread resets the connection, which may throw
+        // away bytes the server has not read yet: with `arrived` (the server's part file),
+        // the client first waits (up to 5 s) until some of them are on the server's disk.
+        if let Some(part) = arrived {
+            for _ in 0..250 {
+                if std::fs::metadata(part).is_ok_and(|m| m.len() > offset) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         drop(self);
         received
     }
