@@ -112,6 +112,81 @@ wire_names!(JobStep {
     Completed => "completed",
 });
 
+/// What an import does with the tenant: `restore` needs it empty, `merge` adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    Restore,
+    Merge,
+}
+
+wire_names!(ImportMode { Restore => "restore", Merge => "merge" });
+
+/// What a `merge` does with a top-level name the tenant already uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConflict {
+    /// Import it under a free name (`name (2)`).
+    Rename,
+    /// Leave it out.
+    Skip,
+    /// Fail the import (`import_name_conflict`).
+    Fail,
+}
+
+wire_names!(OnConflict { Rename => "rename", Skip => "skip", Fail => "fail" });
+
+/// Where the instance that runs a job finds the backup key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// In the key file the job keeps (not wrapped by a passphrase): any instance runs the
+    /// job, and runs it again if the instance running it stops.
+    KeyFile,
+    /// Only in the memory of the instance that accepted the job (the key file is wrapped by
+    /// a passphrase the server never stores): that instance runs it, and if it stops the
+    /// job fails with `job_interrupted`.
+    Memory,
+}
+
+/// The parameters of an export job, as its row keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExportParams {
+    pub backup_id: String,
+    /// The time the archive and its key file record (ms since the epoch).
+    pub created_at: i64,
+    pub compress: bool,
+    pub key: KeySource,
+}
+
+/// The parameters of an import job, as its row keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportParams {
+    pub mode: ImportMode,
+    pub on_conflict: OnConflict,
+    pub dry_run: bool,
+    pub allow_legacy: bool,
+    pub key: KeySource,
+}
+
+/// A job's parameters, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobParams {
+    Export(ExportParams),
+    Import(ImportParams),
+}
+
+impl JobParams {
+    /// Where the job's key is.
+    pub fn key(&self) -> KeySource {
+        match self {
+            JobParams::Export(p) => p.key,
+            JobParams::Import(p) => p.key,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +205,17 @@ mod tests {
         }
         assert!(JobState::Cancelled.is_final() && !JobState::Pending.is_final());
         assert_eq!(JobState::Running, "running");
+        let params = JobParams::Import(ImportParams {
+            mode: ImportMode::Merge,
+            on_conflict: OnConflict::Skip,
+            dry_run: false,
+            allow_legacy: true,
+            key: KeySource::KeyFile,
+        });
+        let json = serde_json::to_value(&params).unwrap();
+        assert_eq!(json["kind"], "import");
+        assert_eq!(json["mode"], "merge");
+        assert_eq!(json["key"], "key_file");
+        assert_eq!(serde_json::from_value::<JobParams>(json).unwrap(), params);
     }
 }

@@ -26,8 +26,10 @@ pub struct Model {
     pub finished_at: Option<i64>,
     pub worker_id: Option<String>,
     pub heartbeat_at: Option<i64>,
-    /// The options the job was started with.
+    /// The options the job was started with (`api_spec::jobs::JobParams`).
     pub params: Option<Json>,
+    /// How many times a runner claimed the job.
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

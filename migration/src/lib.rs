@@ -10,6 +10,7 @@ mod m20261124_000003_jobs_backups;
 mod m20261130_000004_cascade_indexes;
 mod m20261130_000005_import_staging;
 mod m20261130_000006_bus_messages;
+mod m20261130_000007_job_queue;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_cascade_indexes::Migration),
             Box::new(m20261130_000005_import_staging::Migration),
             Box::new(m20261130_000006_bus_messages::Migration),
+            Box::new(m20261130_000007_job_queue::Migration),
         ]
     }
 }

@@ -103,6 +103,10 @@ pub struct Config {
     pub job_stale_secs: u64,
     /// How often the reaper times out pending imports past their deadline.
     pub job_reap_secs: u64,
+    /// Jobs (exports and imports) this instance runs at once. 0: it takes no job from the
+    /// shared queue (an instance that only serves requests), and runs only the jobs no other
+    /// instance can (a passphrase-wrapped key it holds), one at a time.
+    pub job_workers: usize,
 }
 
 impl Default for Config {
@@ -148,6 +152,7 @@ impl Default for Config {
             job_heartbeat_secs: 5,
             job_stale_secs: 60,
             job_reap_secs: 10,
+            job_workers: 2,
         }
     }
 }

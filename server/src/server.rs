@@ -77,9 +77,14 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let server = server.run();
     let handle = server.handle();
     let server = tokio::spawn(server);
-    let (chores, reaper) = (Arc::clone(&state), Arc::clone(&state));
+    let (chores, reaper, runner) = (Arc::clone(&state), Arc::clone(&state), Arc::clone(&state));
     let housekeeping = tokio::spawn(async move {
-        tokio::join!(housekeeping(chores), crate::jobs::reaper(reaper), bus);
+        tokio::join!(
+            housekeeping(chores),
+            crate::jobs::reaper(reaper),
+            crate::jobs::runner(runner),
+            bus
+        );
     });
     tracing::info!(%addr, "listening");
     Ok(RunningServer {

@@ -144,3 +144,190 @@ async fn a_session_ended_on_one_instance_is_refused_by_the_others_at_once() {
     assert!(refused < Duration::from_secs(2), "{refused:?}");
     b.request_stop();
 }
+
+/// Initiates an import through `c` and uploads archive and key over HTTP to `addr`.
+async fn upload_through(
+    addr: std::net::SocketAddr,
+    c: &mut Client,
+    archive: &[u8],
+    key: &[u8],
+) -> api_spec::actions::InitiateBackupImportResponse {
+    use api_spec::actions::{InitiateBackupImport, InitiateBackupImportRequest};
+    let init = c
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
+            timeout_seconds: Some(600),
+        })
+        .await
+        .unwrap();
+    let base = format!("http://{addr}");
+    for (task, bytes) in [(&init.archive_task_id, archive), (&init.key_task_id, key)] {
+        let put =
+            tests::http::put(&base, c.token.as_deref(), task, bytes.to_vec(), None, None).await;
+        assert_eq!(put.status, 200, "{:?}", put.json());
+    }
+    init
+}
+
+async fn tenant_admin_on(addr: std::net::SocketAddr, slug: &str) -> Client {
+    let mut c = Client::connect(&format!("ws://{addr}/ws")).await;
+    c.login("admin", "tenant-admin-pw", Some(slug))
+        .await
+        .unwrap();
+    c
+}
+
+/// The archive and key of a backup of tenant `default`, populated.
+async fn a_backup(server: &TestServer) -> (Vec<u8>, Vec<u8>) {
+    let mut c = server.admin().await;
+    let mut l = crate::backups::listener(server).await;
+    crate::backups::populate(&mut c).await;
+    let (id, _, _) = crate::backups::export(&mut c, &mut l, crate::backups::plain("src")).await;
+    crate::backups::download(server, &mut c, &id).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_through_one_started_on_another_watched_on_a_third() {
+    use api_spec::actions::{GetBackupImportStatus, JobIdRequest, StartBackupImport};
+    let server = TestServer::start().await;
+    if !server.uses_postgres() {
+        return;
+    }
+    let (archive, key) = a_backup(&server).await;
+    let (_, _) = crate::imports::tenant(&server, "phoenix").await;
+    // C runs no jobs: what its listener hears comes from another instance.
+    let b = another(&server, |_| {}).await;
+    let c = another(&server, |c| c.job_workers = 0).await;
+    let mut on_a = tenant_admin_on(server.addr, "phoenix").await;
+    let mut on_b = tenant_admin_on(b.addr(), "phoenix").await;
+    let mut on_c = tenant_admin_on(c.addr(), "phoenix").await;
+    let mut heard_on_c = tenant_admin_on(c.addr(), "phoenix").await;
+    listen(&mut heard_on_c).await;
+
+    let init = upload_through(server.addr, &mut on_a, &archive, &key).await;
+    on_b.call::<StartBackupImport>(&crate::imports::start(&init.backup_task_id))
+        .await
+        .unwrap();
+    let id = JobIdRequest {
+        backup_task_id: init.backup_task_id.clone(),
+    };
+    let event = loop {
+        let e = heard_on_c.next_event().await;
+        if e.event == "backup_import_completed" {
+            break e;
+        }
+    };
+    assert_eq!(event.data["backup_task_id"], json!(init.backup_task_id));
+    assert_eq!(event.data["status"], "completed", "{event:?}");
+    let status = on_c.call::<GetBackupImportStatus>(&id).await.unwrap();
+    assert_eq!(status.status, "completed", "{status:?}");
+    assert_eq!(
+        crate::imports::census(&server, "phoenix").await,
+        crate::imports::census(&server, "default").await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_of_ten_tenants_across_three_instances_each_run_exactly_once() {
+    use api_spec::actions::{CreateTenant, CreateTenantRequest, GenerateBackup, StartBackupImport};
+    use entity::job;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let server = TestServer::start().await;
+    if !server.uses_postgres() {
+        return;
+    }
+    let (archive, key) = a_backup(&server).await;
+    let mut root = server.admin().await;
+    let slugs: Vec<String> = (0..10).map(|i| format!("tenant-{i}")).collect();
+    for slug in &slugs {
+        root.call::<CreateTenant>(&CreateTenantRequest {
+            tenant: slug.clone(),
+            display_name: None,
+            admin_password: "tenant-admin-pw".into(),
+        })
+        .await
+        .unwrap();
+    }
+    let (b, c) = (
+        another(&server, |_| {}).await,
+        another(&server, |_| {}).await,
+    );
+    let addrs = [server.addr, b.addr(), c.addr()];
+    let states = [server.state(), b.state(), c.state()];
+    let runs_before: u64 = states.iter().map(|s| s.jobs.runs_started()).sum();
+    let db = &server.state().db;
+    let since = coffer::time::now_ms();
+
+    // Each tenant: an export submitted to one instance, two imports uploaded through one and
+    // started on the next.
+    let mut submitted = Vec::new();
+    for (i, slug) in slugs.iter().enumerate() {
+        let mut here = tenant_admin_on(addrs[i % 3], slug).await;
+        let mut next = tenant_admin_on(addrs[(i + 1) % 3], slug).await;
+        let export = here
+            .call::<GenerateBackup>(&crate::backups::plain("nightly"))
+            .await
+            .unwrap();
+        submitted.push(export.backup_task_id);
+        for _ in 0..2 {
+            let init = upload_through(addrs[i % 3], &mut here, &archive, &key).await;
+            let mut req = crate::imports::start(&init.backup_task_id);
+            req.mode = Some("merge".into());
+            next.call::<StartBackupImport>(&req).await.unwrap();
+            submitted.push(init.backup_task_id);
+        }
+    }
+    assert_eq!(submitted.len(), 30);
+
+    // All end; each completed, claimed once.
+    let mut rows = Vec::new();
+    for _ in 0..1200 {
+        rows = job::Entity::find()
+            .filter(job::Column::CreatedAt.gte(since))
+            .all(db)
+            .await
+            .unwrap();
+        if rows.len() == 30
+            && rows
+                .iter()
+                .all(|j| !["queued", "running"].contains(&j.status.as_str()))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows.len(), 30);
+    for j in &rows {
+        assert_eq!((j.status.as_str(), j.attempts), ("completed", 1), "{j:?}");
+    }
+    let runs: u64 = states.iter().map(|s| s.jobs.runs_started()).sum::<u64>() - runs_before;
+    assert_eq!(runs, 30, "every job ran exactly once");
+    let per_instance: Vec<u64> = states.iter().map(|s| s.jobs.runs_started()).collect();
+    eprintln!("runs per instance (with the source export on the first): {per_instance:?}");
+    assert!(
+        per_instance[1] > 0 && per_instance[2] > 0,
+        "every instance ran some: {per_instance:?}"
+    );
+    // Never two imports of one tenant at once.
+    for tenant in rows
+        .iter()
+        .map(|j| j.tenant_id)
+        .collect::<std::collections::HashSet<_>>()
+    {
+        let mut spans: Vec<(i64, i64)> = rows
+            .iter()
+            .filter(|j| j.tenant_id == tenant && j.kind == "import")
+            .map(|j| (j.started_at.unwrap(), j.finished_at.unwrap()))
+            .collect();
+        spans.sort();
+        assert_eq!(spans.len(), 2);
+        assert!(
+            spans[0].1 <= spans[1].0,
+            "imports of one tenant overlapped: {spans:?}"
+        );
+    }
+    let (source, first) = (
+        crate::imports::census(&server, "default").await,
+        crate::imports::census(&server, "tenant-0").await,
+    );
+    assert_eq!(first[0], 2 * source[0], "both merges imported everything");
+}

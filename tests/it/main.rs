@@ -26,6 +26,7 @@ mod key_files;
 mod listeners;
 mod migrations;
 mod protocol;
+mod queue;
 mod remote_cli;
 mod search;
 mod support;

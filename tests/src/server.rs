@@ -133,6 +133,19 @@ impl TestServer {
         }
     }
 
+    /// Stops this server and starts it again on the same database, data directory and blob
+    /// store, with `adjust` applied to its configuration.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        let mut config = self.config_for_another_instance();
+        adjust(&mut config);
+        let server = coffer::start(config, Signals::Ignore)
+            .await
+            .expect("server restarts");
+        self.addr = server.addr();
+        self.server = Some(server);
+    }
+
     /// The configuration of a second server instance on this server's database, data
     /// directory and blob store (to test several instances, or a crashed one).
     pub fn config_for_another_instance(&self) -> Config {

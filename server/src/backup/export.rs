@@ -1,22 +1,26 @@
-//! Export jobs: `generate_backup` creates the job, the backup row and the key file, then a
-//! task claims the job and writes the archive on a blocking thread, reporting progress (at
-//! most once a second) to the job row and to listeners, and ending — either way — with
-//! `backup_export_completed`.
+//! Export jobs: `generate_backup` writes the key file and queues the job with the backup row
+//! ([`start`]); a runner claims the job and [`run`] writes the archive on a blocking thread,
+//! reporting progress (at most once a second) to the job row and to listeners. The runner
+//! ends it, either way, with `backup_export_completed`.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_spec::events::{BACKUP_EXPORT_COMPLETED, BACKUP_EXPORT_PROGRESS, BackupJobEvent};
+use api_spec::events::{BACKUP_EXPORT_PROGRESS, BackupJobEvent};
 use api_spec::permissions::EXPORT_BACKUP;
 use uuid::Uuid;
 
-use super::keys::{BackupKey, KeyFile};
+use api_spec::ErrorCode;
+use api_spec::jobs::{ExportParams, JobParams, KeySource};
+
+use super::keys::{BackupKey, DerivedKeys, KeyFile};
 use super::writer::{self, Plan};
 use crate::app::AppState;
 use crate::auth::TenantScope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, fail};
 use crate::events::Audience;
 use crate::storage::backups::{self, NewBackup};
-use crate::storage::jobs::{self, JobState, JobStep, Progress};
+use crate::storage::jobs::{self, Claim, JobState, JobStep, Progress};
+use crate::storage::tenants;
 use crate::time::now_ms;
 
 pub use crate::layout::{backup_archive as archive_path, backup_key as key_path};
@@ -44,15 +48,13 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 /// A validated export request.
 pub struct ExportRequest {
     pub scope: TenantScope,
-    pub tenant: String,
     pub owner: Uuid,
     pub name: String,
     pub passphrase: Option<zeroize::Zeroizing<String>>,
     pub compress: bool,
 }
 
-/// Creates the job, the backup and its key file, and starts the export. Returns
-/// (backup id, job id).
+/// Writes the key file and queues the job with its backup. Returns (backup id, job id).
 pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, Uuid)> {
     let backup_id = Uuid::now_v7();
     let created_at = now_ms();
@@ -72,35 +74,58 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     .await??;
     let key_path = key_path(&state.config, req.scope.tenant_id(), backup_id);
     write_private(&key_path, &serde_json::to_vec_pretty(&key_file)?)?;
-    let (_turn, txn) = state.begin_write().await?;
-    let job = jobs::insert(
-        &req.scope,
-        &txn,
-        jobs::JobKind::Export,
-        req.owner,
-        JobState::Queued,
-        None,
-    )
-    .await?;
-    let new = NewBackup {
-        id: backup_id,
-        job_id: job.id,
-        name: req.name.clone(),
-        compressed: req.compress,
-        wrapped: req.passphrase.is_some(),
-        key_id: key_file.key_id.clone(),
+    // A key a passphrase wraps is usable only here (the server never stores the
+    // passphrase): the job is reserved for this instance, which holds the key meanwhile.
+    let source = if req.passphrase.is_some() {
+        KeySource::Memory
+    } else {
+        KeySource::KeyFile
     };
-    backups::insert(&req.scope, &txn, new).await?;
-    txn.commit().await?;
-    let state = Arc::clone(state);
-    let job_id = job.id;
-    // Registered before it runs: the reaper fails this instance's jobs that nothing runs.
-    state.jobs.flag(job_id);
-    tokio::spawn(async move {
-        run(Arc::clone(&state), req, job_id, backup_id, created_at, key).await;
-        state.jobs.release(job_id);
+    let params = JobParams::Export(ExportParams {
+        backup_id: backup_id.to_string(),
+        created_at,
+        compress: req.compress,
+        key: source,
     });
-    Ok((backup_id, job_id))
+    let queued = async {
+        let (_turn, txn) = state.begin_write().await?;
+        let new = jobs::NewJob {
+            kind: jobs::JobKind::Export,
+            owner: req.owner,
+            status: JobState::Queued,
+            deadline: None,
+            params: Some(&params),
+            reserved_for: (source == KeySource::Memory).then(|| state.jobs.instance()),
+        };
+        let job = jobs::insert(&req.scope, &txn, new).await?;
+        let new = NewBackup {
+            id: backup_id,
+            job_id: job.id,
+            name: req.name.clone(),
+            compressed: req.compress,
+            wrapped: req.passphrase.is_some(),
+            key_id: key_file.key_id.clone(),
+        };
+        backups::insert(&req.scope, &txn, new).await?;
+        // Held before the commit: from then on a runner may claim the job.
+        if source == KeySource::Memory {
+            state.jobs.hold(job.id, key);
+        }
+        if let Err(e) = txn.commit().await {
+            state.jobs.drop_held(job.id);
+            return Err(e.into());
+        }
+        Ok::<_, Error>(job)
+    };
+    let job = match queued.await {
+        Ok(job) => job,
+        Err(e) => {
+            let _ = std::fs::remove_file(&key_path);
+            return Err(e);
+        }
+    };
+    state.jobs.queued(state);
+    Ok((backup_id, job.id))
 }
 
 fn announce(state: &AppState, scope: &TenantScope, name: &'static str, event: &BackupJobEvent) {
@@ -119,24 +144,48 @@ fn percent(done: u64, total: u64) -> i32 {
         .map_or(99, |p| p.min(99) as i32)
 }
 
-async fn run(
-    state: Arc<AppState>,
-    req: ExportRequest,
-    job_id: Uuid,
-    backup_id: Uuid,
-    created_at: i64,
-    key: BackupKey,
-) {
-    let scope = req.scope;
-    match jobs::claim(&scope, &state.db, job_id, state.jobs.instance()).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            let _ = e.to_reply_data();
-            return;
-        }
+/// The keys of an export job: from the key held in memory for a passphrase-wrapped one, from
+/// its key file otherwise.
+async fn keys_of(
+    state: &AppState,
+    job: &entity::job::Model,
+    params: &ExportParams,
+) -> Result<DerivedKeys> {
+    if params.key == KeySource::Memory {
+        // Gone with the instance that accepted the job (or taken by an earlier run).
+        return state
+            .jobs
+            .take_held::<BackupKey>(job.id)
+            .map(|key| key.derive())
+            .ok_or_else(|| fail(ErrorCode::JobInterrupted));
     }
-    let _heartbeat = crate::jobs::Heartbeat::start(&state, scope, job_id);
+    let backup_id = parse_id(&params.backup_id)?;
+    let path = key_path(&state.config, job.tenant_id, backup_id);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| Error::Internal(format!("reading {}: {e}", path.display())))?;
+    let file = KeyFile::parse(&bytes)?;
+    Ok(file.unlock(None, state.unlocker.limits())?.derive())
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| Error::Internal(format!("a job names backup {id:.40}")))
+}
+
+/// Writes the archive of a claimed export job and completes the job.
+pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> {
+    let Some(JobParams::Export(params)) = jobs::params_of(job) else {
+        return Err(Error::Internal(
+            "an export job without its parameters".into(),
+        ));
+    };
+    let scope = TenantScope::system(job.tenant_id);
+    let (job_id, backup_id, created_at) = (job.id, parse_id(&params.backup_id)?, params.created_at);
+    let tenant = tenants::find_by_id(&state.db, job.tenant_id)
+        .await?
+        .ok_or_else(|| Error::Internal("an export job of a tenant that is gone".into()))?
+        .slug;
+    let keys = keys_of(state, job, &params).await?;
     let workers = match state.config.backup_workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -145,32 +194,27 @@ async fn run(
     };
     let plan = Plan {
         scope,
-        tenant: req.tenant.clone(),
+        tenant,
         backup_id,
         created_at,
-        compress: req.compress,
+        compress: params.compress,
         segment_size: state.config.backup_segment_bytes,
         workers,
-        keys: Arc::new(key.derive()),
+        keys: Arc::new(keys),
         path: archive_path(&state.config, scope.tenant_id(), backup_id),
     };
-    drop(key);
-    let event =
-        move |status: JobState, done: u64, total: u64, error: Option<String>| BackupJobEvent {
-            backup_task_id: job_id.to_string(),
-            backup_id: Some(backup_id.to_string()),
-            status,
-            progress_percent: if status == JobState::Completed {
-                100
-            } else {
-                percent(done, total)
-            },
-            bytes_done: done,
-            bytes_total: total,
-            error,
-        };
-    let blocking_state = Arc::clone(&state);
+    let event = move |done: u64, total: u64| BackupJobEvent {
+        backup_task_id: job_id.to_string(),
+        backup_id: Some(backup_id.to_string()),
+        status: JobState::Running,
+        progress_percent: percent(done, total),
+        bytes_done: done,
+        bytes_total: total,
+        error: None,
+    };
+    let blocking_state = Arc::clone(state);
     let rt = tokio::runtime::Handle::current();
+    let claim = Claim::of(job);
     let outcome = tokio::task::spawn_blocking(move || {
         let state = blocking_state;
         let mut last = Instant::now();
@@ -186,12 +230,12 @@ async fn run(
                 bytes_total: total,
                 counts: None,
             };
-            let _ = rt.block_on(jobs::progress(&plan.scope, &state.db, job_id, p));
+            let _ = rt.block_on(jobs::progress(&plan.scope, &state.db, &claim, p));
             announce(
                 &state,
                 &plan.scope,
                 BACKUP_EXPORT_PROGRESS,
-                &event(JobState::Running, done, total, None),
+                &event(done, total),
             );
         };
         writer::write(
@@ -205,69 +249,52 @@ async fn run(
     .await
     .map_err(Error::from)
     .and_then(|r| r);
+    let written = outcome.map_err(|e| match e {
+        // The only things an export names are files (whose bytes are missing or wrong).
+        Error::About { code, id } => Error::About {
+            code,
+            id: format!("file {id}"),
+        },
+        e => e,
+    })?;
     let db = &state.db;
-    match outcome {
-        Ok(written) => {
-            let counts = serde_json::to_value(&written.counts).unwrap_or_default();
-            let result = serde_json::json!({"backup_id": backup_id.to_string(), "size": written.size,
-                "sha256": written.sha256, "counts": counts});
-            let _ = backups::finish(
-                &scope,
-                db,
-                backup_id,
-                Some((written.size, written.sha256.clone())),
-            )
-            .await;
-            let p = Progress {
-                step: JobStep::Completed,
-                percent: 100,
-                bytes_done: written.counts.bytes,
-                bytes_total: written.counts.bytes,
-                counts: Some(counts),
-            };
-            let _ = jobs::progress(&scope, db, job_id, p).await;
-            let _ = jobs::complete(&scope, db, job_id, result).await;
-            announce(
-                &state,
-                &scope,
-                BACKUP_EXPORT_COMPLETED,
-                &event(
-                    JobState::Completed,
-                    written.counts.bytes,
-                    written.counts.bytes,
-                    None,
-                ),
-            );
-        }
-        Err(e) => {
-            let data = e.to_reply_data();
-            let code = serde_json::to_value(data.error)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let message = match &data.id {
-                Some(id) => format!("{} (file {id})", data.error.message()),
-                None => data.error.message().to_owned(),
-            };
-            let _ = std::fs::remove_file(key_path(&state.config, scope.tenant_id(), backup_id));
-            let _ = backups::finish(&scope, db, backup_id, None).await;
-            let failed = Some((code.as_str(), message.as_str()));
-            let _ = jobs::transition(
-                &scope,
-                db,
-                job_id,
-                &[JobState::Running],
-                JobState::Failed,
-                failed,
-            )
-            .await;
-            announce(
-                &state,
-                &scope,
-                BACKUP_EXPORT_COMPLETED,
-                &event(JobState::Failed, 0, 0, Some(code)),
-            );
-        }
+    let counts = serde_json::to_value(&written.counts)?;
+    let result = serde_json::json!({"backup_id": backup_id.to_string(), "size": written.size,
+        "sha256": written.sha256, "counts": counts});
+    let p = Progress {
+        step: JobStep::Completed,
+        percent: 100,
+        bytes_done: written.counts.bytes,
+        bytes_total: written.counts.bytes,
+        counts: Some(counts),
+    };
+    let claim = Claim::of(job);
+    jobs::progress(&scope, db, &claim, p).await?;
+    // The backup is recorded complete exactly when the job completes.
+    let (_turn, txn) = state.begin_write().await?;
+    let recorded = Some((written.size, written.sha256.clone()));
+    backups::finish(&scope, &txn, backup_id, recorded).await?;
+    if !jobs::complete(&scope, &txn, &claim, result).await? {
+        // Ended meanwhile, or no longer this run's: nothing commits.
+        return Err(fail(ErrorCode::JobStateConflict));
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Undoes an export cut short: its partial archive goes; its key file and backup stay for the
+/// next run.
+pub async fn reset(state: &AppState, job: &entity::job::Model) {
+    let scope = TenantScope::system(job.tenant_id);
+    if let Ok(Some(backup)) = backups::find_by_job(&scope, &state.db, job.id).await {
+        remove_partial(state, job, backup.id);
+    }
+}
+
+fn remove_partial(state: &AppState, job: &entity::job::Model, backup: Uuid) {
+    let archive = archive_path(&state.config, job.tenant_id, backup);
+    if let Some(dir) = archive.parent() {
+        let _ = std::fs::remove_file(dir.join(format!(".{}.partial", backup.simple())));
     }
 }
 
@@ -276,10 +303,12 @@ async fn run(
 pub async fn discard(state: &AppState, job: &entity::job::Model) {
     let scope = TenantScope::system(job.tenant_id);
     if let Ok(Some(backup)) = backups::find_by_job(&scope, &state.db, job.id).await {
-        let archive = archive_path(&state.config, job.tenant_id, backup.id);
-        if let Some(dir) = archive.parent() {
-            let _ = std::fs::remove_file(dir.join(format!(".{}.partial", backup.id.simple())));
+        if backup.status == backups::COMPLETED {
+            // Completed before its job was ended: the backup stands.
+            return;
         }
+        remove_partial(state, job, backup.id);
+        let _ = std::fs::remove_file(archive_path(&state.config, job.tenant_id, backup.id));
         let _ = std::fs::remove_file(key_path(&state.config, job.tenant_id, backup.id));
         let _ = backups::finish(&scope, &state.db, backup.id, None).await;
     }

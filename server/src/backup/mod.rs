@@ -17,6 +17,10 @@ pub mod writer;
 
 use std::sync::Arc;
 
+use std::sync::atomic::AtomicBool;
+
+use entity::job;
+
 use crate::app::AppState;
 use crate::error::Result;
 use crate::jobs::{Kind, Pending};
@@ -34,7 +38,20 @@ impl Kind for ExportJobs {
         JobKind::Export
     }
 
-    fn discard<'a>(&'a self, state: &'a AppState, job: &'a entity::job::Model) -> Pending<'a, ()> {
+    fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        job: &'a job::Model,
+        _cancel: &'a Arc<AtomicBool>,
+    ) -> Pending<'a, Result<()>> {
+        Box::pin(export::run(state, job))
+    }
+
+    fn reset<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()> {
+        Box::pin(export::reset(state, job))
+    }
+
+    fn discard<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()> {
         Box::pin(export::discard(state, job))
     }
 
@@ -51,7 +68,20 @@ impl Kind for ImportJobs {
         JobKind::Import
     }
 
-    fn discard<'a>(&'a self, state: &'a AppState, job: &'a entity::job::Model) -> Pending<'a, ()> {
+    fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        job: &'a job::Model,
+        cancel: &'a Arc<AtomicBool>,
+    ) -> Pending<'a, Result<()>> {
+        Box::pin(import::run(state, job, cancel))
+    }
+
+    fn reset<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()> {
+        Box::pin(import::reset(state, job))
+    }
+
+    fn discard<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()> {
         Box::pin(import::discard(state, job))
     }
 

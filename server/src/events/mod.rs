@@ -119,6 +119,11 @@ impl EventBus {
         self.to_others(pg::Body::AuthChanged);
     }
 
+    /// Tells the other instances' job runners that a job was queued.
+    pub fn jobs_queued(&self) {
+        self.to_others(pg::Body::JobsQueued);
+    }
+
     /// Hands a message to this instance's listeners.
     fn deliver(&self, message: BusMessage) {
         // No subscribers is not an error: nobody is listening.

@@ -55,6 +55,8 @@ pub enum Body {
     },
     /// Sessions, users, groups, memberships or grants changed.
     AuthChanged,
+    /// A job was queued: the runners look for work.
+    JobsQueued,
 }
 
 /// An [`Audience`] as it travels.
@@ -279,6 +281,7 @@ async fn take(state: &AppState, pool: &PgPool, origin: &str, payload: &str) -> R
             });
         }
         Body::AuthChanged => state.auth_cache.invalidate(),
+        Body::JobsQueued => state.jobs.wake(),
     }
     Ok(())
 }

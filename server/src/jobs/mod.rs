@@ -1,51 +1,88 @@
-//! Background jobs (exports and imports) over the DB-backed job table in `storage::jobs`:
-//! this process's identity and cancel flags, the per-job heartbeat, and the reaper that
-//! times out abandoned imports and fails jobs whose server died.
+//! Background jobs (exports and imports) over the job table in `storage::jobs`, which is
+//! their queue: an action enqueues a job in its own transaction, and the runner of any
+//! instance (`runner`) claims it, runs it through its [`Kind`], keeps it alive, ends it,
+//! announces it and cleans up after it. The reaper (`reaper`) times out abandoned imports
+//! and deals with the jobs of instances that stopped.
 //!
-//! A job runs on the instance that started it (an import's uploads are on that instance's
-//! disk). Several instances may share one database: every state change is a conditional
-//! update, imports of one tenant are serialised by a row lock on the tenant (see
-//! `backup::import::apply::serialise`), and an instance fails only the jobs of instances whose heartbeat
-//! stopped — never its own live ones.
+//! Where a job's backup key is decides where it may run (`api_spec::jobs::KeySource`): a job
+//! whose key is in a key file it keeps runs on any instance, and runs again (up to
+//! [`MAX_ATTEMPTS`] claims) when the instance running it stops — imports are atomic and
+//! exports write to a temporary name, so a run cut short leaves nothing a re-run trips on. A
+//! job whose key was unwrapped by a passphrase the server never stores is reserved for the
+//! instance that holds the key in memory; if that instance stops, the job fails with
+//! `job_interrupted`.
+//!
+//! This module depends on no kind of job: the kinds register at start-up
+//! ([`JobControl::register`]).
+mod reaper;
+mod runner;
+
+pub use reaper::{MAX_ATTEMPTS, reap, reaper};
+pub use runner::runner;
+
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api_spec::ErrorCode;
 use api_spec::events::{BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED, BackupJobEvent};
+use api_spec::jobs::JobParams;
 use api_spec::permissions::{EXPORT_BACKUP, IMPORT_BACKUP};
 use entity::job;
-use sea_orm::DatabaseBackend;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::events::Audience;
-use crate::storage::jobs::{self, JobKind, JobState};
-use crate::time::now_ms;
+use crate::storage::jobs::{self, Claim, JobKind, JobState};
 
 /// A future a [`Kind`] returns.
 pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// What the job machinery needs from each kind of job. The kinds live with their work (the
-/// backup jobs in `backup`); the server registers them at start-up
-/// ([`JobControl::register`]), so this module depends on none of them.
+/// What the runner needs from each kind of job. The kinds live with their work (the backup
+/// jobs in `backup`); the server registers them at start-up.
 pub trait Kind: Send + Sync {
     fn kind(&self) -> JobKind;
+    /// Does the job's work, which ends by completing the job (`storage::jobs::complete`,
+    /// in the transaction that commits the work) — or fails, and the runner ends it. Stops
+    /// soon after `cancel` is raised (the job was ended elsewhere).
+    fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        job: &'a job::Model,
+        cancel: &'a Arc<AtomicBool>,
+    ) -> Pending<'a, Result<()>>;
+    /// Undoes what a run cut short did, keeping what the job needs to run again.
+    fn reset<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()>;
     /// Removes everything a job of this kind that did not complete left behind.
     fn discard<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()>;
     /// Removes what ended jobs of this kind left (the reaper's sweep); how much it removed.
     fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>>;
 }
 
+/// A job's secret that only this instance holds (a key a passphrase unwrapped).
+type Held = Box<dyn Any + Send>;
+
+/// A run of a job in this process: its claim, and its cancel flag (raised when the run is
+/// over: the job ended, or another run took it).
+struct Run {
+    claim: Claim,
+    cancel: Arc<AtomicBool>,
+}
+
 /// This process's jobs: its instance id (the `worker_id` of every job it runs), the kinds it
-/// knows, and a cancel flag per live job.
+/// knows, the runs it has going, the keys it holds for jobs reserved for it, and the
+/// runner's wake-up call.
 pub struct JobControl {
     instance: String,
     kinds: std::sync::OnceLock<Vec<Arc<dyn Kind>>>,
-    flags: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
+    runs: Mutex<HashMap<Uuid, Run>>,
+    held: Mutex<HashMap<Uuid, Held>>,
+    wake: tokio::sync::Notify,
+    started: AtomicU64,
 }
 
 impl Default for JobControl {
@@ -53,9 +90,16 @@ impl Default for JobControl {
         Self {
             instance: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             kinds: std::sync::OnceLock::new(),
-            flags: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+            started: AtomicU64::new(0),
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl JobControl {
@@ -69,77 +113,140 @@ impl JobControl {
         self.kinds.get().map_or(&[], Vec::as_slice)
     }
 
+    /// The registered kind of a job row.
+    pub fn kind_of(&self, job: &job::Model) -> Option<&Arc<dyn Kind>> {
+        let kind = jobs::kind_of(job)?;
+        self.kinds().iter().find(|k| k.kind() == kind)
+    }
+
     /// The `worker_id` this process writes on the jobs it runs.
     pub fn instance(&self) -> &str {
         &self.instance
     }
 
-    /// The cancel flag of a job this process runs (created on first use).
-    pub fn flag(&self, job: Uuid) -> Arc<AtomicBool> {
-        let mut flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(flags.entry(job).or_default())
+    /// Keeps a job's secret until the job runs here ([`JobControl::take_held`]); enqueue
+    /// the job reserved for this instance. False (and nothing kept) if a secret is held for
+    /// the job already (another start of it is under way).
+    pub fn hold<T: Any + Send>(&self, job: Uuid, secret: T) -> bool {
+        match lock(&self.held).entry(job) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Box::new(secret));
+                true
+            }
+        }
     }
 
-    /// Asks a job of this process to stop; false if it does not run here.
+    /// Whether a secret is held for the job.
+    pub fn holds(&self, job: Uuid) -> bool {
+        lock(&self.held).contains_key(&job)
+    }
+
+    fn held_jobs(&self) -> Vec<Uuid> {
+        lock(&self.held).keys().copied().collect()
+    }
+
+    /// The secret held for a job, once.
+    pub fn take_held<T: Any + Send>(&self, job: Uuid) -> Option<T> {
+        let held = lock(&self.held).remove(&job)?;
+        held.downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Forgets a job's secret (the job ended before it ran).
+    pub fn drop_held(&self, job: Uuid) {
+        lock(&self.held).remove(&job);
+    }
+
+    /// Wakes this instance's runner and, on PostgreSQL, every other instance's: a job was
+    /// queued. Call after the transaction that queued it commits.
+    pub fn queued(&self, state: &AppState) {
+        self.wake.notify_one();
+        state.events.jobs_queued();
+    }
+
+    /// Wakes this instance's runner.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// How many runs this instance has started (each claim is one).
+    pub fn runs_started(&self) -> u64 {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Registers a run of a claimed job (one more run started), with a fresh cancel flag.
+    fn start_run(&self, job: &job::Model) -> Arc<AtomicBool> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        self.track(job)
+    }
+
+    /// Registers a job this process works on (a run, or the reaper's reset of it), so that
+    /// the runner beats for it and this instance's reaper leaves it alone. An earlier run
+    /// of the same job here (one that lost it) is told to stop.
+    fn track(&self, job: &job::Model) -> Arc<AtomicBool> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let run = Run {
+            claim: Claim::of(job),
+            cancel: Arc::clone(&cancel),
+        };
+        if let Some(old) = lock(&self.runs).insert(job.id, run) {
+            old.cancel.store(true, Ordering::SeqCst);
+        }
+        cancel
+    }
+
+    /// Asks the run of a job here to stop; false if none runs here.
     pub fn cancel(&self, job: Uuid) -> bool {
-        let flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
-        flags
+        lock(&self.runs)
             .get(&job)
-            .map(|f| f.store(true, Ordering::SeqCst))
+            .map(|r| r.cancel.store(true, Ordering::SeqCst))
             .is_some()
     }
 
-    /// Whether a job runs in this process (its task registered it and has not ended).
+    /// Whether a job runs in this process.
     pub fn runs(&self, job: Uuid) -> bool {
-        let flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
-        flags.contains_key(&job)
+        lock(&self.runs).contains_key(&job)
     }
 
-    /// Forgets a finished job.
-    pub fn release(&self, job: Uuid) {
-        let mut flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
-        flags.remove(&job);
+    /// Whether this process runs a job or holds a key for one.
+    fn holds_any(&self) -> bool {
+        !lock(&self.runs).is_empty() || !lock(&self.held).is_empty()
     }
-}
 
-/// Keeps a job's heartbeat while it is alive, and raises its cancel flag when its row leaves
-/// the live states (a cancel or the reaper, possibly on another instance). Dropped with the
-/// job.
-pub struct Heartbeat(tokio::task::JoinHandle<()>);
-
-impl Heartbeat {
-    pub fn start(state: &Arc<AppState>, scope: TenantScope, job: Uuid) -> Self {
-        let state = Arc::clone(state);
-        let flag = state.jobs.flag(job);
-        let every = Duration::from_secs(state.config.job_heartbeat_secs.max(1));
-        Self(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                // A write may wait behind another writer on SQLite; a missed beat is
-                // harmless there (one instance per SQLite database).
-                let _ = jobs::heartbeat(&scope, &state.db, job).await;
-                match jobs::find(&scope, &state.db, job).await {
-                    Ok(Some(row)) if !jobs::state_of(&row).is_final() => {}
-                    Ok(_) => flag.store(true, Ordering::SeqCst),
-                    Err(_) => {}
-                }
-            }
-        }))
+    /// How many runs go on in this process.
+    fn running(&self) -> usize {
+        lock(&self.runs).len()
     }
-}
 
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
+    /// The claims of the runs in this process.
+    fn claims(&self) -> Vec<Claim> {
+        lock(&self.runs).values().map(|r| r.claim.clone()).collect()
+    }
+
+    /// Forgets a run that is over (not a later run of the same job).
+    fn release(&self, claim: &Claim) {
+        let mut runs = lock(&self.runs);
+        if runs.get(&claim.id).is_some_and(|r| r.claim == *claim) {
+            runs.remove(&claim.id);
+        }
+        drop(runs);
+        self.drop_held(claim.id);
     }
 }
 
 /// The event payload for a job in `status`.
 pub fn event(job: &job::Model, status: JobState, error: Option<ErrorCode>) -> BackupJobEvent {
+    let backup_id = match jobs::params_of(job) {
+        Some(JobParams::Export(p)) => Some(p.backup_id),
+        _ => None,
+    };
     BackupJobEvent {
         backup_task_id: job.id.to_string(),
-        backup_id: None,
+        backup_id,
         status,
         progress_percent: if status == JobState::Completed {
             100
@@ -172,33 +279,83 @@ pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) 
         .publish(job.tenant_id, Audience::Permission(permission), name, event);
 }
 
-/// Ends a job that is in one of `from` as `to` (with `error`: code and message), removes
-/// what it left behind and announces it; false if it was no longer in `from` (someone else
-/// ended it, and announced it, first).
+/// Who removes what a job that ends left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftovers {
+    /// The caller, now: nothing runs the job (it never ran, its run is over, or its
+    /// instance stopped).
+    Here,
+    /// As the state the job leaves says: the caller, unless the job was running — then its
+    /// runner, on this instance or another, which notices that the job ended and stops (or,
+    /// if that runner's instance stopped, the reaper's sweep).
+    ByState,
+}
+
+/// Ends a job that is in one of `from` as `to` (with `error`: code and message), has what it
+/// left removed as `leftovers` says, and announces it; false if it was no longer in `from`
+/// (someone else ended it, and announced it, first).
 pub async fn end(
     state: &AppState,
     job: &job::Model,
     from: &[JobState],
     to: JobState,
     error: Option<(ErrorCode, String)>,
+    leftovers: Leftovers,
 ) -> Result<bool> {
     let scope = TenantScope::system(job.tenant_id);
     let code = error.as_ref().map(|(c, m)| (code_str(*c), m.as_str()));
     let recorded = code.as_ref().map(|(c, m)| (c.as_str(), *m));
-    if !jobs::transition(&scope, &state.db, job.id, from, to, recorded).await? {
+    let (db, id) = (&state.db, job.id);
+    let mut here = true;
+    let moved = if leftovers == Leftovers::ByState && from.contains(&JobState::Running) {
+        // The state it leaves decides, not the one read before: a claim may have come
+        // between.
+        let idle: Vec<JobState> = from
+            .iter()
+            .copied()
+            .filter(|s| *s != JobState::Running)
+            .collect();
+        if !idle.is_empty() && jobs::transition(&scope, db, id, &idle, to, recorded).await? {
+            true
+        } else {
+            here = false;
+            jobs::transition(&scope, db, id, &[JobState::Running], to, recorded).await?
+        }
+    } else {
+        jobs::transition(&scope, db, id, from, to, recorded).await?
+    };
+    if !moved {
         return Ok(false);
     }
-    // The job's own task (if it runs here) notices the state change and cleans up after
-    // itself; for a job nothing runs for, it happens here.
-    if !state.jobs.cancel(job.id) {
+    state.jobs.drop_held(id);
+    // Its run here (if any) stops at once rather than at the next beat, and cleans up.
+    let runs_here = state.jobs.cancel(id);
+    if here && !runs_here {
         discard(state, job).await;
     }
     announce_end(state, job, &event(job, to, error.map(|(code, _)| code)));
     Ok(true)
 }
 
-/// [`end`], retried for a while when the database refuses (a busy SQLite, a dropped
-/// connection), so a job never stays live because one write failed.
+/// Times out a pending job past its deadline: its upload tasks expire (no upload completes
+/// for it any more) and it ends as `timeout`; false if it was no longer pending.
+pub async fn time_out(state: &AppState, job: &job::Model) -> Result<bool> {
+    let scope = TenantScope::system(job.tenant_id);
+    crate::storage::tasks::expire_for_job(&scope, &state.db, job.id).await?;
+    let pending = [JobState::Pending];
+    end(
+        state,
+        job,
+        &pending,
+        JobState::Timeout,
+        None,
+        Leftovers::Here,
+    )
+    .await
+}
+
+/// [`end`] of a job nothing runs any more, retried for a while when the database refuses (a
+/// busy SQLite, a dropped connection), so a job never stays live because one write failed.
 pub async fn end_persistently(
     state: &AppState,
     job: &job::Model,
@@ -208,7 +365,7 @@ pub async fn end_persistently(
 ) -> bool {
     let mut delay = Duration::from_millis(200);
     for _ in 0..10 {
-        match end(state, job, from, to, error.clone()).await {
+        match end(state, job, from, to, error.clone(), Leftovers::Here).await {
             Ok(ended) => return ended,
             Err(e) => tracing::warn!(job = %job.id, error = %e, "could not end a job; retrying"),
         }
@@ -221,72 +378,7 @@ pub async fn end_persistently(
 
 /// Removes everything a job that did not complete left behind (as its kind says).
 pub async fn discard(state: &AppState, job: &job::Model) {
-    let kind = jobs::kind_of(job);
-    for k in state.jobs.kinds() {
-        if Some(k.kind()) == kind {
-            k.discard(state, job).await;
-        }
-    }
-}
-
-/// One reaper pass: pending imports past their deadline time out (their uploads expire and
-/// their bytes are removed); jobs whose server died fail with `job_interrupted` — another
-/// instance's once its heartbeat is older than `job_stale_secs`, and this instance's own
-/// when no task of it runs them any more. `at_start`: this process just started, so on
-/// SQLite (one process per database) every live job not its own is orphaned at once.
-pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
-    let mut ended = 0;
-    for job in jobs::past_deadline(&state.db, now_ms()).await? {
-        let scope = TenantScope::system(job.tenant_id);
-        crate::storage::tasks::expire_for_job(&scope, &state.db, job.id).await?;
-        if end(state, &job, &[JobState::Pending], JobState::Timeout, None).await? {
-            ended += 1;
-        }
-    }
-    let single_process = state.db.get_database_backend() == DatabaseBackend::Sqlite;
-    let stale = now_ms() - (state.config.job_stale_secs as i64) * 1000;
-    let cutoff = if at_start && single_process {
-        i64::MAX
-    } else {
-        stale
-    };
-    let instance = state.jobs.instance();
-    let mut dead = jobs::silent(&state.db, instance, false, cutoff).await?;
-    dead.extend(
-        jobs::silent(&state.db, instance, true, stale)
-            .await?
-            .into_iter()
-            .filter(|j| !state.jobs.runs(j.id)),
-    );
-    let code = ErrorCode::JobInterrupted;
-    for job in dead {
-        let error = Some((code, code.message().to_owned()));
-        let live = [JobState::Queued, JobState::Running];
-        if end(state, &job, &live, JobState::Failed, error).await? {
-            tracing::warn!(job = %job.id, kind = %job.kind, "job of a stopped server failed");
-            ended += 1;
-        }
-    }
-    // After the dead jobs ended, so that what they left goes in the same pass.
-    let mut swept = 0;
-    for kind in state.jobs.kinds() {
-        swept += kind.sweep(state).await?;
-    }
-    if swept > 0 {
-        tracing::info!(leftovers = swept, "removed leftovers of ended imports");
-    }
-    Ok(ended)
-}
-
-/// Runs the reaper every `job_reap_secs` until the server stops.
-pub async fn reaper(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(Duration::from_secs(state.config.job_reap_secs.max(1)));
-    loop {
-        every.tick().await;
-        match reap(&state, false).await {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "reaper ended jobs"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "job reaper failed"),
-        }
+    if let Some(kind) = state.jobs.kind_of(job) {
+        kind.discard(state, job).await;
     }
 }

@@ -1,9 +1,15 @@
-//! The job table: background work of one tenant (backup exports and imports). Every state
-//! change is a conditional update (`WHERE status = <expected>`), so two actors — a worker, a
-//! cancel, the reaper, another server instance — can never both move the same job.
+//! The job table: background work of one tenant (backup exports and imports), and the queue
+//! every instance's runner claims from. Every state change is a conditional update
+//! (`WHERE status = <expected>`), so two actors — a runner, a cancel, the reaper, another
+//! server instance — can never both move the same job.
+//!
+//! A queued job with a `worker_id` is reserved for that instance (its key is only in that
+//! instance's memory); one without is anyone's.
 use entity::job;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -12,7 +18,7 @@ use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::time::now_ms;
 
-pub use api_spec::jobs::{JobKind, JobState, JobStep};
+pub use api_spec::jobs::{JobKind, JobParams, JobState, JobStep, KeySource};
 
 /// The state a job row records (one no version of the server wrote reads as `failed`).
 pub fn state_of(job: &job::Model) -> JobState {
@@ -24,18 +30,71 @@ pub fn kind_of(job: &job::Model) -> Option<JobKind> {
     JobKind::parse(&job.kind)
 }
 
+/// One run of a job: the instance that claimed it and which attempt. A run's writes are
+/// fenced by it: once the job was queued again and claimed anew (its instance was taken for
+/// stopped), they change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub id: Uuid,
+    pub worker: String,
+    pub attempt: i32,
+}
+
+impl Claim {
+    /// The claim a claimed row records.
+    pub fn of(job: &job::Model) -> Self {
+        Self {
+            id: job.id,
+            worker: job.worker_id.clone().unwrap_or_default(),
+            attempt: job.attempts,
+        }
+    }
+}
+
+/// Limits an update to the run `claim` names, while it runs.
+fn fenced<E: EntityTrait>(update: sea_orm::UpdateMany<E>, claim: &Claim) -> sea_orm::UpdateMany<E> {
+    update
+        .filter(job::Column::Id.eq(claim.id))
+        .filter(job::Column::Status.eq(JobState::Running.as_str()))
+        .filter(job::Column::WorkerId.eq(claim.worker.as_str()))
+        .filter(job::Column::Attempts.eq(claim.attempt))
+}
+
+/// The parameters a job row keeps (`None` for a pending import, which has none yet, and for
+/// rows no version of the server wrote).
+pub fn params_of(job: &job::Model) -> Option<JobParams> {
+    serde_json::from_value(job.params.clone()?).ok()
+}
+
 fn names(states: &[JobState]) -> impl Iterator<Item = &'static str> + '_ {
     states.iter().map(|s| s.as_str())
+}
+
+/// A job to insert.
+pub struct NewJob<'a> {
+    pub kind: JobKind,
+    pub owner: Uuid,
+    pub status: JobState,
+    pub deadline: Option<i64>,
+    pub params: Option<&'a JobParams>,
+    /// The instance a queued job is reserved for (see the module docs).
+    pub reserved_for: Option<&'a str>,
 }
 
 pub async fn insert(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
-    kind: JobKind,
-    owner: Uuid,
-    status: JobState,
-    deadline: Option<i64>,
+    new: NewJob<'_>,
 ) -> Result<job::Model> {
+    let NewJob {
+        kind,
+        owner,
+        status,
+        deadline,
+        params,
+        reserved_for,
+    } = new;
+    let params = params.map(serde_json::to_value).transpose()?;
     let model = job::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
@@ -54,9 +113,10 @@ pub async fn insert(
         created_at: Set(now_ms()),
         started_at: Set(None),
         finished_at: Set(None),
-        worker_id: Set(None),
-        heartbeat_at: Set(None),
-        params: Set(None),
+        worker_id: Set(reserved_for.map(str::to_owned)),
+        heartbeat_at: Set(reserved_for.map(|_| now_ms())),
+        params: Set(params),
+        attempts: Set(0),
     };
     Ok(model.insert(db).await?)
 }
@@ -72,25 +132,183 @@ pub async fn find(
         .await?)
 }
 
-/// Moves a queued job to `running` for `worker`; false if someone else already did.
-pub async fn claim(
-    scope: &TenantScope,
+/// The queued jobs `worker` may claim, oldest first: of one of `kinds`, reserved for
+/// `worker` or (with `shared`) for no instance, and — for an import — of a tenant none of
+/// whose imports runs.
+fn claimable(worker: &str, kinds: &[JobKind], shared: bool) -> sea_orm::Select<job::Entity> {
+    let mine = job::Column::WorkerId.eq(worker);
+    let whose = if shared {
+        Condition::any()
+            .add(job::Column::WorkerId.is_null())
+            .add(mine)
+    } else {
+        Condition::all().add(mine)
+    };
+    let running_imports = Query::select()
+        .column(job::Column::TenantId)
+        .from(job::Entity)
+        .and_where(job::Column::Kind.eq(JobKind::Import.as_str()))
+        .and_where(job::Column::Status.eq(JobState::Running.as_str()))
+        .to_owned();
+    job::Entity::find()
+        .filter(job::Column::Status.eq(JobState::Queued.as_str()))
+        .filter(job::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())))
+        .filter(whose)
+        .filter(
+            Condition::any()
+                .add(job::Column::Kind.ne(JobKind::Import.as_str()))
+                .add(job::Column::TenantId.not_in_subquery(running_imports)),
+        )
+        .order_by_asc(job::Column::CreatedAt)
+        .order_by_asc(job::Column::Id)
+}
+
+/// Whether a claim would find a job (a read: a runner asks before it takes the write lock).
+pub async fn any_claimable(
     db: &impl ConnectionTrait,
-    id: Uuid,
     worker: &str,
+    kinds: &[JobKind],
+    shared: bool,
 ) -> Result<bool> {
+    Ok(claimable(worker, kinds, shared)
+        .select_only()
+        .column(job::Column::Id)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Claims the oldest job [`claimable`] by `worker`: moves it to `running` for `worker` and
+/// counts the attempt. Run it in a write transaction: on PostgreSQL the row is locked
+/// `FOR UPDATE SKIP LOCKED` (claims on other instances take other jobs), on SQLite the
+/// transaction holds the database's write lock. Two claims of one tenant's imports at once
+/// cannot both commit: the unique index on running imports refuses the second.
+pub async fn claim_next(
+    txn: &DatabaseTransaction,
+    worker: &str,
+    kinds: &[JobKind],
+    shared: bool,
+) -> Result<Option<job::Model>> {
+    let mut next = claimable(worker, kinds, shared).limit(1);
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        next = next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(job) = next.one(txn).await? else {
+        return Ok(None);
+    };
     let now = now_ms();
     let res = job::Entity::update_many()
         .col_expr(job::Column::Status, JobState::Running.as_str().into())
         .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
         .col_expr(job::Column::StartedAt, Some(now).into())
         .col_expr(job::Column::HeartbeatAt, Some(now).into())
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Id.eq(id))
+        .col_expr(
+            job::Column::Attempts,
+            Expr::col(job::Column::Attempts).add(1),
+        )
+        .filter(job::Column::Id.eq(job.id))
         .filter(job::Column::Status.eq(JobState::Queued.as_str()))
+        .exec(txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(job::Entity::find_by_id(job.id).one(txn).await?)
+}
+
+/// Takes over a running job of a silent instance for `worker` (the reaper, which then
+/// resets and requeues it); false if someone else took it, or it moved on, first.
+pub async fn take_over(db: &impl ConnectionTrait, job: &job::Model, worker: &str) -> Result<bool> {
+    let mut update = job::Entity::update_many()
+        .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
+        .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
+        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::Status.eq(JobState::Running.as_str()));
+    update = match &job.worker_id {
+        Some(w) => update.filter(job::Column::WorkerId.eq(w.as_str())),
+        None => update.filter(job::Column::WorkerId.is_null()),
+    };
+    update = match job.heartbeat_at {
+        Some(at) => update.filter(job::Column::HeartbeatAt.eq(at)),
+        None => update.filter(job::Column::HeartbeatAt.is_null()),
+    };
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Puts a running job `worker` holds back in the queue, for any instance, as if it never
+/// ran (its attempts stay counted); false if it was no longer `worker`'s running job.
+pub async fn requeue(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<bool> {
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, JobState::Queued.as_str().into())
+        .col_expr(job::Column::WorkerId, Option::<String>::None.into())
+        .col_expr(job::Column::StartedAt, Option::<i64>::None.into())
+        .col_expr(job::Column::HeartbeatAt, Option::<i64>::None.into())
+        .col_expr(job::Column::CurrentStep, Option::<String>::None.into())
+        .col_expr(job::Column::ProgressPercent, 0.into())
+        .col_expr(job::Column::BytesDone, 0i64.into())
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(JobState::Running.as_str()))
+        .filter(job::Column::WorkerId.eq(worker))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Marks every live job reserved for or run by `worker` alive (one statement per beat).
+pub async fn beat(db: &impl ConnectionTrait, worker: &str) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
+        .filter(job::Column::WorkerId.eq(worker))
+        .filter(job::Column::Status.is_in(names(&[JobState::Queued, JobState::Running])))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Those of `ids` that are no longer live (or gone).
+pub async fn ended(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let live: std::collections::HashSet<Uuid> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Id)
+        .filter(job::Column::Id.is_in(ids.iter().copied()))
+        .filter(job::Column::Status.is_in(names(&JobState::LIVE)))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !live.contains(id))
+        .collect())
+}
+
+/// Those of `claims` whose run is over: the job ended, or it is no longer that run's.
+pub async fn lost(db: &impl ConnectionTrait, claims: &[Claim]) -> Result<Vec<Claim>> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = job::Entity::find()
+        .filter(job::Column::Id.is_in(claims.iter().map(|c| c.id)))
+        .all(db)
+        .await?;
+    Ok(claims
+        .iter()
+        .filter(|c| {
+            !rows.iter().any(|r| {
+                r.id == c.id
+                    && state_of(r) == JobState::Running
+                    && r.worker_id.as_deref() == Some(c.worker.as_str())
+                    && r.attempts == c.attempt
+            })
+        })
+        .cloned()
+        .collect())
 }
 
 /// Moves the job from one of `from` to `to`, recording `error` (code, message) with it;
@@ -121,32 +339,6 @@ pub async fn transition(
     Ok(res.rows_affected == 1)
 }
 
-/// Whether a job of `kind` is running in the tenant.
-pub async fn any_running(
-    scope: &TenantScope,
-    db: &impl ConnectionTrait,
-    kind: JobKind,
-) -> Result<bool> {
-    Ok(job::Entity::find()
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Kind.eq(kind.as_str()))
-        .filter(job::Column::Status.eq(JobState::Running.as_str()))
-        .one(db)
-        .await?
-        .is_some())
-}
-
-/// Marks the job alive.
-pub async fn heartbeat(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
-    job::Entity::update_many()
-        .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Pending jobs of every tenant whose deadline has passed (housekeeping).
 pub async fn past_deadline(db: &impl ConnectionTrait, now: i64) -> Result<Vec<job::Model>> {
     Ok(job::Entity::find()
@@ -158,7 +350,7 @@ pub async fn past_deadline(db: &impl ConnectionTrait, now: i64) -> Result<Vec<jo
 
 /// Queued or running jobs of every tenant whose heartbeat is older than `cutoff` (every
 /// such job, with `cutoff` = `i64::MAX`), of other instances than `instance` — or, with
-/// `own`, of `instance` itself.
+/// `own`, of `instance` itself. A queued job no instance holds is nobody's: never silent.
 pub async fn silent(
     db: &impl ConnectionTrait,
     instance: &str,
@@ -168,8 +360,8 @@ pub async fn silent(
     let whose = if own {
         Condition::all().add(job::Column::WorkerId.eq(instance))
     } else {
-        Condition::any()
-            .add(job::Column::WorkerId.is_null())
+        Condition::all()
+            .add(job::Column::WorkerId.is_not_null())
             .add(job::Column::WorkerId.ne(instance))
     };
     Ok(job::Entity::find()
@@ -190,7 +382,7 @@ pub async fn silent(
 pub async fn complete(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
-    id: Uuid,
+    claim: &Claim,
     result: Value,
 ) -> Result<bool> {
     // The last step, all the work done, and the result's counts where the status shows them.
@@ -202,18 +394,12 @@ pub async fn complete(
             Some(JobStep::Completed.as_str().to_owned()).into(),
         )
         .col_expr(job::Column::ProgressPercent, 100.into())
-        .col_expr(
-            job::Column::BytesDone,
-            sea_orm::sea_query::Expr::col(job::Column::BytesTotal),
-        )
+        .col_expr(job::Column::BytesDone, Expr::col(job::Column::BytesTotal))
         .col_expr(job::Column::Counts, counts.into())
         .col_expr(job::Column::Result, Some(result).into())
         .col_expr(job::Column::FinishedAt, Some(now_ms()).into())
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(JobState::Running.as_str()))
-        .exec(db)
-        .await?;
+        .filter(job::Column::TenantId.eq(scope.tenant_id()));
+    let res = fenced(res, claim).exec(db).await?;
     Ok(res.rows_affected == 1)
 }
 
@@ -226,12 +412,12 @@ pub struct Progress {
     pub counts: Option<Value>,
 }
 
-/// Records progress of a running job; false (nothing written) once the job has ended, so a
-/// late report never overwrites a terminal state.
+/// Records progress of a run; false (nothing written) once the run is over, so a late
+/// report never overwrites a terminal state or another run's progress.
 pub async fn progress(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
-    id: Uuid,
+    claim: &Claim,
     p: Progress,
 ) -> Result<bool> {
     let mut update = job::Entity::update_many()
@@ -246,29 +432,31 @@ pub async fn progress(
     if let Some(counts) = p.counts {
         update = update.col_expr(job::Column::Counts, Some(counts).into());
     }
-    let res = update
-        .filter(job::Column::TenantId.eq(scope.tenant_id()))
-        .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(JobState::Running.as_str()))
-        .exec(db)
-        .await?;
+    let update = update.filter(job::Column::TenantId.eq(scope.tenant_id()));
+    let res = fenced(update, claim).exec(db).await?;
     Ok(res.rows_affected == 1)
 }
 
-/// Moves a pending job to `queued` for `worker`, with its parameters; false if it was no
-/// longer pending.
+/// Moves a pending job to `queued`, with its parameters — reserved for `reserved_for` when
+/// given (see the module docs); false if it was no longer pending.
 pub async fn queue(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
-    worker: &str,
-    params: Value,
+    reserved_for: Option<&str>,
+    params: &JobParams,
 ) -> Result<bool> {
     let res = job::Entity::update_many()
         .col_expr(job::Column::Status, JobState::Queued.as_str().into())
-        .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
+        .col_expr(
+            job::Column::WorkerId,
+            reserved_for.map(str::to_owned).into(),
+        )
         .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
-        .col_expr(job::Column::Params, Some(params).into())
+        .col_expr(
+            job::Column::Params,
+            Some(serde_json::to_value(params)?).into(),
+        )
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::Status.eq(JobState::Pending.as_str()))

@@ -39,7 +39,6 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
     };
     let request = ExportRequest {
         scope: *auth.scope(),
-        tenant: auth.tenant_slug().to_owned(),
         owner: auth.user_id(),
         name,
         passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),

@@ -4,7 +4,7 @@ use api_spec::envelope::Empty;
 
 use crate::actions::Call;
 use crate::error::{Result, fail};
-use crate::jobs;
+use crate::jobs::{self, Leftovers};
 use crate::storage::jobs::JobState;
 
 /// Ends the job as `cancelled`; what it staged or imported so far goes with it (a running
@@ -18,6 +18,7 @@ pub async fn run(call: Call, req: JobIdRequest) -> Result<Empty> {
         &JobState::LIVE,
         JobState::Cancelled,
         None,
+        Leftovers::ByState,
     )
     .await?
     {

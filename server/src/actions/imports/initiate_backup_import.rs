@@ -25,15 +25,15 @@ pub async fn run(
     let ttl_ms = timeout as i64 * 1000;
     let (_turn, txn) = call.state.begin_write().await?;
     let deadline = Some(now_ms() + ttl_ms);
-    let job = jobs::insert(
-        auth.scope(),
-        &txn,
-        jobs::JobKind::Import,
-        auth.user_id(),
-        jobs::JobState::Pending,
+    let new = jobs::NewJob {
+        kind: jobs::JobKind::Import,
+        owner: auth.user_id(),
+        status: jobs::JobState::Pending,
         deadline,
-    )
-    .await?;
+        params: None,
+        reserved_for: None,
+    };
+    let job = jobs::insert(auth.scope(), &txn, new).await?;
     let task = |purpose| NewTask {
         ttl_ms,
         ..NewTask::import(auth.user_id(), job.id, purpose)

@@ -1,12 +1,8 @@
-use std::sync::Arc;
-
 use api_spec::ErrorCode;
 use api_spec::actions::{StartBackupImportRequest, StartBackupImportResponse};
-use serde_json::json;
-use tokio::io::AsyncReadExt;
+use api_spec::jobs::{ImportMode, ImportParams, JobParams, KeySource, OnConflict};
 
 use crate::actions::Call;
-use crate::backup::import::apply::{OnConflict, Options};
 use crate::backup::import::unpack::{self, Parsed, Unlocked};
 use crate::backup::import::{self, job_dir};
 use crate::backup::stream::SegmentReader;
@@ -16,25 +12,18 @@ use crate::storage::jobs::{self as job_rows, JobState};
 use crate::storage::{self, tasks};
 use crate::time::now_ms;
 
-/// Largest key file read (a real one is a few hundred bytes).
-const KEY_FILE_LIMIT: u64 = 64 * 1024;
-
-fn options(req: &StartBackupImportRequest) -> Result<Options> {
-    let merge = match req.mode.as_deref().unwrap_or("restore") {
-        "restore" => false,
-        "merge" => true,
-        _ => return Err(field_error(ErrorCode::InvalidField, "mode")),
-    };
-    let on_conflict = match req.on_conflict.as_deref().unwrap_or("rename") {
-        "rename" => OnConflict::Rename,
-        "skip" => OnConflict::Skip,
-        "fail" => OnConflict::Fail,
-        _ => return Err(field_error(ErrorCode::InvalidField, "on_conflict")),
-    };
-    Ok(Options {
-        merge,
+/// The job's parameters (its key's place is decided once the key is read).
+fn params(req: &StartBackupImportRequest) -> Result<ImportParams> {
+    let mode = ImportMode::parse(req.mode.as_deref().unwrap_or("restore"))
+        .ok_or_else(|| field_error(ErrorCode::InvalidField, "mode"))?;
+    let on_conflict = OnConflict::parse(req.on_conflict.as_deref().unwrap_or("rename"))
+        .ok_or_else(|| field_error(ErrorCode::InvalidField, "on_conflict"))?;
+    Ok(ImportParams {
+        mode,
         on_conflict,
         dry_run: req.dry_run,
+        allow_legacy: req.allow_legacy,
+        key: KeySource::KeyFile,
     })
 }
 
@@ -57,7 +46,7 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         return Err(fail(ErrorCode::JobStateConflict));
     }
     if job.deadline.is_some_and(|d| now_ms() > d) {
-        jobs::end(state, &job, &[JobState::Pending], JobState::Timeout, None).await?;
+        jobs::time_out(state, &job).await?;
         return Err(fail(ErrorCode::ImportDeadlinePassed));
     }
     let uploads = tasks::of_job(auth.scope(), &state.db, job.id).await?;
@@ -70,23 +59,22 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     {
         return Err(fail(ErrorCode::ImportUploadsIncomplete));
     }
-    let options = options(&req)?;
+    let mut params = params(&req)?;
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
-    let mut bytes = Vec::new();
-    tokio::fs::File::open(&key)
-        .await
-        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?
-        .take(KEY_FILE_LIMIT)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
-    let unlocked = match unpack::parse_key(&bytes, req.allow_legacy)? {
-        Parsed::Coffer(file) => Unlocked::Coffer(
-            state
-                .unlocker
-                .unlock(auth.scope().tenant_id(), *file, passphrase)
-                .await?,
-        ),
+    let unlocked = match unpack::parse_key(&import::read_key_file(&dir).await?, req.allow_legacy)? {
+        Parsed::Coffer(file) => {
+            // A key a passphrase wraps is usable only here (the server never stores the
+            // passphrase): the job is reserved for this instance, which holds the key.
+            if file.wrapped.is_some() {
+                params.key = KeySource::Memory;
+            }
+            Unlocked::Coffer(
+                state
+                    .unlocker
+                    .unlock(auth.scope().tenant_id(), *file, passphrase)
+                    .await?,
+            )
+        }
         Parsed::Legacy(key) => Unlocked::Legacy(key),
     };
     let unlocked = tokio::task::spawn_blocking(move || {
@@ -109,17 +97,20 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     // A restore needs an empty tenant: said now, before the job runs, and the job stays
     // pending for a `merge`. The job checks again when it runs (something may be made
     // meanwhile).
-    if !options.merge && storage::tenants::holds_content(auth.scope(), &state.db).await? {
+    if params.mode == ImportMode::Restore
+        && storage::tenants::holds_content(auth.scope(), &state.db).await?
+    {
         return Err(fail(ErrorCode::ImportTargetNotEmpty));
     }
-    let params = json!({"mode": req.mode.as_deref().unwrap_or("restore"),
-        "on_conflict": req.on_conflict.as_deref().unwrap_or("rename"),
-        "dry_run": req.dry_run, "allow_legacy": req.allow_legacy});
-    // Registered before it is queued: from then on the reaper must see that it runs here.
-    state.jobs.flag(job.id);
-    let instance = state.jobs.instance();
-    if !job_rows::queue(auth.scope(), &state.db, job.id, instance, params).await? {
-        state.jobs.release(job.id);
+    let reserved = params.key == KeySource::Memory;
+    if reserved && !state.jobs.hold(job.id, unlocked) {
+        // Another start of this job is under way here.
+        return Err(fail(ErrorCode::JobStateConflict));
+    }
+    let reserved_for = reserved.then(|| state.jobs.instance());
+    let params = JobParams::Import(params);
+    if !job_rows::queue(auth.scope(), &state.db, job.id, reserved_for, &params).await? {
+        state.jobs.drop_held(job.id);
         // Cancelled, timed out or started meanwhile.
         return Err(fail(ErrorCode::JobStateConflict));
     }
@@ -128,12 +119,7 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     for task in &uploads {
         let _ = tokio::fs::remove_file(crate::services::transfers::part_path(state, task.id)).await;
     }
-    tokio::spawn(import::run(
-        Arc::clone(state),
-        job.clone(),
-        unlocked,
-        options,
-    ));
+    state.jobs.queued(state);
     Ok(StartBackupImportResponse {
         backup_task_id: job.id.to_string(),
         status: JobState::Queued,

@@ -40,13 +40,14 @@ use crate::storage::{files, groups, jobs, users};
 /// Largest id map kept inline in the job's result.
 pub const ID_MAP_INLINE_MAX: usize = 20_000;
 
-/// The first statement of an import's transactions (the claim and the publication).
+/// The first statement of an import's last transaction (the publication).
 ///
-/// On PostgreSQL it locks the tenant's row `FOR NO KEY UPDATE`: imports (and claims) of one
-/// tenant take turns, across instances, while ordinary inserts — whose foreign keys take only
-/// `KEY SHARE` on the tenant — go on. On SQLite the transaction already holds the database's
+/// On PostgreSQL it locks the tenant's row `FOR NO KEY UPDATE`: publications in one tenant
+/// take turns, across instances, while ordinary inserts — whose foreign keys take only
+/// `KEY SHARE` on the tenant — go on. (One import of a tenant runs at a time anyway: the
+/// runner claims no second one.) On SQLite the transaction already holds the database's
 /// write lock (`db::begin_write`).
-pub(super) async fn serialise(txn: &DatabaseTransaction, scope: &TenantScope) -> Result<()> {
+async fn serialise(txn: &DatabaseTransaction, scope: &TenantScope) -> Result<()> {
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         txn.execute_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,
@@ -62,6 +63,8 @@ pub(super) async fn serialise(txn: &DatabaseTransaction, scope: &TenantScope) ->
 pub struct Import<'a> {
     pub scope: TenantScope,
     pub job: Uuid,
+    /// The run: its last transaction completes the job only while the job is still its.
+    pub claim: jobs::Claim,
     pub plan: &'a Plan,
     pub source: &'a Unpacked,
     pub options: Options,
@@ -143,7 +146,7 @@ async fn publish(
         warnings,
         Some(&staged.file_id),
     );
-    if !jobs::complete(scope, &txn, import.job, result.clone()).await? {
+    if !jobs::complete(scope, &txn, &import.claim, result.clone()).await? {
         // Cancelled (or failed by the reaper) while we worked: nothing commits.
         return Err(fail(ErrorCode::JobStateConflict));
     }

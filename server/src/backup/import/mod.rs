@@ -1,7 +1,7 @@
 //! Backup import (BACKUP_IMPORT.md §3). `initiate_backup_import` creates a `pending` job with
 //! two upload tasks whose bytes land in the job's directory (never in the blob store);
-//! `start_backup_import` unlocks the key, checks the archive's header and queues the job; then
-//! [`run`] waits for the tenant's turn (one running import per tenant), and:
+//! `start_backup_import` unlocks the key, checks the archive's header and queues the job; a
+//! runner claims it when no other import of the tenant runs, and [`run`]:
 //!
 //! 1. **verifying** — `unpack`: every segment authenticated, every member validated, every
 //!    blob hashed, into the job's staging directory;
@@ -39,18 +39,18 @@ use api_spec::ErrorCode;
 use api_spec::events::{BACKUP_IMPORT_PROGRESS, BackupJobEvent};
 use api_spec::permissions::IMPORT_BACKUP;
 use entity::job;
-use uuid::Uuid;
+
+use api_spec::jobs::{ImportParams, JobParams, KeySource};
 
 use self::apply::Options;
-use self::unpack::{Staging, Unlocked};
+use self::unpack::{Parsed, Staging, Unlocked};
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::events::Audience;
-use crate::jobs::{self as control, Heartbeat};
 use crate::storage::blobs::blob_key;
 use crate::storage::files;
-use crate::storage::jobs::{self, JobStep, Progress};
+use crate::storage::jobs::{self, Claim, JobStep, Progress};
 
 pub(crate) use crate::layout::import_journal as published_path;
 pub use crate::layout::{
@@ -82,7 +82,7 @@ impl Reporter {
             bytes_total: total,
             counts: None,
         };
-        if !jobs::progress(&scope, &self.state.db, self.job.id, p)
+        if !jobs::progress(&scope, &self.state.db, &Claim::of(&self.job), p)
             .await
             .unwrap_or(false)
         {
@@ -106,46 +106,77 @@ impl Reporter {
     }
 }
 
-/// Runs a queued import to its end. Every path ends the job and announces it exactly once:
-/// here, or — when a cancel or the reaper ended it first — there.
-pub async fn run(state: Arc<AppState>, job: job::Model, key: Unlocked, options: Options) {
-    let scope = TenantScope::system(job.tenant_id);
-    let flag = state.jobs.flag(job.id);
-    let heartbeat = Heartbeat::start(&state, scope, job.id);
+/// Largest key file read (a real one is a few hundred bytes).
+const KEY_FILE_LIMIT: u64 = 64 * 1024;
+
+/// The bytes of the key file uploaded to import job directory `dir`.
+pub async fn read_key_file(dir: &Path) -> Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    tokio::fs::File::open(key_path(dir))
+        .await
+        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?
+        .take(KEY_FILE_LIMIT)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
+    Ok(bytes)
+}
+
+/// The key of a claimed import: held in memory for one a passphrase unwrapped, from its
+/// uploaded key file otherwise.
+async fn key_of(
+    state: &AppState,
+    job: &job::Model,
+    dir: &Path,
+    params: &ImportParams,
+) -> Result<Unlocked> {
+    if params.key == KeySource::Memory {
+        // Gone with the instance that accepted the job.
+        return state
+            .jobs
+            .take_held::<Unlocked>(job.id)
+            .ok_or_else(|| fail(ErrorCode::JobInterrupted));
+    }
+    match unpack::parse_key(&read_key_file(dir).await?, params.allow_legacy)? {
+        Parsed::Coffer(file) => Ok(Unlocked::Coffer(
+            state.unlocker.unlock(job.tenant_id, *file, None).await?,
+        )),
+        Parsed::Legacy(key) => Ok(Unlocked::Legacy(key)),
+    }
+}
+
+/// Runs a claimed import: verifies and unpacks the archive, imports it and completes the
+/// job; its uploads go once it completed. A failure leaves the rest to the runner (which
+/// ends the job and has what it left removed).
+pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBool>) -> Result<()> {
+    let Some(JobParams::Import(params)) = jobs::params_of(job) else {
+        return Err(Error::Internal(
+            "an import job without its parameters".into(),
+        ));
+    };
     let dir = job_dir(&state.config, job.tenant_id, job.id);
-    let outcome = pipeline(&state, &job, &dir, key, options, &flag).await;
-    drop(heartbeat);
-    match outcome {
-        Ok(_) => {
-            let _ = tokio::fs::remove_dir_all(&dir).await;
-            // The completed row carries the final progress; announce that, not the queued one.
-            let done = jobs::find(&scope, &state.db, job.id)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| job.clone());
-            let event = control::event(&done, jobs::JobState::Completed, None);
-            control::announce_end(&state, &job, &event);
-        }
-        Err(e) => {
-            remove_leftovers(&state, &scope, job.id, &dir).await;
-            let _ = tokio::fs::remove_dir_all(&dir).await;
-            if !flag.load(Ordering::SeqCst) {
-                let data = e.to_reply_data();
-                let message = match &data.id {
-                    Some(id) => format!("{} ({id})", data.error.message()),
-                    None => match &data.log_id {
-                        Some(log) => format!("{} (log id {log})", data.error.message()),
-                        None => data.error.message().to_owned(),
-                    },
-                };
-                let live = [jobs::JobState::Queued, jobs::JobState::Running];
-                let error = Some((data.error, message));
-                control::end_persistently(&state, &job, &live, jobs::JobState::Failed, error).await;
+    let key = key_of(state, job, &dir, &params).await?;
+    pipeline(state, job, &dir, key, Options::from(&params), cancel).await?;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    Ok(())
+}
+
+/// Undoes an import cut short: its staged rows, the blobs it placed and its staging go; its
+/// uploads stay for the next run.
+pub async fn reset(state: &AppState, job: &job::Model) {
+    let scope = TenantScope::system(job.tenant_id);
+    let dir = job_dir(&state.config, job.tenant_id, job.id);
+    remove_leftovers(state, &scope, job.id, &dir).await;
+    let _ = tokio::fs::remove_file(published_path(&dir)).await;
+    // Every run's staging (`staging-<attempt>`).
+    if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if entry.file_name().to_string_lossy().starts_with("staging") {
+                let _ = tokio::fs::remove_dir_all(entry.path()).await;
             }
         }
     }
-    state.jobs.release(job.id);
 }
 
 async fn pipeline(
@@ -158,9 +189,6 @@ async fn pipeline(
 ) -> Result<serde_json::Value> {
     let scope = TenantScope::system(job.tenant_id);
     let cancelled = || fail(ErrorCode::JobStateConflict);
-    if !wait_for_turn(state, &scope, job.id, flag).await {
-        return Err(cancelled());
-    }
     let mut reporter = Reporter {
         state: Arc::clone(state),
         job: job.clone(),
@@ -173,7 +201,9 @@ async fn pipeline(
     // and unpacked, once as what they hold is imported.
     let total = size.saturating_mul(2);
     reporter.report(JobStep::Verifying, 0, 0, total, true).await;
-    let staging = Staging::create(dir.join("staging"))?;
+    // One staging directory per run: a run that lost the job (its instance was taken for
+    // stopped) never writes into the next run's.
+    let staging = Staging::create(dir.join(format!("staging-{}", job.attempts)))?;
     let rt = tokio::runtime::Handle::current();
     let (unpacked, plan, reporter) = {
         let staging = staging.clone();
@@ -239,45 +269,18 @@ async fn pipeline(
     let import = apply::Import {
         scope,
         job: job.id,
+        claim: Claim::of(job),
         plan: &plan,
         source: &unpacked,
         options,
     };
     let result = apply::apply(&mut publisher, &import, &mut on_rows, flag).await?;
-    if options.dry_run && !jobs::complete(&scope, &state.db, job.id, result.clone()).await? {
+    if options.dry_run
+        && !jobs::complete(&scope, &state.db, &Claim::of(job), result.clone()).await?
+    {
         return Err(cancelled());
     }
     Ok(result)
-}
-
-/// Waits until no other import of the tenant runs, then claims the job; false if the job
-/// was cancelled while it waited.
-async fn wait_for_turn(state: &AppState, scope: &TenantScope, id: Uuid, flag: &AtomicBool) -> bool {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        if flag.load(Ordering::SeqCst) {
-            return false;
-        }
-        match claim_turn(state, scope, id).await {
-            Ok(true) => return true,
-            Ok(false) => {}
-            // A busy database (another writer) only delays the claim.
-            Err(e) => tracing::debug!(job = %id, error = %e, "import claim deferred"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
-    }
-}
-
-async fn claim_turn(state: &AppState, scope: &TenantScope, id: Uuid) -> Result<bool> {
-    let (_turn, txn) = state.begin_write().await?;
-    apply::serialise(&txn, scope).await?;
-    if jobs::any_running(scope, &txn, jobs::JobKind::Import).await? {
-        return Ok(false);
-    }
-    let claimed = jobs::claim(scope, &txn, id, state.jobs.instance()).await?;
-    txn.commit().await?;
-    Ok(claimed)
 }
 
 /// Puts an import's blobs into the store, listing each key in the job's journal first so

@@ -14,18 +14,24 @@ use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::storage::{documents, folders};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
-    Rename,
-    Skip,
-    Fail,
-}
+pub use api_spec::jobs::OnConflict;
+use api_spec::jobs::{ImportMode, ImportParams};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub merge: bool,
     pub on_conflict: OnConflict,
     pub dry_run: bool,
+}
+
+impl From<&ImportParams> for Options {
+    fn from(p: &ImportParams) -> Self {
+        Self {
+            merge: p.mode == ImportMode::Merge,
+            on_conflict: p.on_conflict,
+            dry_run: p.dry_run,
+        }
+    }
 }
 
 /// How each top-level name clash was resolved.
