@@ -256,6 +256,15 @@ async fn export_download_and_verify_round_trip() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::BackupMacMismatch);
 
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    let backup = uuid::Uuid::parse_str(&backup_id).unwrap();
+    let objects = [
+        coffer::layout::archive_object(tenant, backup),
+        coffer::layout::key_object(tenant, backup),
+    ];
+    for object in &objects {
+        assert!(server.has_object(object).await, "{object} is kept");
+    }
     c.call::<DeleteBackup>(&BackupIdRequest {
         backup_id: backup_id.clone(),
     })
@@ -266,6 +275,9 @@ async fn export_download_and_verify_round_trip() {
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::BackupNotFound);
+    for object in &objects {
+        assert!(!server.has_object(object).await, "{object} is removed");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,16 +511,23 @@ async fn a_missing_blob_fails_the_export_naming_the_file() {
         "the message names the file"
     );
     let err = c
-        .call::<GetBackupDownload>(&BackupIdRequest { backup_id })
+        .call::<GetBackupDownload>(&BackupIdRequest {
+            backup_id: backup_id.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::BackupNotReady);
-    // Nothing partial is left behind.
-    let leftovers: Vec<_> = walk(&server.dir.path().join("backups"))
-        .into_iter()
-        .chain(walk(&server.dir.path().join("backup-keys")))
-        .collect();
+    // Nothing partial is left behind: no scratch, no archive or key file in the store.
+    let leftovers = walk(&server.dir.path().join("exports"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    let backup = uuid::Uuid::parse_str(&backup_id).unwrap();
+    for object in [
+        coffer::layout::archive_object(tenant, backup),
+        coffer::layout::key_object(tenant, backup),
+    ] {
+        assert!(!server.has_object(&object).await, "{object} is left");
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -689,4 +708,82 @@ async fn the_committed_v1_fixture_keeps_verifying() {
     let passphrase = std::fs::read_to_string(dir.join("passphrase.txt")).unwrap();
     let archive2 = std::fs::read(dir.join("archive-passphrase.cbk")).unwrap();
     assert!(check(&archive2, &wrapped, Some(passphrase.trim())).is_ok());
+}
+
+/// Archives and key files kept on local disk by versions before the object store move into
+/// it when the server starts, and download byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_kept_on_local_disk_move_into_the_object_store_at_start() {
+    use coffer::layout::{archive_object, backup_archive, backup_key, key_object};
+    let mut server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("kept locally")).await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    drop((c, l));
+
+    // As an older version kept them: files under data_dir, nothing in the store.
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    let backup = uuid::Uuid::parse_str(&backup_id).unwrap();
+    let config = &server.state().config;
+    let (old_archive, old_key) = (
+        backup_archive(config, tenant, backup),
+        backup_key(config, tenant, backup),
+    );
+    for (path, bytes) in [(&old_archive, &archive), (&old_key, &key)] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    for object in [archive_object(tenant, backup), key_object(tenant, backup)] {
+        server.state().blobs.delete(&object).await.unwrap();
+        assert!(!server.has_object(&object).await);
+    }
+
+    server
+        .restart_with(|c| c.backup_segment_bytes = 64 * 1024)
+        .await;
+    assert!(
+        !old_archive.exists() && !old_key.exists(),
+        "moved, not copied"
+    );
+    let mut c = server.admin().await;
+    let (archive_again, key_again) = download(&server, &mut c, &backup_id).await;
+    assert!(
+        archive_again == archive,
+        "the archive downloads byte for byte"
+    );
+    assert_eq!(key_again, key);
+}
+
+/// Export scratch that no run here writes goes with the reaper's sweep (a run that stopped
+/// with its process leaves it on a disk no other instance reaches); a start's key file not
+/// yet recorded stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_scratch_of_stopped_runs_is_swept() {
+    use coffer::layout::export_scratch;
+    let server = server().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("done")).await;
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    let config = &server.state().config;
+    let done = uuid::Uuid::parse_str(&backup_id).unwrap();
+    let (left, partial, starting) = (
+        export_scratch(config, tenant, done, false),
+        export_scratch(config, tenant, done, false)
+            .with_file_name(format!(".{}.partial", done.simple())),
+        export_scratch(config, tenant, uuid::Uuid::now_v7(), true),
+    );
+    for path in [&left, &partial, &starting] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"scratch").unwrap();
+    }
+    coffer::jobs::reap(server.state(), false).await.unwrap();
+    assert!(
+        !left.exists() && !partial.exists(),
+        "a finished export's scratch goes"
+    );
+    assert!(starting.exists(), "a key file of a start under way stays");
 }

@@ -11,7 +11,7 @@ use aes::cipher::block_padding::Pkcs7;
 use api_spec::ErrorCode;
 use api_spec::actions::{VerifyBackup, VerifyBackupRequest};
 use cbc::cipher::BlockEncryptMut;
-use coffer::backup::export::{archive_path, key_path};
+use coffer::layout::{archive_object, key_object};
 use tests::archive::reseal_plain;
 use tests::{Client, TestServer};
 
@@ -152,10 +152,15 @@ pub(crate) async fn stored_pair_refused(
 ) {
     let tenant = crate::imports::tenant_id(server, "default").await;
     let backup = uuid::Uuid::parse_str(backup_id).unwrap();
-    let config = &server.state().config;
+    server
+        .store_object(&archive_object(tenant, backup), archive)
+        .await;
+    server.store_object(&key_object(tenant, backup), key).await;
+    // The offline check reads files.
+    let scratch = uuid::Uuid::new_v4().simple().to_string();
     let (archive_file, key_file) = (
-        archive_path(config, tenant, backup),
-        key_path(config, tenant, backup),
+        server.dir.path().join(format!(".{scratch}.archive")),
+        server.dir.path().join(format!(".{scratch}.key")),
     );
     std::fs::write(&archive_file, archive).unwrap();
     std::fs::write(&key_file, key).unwrap();
@@ -232,11 +237,9 @@ async fn malformed_tar_in_an_authenticated_archive_is_refused() {
     // The untouched pair still verifies and imports.
     let tenant = crate::imports::tenant_id(&server, "default").await;
     let stored = uuid::Uuid::parse_str(&backup_id).unwrap();
-    std::fs::write(
-        archive_path(&server.state().config, tenant, stored),
-        &archive,
-    )
-    .unwrap();
+    server
+        .store_object(&archive_object(tenant, stored), &archive)
+        .await;
     c.call::<VerifyBackup>(&VerifyBackupRequest {
         backup_id: backup_id.clone(),
         passphrase: None,

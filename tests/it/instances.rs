@@ -331,3 +331,45 @@ async fn jobs_of_ten_tenants_across_three_instances_each_run_exactly_once() {
     );
     assert_eq!(first[0], 2 * source[0], "both merges imported everything");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_made_through_one_instance_downloads_through_another_byte_for_byte() {
+    use api_spec::actions::{BackupIdRequest, GetBackupDownload};
+    let server = TestServer::start().await;
+    if !server.uses_postgres() || !server.uses_s3() {
+        return;
+    }
+    // B shares the database and the object store, not the disk.
+    let own_disk = tempfile::tempdir().unwrap();
+    // It runs no jobs: the backup is made by A.
+    let b = another(&server, |c| {
+        c.data_dir = own_disk.path().to_path_buf();
+        c.job_workers = 0;
+    })
+    .await;
+    let (archive, key) = a_backup(&server).await;
+    let mut on_b = admin_on(&b).await;
+    let backups = on_b
+        .call::<api_spec::actions::ListBackups>(&api_spec::envelope::Empty {})
+        .await
+        .unwrap();
+    let backup_id = backups.backups[0].backup_id.clone();
+    let tasks = on_b
+        .call::<GetBackupDownload>(&BackupIdRequest { backup_id })
+        .await
+        .unwrap();
+    let base = format!("http://{}", b.addr());
+    let token = on_b.token.as_deref();
+    let archive_on_b = tests::http::get(&base, token, &tasks.archive.task_id, None).await;
+    let key_on_b = tests::http::get(&base, token, &tasks.key.task_id, None).await;
+    assert_eq!((archive_on_b.status, key_on_b.status), (200, 200));
+    assert!(archive_on_b.body == archive, "the archive, byte for byte");
+    assert_eq!(key_on_b.body, key);
+    // A range of it, as a resumed download asks.
+    let range = tests::http::get(&base, token, &tasks.archive.task_id, Some("bytes=100-")).await;
+    assert!(range.body == archive[100..], "the archive from byte 100");
+    assert!(
+        std::fs::read_dir(own_disk.path().join("exports")).is_err(),
+        "nothing of it on B's disk"
+    );
+}

@@ -146,6 +146,21 @@ impl TestServer {
         self.server = Some(server);
     }
 
+    /// Stores `bytes` as object `key` in the server's object store (replacing it).
+    pub async fn store_object(&self, key: &str, bytes: &[u8]) {
+        let temp = self
+            .dir
+            .path()
+            .join(format!(".{}.object", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&temp, bytes).unwrap();
+        self.state().blobs.put_file(key, &temp).await.unwrap();
+    }
+
+    /// Whether object `key` is in the server's object store.
+    pub async fn has_object(&self, key: &str) -> bool {
+        self.state().blobs.exists(key).await.unwrap()
+    }
+
     /// The configuration of a second server instance on this server's database, data
     /// directory and blob store (to test several instances, or a crashed one).
     pub fn config_for_another_instance(&self) -> Config {
@@ -206,8 +221,13 @@ impl TestServer {
             None => self.dir.path().join("blobs"),
         };
         let mut found = Vec::new();
+        // Backup archives and key files share the store, under prefixes of their own.
+        let kept = [root.join("backups"), root.join("backup-keys")];
         let mut stack = vec![root];
         while let Some(dir) = stack.pop() {
+            if kept.contains(&dir) {
+                continue;
+            }
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };

@@ -23,7 +23,14 @@ use crate::storage::jobs::{self, Claim, JobState, JobStep, Progress};
 use crate::storage::tenants;
 use crate::time::now_ms;
 
-pub use crate::layout::{backup_archive as archive_path, backup_key as key_path};
+use crate::layout::{KEY_FILE_LIMIT, archive_object, export_scratch, key_object};
+
+/// A stored backup's key file, from the object store.
+pub async fn read_key_file(state: &AppState, tenant: Uuid, backup: Uuid) -> Result<Vec<u8>> {
+    crate::storage::blobs::read_small(&*state.blobs, &key_object(tenant, backup), KEY_FILE_LIMIT)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("the key file of backup {backup} is missing")))
+}
 
 /// Writes a file with mode 0600 via a temp name and a rename.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
@@ -72,8 +79,24 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
         Ok::<_, Error>((key, file))
     })
     .await??;
-    let key_path = key_path(&state.config, req.scope.tenant_id(), backup_id);
-    write_private(&key_path, &serde_json::to_vec_pretty(&key_file)?)?;
+    // Written privately to local scratch, then kept in the object store (a separate prefix
+    // from the archives).
+    let tenant = req.scope.tenant_id();
+    let scratch = export_scratch(&state.config, tenant, backup_id, true);
+    write_private(&scratch, &serde_json::to_vec_pretty(&key_file)?)?;
+    let kept = async {
+        state
+            .blobs
+            .put_file(&key_object(tenant, backup_id), &scratch)
+            .await?;
+        // Durable before the backup row that needs it commits.
+        state.blobs.sync().await
+    };
+    if let Err(e) = kept.await {
+        let _ = std::fs::remove_file(&scratch);
+        let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
+        return Err(e);
+    }
     // A key a passphrase wraps is usable only here (the server never stores the
     // passphrase): the job is reserved for this instance, which holds the key meanwhile.
     let source = if req.passphrase.is_some() {
@@ -120,7 +143,7 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     let job = match queued.await {
         Ok(job) => job,
         Err(e) => {
-            let _ = std::fs::remove_file(&key_path);
+            let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
             return Err(e);
         }
     };
@@ -160,10 +183,7 @@ async fn keys_of(
             .ok_or_else(|| fail(ErrorCode::JobInterrupted));
     }
     let backup_id = parse_id(&params.backup_id)?;
-    let path = key_path(&state.config, job.tenant_id, backup_id);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| Error::Internal(format!("reading {}: {e}", path.display())))?;
+    let bytes = read_key_file(state, job.tenant_id, backup_id).await?;
     let file = KeyFile::parse(&bytes)?;
     Ok(file.unlock(None, state.unlocker.limits())?.derive())
 }
@@ -201,8 +221,9 @@ pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> 
         segment_size: state.config.backup_segment_bytes,
         workers,
         keys: Arc::new(keys),
-        path: archive_path(&state.config, scope.tenant_id(), backup_id),
+        path: export_scratch(&state.config, scope.tenant_id(), backup_id, false),
     };
+    let written_path = plan.path.clone();
     let event = move |done: u64, total: u64| BackupJobEvent {
         backup_task_id: job_id.to_string(),
         backup_id: Some(backup_id.to_string()),
@@ -268,8 +289,16 @@ pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> 
         bytes_total: written.counts.bytes,
         counts: Some(counts),
     };
+    // Still this run's job (else the archive of the run that has it must not be replaced),
+    // then kept in the object store before the backup is recorded complete.
     let claim = Claim::of(job);
-    jobs::progress(&scope, db, &claim, p).await?;
+    if !jobs::progress(&scope, db, &claim, p).await? {
+        let _ = std::fs::remove_file(&written_path);
+        return Err(fail(ErrorCode::JobStateConflict));
+    }
+    let object = archive_object(scope.tenant_id(), backup_id);
+    state.blobs.put_file(&object, &written_path).await?;
+    state.blobs.sync().await?;
     // The backup is recorded complete exactly when the job completes.
     let (_turn, txn) = state.begin_write().await?;
     let recorded = Some((written.size, written.sha256.clone()));
@@ -282,34 +311,166 @@ pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> 
     Ok(())
 }
 
-/// Undoes an export cut short: its partial archive goes; its key file and backup stay for the
-/// next run.
+/// Undoes an export cut short: its partial archive goes (local scratch, and the object if it
+/// got that far); its key file and backup stay for the next run.
 pub async fn reset(state: &AppState, job: &entity::job::Model) {
     let scope = TenantScope::system(job.tenant_id);
     if let Ok(Some(backup)) = backups::find_by_job(&scope, &state.db, job.id).await {
-        remove_partial(state, job, backup.id);
+        remove_archive(state, job.tenant_id, backup.id).await;
     }
 }
 
-fn remove_partial(state: &AppState, job: &entity::job::Model, backup: Uuid) {
-    let archive = archive_path(&state.config, job.tenant_id, backup);
+async fn remove_archive(state: &AppState, tenant: Uuid, backup: Uuid) {
+    let archive = export_scratch(&state.config, tenant, backup, false);
     if let Some(dir) = archive.parent() {
         let _ = std::fs::remove_file(dir.join(format!(".{}.partial", backup.simple())));
     }
+    let _ = std::fs::remove_file(&archive);
+    if let Err(e) = state.blobs.delete(&archive_object(tenant, backup)).await {
+        tracing::warn!(%backup, error = %e, "could not remove a backup's archive");
+    }
 }
 
-/// Removes what an export that did not complete left: its partial archive and its key;
-/// the backup is marked failed.
+/// Removes a backup's archive and key file, wherever they are.
+pub async fn remove_files(state: &AppState, tenant: Uuid, backup: Uuid) {
+    remove_archive(state, tenant, backup).await;
+    let _ = std::fs::remove_file(export_scratch(&state.config, tenant, backup, true));
+    if let Err(e) = state.blobs.delete(&key_object(tenant, backup)).await {
+        tracing::warn!(%backup, error = %e, "could not remove a backup's key file");
+    }
+}
+
+/// Removes export scratch (`<data_dir>/exports/`) no run is writing: of backups whose job
+/// ended (a run that stopped with its process leaves it on a disk the instance that ended
+/// the job may not reach), of this instance's own jobs that no run of it goes on with, and —
+/// an hour after it was written — of backups never recorded (a start that stopped between
+/// its key file and its commit). Returns how many files it removed.
+pub async fn sweep(state: &AppState) -> Result<usize> {
+    let mut swept = 0;
+    let Ok(tenants) = std::fs::read_dir(state.config.data_dir.join("exports")) else {
+        return Ok(0);
+    };
+    for dir in tenants.flatten() {
+        let Some(tenant) = dir
+            .file_name()
+            .to_str()
+            .and_then(|n| Uuid::parse_str(n).ok())
+        else {
+            continue;
+        };
+        let scope = TenantScope::system(tenant);
+        let Ok(files) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            let Some(backup) = name.to_str().and_then(|n| {
+                let n = n.trim_start_matches('.');
+                Uuid::parse_str(n.split('.').next().unwrap_or(n)).ok()
+            }) else {
+                continue;
+            };
+            let stale = match backups::find(&scope, &state.db, backup).await? {
+                Some(b) => match jobs::find(&scope, &state.db, b.job_id).await? {
+                    // Ended; or a run of this instance that stopped (its process died). A
+                    // live job of another instance may write here (a shared data_dir).
+                    Some(j) => {
+                        let own = j.worker_id.as_deref() == Some(state.jobs.instance());
+                        jobs::state_of(&j).is_final() || (own && !state.jobs.runs(j.id))
+                    }
+                    None => true,
+                },
+                None => file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(3600)),
+            };
+            if stale && std::fs::remove_file(file.path()).is_ok() {
+                swept += 1;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// Moves the archives and key files that versions before the object store kept under
+/// `<data_dir>/backups` and `<data_dir>/backup-keys` into the object store (at start-up; a
+/// no-op once they are there). A file that cannot be moved stays for the next start, and the
+/// server starts regardless. Returns how many files it moved.
+pub async fn adopt_local_backups(state: &AppState) -> Result<usize> {
+    type Object = fn(Uuid, Uuid) -> String;
+    let trees: [(&str, &str, Object); 2] = [
+        ("backups", ".cbk", archive_object),
+        ("backup-keys", ".key.json", key_object),
+    ];
+    let mut adopted = 0;
+    for (tree, suffix, object) in trees {
+        let Ok(tenants) = std::fs::read_dir(state.config.data_dir.join(tree)) else {
+            continue;
+        };
+        for dir in tenants.flatten() {
+            let name = dir.file_name();
+            let Some(tenant) = name.to_str().and_then(|n| Uuid::parse_str(n).ok()) else {
+                continue;
+            };
+            let Ok(files) = std::fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                // An older version's partial archive (`.<id>.partial`): its export is over
+                // (every older instance stopped before this one started).
+                if name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with('.') && n.ends_with(".partial"))
+                {
+                    let _ = std::fs::remove_file(file.path());
+                    continue;
+                }
+                let Some(backup) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(suffix))
+                    .and_then(|n| Uuid::parse_str(n).ok())
+                else {
+                    continue;
+                };
+                match state
+                    .blobs
+                    .put_file(&object(tenant, backup), &file.path())
+                    .await
+                {
+                    Ok(()) => adopted += 1,
+                    // Moved meanwhile (another instance starting on the same data_dir).
+                    Err(_) if !file.path().exists() => {}
+                    // Left where it is, for the next start; the server starts regardless.
+                    Err(e) => tracing::warn!(path = %file.path().display(), error = %e,
+                        "could not move a backup file into the object store"),
+                }
+            }
+        }
+    }
+    if adopted > 0 {
+        state.blobs.sync().await?;
+        tracing::info!(
+            files = adopted,
+            "moved backups kept on local disk into the object store"
+        );
+    }
+    Ok(adopted)
+}
+
+/// Removes what an export that did not complete left: its archive (partial or whole) and its
+/// key file; the backup is marked failed.
 pub async fn discard(state: &AppState, job: &entity::job::Model) {
     let scope = TenantScope::system(job.tenant_id);
     if let Ok(Some(backup)) = backups::find_by_job(&scope, &state.db, job.id).await {
         if backup.status == backups::COMPLETED {
-            // Completed before its job was ended: the backup stands.
+            // Completed with its job: the backup stands.
             return;
         }
-        remove_partial(state, job, backup.id);
-        let _ = std::fs::remove_file(archive_path(&state.config, job.tenant_id, backup.id));
-        let _ = std::fs::remove_file(key_path(&state.config, job.tenant_id, backup.id));
+        remove_files(state, job.tenant_id, backup.id).await;
         let _ = backups::finish(&scope, &state.db, backup.id, None).await;
     }
 }

@@ -55,9 +55,10 @@ impl Kind for ExportJobs {
         Box::pin(export::discard(state, job))
     }
 
-    fn sweep<'a>(&'a self, _state: &'a AppState) -> Pending<'a, Result<usize>> {
-        // An export that did not complete is discarded when it ends; nothing lingers.
-        Box::pin(async { Ok(0) })
+    fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>> {
+        // Scratch of runs that stopped with their process (another instance discarded the
+        // rest of them, but cannot reach this disk).
+        Box::pin(export::sweep(state))
     }
 }
 

@@ -141,17 +141,12 @@ pub struct Download {
     pub stream: ByteStream,
 }
 
-/// Size and SHA-256 of what a download task serves, and how to read a range of it.
-enum Source {
-    Blob { key: String },
-    Path(std::path::PathBuf),
-}
-
+/// Size, SHA-256 and object-store key of what a download task serves.
 async fn source(
     state: &AppState,
     auth: &AuthContext,
     task: &transfer_task::Model,
-) -> Result<(u64, String, Source)> {
+) -> Result<(u64, String, String)> {
     let gone = || fail(ErrorCode::TaskNotFound);
     if let (Some(backup_id), Some(part)) = (task.backup_id, task.backup_part.as_deref()) {
         let backup = crate::storage::backups::find(auth.scope(), &state.db, backup_id)
@@ -159,33 +154,23 @@ async fn source(
             .ok_or_else(gone)?;
         let tenant = auth.scope().tenant_id();
         if part == tasks::PART_KEY {
-            let path = crate::layout::backup_key(&state.config, tenant, backup_id);
-            let bytes = tokio::fs::read(&path).await.map_err(|_| gone())?;
-            return Ok((
-                bytes.len() as u64,
-                hex::encode(sha2::Sha256::digest(&bytes)),
-                Source::Path(path),
-            ));
+            let key = crate::layout::key_object(tenant, backup_id);
+            let limit = crate::layout::KEY_FILE_LIMIT;
+            let bytes = crate::storage::blobs::read_small(&*state.blobs, &key, limit)
+                .await?
+                .ok_or_else(gone)?;
+            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+            return Ok((bytes.len() as u64, sha256, key));
         }
-        let path = crate::layout::backup_archive(&state.config, tenant, backup_id);
-        let size = tokio::fs::metadata(&path).await.map_err(|_| gone())?.len();
-        return Ok((
-            size,
-            backup.archive_sha256.unwrap_or_default(),
-            Source::Path(path),
-        ));
+        let key = crate::layout::archive_object(tenant, backup_id);
+        let size = state.blobs.size(&key).await?.ok_or_else(gone)?;
+        return Ok((size, backup.archive_sha256.unwrap_or_default(), key));
     }
     let file_id = task.file_id.ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
     let file = files::find(auth.scope(), &state.db, file_id)
         .await?
         .ok_or_else(gone)?;
-    Ok((
-        file.size as u64,
-        file.sha256,
-        Source::Blob {
-            key: file.storage_key,
-        },
-    ))
+    Ok((file.size as u64, file.sha256, file.storage_key))
 }
 
 /// Opens the caller's download task at `offset` (and at most `end`, exclusive).
@@ -202,22 +187,13 @@ pub async fn begin_download(
     if offset > end {
         return Err(fail(ErrorCode::InvalidOffset));
     }
-    let stream = match source {
-        Source::Blob { key } => state.blobs.read(&key, offset, end - offset).await?,
-        Source::Path(path) => {
-            use tokio::io::{AsyncReadExt, AsyncSeekExt};
-            let mut file = tokio::fs::File::open(&path)
-                .await
-                .map_err(|_| fail(ErrorCode::TaskNotFound))?;
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(io("seeking"))?;
-            let reader = file.take(end - offset);
-            Box::pin(tokio_util::io::ReaderStream::with_capacity(
-                reader,
-                DOWNLOAD_CHUNK,
-            )) as ByteStream
+    let stream = match state.blobs.read(&source, offset, end - offset).await {
+        Ok(stream) => stream,
+        // Gone since it was measured (a backup deleted meanwhile).
+        Err(_) if matches!(state.blobs.size(&source).await, Ok(None)) => {
+            return Err(fail(ErrorCode::TaskNotFound));
         }
+        Err(e) => return Err(e),
     };
     Ok(Download {
         size,

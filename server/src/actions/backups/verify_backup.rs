@@ -1,7 +1,7 @@
 use api_spec::actions::{VerifyBackupRequest, VerifyBackupResponse};
 
 use crate::actions::Call;
-use crate::backup::export::{archive_path, key_path};
+use crate::backup::export::read_key_file;
 use crate::backup::keys::KeyFile;
 use crate::backup::verify;
 use crate::error::{Error, Result};
@@ -10,10 +10,7 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
     let (auth, db) = (call.auth()?, &call.state.db);
     let backup = super::find_completed(auth, db, &req.backup_id).await?;
     let tenant = auth.scope().tenant_id();
-    let key_bytes = tokio::fs::read(key_path(&call.state.config, tenant, backup.id))
-        .await
-        .map_err(|e| Error::Internal(format!("reading key file: {e}")))?;
-    let archive = archive_path(&call.state.config, tenant, backup.id);
+    let key_bytes = read_key_file(&call.state, tenant, backup.id).await?;
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
     // Key unwrapping (argon2id) runs on the unlock pool, at a bounded cost; verification is
     // CPU work too: off the reactor.
@@ -22,11 +19,35 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
         .unlocker
         .unlock(tenant, KeyFile::parse(&key_bytes)?, passphrase)
         .await?;
+    // The bytes as stored: read where the store keeps them as a file, streamed otherwise.
+    let object = crate::layout::archive_object(tenant, backup.id);
+    let blobs = &call.state.blobs;
+    let path = blobs.local_path(&object);
+    let stream = match path {
+        Some(_) => None,
+        None => {
+            let size = blobs
+                .size(&object)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("backup {} has no archive", backup.id)))?;
+            let stream = blobs.read(&object, 0, size).await?;
+            // Made here (it needs the runtime), read on the blocking thread.
+            Some(tokio_util::io::SyncIoBridge::new(
+                tokio_util::io::StreamReader::new(stream),
+            ))
+        }
+    };
     let summary = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&archive)
-            .map_err(|e| Error::Internal(format!("opening archive: {e}")))?;
+        let archive: Box<dyn std::io::Read> = match (stream, path) {
+            (Some(stream), _) => Box::new(stream),
+            (None, Some(path)) => Box::new(
+                std::fs::File::open(&path)
+                    .map_err(|e| Error::Internal(format!("opening archive: {e}")))?,
+            ),
+            (None, None) => return Err(Error::Internal("no archive".into())),
+        };
         verify::verify(
-            std::io::BufReader::with_capacity(1 << 20, file),
+            std::io::BufReader::with_capacity(1 << 20, archive),
             &key,
             |_| {},
         )

@@ -106,9 +106,6 @@ impl Reporter {
     }
 }
 
-/// Largest key file read (a real one is a few hundred bytes).
-const KEY_FILE_LIMIT: u64 = 64 * 1024;
-
 /// The bytes of the key file uploaded to import job directory `dir`.
 pub async fn read_key_file(dir: &Path) -> Result<Vec<u8>> {
     use tokio::io::AsyncReadExt;
@@ -116,7 +113,7 @@ pub async fn read_key_file(dir: &Path) -> Result<Vec<u8>> {
     tokio::fs::File::open(key_path(dir))
         .await
         .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?
-        .take(KEY_FILE_LIMIT)
+        .take(crate::layout::KEY_FILE_LIMIT)
         .read_to_end(&mut bytes)
         .await
         .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;

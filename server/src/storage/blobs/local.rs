@@ -106,6 +106,14 @@ impl BlobStore for LocalStore {
         self.path(key).ok()
     }
 
+    async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.path(key)?).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("reading blob size")(e)),
+        }
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         tokio::fs::try_exists(self.path(key)?)
             .await

@@ -1,6 +1,7 @@
 //! Blob stores: where file contents live, content-addressed per tenant
-//! (`<tenant>/<sha256[0..2]>/<sha256>`). Two implementations behind one small trait: the
-//! local filesystem (the default, under the data dir) and S3-compatible object storage.
+//! (`<tenant>/<sha256[0..2]>/<sha256>`), and — under prefixes of their own (`layout`) —
+//! backup archives and key files. Two implementations behind one small trait: the local
+//! filesystem (the default, under the data dir) and S3-compatible object storage.
 //!
 //! Blobs are immutable and written whole from a finished, verified local file; nothing
 //! reads a blob whole into memory (reads are ranged streams).
@@ -35,6 +36,8 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Whether the blob exists.
     async fn exists(&self, key: &str) -> Result<bool>;
+    /// The blob's size; `None` if there is no such blob.
+    async fn size(&self, key: &str) -> Result<Option<u64>>;
     /// Makes every blob put so far durable (a local store's renames and contents survive a
     /// crash from here on); call before committing rows that reference them.
     async fn sync(&self) -> Result<()> {
@@ -51,6 +54,28 @@ pub trait BlobStore: Send + Sync {
 pub fn blob_key(tenant_id: Uuid, sha256: &str) -> String {
     let prefix = sha256.get(..2).unwrap_or("00");
     format!("{tenant_id}/{prefix}/{sha256}")
+}
+
+/// Reads a small object whole (a key file): at most `limit` bytes; `None` if there is no such
+/// object or it is larger.
+pub async fn read_small(store: &dyn BlobStore, key: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+    use futures_util::TryStreamExt;
+    let Some(size) = store.size(key).await? else {
+        return Ok(None);
+    };
+    if size > limit {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    let mut stream = store.read(key, 0, size).await?;
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| Error::Internal(format!("reading {key}: {e}")))?
+    {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 /// The blob store the configuration names.

@@ -121,6 +121,14 @@ impl BlobStore for S3Store {
         }
     }
 
+    async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match self.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(s3_err("checking blob")(e)),
+        }
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         match self.store.head(&self.path(key)).await {
             Ok(_) => Ok(true),
