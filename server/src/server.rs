@@ -53,7 +53,7 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let unlocker = crate::backup::unlock::Unlocker::new(config.backup_kdf_limits())?;
     let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker));
     state.jobs.register(crate::backup::job_kinds());
-    crate::backup::export::adopt_local_backups(&state).await?;
+    crate::backup::stored::adopt_local_backups(&state).await?;
     let bus = crate::events::pg::start(&state).await?;
     crate::jobs::reap(&state, true).await?;
 

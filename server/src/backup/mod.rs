@@ -9,6 +9,7 @@ pub mod import;
 pub mod keys;
 pub mod manifest;
 pub mod snapshot;
+pub mod stored;
 pub mod stream;
 mod tar_io;
 pub mod unlock;
@@ -58,7 +59,7 @@ impl Kind for ExportJobs {
     fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>> {
         // Scratch of runs that stopped with their process (another instance discarded the
         // rest of them, but cannot reach this disk).
-        Box::pin(export::sweep(state))
+        Box::pin(stored::sweep(state))
     }
 }
 

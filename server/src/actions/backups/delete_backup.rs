@@ -3,7 +3,7 @@ use api_spec::actions::BackupIdRequest;
 use api_spec::envelope::Empty;
 
 use crate::actions::Call;
-use crate::backup::export;
+use crate::backup::stored;
 use crate::error::{Result, fail};
 use crate::storage::backups;
 
@@ -16,6 +16,6 @@ pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
     backups::delete(auth.scope(), db, backup.id).await?;
     // Download tasks for it now answer task_not_found: their files are gone.
     let tenant = auth.scope().tenant_id();
-    export::remove_files(&call.state, tenant, backup.id).await;
+    stored::remove_files(&call.state, tenant, backup.id).await;
     Ok(Empty {})
 }

@@ -1,8 +1,8 @@
 use api_spec::actions::{VerifyBackupRequest, VerifyBackupResponse};
 
 use crate::actions::Call;
-use crate::backup::export::read_key_file;
 use crate::backup::keys::KeyFile;
+use crate::backup::stored::read_key_file;
 use crate::backup::verify;
 use crate::error::{Error, Result};
 

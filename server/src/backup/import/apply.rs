@@ -59,11 +59,11 @@ async fn serialise(txn: &DatabaseTransaction, scope: &TenantScope) -> Result<()>
     Ok(())
 }
 
-/// What the import is: the job, its plan and source, and how it was asked for.
+/// What the import is: the job's run, its plan and source, and how it was asked for.
 pub struct Import<'a> {
     pub scope: TenantScope,
-    pub job: Uuid,
-    /// The run: its last transaction completes the job only while the job is still its.
+    /// The run (and its job, `claim.id`): its last transaction completes the job only while
+    /// the job is still this run's.
     pub claim: jobs::Claim,
     pub plan: &'a Plan,
     pub source: &'a Unpacked,
@@ -156,7 +156,7 @@ async fn publish(
         && let Err(e) = crate::services::removal::remove_hidden(state, scope, staged.folder).await
     {
         // The reaper removes it later: its job is no longer live.
-        tracing::warn!(job = %import.job, error = %e, "could not remove an import's staging folder");
+        tracing::warn!(job = %import.claim.id, error = %e, "could not remove an import's staging folder");
     }
     Ok(result)
 }

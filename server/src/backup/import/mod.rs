@@ -265,7 +265,6 @@ async fn pipeline(
     };
     let import = apply::Import {
         scope,
-        job: job.id,
         claim: Claim::of(job),
         plan: &plan,
         source: &unpacked,

@@ -96,7 +96,7 @@ pub(super) async fn stage(
     progress: &mut Progress<'_>,
     cancel: &AtomicBool,
 ) -> Result<Staged> {
-    let (scope, job, plan) = (&import.scope, import.job, import.plan);
+    let (scope, job, plan) = (&import.scope, import.claim.id, import.plan);
     let state = publisher.state();
     let root = {
         let (_turn, txn) = state.begin_write().await?;
