@@ -156,6 +156,9 @@ pub fn visit_actions(visitor: &mut impl ActionVisitor) {
     visitor.visit::<GetBackupDownload>();
     visitor.visit::<DeleteBackup>();
     visitor.visit::<VerifyBackup>();
+    visitor.visit::<GetBackupPolicy>();
+    visitor.visit::<SetBackupPolicy>();
+    visitor.visit::<PruneBackups>();
     visitor.visit::<InitiateBackupImport>();
     visitor.visit::<StartBackupImport>();
     visitor.visit::<GetBackupImportStatus>();

@@ -26,6 +26,22 @@ pub const BACKUP_IMPORT_PROGRESS: &str = "backup_import_progress";
 /// Event name: an import job ended: `completed`, `failed`, `timeout` or `cancelled`.
 pub const BACKUP_IMPORT_COMPLETED: &str = "backup_import_completed";
 
+/// Event name: a verify job ended (`completed`: the backup is good; `failed`: it is not,
+/// or could not be read).
+pub const BACKUP_VERIFY_COMPLETED: &str = "backup_verify_completed";
+/// Event name: a stored backup failed its verification (after it was made, or in a drill).
+pub const BACKUP_VERIFY_FAILED: &str = "backup_verify_failed";
+
+/// Payload of `backup_verify_failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackupVerifyFailed {
+    pub backup_id: String,
+    pub backup_task_id: String,
+    pub cause: crate::jobs::VerifyCause,
+    /// The error code (`backup_mac_mismatch`, `backup_truncated`, …).
+    pub error: String,
+}
+
 /// Payload of the backup export and import events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BackupJobEvent {
@@ -116,5 +132,15 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         BACKUP_IMPORT_COMPLETED,
         "BackupJobEvent",
         permissions::IMPORT_BACKUP,
+    ),
+    (
+        BACKUP_VERIFY_COMPLETED,
+        "BackupJobEvent",
+        permissions::EXPORT_BACKUP,
+    ),
+    (
+        BACKUP_VERIFY_FAILED,
+        "BackupVerifyFailed",
+        permissions::EXPORT_BACKUP,
     ),
 ];

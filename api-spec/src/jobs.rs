@@ -52,9 +52,11 @@ pub enum JobKind {
     Export,
     /// A backup import (`initiate_backup_import`).
     Import,
+    /// A verification of a stored backup (after it was made, or by a drill).
+    Verify,
 }
 
-wire_names!(JobKind { Export => "export", Import => "import" });
+wire_names!(JobKind { Export => "export", Import => "import", Verify => "verify" });
 
 /// Where a job is in its life. `pending` (an import waiting for its uploads) → `queued` →
 /// `running` → one of `completed`, `failed`, `timeout` (an import whose uploads never
@@ -167,6 +169,35 @@ pub struct ImportParams {
     pub dry_run: bool,
     pub allow_legacy: bool,
     pub key: KeySource,
+    /// The uploads `start_backup_import` checked, as the object store keeps them: what the
+    /// job imports, whatever is uploaded to its tasks afterwards. (Absent in a job queued
+    /// by a version that kept uploads on one instance's disk: such a job cannot run.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<ImportUploads>,
+}
+
+/// The object-store keys of an import's uploaded archive and key file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportUploads {
+    pub archive: String,
+    pub key_file: String,
+}
+
+/// Why a stored backup is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyCause {
+    /// The policy's `verify_after`: the backup counts as good only once verified.
+    AfterBackup,
+    /// The policy's drill schedule: every stored backup again.
+    Drill,
+}
+
+/// The parameters of a verify job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyParams {
+    pub backup_id: String,
+    pub cause: VerifyCause,
 }
 
 /// A job's parameters, by kind.
@@ -175,6 +206,7 @@ pub struct ImportParams {
 pub enum JobParams {
     Export(ExportParams),
     Import(ImportParams),
+    Verify(VerifyParams),
 }
 
 impl JobParams {
@@ -183,6 +215,9 @@ impl JobParams {
         match self {
             JobParams::Export(p) => p.key,
             JobParams::Import(p) => p.key,
+            // A verify job reads the backup's key file, or checks the archive's hash when a
+            // passphrase wraps the key: any instance can.
+            JobParams::Verify(_) => KeySource::KeyFile,
         }
     }
 }
@@ -211,11 +246,23 @@ mod tests {
             dry_run: false,
             allow_legacy: true,
             key: KeySource::KeyFile,
+            uploads: Some(ImportUploads {
+                archive: "imports/a".into(),
+                key_file: "import-keys/k".into(),
+            }),
         });
         let json = serde_json::to_value(&params).unwrap();
         assert_eq!(json["kind"], "import");
         assert_eq!(json["mode"], "merge");
         assert_eq!(json["key"], "key_file");
+        assert_eq!(json["uploads"]["key_file"], "import-keys/k");
         assert_eq!(serde_json::from_value::<JobParams>(json).unwrap(), params);
+        // A job queued before uploads were kept in the object store still reads.
+        let older = serde_json::json!({"kind": "import", "mode": "restore",
+            "on_conflict": "rename", "dry_run": false, "allow_legacy": false, "key": "key_file"});
+        let Ok(JobParams::Import(older)) = serde_json::from_value::<JobParams>(older) else {
+            panic!("an older import's parameters no longer read");
+        };
+        assert_eq!(older.uploads, None);
     }
 }

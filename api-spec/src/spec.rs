@@ -26,6 +26,16 @@ mod http {
         (status = 200, body = Health), (status = 503, body = Health)))]
     fn readyz() {}
 
+    /// Metrics in the Prometheus text format (0.0.4): each tenant's backup health (by slug),
+    /// jobs by kind and status, bytes exported, imported and verified, WebSocket
+    /// connections, action latency (README, *Metrics*). With `metrics_token` configured,
+    /// `Authorization: Bearer <token>` is needed.
+    #[utoipa::path(get, path = "/metrics", responses(
+        (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, description = "metrics_token is set and the request does not carry it"),
+        (status = 503, description = "The database did not answer")))]
+    fn metrics() {}
+
     /// Uploads a transfer task's bytes (the body, streamed). `Content-Range: bytes
     /// START-END/TOTAL` sends a part (202 until the last part arrives); `X-Coffer-Sha256`
     /// declares the whole file's hash. `Authorization: Bearer <token>` of the task's user.
@@ -80,6 +90,7 @@ mod http {
     paths(
         http::healthz,
         http::readyz,
+        http::metrics,
         http::ws,
         http::put_transfer,
         http::get_transfer
@@ -115,6 +126,7 @@ pub fn openapi() -> OpenApiDoc {
     base = with::<events::DocumentChanged>(base);
     base = with::<events::DirectoryChanged>(base);
     base = with::<events::BackupJobEvent>(base);
+    base = with::<events::BackupVerifyFailed>(base);
     base = with::<crate::actions::TransferReady>(base);
     base = with::<crate::actions::UploadHeader>(base);
     base = with::<crate::actions::DownloadHeader>(base);

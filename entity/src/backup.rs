@@ -1,4 +1,4 @@
-//! A stored backup of a tenant: its archive and key files live on disk, apart.
+//! A stored backup of a tenant: its archive and key file live in the object store, apart.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -19,6 +19,13 @@ pub struct Model {
     pub archive_sha256: Option<String>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
+    /// `manual` (`generate_backup`) or `scheduled` (the tenant's backup policy).
+    pub origin: String,
+    /// `unverified`, `good` (its bytes as stored verified) or `failed`.
+    pub verify_state: String,
+    pub verified_at: Option<i64>,
+    /// The error code of the last failed verification.
+    pub verify_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,9 @@ mod m20261130_000004_cascade_indexes;
 mod m20261130_000005_import_staging;
 mod m20261130_000006_bus_messages;
 mod m20261130_000007_job_queue;
+mod m20261130_000008_job_blobs;
+mod m20261130_000009_backup_policies;
+mod m20261130_000010_backup_verification;
 
 pub struct Migrator;
 
@@ -25,6 +28,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_import_staging::Migration),
             Box::new(m20261130_000006_bus_messages::Migration),
             Box::new(m20261130_000007_job_queue::Migration),
+            Box::new(m20261130_000008_job_blobs::Migration),
+            Box::new(m20261130_000009_backup_policies::Migration),
+            Box::new(m20261130_000010_backup_verification::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ use crate::jobs::JobControl;
 use crate::registry::Registry;
 use crate::services::transfers::ActiveUploads;
 use crate::storage::blobs::BlobStore;
+use crate::time::Clock;
 use crate::transport::ws::AddressCounts;
 
 pub struct AppState {
@@ -37,6 +38,10 @@ pub struct AppState {
     pub unlocker: Unlocker,
     /// Writers' turns (see [`WriteGate`]).
     pub writes: WriteGate,
+    /// The clock of time-driven work: schedules, retention, drills.
+    pub clock: Arc<dyn Clock>,
+    /// This process's counts for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -46,6 +51,7 @@ impl AppState {
         hasher: PasswordHasherPool,
         blobs: Arc<dyn BlobStore>,
         unlocker: Unlocker,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let throttle = LoginThrottle::new(
             config.login_max_failures,
@@ -63,6 +69,8 @@ impl AppState {
             addresses: Arc::default(),
             unlocker,
             writes: WriteGate::new(&db, &config),
+            clock,
+            metrics: crate::metrics::Metrics::default(),
             config,
             db,
         }

@@ -107,6 +107,10 @@ pub struct Config {
     /// shared queue (an instance that only serves requests), and runs only the jobs no other
     /// instance can (a passphrase-wrapped key it holds), one at a time.
     pub job_workers: usize,
+    /// When set, `GET /metrics` asks for `Authorization: Bearer <this>`; when not, it is
+    /// open to whoever reaches the port (it names tenants by slug and their backups' health,
+    /// never documents).
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -153,6 +157,7 @@ impl Default for Config {
             job_stale_secs: 60,
             job_reap_secs: 10,
             job_workers: 2,
+            metrics_token: None,
         }
     }
 }

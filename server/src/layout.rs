@@ -1,9 +1,9 @@
-//! Where a server keeps files of its own: backup archives and key files in the object store
-//! (the blob store, under prefixes apart from the blobs' and from each other's), import
-//! uploads and staging under `data_dir`. One place, so that the services that serve and
+//! Where a server keeps files of its own: backup archives, key files and import uploads in
+//! the object store (the blob store, under prefixes apart from the blobs' and from each
+//! other's), scratch and staging under `data_dir`. One place, so that the services that serve and
 //! receive these files and the backup jobs that write and read them agree without depending
 //! on each other.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use uuid::Uuid;
 
@@ -56,26 +56,31 @@ pub fn backup_key(config: &Config, tenant: Uuid, backup: Uuid) -> PathBuf {
         .join(format!("{}.key.json", backup.simple()))
 }
 
-/// The directory holding an import job's uploads and staging until the job ends.
+/// Where an import job's uploads are kept until the job ends (archives and key files under
+/// prefixes of their own, as for backups).
+pub const IMPORT_UPLOADS: [&str; 2] = ["imports/", "import-keys/"];
+
+/// The object an upload to an import's task is kept as until the job ends: named by the job,
+/// the task and the content (the first 128 bits of its SHA-256), so that two uploads to one
+/// task (a replacement, or a client racing itself on two instances) never write different
+/// bytes under one name. Job ids are unique across tenants; keeping the name short keeps it
+/// within every store's limits.
+pub fn import_upload(job: Uuid, task: Uuid, sha256: &str, key: bool) -> String {
+    let prefix = IMPORT_UPLOADS[usize::from(key)];
+    let content = sha256.get(..32).unwrap_or(sha256);
+    format!("{prefix}{}/{}-{content}", job.simple(), task.simple())
+}
+
+/// The prefixes under which job `job`'s uploads are kept.
+pub fn import_uploads_of(job: Uuid) -> [String; 2] {
+    IMPORT_UPLOADS.map(|prefix| format!("{prefix}{}/", job.simple()))
+}
+
+/// The local directory of an import job's staging while it runs on this instance.
 pub fn import_dir(config: &Config, tenant_id: Uuid, job_id: Uuid) -> PathBuf {
     config
         .data_dir
         .join("imports")
         .join(tenant_id.simple().to_string())
         .join(job_id.simple().to_string())
-}
-
-/// The uploaded archive of an import (in its [`import_dir`]).
-pub fn import_archive(dir: &Path) -> PathBuf {
-    dir.join("archive")
-}
-
-/// The uploaded key file of an import (in its [`import_dir`]).
-pub fn import_key(dir: &Path) -> PathBuf {
-    dir.join("key")
-}
-
-/// Blob keys an import put into the store (one per line), for removal if it fails.
-pub fn import_journal(dir: &Path) -> PathBuf {
-    dir.join("published")
 }

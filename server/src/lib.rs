@@ -25,6 +25,7 @@ pub mod events;
 pub mod jobs;
 pub mod kdf;
 pub mod layout;
+pub mod metrics;
 pub mod registry;
 pub mod secret;
 pub mod server;
@@ -35,4 +36,4 @@ pub mod time;
 pub mod transport;
 
 pub use config::Config;
-pub use server::{RunningServer, Signals, start};
+pub use server::{RunningServer, Signals, start, start_with_clock};

@@ -37,6 +37,16 @@ pub enum Signals {
 /// Connects to and migrates the database, bootstraps tenant `default` on first start,
 /// and starts serving on `config.bind` (port 0 picks a free port; see [`RunningServer::addr`]).
 pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
+    start_with_clock(config, signals, Arc::new(crate::time::SystemClock)).await
+}
+
+/// [`start`], with time-driven work (backup schedules, retention, drills) reading `clock`
+/// (tests move a [`crate::time::ManualClock`]).
+pub async fn start_with_clock(
+    config: Config,
+    signals: Signals,
+    clock: Arc<dyn crate::time::Clock>,
+) -> Result<RunningServer> {
     // sqlx and object_store enable both rustls providers; without a process default the
     // first TLS connection panics. Installing twice is harmless (tests start many servers).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -51,7 +61,7 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let workers = config.workers;
     let blobs = crate::storage::blobs::from_config(&config)?;
     let unlocker = crate::backup::unlock::Unlocker::new(config.backup_kdf_limits())?;
-    let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker));
+    let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker, clock));
     state.jobs.register(crate::backup::job_kinds());
     crate::backup::stored::adopt_local_backups(&state).await?;
     let bus = crate::events::pg::start(&state).await?;
@@ -79,11 +89,13 @@ pub async fn start(config: Config, signals: Signals) -> Result<RunningServer> {
     let handle = server.handle();
     let server = tokio::spawn(server);
     let (chores, reaper, runner) = (Arc::clone(&state), Arc::clone(&state), Arc::clone(&state));
+    let scheduler = Arc::clone(&state);
     let housekeeping = tokio::spawn(async move {
         tokio::join!(
             housekeeping(chores),
             crate::jobs::reaper(reaper),
             crate::jobs::runner(runner),
+            crate::backup::policy::scheduler(scheduler),
             bus
         );
     });
@@ -110,6 +122,11 @@ async fn housekeeping(state: Arc<AppState>) {
             Ok(n) if n > 0 => tracing::info!(tasks = n, "expired upload tasks"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+        }
+        match crate::services::transfers::sweep_parts(&state).await {
+            Ok(n) if n > 0 => tracing::info!(parts = n, "removed part files no upload resumes"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "part file sweep failed"),
         }
     }
 }

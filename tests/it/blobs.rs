@@ -53,6 +53,40 @@ async fn exercise(store: &dyn BlobStore, scratch: &std::path::Path) {
     assert!(!store.exists(&key).await.unwrap());
     store.delete(&key).await.unwrap();
     store.delete(&empty_key).await.unwrap();
+    listing(store, scratch).await;
+}
+
+/// `list` gives every key under a prefix of whole path segments, at any depth, and nothing
+/// of a prefix beside it.
+async fn listing(store: &dyn BlobStore, scratch: &std::path::Path) {
+    assert!(store.list("imports/").await.unwrap().is_empty());
+    let job = Uuid::now_v7().simple().to_string();
+    let keys = [
+        format!("imports/{job}/a-1"),
+        format!("imports/{job}/b-2"),
+        format!("imports/{job}/deeper/c-3"),
+        format!("import-keys/{job}/d-4"),
+    ];
+    for key in &keys {
+        let file = scratch.join("object.part");
+        std::fs::write(&file, key.as_bytes()).unwrap();
+        store.put_file(key, &file).await.unwrap();
+    }
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(store.list("imports/").await.unwrap()), keys[..3]);
+    assert_eq!(
+        sorted(store.list(&format!("imports/{job}/")).await.unwrap()),
+        keys[..3]
+    );
+    assert_eq!(store.list("import-keys/").await.unwrap(), keys[3..]);
+    assert!(store.list("import/").await.unwrap().is_empty());
+    for key in &keys {
+        store.delete(key).await.unwrap();
+    }
+    assert!(store.list("imports/").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

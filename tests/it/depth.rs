@@ -14,7 +14,7 @@ use tests::{Client, TestServer};
 
 use crate::backups::{download, export, listener, plain};
 use crate::hostile::{index, reseal};
-use crate::imports::{census, import, imports_dir_is_empty, tenant_id};
+use crate::imports::{census, import, no_import_leftovers, tenant_id};
 use crate::support::{members_of, mkdir, mkdoc};
 
 /// The server's limit.
@@ -267,5 +267,5 @@ async fn an_archive_deeper_than_the_limit_is_refused_and_changes_nothing() {
     assert_eq!(event["error"], "depth_limit_exceeded", "{status:?}");
     assert_eq!(census(&server, "deep").await, before);
     assert_eq!(server.blob_files().len(), blobs);
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
 }

@@ -16,7 +16,7 @@ use tests::archive::reseal_plain;
 use tests::{Client, TestServer};
 
 use crate::backups::{download, export, listener, plain, populate, server};
-use crate::imports::{census, import, imports_dir_is_empty};
+use crate::imports::{census, import, no_import_leftovers};
 
 /// One tar member: name (any bytes), content, type, link target.
 pub(crate) struct Member {
@@ -133,7 +133,7 @@ async fn refused(
     assert_eq!(event["error"], code, "{case}: {status:?}");
     assert_eq!(census(server, "victim").await, before, "{case}");
     assert_eq!(server.blob_files().len(), blobs, "{case}");
-    assert!(imports_dir_is_empty(server), "{case}");
+    assert!(no_import_leftovers(server), "{case}");
 }
 
 async fn victim(server: &TestServer) -> (Client, Client) {

@@ -320,9 +320,10 @@ pub(crate) async fn snapshot(server: &TestServer, slug: &str) -> BTreeMap<String
     out
 }
 
-pub(crate) fn imports_dir_is_empty(server: &TestServer) -> bool {
+/// Nothing of an ended import remains: no local staging, no upload in the object store.
+pub(crate) fn no_import_leftovers(server: &TestServer) -> bool {
     let dir = server.state().config.data_dir.join("imports");
-    walk(&dir).is_empty()
+    walk(&dir).is_empty() && server.import_uploads().is_empty()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -441,7 +442,7 @@ async fn export_restores_into_another_tenant_and_another_server() {
         Some(hex::encode(Sha256::digest(&got.body))),
         task.task_data.sha256
     );
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
     // The source tenant is untouched and its listener heard nothing of the other tenant.
     assert_eq!(tree(&mut c).await, source_tree);
     assert!(
@@ -603,7 +604,7 @@ async fn a_tampered_archive_fails_and_leaves_nothing_behind() {
     assert_eq!(status.error.as_deref(), Some("backup_mac_mismatch"));
     assert_eq!(census(&server, "victim").await, before);
     assert_eq!(server.blob_files().len(), blobs_before);
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -845,12 +846,12 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
 
     // Never started: the reaper times it out and removes its uploads.
     let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
-    assert!(!imports_dir_is_empty(&server));
+    assert!(!no_import_leftovers(&server));
     set_job(&server, &init.backup_task_id, |j| j.deadline = Set(Some(1))).await;
     assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
     let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
     assert_eq!(event["status"], "timeout");
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
     // Its upload tasks are gone with it.
     let late = c
         .upload(&init.key_task_id, b"{}", 0, None, 16)
@@ -869,20 +870,27 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
         (event["status"].as_str(), status.status.as_str()),
         (Some("cancelled"), "cancelled")
     );
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
     let e = c.call::<CancelBackupImport>(&id).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::JobStateConflict);
-    // Leftovers of an ended job (say, its uploads on an instance that did not cancel it)
-    // are swept by the reaper.
-    let leftover = coffer::backup::import::job_dir(
-        &server.state().config,
+    // Leftovers of an ended job (say, an upload stored after the job was cancelled on
+    // another instance, or the staging of an instance that stopped) are swept by the reaper.
+    let (tenant, job) = (
         tenant_id(&server, "default").await,
         Uuid::parse_str(&init.backup_task_id).unwrap(),
     );
-    std::fs::create_dir_all(&leftover).unwrap();
-    std::fs::write(leftover.join("archive"), b"left behind").unwrap();
+    let leftover = coffer::backup::import::job_dir(&server.state().config, tenant, job);
+    std::fs::create_dir_all(leftover.join("staging-1")).unwrap();
+    std::fs::write(leftover.join("staging-1").join("x"), b"left behind").unwrap();
+    let stray = coffer::layout::import_upload(job, Uuid::now_v7(), &"ab".repeat(32), true);
+    server
+        .store_object(&stray, b"a key file stored too late")
+        .await;
+    assert!(!no_import_leftovers(&server));
     coffer::jobs::reap(server.state(), false).await.unwrap();
     assert!(!leftover.exists());
+    assert!(!server.has_object(&stray).await);
+    assert!(no_import_leftovers(&server));
     let e = c
         .call::<StartBackupImport>(&start(&init.backup_task_id))
         .await
@@ -919,18 +927,28 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
         (Some("cancelled"), "cancelled")
     );
     assert!(status.started_time.is_none(), "it never ran");
-    let dir = coffer::backup::import::job_dir(
-        &server.state().config,
-        tenant_id(&server, "default").await,
-        Uuid::parse_str(&init.backup_task_id).unwrap(),
-    );
+    let job = Uuid::parse_str(&init.backup_task_id)
+        .unwrap()
+        .simple()
+        .to_string();
+    let uploads_of_job = || {
+        server
+            .import_uploads()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(&job))
+            .count()
+    };
     for _ in 0..50 {
-        if !dir.exists() {
+        if uploads_of_job() == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(!dir.exists(), "the cancelled job's uploads are removed");
+    assert_eq!(
+        uploads_of_job(),
+        0,
+        "the cancelled job's uploads are removed"
+    );
     assert_eq!(census(&server, "default").await, [0, 0, 0, 0]);
     set_job(&server, &blocker.backup_task_id, |j| {
         j.status = Set("cancelled".into())
@@ -958,7 +976,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
     assert_eq!(event["error"], "job_interrupted");
     assert_eq!(status.status, "failed");
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
 
     // So does one this instance owns but no task of it runs (a task that died), once silent.
     let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
@@ -972,7 +990,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
     let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
     assert_eq!(event["error"], "job_interrupted");
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1011,8 +1029,7 @@ struct Crashable {
 }
 
 impl Crashable {
-    fn start(server: &TestServer) -> Self {
-        let config = server.config_for_another_instance();
+    fn start(config: coffer::config::Config) -> Self {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (kill, kill_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -1042,11 +1059,23 @@ impl Crashable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_dies_mid_import_has_the_import_run_again_by_another() {
+    an_instance_dies_mid_import(false).await;
+}
+
+/// An instance receives an import's uploads and runs it, and dies in the middle; another
+/// instance (here: the test server, restarted to take jobs) runs it again, by the rule, and
+/// nothing is left over. `own_disk`: the doomed instance has a data directory of its own
+/// (PostgreSQL and S3 only; the test returns otherwise), so what it leaves on its disk is
+/// out of every other instance's reach.
+pub(crate) async fn an_instance_dies_mid_import(own_disk: bool) {
     let mut server = TestServer::start_with(|c| {
         c.backup_segment_bytes = 64 * 1024;
         c.job_stale_secs = 1;
     })
     .await;
+    if own_disk && !(server.uses_postgres() && server.uses_s3()) {
+        return;
+    }
     let mut c = server.admin().await;
     let mut l = listener(&server).await;
     populate(&mut c).await;
@@ -1064,7 +1093,12 @@ async fn a_server_that_dies_mid_import_has_the_import_run_again_by_another() {
         .await;
 
     // The doomed instance receives the uploads and runs the import.
-    let doomed = Crashable::start(&server);
+    let doomed_disk = tempfile::tempdir().unwrap();
+    let mut config = server.config_for_another_instance();
+    if own_disk {
+        config.data_dir = doomed_disk.path().to_path_buf();
+    }
+    let doomed = Crashable::start(config);
     let url = format!("ws://{}/ws", doomed.addr);
     let mut dc = Client::connect(&url).await;
     dc.login("admin", "tenant-admin-pw", Some("phoenix"))
@@ -1145,7 +1179,12 @@ async fn a_server_that_dies_mid_import_has_the_import_run_again_by_another() {
         blobs_before + after[3],
         "no orphan blobs"
     );
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
+    let journal = entity::job_blob::Entity::find()
+        .all(&server.state().db)
+        .await
+        .unwrap();
+    assert!(journal.is_empty(), "{journal:?}");
 }
 
 /// A small deterministic generator (xorshift), so a failing tenant can be rebuilt from its seed.

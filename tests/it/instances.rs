@@ -188,15 +188,23 @@ async fn a_backup(server: &TestServer) -> (Vec<u8>, Vec<u8>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploaded_through_one_started_on_another_watched_on_a_third() {
     use api_spec::actions::{GetBackupImportStatus, JobIdRequest, StartBackupImport};
-    let server = TestServer::start().await;
-    if !server.uses_postgres() {
+    let mut server = TestServer::start().await;
+    if !server.uses_postgres() || !server.uses_s3() {
         return;
     }
     let (archive, key) = a_backup(&server).await;
     let (_, _) = crate::imports::tenant(&server, "phoenix").await;
-    // C runs no jobs: what its listener hears comes from another instance.
-    let b = another(&server, |_| {}).await;
-    let c = another(&server, |c| c.job_workers = 0).await;
+    // B and C share the database and the object store with A, not the disk. A runs no
+    // jobs, so the import runs where it was started, away from the disk its uploads came
+    // through; C runs none either, so what its listener hears comes from another instance.
+    server.restart_with(|c| c.job_workers = 0).await;
+    let (b_disk, c_disk) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = another(&server, |c| c.data_dir = b_disk.path().to_path_buf()).await;
+    let c = another(&server, |c| {
+        c.data_dir = c_disk.path().to_path_buf();
+        c.job_workers = 0;
+    })
+    .await;
     let mut on_a = tenant_admin_on(server.addr, "phoenix").await;
     let mut on_b = tenant_admin_on(b.addr(), "phoenix").await;
     let mut on_c = tenant_admin_on(c.addr(), "phoenix").await;
@@ -224,6 +232,20 @@ async fn uploaded_through_one_started_on_another_watched_on_a_third() {
         crate::imports::census(&server, "phoenix").await,
         crate::imports::census(&server, "default").await
     );
+    // The uploads went with the job; B's staging with its run.
+    assert!(crate::imports::no_import_leftovers(&server));
+    let b_imports = b_disk.path().join("imports");
+    assert!(
+        std::fs::read_dir(&b_imports).map_or(true, |d| d
+            .flatten()
+            .all(|t| std::fs::read_dir(t.path()).map_or(true, |mut j| j.next().is_none()))),
+        "B's staging is removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_import_on_its_own_disk_has_it_finished_by_another() {
+    crate::imports::an_instance_dies_mid_import(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,4 +394,48 @@ async fn a_backup_made_through_one_instance_downloads_through_another_byte_for_b
         std::fs::read_dir(own_disk.path().join("exports")).is_err(),
         "nothing of it on B's disk"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_slot_runs_once_however_many_instances_look() {
+    use api_spec::actions::{BackupPolicy, SetBackupPolicy};
+    use coffer::time::ManualClock;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    const HOUR: i64 = 3_600_000;
+    // 2026-01-01T00:00:00Z.
+    let start = 1_767_225_600_000;
+    let clock = std::sync::Arc::new(ManualClock::at(start));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    if !server.uses_postgres() {
+        return;
+    }
+    let b = coffer::start_with_clock(
+        server.config_for_another_instance(),
+        coffer::server::Signals::Ignore,
+        server.clock.clone(),
+    )
+    .await
+    .unwrap();
+    let mut c = server.admin().await;
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        schedule: Some("0 * * * *".into()),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    for slot in 1..=5 {
+        clock.set(start + slot * HOUR + 1);
+        let (on_a, on_b) = tokio::join!(
+            coffer::backup::policy::tick(server.state()),
+            coffer::backup::policy::tick(b.state()),
+        );
+        assert_eq!(on_a.unwrap() + on_b.unwrap(), 1, "slot {slot}");
+    }
+    let exports = entity::job::Entity::find()
+        .filter(entity::job::Column::Kind.eq("export"))
+        .count(&server.state().db)
+        .await
+        .unwrap();
+    assert_eq!(exports, 5);
+    b.request_stop();
 }

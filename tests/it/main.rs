@@ -23,6 +23,7 @@ mod imports;
 mod instances;
 mod isolation;
 mod key_files;
+mod lifecycle;
 mod listeners;
 mod migrations;
 mod protocol;

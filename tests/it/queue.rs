@@ -14,7 +14,7 @@ use tests::{Client, TestServer};
 use uuid::Uuid;
 
 use crate::backups::{download, export, listener, plain, populate};
-use crate::imports::{census, imports_dir_is_empty, set_job, start, tenant, upload_pair};
+use crate::imports::{census, no_import_leftovers, set_job, start, tenant, upload_pair};
 
 const PASSPHRASE: &str = "correct horse battery";
 
@@ -47,6 +47,27 @@ async fn row(server: &TestServer, id: &str) -> job::Model {
         .await
         .unwrap()
         .unwrap()
+}
+
+/// A server holding tenant `default`, populated, and an empty tenant `phoenix`; the archive
+/// and key of a backup of `default`. The server is restarted to run and reap nothing on its
+/// own: the test does.
+async fn a_backup_and_an_idle_instance() -> (TestServer, Vec<u8>, Vec<u8>) {
+    let mut server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (backup_id, _, _) = export(&mut c, &mut l, plain("source")).await;
+    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (_, _) = tenant(&server, "phoenix").await;
+    drop((c, l));
+    server
+        .restart_with(|c| {
+            c.job_workers = 0;
+            c.job_reap_secs = 3600;
+        })
+        .await;
+    (server, archive, key)
 }
 
 async fn phoenix_admin(server: &TestServer) -> Client {
@@ -153,26 +174,12 @@ async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
         census(&server, "phoenix").await,
         census(&server, "default").await
     );
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
-    let mut server = TestServer::start().await;
-    let mut c = server.admin().await;
-    let mut l = listener(&server).await;
-    populate(&mut c).await;
-    let (backup_id, _, _) = export(&mut c, &mut l, plain("source")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
-    let (_, _) = tenant(&server, "phoenix").await;
-    drop((c, l));
-    // Nothing runs or reaps on its own: this test does.
-    server
-        .restart_with(|c| {
-            c.job_workers = 0;
-            c.job_reap_secs = 3600;
-        })
-        .await;
+    let (mut server, archive, key) = a_backup_and_an_idle_instance().await;
     let mut p = phoenix_admin(&server).await;
 
     // Two imports queued for anyone, each "claimed by an instance that stopped" (one at a
@@ -244,7 +251,7 @@ async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
         census(&server, "phoenix").await,
         census(&server, "default").await
     );
-    assert!(imports_dir_is_empty(&server));
+    assert!(no_import_leftovers(&server));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,4 +307,58 @@ async fn claims_under_contention_take_each_job_once() {
             "SQLite"
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_a_stopped_instances_import_placed_go_with_whoever_takes_it_over() {
+    use sha2::{Digest, Sha256};
+    let (mut server, archive, key) = a_backup_and_an_idle_instance().await;
+    let tenant = crate::imports::tenant_id(&server, "phoenix").await;
+    let mut p = phoenix_admin(&server).await;
+    let init = upload_pair(&server, &mut p, &archive, &key).await;
+    p.call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap();
+    let job_id = Uuid::parse_str(&init.backup_task_id).unwrap();
+    set_job(&server, &init.backup_task_id, |j| {
+        j.status = Set("running".into());
+        j.worker_id = Set(Some("a-stopped-instance".into()));
+        j.heartbeat_at = Set(Some(1));
+        j.attempts = Set(1);
+    })
+    .await;
+    // What the stopped instance's run put into the store before it stopped: its journal
+    // in the database names it, the bytes are unreferenced. The instance's disk is out of
+    // reach; nothing else of it is needed.
+    let bytes = b"placed by a run that stopped with its instance";
+    let sha = hex::encode(Sha256::digest(bytes));
+    let blob = coffer::storage::blobs::blob_key(tenant, &sha);
+    server.store_object(&blob, bytes).await;
+    entity::job_blob::Entity::insert(entity::job_blob::ActiveModel {
+        job_id: Set(job_id),
+        sha256: Set(sha),
+        tenant_id: Set(tenant),
+    })
+    .exec(&server.state().db)
+    .await
+    .unwrap();
+
+    assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
+    assert_eq!(row(&server, &init.backup_task_id).await.status, "queued");
+    assert!(
+        !server.has_object(&blob).await,
+        "the stopped run's blob is removed"
+    );
+    let journal = entity::job_blob::Entity::find()
+        .all(&server.state().db)
+        .await
+        .unwrap();
+    assert!(journal.is_empty(), "{journal:?}");
+    // The uploads stay for the run to come, which completes.
+    drop(p);
+    server.restart_with(|_| {}).await;
+    let mut p = phoenix_admin(&server).await;
+    let done = ended(&mut p, &init.backup_task_id, false).await;
+    assert_eq!(done.status, "completed", "{done:?}");
+    assert!(no_import_leftovers(&server));
 }

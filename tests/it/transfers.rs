@@ -454,26 +454,43 @@ async fn blobs_go_with_their_last_reference() {
     assert_eq!(server.blob_files().len(), 0, "{:?}", server.blob_files());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
-    let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
-    let mut c = server.admin().await;
-    let (_, task) = new_document(&mut c, "abandoned").await;
-    let bytes = content(300_000, 13);
+/// A new document whose upload sent 200,000 of its 300,000 bytes and vanished: its task,
+/// its bytes, and the part file the server keeps for a resume (waited for).
+async fn vanished_upload(
+    server: &TestServer,
+    c: &mut Client,
+    title: &str,
+    seed: u64,
+) -> (TaskData, Vec<u8>, std::path::PathBuf) {
+    let (_, task) = new_document(c, title).await;
+    let bytes = content(300_000, seed);
     let mut vanishing = server.client().await;
     vanishing.username = c.username.clone();
     vanishing.token = c.token.clone();
     vanishing
         .upload_then_vanish(&task.task_id, &bytes, 0, 200_000, None)
         .await;
-    let uploads = server.dir.path().join("uploads");
-    let count = || std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+    let part = server.dir.path().join("uploads").join(format!(
+        "{}.part",
+        uuid::Uuid::parse_str(&task.task_id).unwrap().simple()
+    ));
     for _ in 0..50 {
-        if count() == 1 {
+        if part.exists() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert!(part.exists(), "the partial upload is kept for a resume");
+    (task, bytes, part)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
+    let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
+    let mut c = server.admin().await;
+    let (task, bytes, _) = vanished_upload(&server, &mut c, "abandoned", 13).await;
+    let uploads = server.dir.path().join("uploads");
+    let count = || std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
     assert_eq!(count(), 1, "the partial upload is kept for a resume");
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let expired = coffer::services::transfers::expire_uploads(server.state())
@@ -486,6 +503,48 @@ async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::TaskNotUsable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_files_no_upload_can_resume_are_swept() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let (task, _, part) = vanished_upload(&server, &mut c, "ended elsewhere", 14).await;
+    let uploads = server.dir.path().join("uploads");
+    // A part whose task never existed here, and a file that is not a part.
+    let stray = uploads.join(format!("{}.part", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&stray, b"stray").unwrap();
+    std::fs::write(uploads.join("notes.txt"), b"not ours").unwrap();
+    let sweep = || coffer::services::transfers::sweep_parts(server.state());
+    assert_eq!(sweep().await.unwrap(), 1);
+    assert!(
+        part.exists() && !stray.exists(),
+        "a pending task keeps its part"
+    );
+    // The task ends elsewhere (another instance expired it): its part here goes.
+    let row =
+        entity::transfer_task::Entity::find_by_id(uuid::Uuid::parse_str(&task.task_id).unwrap())
+            .one(&server.state().db)
+            .await
+            .unwrap()
+            .unwrap();
+    let mut row = row.into_active_model();
+    row.status = Set("expired".into());
+    row.update(&server.state().db).await.unwrap();
+    // Once the server has let go of the vanished upload (an upload still in progress keeps
+    // its part whatever its task says).
+    let mut removed = 0;
+    for _ in 0..100 {
+        removed = sweep().await.unwrap();
+        if removed > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(removed, 1);
+    assert!(!part.exists());
+    assert!(uploads.join("notes.txt").exists());
 }
 
 /// A server that cuts uploads slower than 1,000 bytes/s over 1 s windows.

@@ -92,6 +92,8 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
 
 pub struct TestServer {
     server: Option<RunningServer>,
+    /// The clock of the server's time-driven work (schedules, retention).
+    pub clock: std::sync::Arc<dyn coffer::time::Clock>,
     pub addr: SocketAddr,
     pub dir: TempDir,
     db: Option<TestDb>,
@@ -106,6 +108,17 @@ impl TestServer {
 
     /// A server on a fresh database, with `adjust` applied to its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(adjust, std::sync::Arc::new(coffer::time::SystemClock)).await
+    }
+
+    /// A server whose time-driven work (schedules, retention) reads `clock` — a
+    /// `coffer::time::ManualClock` the test moves.
+    pub async fn start_with_clock(
+        adjust: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn coffer::time::Clock>,
+    ) -> Self {
+        // The servers' warnings and errors, shown with a failing test's output.
+        coffer::telemetry::init_for_tests();
         let dir = tempfile::tempdir().expect("temp dir");
         let db = match std::env::var(PG_URL_VAR) {
             Ok(url) if !url.is_empty() => Some(TestDb::create(&url).await),
@@ -120,12 +133,13 @@ impl TestServer {
             s3.configure(&mut config);
         }
         adjust(&mut config);
-        let server = coffer::start(config, Signals::Ignore)
+        let server = coffer::start_with_clock(config, Signals::Ignore, clock.clone())
             .await
             .expect("server starts");
         let addr = server.addr();
         Self {
             server: Some(server),
+            clock,
             addr,
             dir,
             db,
@@ -139,7 +153,7 @@ impl TestServer {
         self.stop().await;
         let mut config = self.config_for_another_instance();
         adjust(&mut config);
-        let server = coffer::start(config, Signals::Ignore)
+        let server = coffer::start_with_clock(config, Signals::Ignore, self.clock.clone())
             .await
             .expect("server restarts");
         self.addr = server.addr();
@@ -216,33 +230,53 @@ impl TestServer {
     /// Paths of the stored blobs, wherever the server keeps them (the local blob directory,
     /// or the s3s-fs directory behind the S3 bucket).
     pub fn blob_files(&self) -> Vec<std::path::PathBuf> {
-        let root = match &self.s3 {
-            Some(s3) => s3.root.path().join(crate::s3::BUCKET).join("blobs"),
-            None => self.dir.path().join("blobs"),
-        };
-        let mut found = Vec::new();
-        // Backup archives and key files share the store, under prefixes of their own.
-        let kept = [root.join("backups"), root.join("backup-keys")];
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            if kept.contains(&dir) {
-                continue;
-            }
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let hidden = entry.file_name().to_string_lossy().starts_with('.');
-                if path.is_dir() {
-                    stack.push(path);
-                } else if !hidden {
-                    found.push(path);
-                }
-            }
-        }
+        let root = self.store_root();
+        // Backup archives and key files and import uploads share the store, under prefixes of
+        // their own.
+        let kept = ["backups", "backup-keys", "imports", "import-keys"].map(|p| root.join(p));
+        files_below(root, &kept)
+    }
+
+    /// The import uploads the object store keeps (archives and key files).
+    pub fn import_uploads(&self) -> Vec<std::path::PathBuf> {
+        let root = self.store_root();
+        let mut found = files_below(root.join("imports"), &[]);
+        found.extend(files_below(root.join("import-keys"), &[]));
         found
     }
+
+    /// Where the object store keeps its objects as files (the local store's directory, or
+    /// the in-process S3 server's bucket).
+    fn store_root(&self) -> std::path::PathBuf {
+        match &self.s3 {
+            Some(s3) => s3.root.path().join(crate::s3::BUCKET).join("blobs"),
+            None => self.dir.path().join("blobs"),
+        }
+    }
+}
+
+/// The files below `root` (hidden ones left out), not descending into `skip`.
+fn files_below(root: std::path::PathBuf, skip: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        if skip.contains(&dir) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if path.is_dir() {
+                stack.push(path);
+            } else if !hidden {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 impl Drop for TestServer {

@@ -87,6 +87,18 @@ pub struct BackupInfo {
     pub sha256: Option<String>,
     pub created_time: f64,
     pub completed_time: Option<f64>,
+    /// `manual` (`generate_backup`) or `scheduled` (the tenant's backup policy).
+    pub origin: String,
+    /// Whether the tenant's retention rules keep it (always, without a policy or rules; a
+    /// backup that is not `completed`, or not yet verified under `verify_after`, is not
+    /// counted).
+    pub retained: bool,
+    /// `unverified`, `good` (its bytes as stored were verified) or `failed`.
+    pub verification: String,
+    /// When it was last verified (seconds).
+    pub verified_time: Option<f64>,
+    /// The error code of its last failed verification.
+    pub verify_error: Option<String>,
 }
 
 /// What `list_backups` answers, newest first.
@@ -135,6 +147,99 @@ pub struct VerifyBackupResponse {
     pub compressed: bool,
     #[schema(value_type = Object)]
     pub counts: Value,
+}
+
+/// A tenant's backup policy, as `set_backup_policy` takes it. Every field may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPolicy {
+    /// When backups run: a cron expression (`minute hour day month weekday`, or six fields
+    /// starting with seconds), read in `time_zone`. None: no scheduled backups (retention
+    /// still applies).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// An IANA time zone name (`Europe/Berlin`); `UTC` when left out. Retention's days,
+    /// weeks and months are read in it too.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// `zstd` (default) or `none`.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// `server` (default): the key file is kept by the server (a scheduled backup has
+    /// nobody to type a passphrase).
+    #[serde(default)]
+    pub key_protection: Option<String>,
+    /// Keep the n newest backups.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the n most recent days that have one.
+    #[serde(default)]
+    pub keep_daily: Option<u32>,
+    /// … of each of the n most recent ISO weeks that have one.
+    #[serde(default)]
+    pub keep_weekly: Option<u32>,
+    /// … of each of the n most recent months that have one.
+    #[serde(default)]
+    pub keep_monthly: Option<u32>,
+    /// Keep every backup made within this long of the newest: a number and a unit, `h`,
+    /// `d` or `w`, possibly several (`1w3d`, `36h`).
+    #[serde(default)]
+    pub keep_within: Option<String>,
+    /// Verify every new backup's bytes as stored; until then it does not count as good (for
+    /// retention and the metrics).
+    #[serde(default)]
+    pub verify_after: Option<bool>,
+    /// When every stored backup is verified again (a restore drill): a cron expression like
+    /// `schedule`.
+    #[serde(default)]
+    pub drill_schedule: Option<String>,
+}
+
+/// A tenant's backup policy as the server keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackupPolicyInfo {
+    pub schedule: Option<String>,
+    pub time_zone: String,
+    pub compression: String,
+    pub key_protection: String,
+    pub keep_last: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_within: Option<String>,
+    pub verify_after: bool,
+    pub drill_schedule: Option<String>,
+    /// When the schedule runs next (seconds); none without a schedule.
+    pub next_run_time: Option<f64>,
+    /// When the next drill runs (seconds); none without a drill schedule.
+    pub next_drill_time: Option<f64>,
+    pub updated_time: f64,
+}
+
+/// What `get_backup_policy` and `set_backup_policy` answer: the policy, if the tenant has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackupPolicyResponse {
+    pub policy: Option<BackupPolicyInfo>,
+}
+
+/// Arguments of `prune_backups`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneBackupsRequest {
+    /// Say what would go, remove nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What `prune_backups` answers (backup ids, newest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PruneBackupsResponse {
+    pub kept: Vec<String>,
+    /// Removed (or, with `dry_run`, to be removed).
+    pub removed: Vec<String>,
+    /// Retention would remove them, but a download of them is under way: left for the
+    /// next run.
+    pub in_use: Vec<String>,
 }
 
 action! {
@@ -215,5 +320,46 @@ action! {
             BackupManifestMismatch, BackupBlobMismatch],
         request: VerifyBackupRequest,
         response: VerifyBackupResponse,
+    }
+}
+
+action! {
+    /// The tenant's backup policy.
+    GetBackupPolicy {
+        name: "get_backup_policy",
+        access: Access::Permission(permissions::EXPORT_BACKUP),
+        audited: false,
+        success: "Backup policy",
+        errors: [],
+        request: Empty,
+        response: BackupPolicyResponse,
+    }
+}
+
+action! {
+    /// Sets the tenant's backup policy (replacing any): schedule, how backups are made,
+    /// retention. The schedule's next slot counts from now.
+    SetBackupPolicy {
+        name: "set_backup_policy",
+        access: Access::Permission(permissions::EXPORT_BACKUP),
+        audited: true,
+        success: "Backup policy set",
+        errors: [InvalidField],
+        request: BackupPolicy,
+        response: BackupPolicyResponse,
+    }
+}
+
+action! {
+    /// Applies the policy's retention now (as after every good backup), or with `dry_run`
+    /// says what it would remove. The newest backup always stays.
+    PruneBackups {
+        name: "prune_backups",
+        access: Access::Permission(permissions::EXPORT_BACKUP),
+        audited: true,
+        success: "Backups pruned",
+        errors: [],
+        request: PruneBackupsRequest,
+        response: PruneBackupsResponse,
     }
 }

@@ -3,6 +3,7 @@
 //! reporting progress (at most once a second) to the job row and to listeners. The runner
 //! ends it, either way, with `backup_export_completed`.
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use api_spec::events::{BACKUP_EXPORT_PROGRESS, BackupJobEvent};
@@ -21,7 +22,6 @@ use crate::events::Audience;
 use crate::storage::backups::{self, NewBackup};
 use crate::storage::jobs::{self, Claim, JobState, JobStep, Progress};
 use crate::storage::tenants;
-use crate::time::now_ms;
 
 use super::stored::{read_key_file, remove_archive, remove_files};
 use crate::layout::{archive_object, export_scratch, key_object};
@@ -53,12 +53,14 @@ pub struct ExportRequest {
     pub name: String,
     pub passphrase: Option<zeroize::Zeroizing<String>>,
     pub compress: bool,
+    /// `storage::backups::MANUAL` or `SCHEDULED`.
+    pub origin: &'static str,
 }
 
 /// Writes the key file and queues the job with its backup. Returns (backup id, job id).
 pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, Uuid)> {
     let backup_id = Uuid::now_v7();
-    let created_at = now_ms();
+    let created_at = state.clock.now_ms();
     let key = BackupKey::generate();
     let params = state.config.backup_wrap_params();
     let passphrase = req.passphrase.clone();
@@ -122,6 +124,8 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
             compressed: req.compress,
             wrapped: req.passphrase.is_some(),
             key_id: key_file.key_id.clone(),
+            created_at,
+            origin: req.origin,
         };
         backups::insert(&req.scope, &txn, new).await?;
         // Held before the commit: from then on a runner may claim the job.
@@ -186,8 +190,13 @@ fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| Error::Internal(format!("a job names backup {id:.40}")))
 }
 
-/// Writes the archive of a claimed export job and completes the job.
-pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> {
+/// Writes the archive of a claimed export job and completes the job; stops early once
+/// `cancel` is raised (the job was ended elsewhere, or taken from this run).
+pub async fn run(
+    state: &Arc<AppState>,
+    job: &entity::job::Model,
+    cancel: &Arc<AtomicBool>,
+) -> Result<()> {
     let Some(JobParams::Export(params)) = jobs::params_of(job) else {
         return Err(Error::Internal(
             "an export job without its parameters".into(),
@@ -216,6 +225,7 @@ pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> 
         workers,
         keys: Arc::new(keys),
         path: export_scratch(&state.config, scope.tenant_id(), backup_id, false),
+        cancel: Arc::clone(cancel),
     };
     let written_path = plan.path.clone();
     let event = move |done: u64, total: u64| BackupJobEvent {
@@ -294,7 +304,7 @@ pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> 
     state.blobs.put_file(&object, &written_path).await?;
     state.blobs.sync().await?;
     // The backup is recorded complete exactly when the job completes.
-    let (_turn, txn) = state.begin_write().await?;
+    let (turn, txn) = state.begin_write().await?;
     let recorded = Some((written.size, written.sha256.clone()));
     backups::finish(&scope, &txn, backup_id, recorded).await?;
     if !jobs::complete(&scope, &txn, &claim, result).await? {
@@ -302,7 +312,38 @@ pub async fn run(state: &Arc<AppState>, job: &entity::job::Model) -> Result<()> 
         return Err(fail(ErrorCode::JobStateConflict));
     }
     txn.commit().await?;
+    drop(turn);
+    state
+        .metrics
+        .bytes(crate::metrics::Flow::Exported, written.size);
+    after_completion(state, &scope, job, backup_id).await;
     Ok(())
+}
+
+/// What follows a completed backup by its tenant's policy: a verification first when the
+/// policy says `verify_after` (the backup counts as good once verified, and retention
+/// follows that), retention at once otherwise.
+async fn after_completion(
+    state: &AppState,
+    scope: &TenantScope,
+    job: &entity::job::Model,
+    backup_id: Uuid,
+) {
+    let verify_after = match crate::storage::policies::get(scope, &state.db).await {
+        Ok(policy) => policy.is_some_and(|p| p.verify_after),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a backup policy");
+            false
+        }
+    };
+    if verify_after {
+        let cause = api_spec::jobs::VerifyCause::AfterBackup;
+        if let Err(e) = super::check::queue(state, scope, job.owner_id, backup_id, cause).await {
+            tracing::warn!(backup = %backup_id, error = %e, "could not queue a verification");
+        }
+    } else {
+        super::prune::after_backup(state, scope).await;
+    }
 }
 
 /// Undoes an export cut short: its partial archive goes (local scratch, and the object if it

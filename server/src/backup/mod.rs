@@ -1,6 +1,7 @@
 //! Encrypted backups (BACKUP_IMPORT.md): keys and key files, the segment format, streaming
 //! writer and verifying reader, manifests, the export job and verification.
 mod blob_reader;
+pub mod check;
 pub mod cli;
 pub mod export;
 pub mod extract;
@@ -8,6 +9,9 @@ pub mod format;
 pub mod import;
 pub mod keys;
 pub mod manifest;
+pub mod policy;
+pub mod prune;
+pub mod retention;
 pub mod snapshot;
 pub mod stored;
 pub mod stream;
@@ -29,7 +33,11 @@ use crate::storage::jobs::JobKind;
 
 /// The kinds of job backups run, for `jobs` (the server registers them at start-up).
 pub fn job_kinds() -> Vec<Arc<dyn Kind>> {
-    vec![Arc::new(ExportJobs), Arc::new(ImportJobs)]
+    vec![
+        Arc::new(ExportJobs),
+        Arc::new(ImportJobs),
+        Arc::new(VerifyJobs),
+    ]
 }
 
 struct ExportJobs;
@@ -43,9 +51,9 @@ impl Kind for ExportJobs {
         &'a self,
         state: &'a Arc<AppState>,
         job: &'a job::Model,
-        _cancel: &'a Arc<AtomicBool>,
+        cancel: &'a Arc<AtomicBool>,
     ) -> Pending<'a, Result<()>> {
-        Box::pin(export::run(state, job))
+        Box::pin(export::run(state, job, cancel))
     }
 
     fn reset<'a>(&'a self, state: &'a AppState, job: &'a job::Model) -> Pending<'a, ()> {
@@ -89,5 +97,35 @@ impl Kind for ImportJobs {
 
     fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>> {
         Box::pin(import::sweep(state))
+    }
+}
+
+struct VerifyJobs;
+
+impl Kind for VerifyJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Verify
+    }
+
+    fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        job: &'a job::Model,
+        cancel: &'a Arc<AtomicBool>,
+    ) -> Pending<'a, Result<()>> {
+        Box::pin(check::run(state, job, cancel))
+    }
+
+    /// A verification writes nothing but its outcome: a run cut short leaves nothing.
+    fn reset<'a>(&'a self, _: &'a AppState, _: &'a job::Model) -> Pending<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn discard<'a>(&'a self, _: &'a AppState, _: &'a job::Model) -> Pending<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn sweep<'a>(&'a self, _: &'a AppState) -> Pending<'a, Result<usize>> {
+        Box::pin(async { Ok(0) })
     }
 }

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use api_spec::ErrorCode;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
@@ -21,7 +22,7 @@ use super::manifest::{self as m, Counts, Metadata};
 use super::snapshot;
 use super::stream::{SegmentWriter, code_of, from_io};
 use crate::auth::TenantScope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, fail};
 use crate::storage::ID_SLICE;
 use crate::storage::blobs::BlobStore;
 use crate::time::now_ms;
@@ -38,6 +39,9 @@ pub struct Plan {
     pub keys: Arc<DerivedKeys>,
     /// Where the finished archive goes (its directory also takes the temp file).
     pub path: PathBuf,
+    /// Raised when the job was ended elsewhere (or taken from this run): the writer stops
+    /// before the next blob with `job_state_conflict`.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// What was written.
@@ -306,6 +310,9 @@ fn write_to(
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         for f in page {
+            if plan.cancel.load(Ordering::SeqCst) {
+                return Err(fail(ErrorCode::JobStateConflict));
+            }
             let size = f.size as u64;
             let missing = || Error::About {
                 code: ErrorCode::BackupBlobMissing,

@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api_spec::ErrorCode;
-use api_spec::events::{BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED, BackupJobEvent};
+use api_spec::events::{
+    BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED, BACKUP_VERIFY_COMPLETED, BackupJobEvent,
+};
 use api_spec::jobs::JobParams;
 use api_spec::permissions::{EXPORT_BACKUP, IMPORT_BACKUP};
 use entity::job;
@@ -242,6 +244,7 @@ impl JobControl {
 pub fn event(job: &job::Model, status: JobState, error: Option<ErrorCode>) -> BackupJobEvent {
     let backup_id = match jobs::params_of(job) {
         Some(JobParams::Export(p)) => Some(p.backup_id),
+        Some(JobParams::Verify(p)) => Some(p.backup_id),
         _ => None,
     };
     BackupJobEvent {
@@ -269,10 +272,10 @@ pub fn code_str(code: ErrorCode) -> String {
 
 /// Announces that a job ended, to the tenant's listeners who hold the job kind's permission.
 pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) {
-    let (name, permission) = if jobs::kind_of(job) == Some(JobKind::Import) {
-        (BACKUP_IMPORT_COMPLETED, IMPORT_BACKUP)
-    } else {
-        (BACKUP_EXPORT_COMPLETED, EXPORT_BACKUP)
+    let (name, permission) = match jobs::kind_of(job) {
+        Some(JobKind::Import) => (BACKUP_IMPORT_COMPLETED, IMPORT_BACKUP),
+        Some(JobKind::Verify) => (BACKUP_VERIFY_COMPLETED, EXPORT_BACKUP),
+        _ => (BACKUP_EXPORT_COMPLETED, EXPORT_BACKUP),
     };
     state
         .events

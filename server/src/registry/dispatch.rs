@@ -49,9 +49,11 @@ pub async fn dispatch(state: Arc<AppState>, conn: Arc<ConnectionCtx>, text: &str
             },
             Err(e) => error_reply(&e, None, request.request_id),
         };
+        let elapsed = started.elapsed();
+        state.metrics.action(entry.name, elapsed);
         tracing::debug!(
             code = reply.code,
-            elapsed_us = started.elapsed().as_micros() as u64,
+            elapsed_us = elapsed.as_micros() as u64,
             "done"
         );
         reply

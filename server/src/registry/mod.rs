@@ -192,6 +192,9 @@ impl Registry {
         r.add::<a::GetBackupDownload, _, _>(backups::get_backup_download::run);
         r.add::<a::DeleteBackup, _, _>(backups::delete_backup::run);
         r.add::<a::VerifyBackup, _, _>(backups::verify_backup::run);
+        r.add::<a::GetBackupPolicy, _, _>(backups::get_backup_policy::run);
+        r.add::<a::SetBackupPolicy, _, _>(backups::set_backup_policy::run);
+        r.add::<a::PruneBackups, _, _>(backups::prune_backups::run);
         r.add::<a::InitiateBackupImport, _, _>(imports::initiate_backup_import::run);
         r.add::<a::StartBackupImport, _, _>(imports::start_backup_import::run);
         r.add::<a::GetBackupImportStatus, _, _>(imports::get_backup_import_status::run);

@@ -237,3 +237,47 @@ pub async fn expire_uploads(state: &AppState) -> Result<usize> {
     tasks::mark_expired(&state.db, &ids).await?;
     Ok(ids.len())
 }
+
+/// Removes this instance's part files that no upload can resume any more: their task ended
+/// (expired or completed, possibly through another instance), or is gone. A replacement of
+/// an import's upload keeps its part while the job waits for its uploads. Returns how many
+/// it removed.
+pub async fn sweep_parts(state: &AppState) -> Result<usize> {
+    let Ok(mut entries) = tokio::fs::read_dir(state.config.data_dir.join("uploads")).await else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".part"))
+            .and_then(|n| Uuid::parse_str(n).ok())
+        else {
+            continue;
+        };
+        if state
+            .uploads
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+        {
+            continue;
+        }
+        let resumable = match tasks::find_any(&state.db, id).await? {
+            Some(task) if task.status == tasks::PENDING => true,
+            Some(task) if tasks::replaceable(&task) => match task.job_id {
+                Some(job) => jobs::find(&TenantScope::system(task.tenant_id), &state.db, job)
+                    .await?
+                    .is_some_and(|j| jobs::state_of(&j) == jobs::JobState::Pending),
+                None => false,
+            },
+            _ => false,
+        };
+        if !resumable && tokio::fs::remove_file(entry.path()).await.is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

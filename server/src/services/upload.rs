@@ -21,9 +21,6 @@ use crate::storage::blobs::blob_key;
 use crate::storage::{documents, files};
 use crate::storage::{jobs, tasks};
 
-/// Largest key file an import accepts.
-const KEY_FILE_LIMIT: u64 = 64 * 1024;
-
 /// Buffer for re-hashing a kept prefix.
 const REHASH_CHUNK: usize = 1024 * 1024;
 
@@ -45,7 +42,7 @@ pub async fn begin_upload(
 ) -> Result<Upload> {
     // A key file is a few hundred bytes; refuse anything that cannot be one.
     let limit = if task.purpose == tasks::PURPOSE_IMPORT_KEY {
-        KEY_FILE_LIMIT
+        layout::KEY_FILE_LIMIT
     } else {
         state.config.max_upload_bytes
     };
@@ -211,8 +208,9 @@ impl Upload {
     }
 }
 
-/// An import's archive or key: kept in its job's directory (never in the blob store) until
-/// the import runs. The job must still be waiting for its uploads.
+/// An import's archive or key: kept in the object store under its job's prefix (never among
+/// the blobs) until the job ends, named by task and content (`layout::import_upload`). The
+/// job must still be waiting for its uploads.
 async fn stage_import(
     state: &AppState,
     auth: &AuthContext,
@@ -228,21 +226,13 @@ async fn stage_import(
     if job.is_none_or(|j| jobs::state_of(&j) != jobs::JobState::Pending) {
         return Err(fail(ErrorCode::TaskNotUsable));
     }
-    let dir = layout::import_dir(&state.config, scope.tenant_id(), job_id);
-    let target = if upload.task.purpose == tasks::PURPOSE_IMPORT_KEY {
-        layout::import_key(&dir)
-    } else {
-        layout::import_archive(&dir)
-    };
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(io("creating import dir"))?;
-    tokio::fs::rename(&upload.path, &target)
-        .await
-        .map_err(io("staging import upload"))?;
+    let key = upload.task.purpose == tasks::PURPOSE_IMPORT_KEY;
+    let object = layout::import_upload(job_id, upload.task.id, sha256, key);
+    state.blobs.put_file(&object, &upload.path).await?;
+    state.blobs.sync().await?;
     if !tasks::complete(scope, &state.db, upload.task.id, upload.size, sha256).await? {
         // The job ended (and its task expired) while the bytes arrived.
-        let _ = tokio::fs::remove_file(&target).await;
+        let _ = state.blobs.delete(&object).await;
         return Err(fail(ErrorCode::TaskNotUsable));
     }
     Ok(UploadFileResponse {

@@ -21,7 +21,43 @@ pub struct NewBackup {
     pub compressed: bool,
     pub wrapped: bool,
     pub key_id: String,
+    /// When it was asked for (the time-driven clock's now: schedules and retention read it).
+    pub created_at: i64,
+    /// [`MANUAL`] or [`SCHEDULED`].
+    pub origin: &'static str,
 }
+
+/// Verification states of a backup: its bytes as stored not checked yet, checked, or found
+/// wrong (or unreadable).
+pub const UNVERIFIED: &str = "unverified";
+pub const GOOD: &str = "good";
+pub const VERIFY_FAILED: &str = "failed";
+
+/// Records the outcome of a verification of backup `id` (at `at`; `error`: the code of a
+/// failure).
+pub async fn set_verification(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    state: &str,
+    at: i64,
+    error: Option<&str>,
+) -> Result<()> {
+    backup::Entity::update_many()
+        .col_expr(backup::Column::VerifyState, state.into())
+        .col_expr(backup::Column::VerifiedAt, Some(at).into())
+        .col_expr(backup::Column::VerifyError, error.map(str::to_owned).into())
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .filter(backup::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A backup `generate_backup` asked for.
+pub const MANUAL: &str = "manual";
+/// A backup the tenant's policy ran.
+pub const SCHEDULED: &str = "scheduled";
 
 pub async fn insert(
     scope: &TenantScope,
@@ -39,8 +75,12 @@ pub async fn insert(
         key_id: Set(new.key_id),
         archive_size: Set(None),
         archive_sha256: Set(None),
-        created_at: Set(now_ms()),
+        created_at: Set(new.created_at),
         completed_at: Set(None),
+        origin: Set(new.origin.to_owned()),
+        verify_state: Set(UNVERIFIED.to_owned()),
+        verified_at: Set(None),
+        verify_error: Set(None),
     };
     Ok(model.insert(db).await?)
 }

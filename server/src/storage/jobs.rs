@@ -132,6 +132,30 @@ pub async fn find(
         .await?)
 }
 
+/// How many jobs of every tenant there are by kind and status (for `/metrics`).
+pub async fn census(db: &impl ConnectionTrait) -> Result<Vec<(String, String, i64)>> {
+    use sea_orm::QuerySelect;
+    Ok(job::Entity::find()
+        .select_only()
+        .column(job::Column::Kind)
+        .column(job::Column::Status)
+        .column_as(job::Column::Id.count(), "count")
+        .group_by(job::Column::Kind)
+        .group_by(job::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Whether job `id` (of any tenant) is pending, queued or running (housekeeping of what
+/// ended jobs left).
+pub async fn is_live(db: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
+    Ok(job::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .is_some_and(|j| !state_of(&j).is_final()))
+}
+
 /// The queued jobs `worker` may claim, oldest first: of one of `kinds`, reserved for
 /// `worker` or (with `shared`) for no instance, and — for an import — of a tenant none of
 /// whose imports runs.

@@ -141,6 +141,32 @@ pub async fn find_for(
         .await?)
 }
 
+/// The task of any tenant (housekeeping of this instance's part files).
+pub async fn find_any(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<transfer_task::Model>> {
+    Ok(transfer_task::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The backups of `ids` a download task may still read (pending and not expired at `now`).
+pub async fn backups_in_download(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    now: i64,
+) -> Result<std::collections::HashSet<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = transfer_task::Entity::find()
+        .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
+        .filter(transfer_task::Column::Mode.eq(DOWNLOAD))
+        .filter(transfer_task::Column::Status.eq(PENDING))
+        .filter(transfer_task::Column::ExpiresAt.gt(now))
+        .filter(transfer_task::Column::BackupId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|t| t.backup_id).collect())
+}
+
 /// Whether a completed upload task may be uploaded again: an import's archive or key, whose
 /// bytes a new upload replaces while the job is pending (a wrong key file, say).
 pub fn replaceable(task: &transfer_task::Model) -> bool {

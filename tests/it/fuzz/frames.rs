@@ -39,16 +39,27 @@ impl std::fmt::Debug for Frame {
     }
 }
 
-/// The reply a text frame earns, as the server's envelope parser decides it.
+/// The reply a text frame earns, as the server's envelope parser decides it: the syntax is
+/// checked without building values (a number beyond `f64` elsewhere in the message is
+/// still JSON), the top level must be an object, and its last `request_id` is echoed when it
+/// is a string or a number.
 fn expect_for(text: &str) -> Expect {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(o)) => Expect::Reply(
-            o.get("request_id")
-                .filter(|v| v.is_string() || v.is_number())
-                .cloned(),
-        ),
-        _ => Expect::Reply(None),
+    use serde_json::value::RawValue;
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return Expect::Reply(None);
     }
+    // A map keeps the last of repeated keys, as the server does.
+    let Ok(fields) = serde_json::from_str::<std::collections::HashMap<String, Box<RawValue>>>(text)
+    else {
+        return Expect::Reply(None);
+    };
+    let echoed = fields.get("request_id").and_then(|raw| {
+        let text = raw.get();
+        let first = text.as_bytes().first()?;
+        let echoable = *first == b'"' || *first == b'-' || first.is_ascii_digit();
+        echoable.then(|| serde_json::from_str::<Value>(text).ok())?
+    });
+    Expect::Reply(echoed)
 }
 
 impl Frame {

@@ -43,6 +43,7 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
         name,
         passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),
         compress,
+        origin: crate::storage::backups::MANUAL,
     };
     let (backup_id, job_id) = export::start(&call.state, request).await?;
     Ok(GenerateBackupResponse {

@@ -11,8 +11,17 @@ pub async fn run(call: Call, req: JobIdRequest) -> Result<JobStatus> {
     let id = parse_id(&req.backup_task_id, ErrorCode::JobNotFound)?;
     let job = jobs::find(auth.scope(), db, id)
         .await?
-        .filter(|j| jobs::kind_of(j) == Some(jobs::JobKind::Export))
+        .filter(|j| {
+            let kind = jobs::kind_of(j);
+            kind == Some(jobs::JobKind::Export) || kind == Some(jobs::JobKind::Verify)
+        })
         .ok_or_else(|| fail(ErrorCode::JobNotFound))?;
-    let backup = backups::find_by_job(auth.scope(), db, job.id).await?;
-    Ok(super::job_status(job, backup.map(|b| b.id.to_string())))
+    // A verify job names its backup in its parameters; an export's backup names its job.
+    let backup_id = match jobs::params_of(&job) {
+        Some(api_spec::jobs::JobParams::Verify(p)) => Some(p.backup_id),
+        _ => backups::find_by_job(auth.scope(), db, job.id)
+            .await?
+            .map(|b| b.id.to_string()),
+    };
+    Ok(super::job_status(job, backup_id))
 }

@@ -2,15 +2,22 @@ use api_spec::actions::ListBackupsResponse;
 use api_spec::envelope::Empty;
 
 use crate::actions::Call;
+use crate::backup::prune;
 use crate::error::Result;
 use crate::storage::backups;
 
 pub async fn run(call: Call, _: Empty) -> Result<ListBackupsResponse> {
     let auth = call.auth()?;
+    let (good, retained) = prune::good_and_retained(&call.state, auth.scope()).await?;
+    let good: std::collections::HashSet<_> = good.into_iter().map(|b| b.id).collect();
     let backups = backups::list(auth.scope(), &call.state.db)
         .await?
         .into_iter()
-        .map(super::info)
+        .map(|b| {
+            // Only good backups are retention's to remove.
+            let kept = !good.contains(&b.id) || retained.contains(&b.id);
+            super::info(b, kept)
+        })
         .collect();
     Ok(ListBackupsResponse { backups })
 }

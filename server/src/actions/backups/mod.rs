@@ -2,7 +2,10 @@ pub mod delete_backup;
 pub mod generate_backup;
 pub mod get_backup_download;
 pub mod get_backup_export_status;
+pub mod get_backup_policy;
 pub mod list_backups;
+pub mod prune_backups;
+pub mod set_backup_policy;
 pub mod verify_backup;
 
 use api_spec::ErrorCode;
@@ -38,7 +41,8 @@ async fn find_completed(
     Ok(b)
 }
 
-fn info(b: backup::Model) -> BackupInfo {
+/// A backup as `list_backups` shows it; `retained`: whether retention keeps it.
+fn info(b: backup::Model, retained: bool) -> BackupInfo {
     BackupInfo {
         backup_id: b.id.to_string(),
         backup_task_id: b.job_id.to_string(),
@@ -51,6 +55,11 @@ fn info(b: backup::Model) -> BackupInfo {
         sha256: b.archive_sha256,
         created_time: to_secs(b.created_at),
         completed_time: b.completed_at.map(to_secs),
+        origin: b.origin,
+        retained,
+        verification: b.verify_state,
+        verified_time: b.verified_at.map(to_secs),
+        verify_error: b.verify_error,
     }
 }
 

@@ -4,7 +4,7 @@ use api_spec::jobs::{ImportMode, ImportParams, JobParams, KeySource, OnConflict}
 
 use crate::actions::Call;
 use crate::backup::import::unpack::{self, Parsed, Unlocked};
-use crate::backup::import::{self, job_dir};
+use crate::backup::import::uploads;
 use crate::backup::stream::SegmentReader;
 use crate::error::{Result, fail, field_error};
 use crate::jobs;
@@ -24,6 +24,7 @@ fn params(req: &StartBackupImportRequest) -> Result<ImportParams> {
         dry_run: req.dry_run,
         allow_legacy: req.allow_legacy,
         key: KeySource::KeyFile,
+        uploads: None,
     })
 }
 
@@ -49,19 +50,11 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         jobs::time_out(state, &job).await?;
         return Err(fail(ErrorCode::ImportDeadlinePassed));
     }
-    let uploads = tasks::of_job(auth.scope(), &state.db, job.id).await?;
-    let dir = job_dir(&state.config, job.tenant_id, job.id);
-    let (archive, key) = (import::archive_path(&dir), import::key_path(&dir));
-    if uploads.len() != 2
-        || uploads.iter().any(|t| t.status != tasks::COMPLETED)
-        || !archive.is_file()
-        || !key.is_file()
-    {
-        return Err(fail(ErrorCode::ImportUploadsIncomplete));
-    }
+    let uploaded = uploads::current(state, auth.scope(), job.id).await?;
     let mut params = params(&req)?;
     let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
-    let unlocked = match unpack::parse_key(&import::read_key_file(&dir).await?, req.allow_legacy)? {
+    let key_file = uploads::read_key_file(state, &uploaded).await?;
+    let unlocked = match unpack::parse_key(&key_file, req.allow_legacy)? {
         Parsed::Coffer(file) => {
             // A key a passphrase wraps is usable only here (the server never stores the
             // passphrase): the job is reserved for this instance, which holds the key.
@@ -77,16 +70,14 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         }
         Parsed::Legacy(key) => Unlocked::Legacy(key),
     };
+    let (archive, size) = uploads::open_archive(state, &uploaded).await?;
     let unlocked = tokio::task::spawn_blocking(move || {
-        let file =
-            std::fs::File::open(&archive).map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
         match &unlocked {
             Unlocked::Coffer(k) => {
-                SegmentReader::open(std::io::BufReader::new(file), k)?;
+                SegmentReader::open(std::io::BufReader::new(archive), k)?;
             }
             Unlocked::Legacy(_) => {
-                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                if len < 32 || len % 16 != 0 {
+                if size < 32 || size % 16 != 0 {
                     return Err(fail(ErrorCode::BackupNotAnArchive));
                 }
             }
@@ -94,6 +85,7 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         Ok(unlocked)
     })
     .await??;
+    params.uploads = Some(uploaded);
     // A restore needs an empty tenant: said now, before the job runs, and the job stays
     // pending for a `merge`. The job checks again when it runs (something may be made
     // meanwhile).
@@ -114,9 +106,9 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         // Cancelled, timed out or started meanwhile.
         return Err(fail(ErrorCode::JobStateConflict));
     }
-    // A replacement upload abandoned midway left a part file that no sweep looks for (its
-    // task is complete): the uploads are final now.
-    for task in &uploads {
+    // A replacement upload abandoned midway here left a part file: the uploads are final
+    // now. (Another instance's goes with its sweep of part files.)
+    for task in tasks::of_job(auth.scope(), &state.db, job.id).await? {
         let _ = tokio::fs::remove_file(crate::services::transfers::part_path(state, task.id)).await;
     }
     state.jobs.queued(state);

@@ -1,17 +1,18 @@
 //! Backup import (BACKUP_IMPORT.md §3). `initiate_backup_import` creates a `pending` job with
-//! two upload tasks whose bytes land in the job's directory (never in the blob store);
-//! `start_backup_import` unlocks the key, checks the archive's header and queues the job; a
-//! runner claims it when no other import of the tenant runs, and [`run`]:
+//! two upload tasks whose bytes are kept in the object store under the job's prefixes
+//! (`uploads`; never among the blobs); `start_backup_import` unlocks the key, checks the
+//! archive's header and queues the job with the uploads it checked; a runner on any instance
+//! claims it when no other import of the tenant runs, and [`run`]:
 //!
-//! 1. **verifying** — `unpack`: every segment authenticated, every member validated, every
-//!    blob hashed, into the job's staging directory;
+//! 1. **verifying** — `unpack`: the archive streamed from the store, every segment
+//!    authenticated, every member validated, every blob hashed, into local staging;
 //! 2. **planning** — `plan`: every reference checked against the archive, fresh ids;
 //! 3. **importing** — blobs the tenant lacks are put into the blob store under their
-//!    content-addressed keys (unreferenced, so invisible, and listed in `published` so a
-//!    failure or a crash can remove them), then `apply` writes the rows under a hidden staging
-//!    folder in short transactions (`stage`) and, in one last short transaction, makes them
-//!    the tenant's and completes the job;
-//! 4. **finalizing** — the job directory is removed.
+//!    content-addressed keys (unreferenced, so invisible, and journalled in the database
+//!    first so a failure or a crash — of this instance too — can remove them), then `apply`
+//!    writes the rows under a hidden staging folder in short transactions (`stage`) and, in
+//!    one last short transaction, makes them the tenant's and completes the job;
+//! 4. **finalizing** — the uploads, the journal and the local staging go.
 //!
 //! Publishing blobs before the commit rather than after is deliberate: a commit is the
 //! moment the import becomes visible, and rows must never point at bytes a failed
@@ -25,11 +26,11 @@ pub mod plan;
 mod resolve;
 mod stage;
 pub mod unpack;
+pub mod uploads;
 
 use leftovers::remove_leftovers;
 pub use leftovers::{discard, sweep};
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +41,7 @@ use api_spec::events::{BACKUP_IMPORT_PROGRESS, BackupJobEvent};
 use api_spec::permissions::IMPORT_BACKUP;
 use entity::job;
 
-use api_spec::jobs::{ImportParams, JobParams, KeySource};
+use api_spec::jobs::{ImportParams, ImportUploads, JobParams, KeySource};
 
 use self::apply::Options;
 use self::unpack::{Parsed, Staging, Unlocked};
@@ -49,13 +50,10 @@ use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::events::Audience;
 use crate::storage::blobs::blob_key;
-use crate::storage::files;
 use crate::storage::jobs::{self, Claim, JobStep, Progress};
+use crate::storage::{files, job_blobs};
 
-pub(crate) use crate::layout::import_journal as published_path;
-pub use crate::layout::{
-    import_archive as archive_path, import_dir as job_dir, import_key as key_path,
-};
+pub use crate::layout::import_dir as job_dir;
 
 /// Reports progress to the job row and to listeners, at most once a second.
 struct Reporter {
@@ -106,26 +104,12 @@ impl Reporter {
     }
 }
 
-/// The bytes of the key file uploaded to import job directory `dir`.
-pub async fn read_key_file(dir: &Path) -> Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let mut bytes = Vec::new();
-    tokio::fs::File::open(key_path(dir))
-        .await
-        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?
-        .take(crate::layout::KEY_FILE_LIMIT)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
-    Ok(bytes)
-}
-
 /// The key of a claimed import: held in memory for one a passphrase unwrapped, from its
 /// uploaded key file otherwise.
 async fn key_of(
     state: &AppState,
     job: &job::Model,
-    dir: &Path,
+    uploads: &ImportUploads,
     params: &ImportParams,
 ) -> Result<Unlocked> {
     if params.key == KeySource::Memory {
@@ -135,7 +119,8 @@ async fn key_of(
             .take_held::<Unlocked>(job.id)
             .ok_or_else(|| fail(ErrorCode::JobInterrupted));
     }
-    match unpack::parse_key(&read_key_file(dir).await?, params.allow_legacy)? {
+    let bytes = uploads::read_key_file(state, uploads).await?;
+    match unpack::parse_key(&bytes, params.allow_legacy)? {
         Parsed::Coffer(file) => Ok(Unlocked::Coffer(
             state.unlocker.unlock(job.tenant_id, *file, None).await?,
         )),
@@ -144,42 +129,59 @@ async fn key_of(
 }
 
 /// Runs a claimed import: verifies and unpacks the archive, imports it and completes the
-/// job; its uploads go once it completed. A failure leaves the rest to the runner (which
-/// ends the job and has what it left removed).
+/// job; its uploads, journal and staging go once it completed. A failure leaves the rest to
+/// the runner (which ends the job and has what it left removed).
 pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBool>) -> Result<()> {
     let Some(JobParams::Import(params)) = jobs::params_of(job) else {
         return Err(Error::Internal(
             "an import job without its parameters".into(),
         ));
     };
+    // A job queued by a version that kept its uploads on one instance's disk.
+    let uploads = params
+        .uploads
+        .clone()
+        .ok_or_else(|| fail(ErrorCode::ImportUploadsIncomplete))?;
+    let key = key_of(state, job, &uploads, &params).await?;
     let dir = job_dir(&state.config, job.tenant_id, job.id);
-    let key = key_of(state, job, &dir, &params).await?;
-    pipeline(state, job, &dir, key, Options::from(&params), cancel).await?;
+    pipeline(
+        state,
+        job,
+        &dir,
+        &uploads,
+        key,
+        Options::from(&params),
+        cancel,
+    )
+    .await?;
+    let scope = TenantScope::system(job.tenant_id);
+    if let Ok(Some(size)) = state.blobs.size(&uploads.archive).await {
+        state.metrics.bytes(crate::metrics::Flow::Imported, size);
+    }
+    // Every blob it put is referenced now.
+    if let Err(e) = job_blobs::clear(&scope, &state.db, job.id).await {
+        tracing::warn!(job = %job.id, error = %e, "could not clear an import's journal");
+    }
+    uploads::remove(state, job.id).await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     Ok(())
 }
 
-/// Undoes an import cut short: its staged rows, the blobs it placed and its staging go; its
-/// uploads stay for the next run.
+/// Undoes an import cut short: its staged rows, the blobs it placed and its staging here go;
+/// its uploads stay for the next run.
 pub async fn reset(state: &AppState, job: &job::Model) {
     let scope = TenantScope::system(job.tenant_id);
-    let dir = job_dir(&state.config, job.tenant_id, job.id);
-    remove_leftovers(state, &scope, job.id, &dir).await;
-    let _ = tokio::fs::remove_file(published_path(&dir)).await;
-    // Every run's staging (`staging-<attempt>`).
-    if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
-        while let Ok(Some(entry)) = entries.next_entry().await {
-            if entry.file_name().to_string_lossy().starts_with("staging") {
-                let _ = tokio::fs::remove_dir_all(entry.path()).await;
-            }
-        }
-    }
+    remove_leftovers(state, &scope, job.id).await;
+    // Every run's staging (`staging-<attempt>`) on this instance; another instance's goes
+    // with its sweep.
+    let _ = tokio::fs::remove_dir_all(job_dir(&state.config, job.tenant_id, job.id)).await;
 }
 
 async fn pipeline(
     state: &Arc<AppState>,
     job: &job::Model,
     dir: &Path,
+    uploads: &ImportUploads,
     key: Unlocked,
     options: Options,
     flag: &Arc<AtomicBool>,
@@ -191,9 +193,7 @@ async fn pipeline(
         job: job.clone(),
         last: None,
     };
-    let archive = std::fs::File::open(archive_path(dir))
-        .map_err(|_| fail(ErrorCode::ImportUploadsIncomplete))?;
-    let size = archive.metadata().map(|m| m.len()).unwrap_or(0);
+    let (archive, size) = uploads::open_archive(state, uploads).await?;
     // One measure for the whole job: the archive's bytes twice, once as they are verified
     // and unpacked, once as what they hold is imported.
     let total = size.saturating_mul(2);
@@ -231,7 +231,7 @@ async fn pipeline(
     reporter
         .report(JobStep::Importing, 60, size, total, true)
         .await;
-    let mut publisher = Publisher::new(state, scope, dir, &staging);
+    let mut publisher = Publisher::new(state, scope, job.id, &staging);
     if !options.dry_run {
         publisher.put_missing(&plan).await?;
     }
@@ -279,12 +279,12 @@ async fn pipeline(
     Ok(result)
 }
 
-/// Puts an import's blobs into the store, listing each key in the job's journal first so
-/// that a failure, a cancel or a crash can take it out again.
+/// Puts an import's blobs into the store, listing each in the job's journal (in the
+/// database) first so that a failure, a cancel or a crash can take it out again.
 pub struct Publisher<'a> {
     state: &'a AppState,
     scope: TenantScope,
-    dir: &'a Path,
+    job: uuid::Uuid,
     staging: &'a Staging,
     published: std::collections::HashSet<String>,
     /// Blobs were placed since the last [`Publisher::sync`].
@@ -295,13 +295,13 @@ impl<'a> Publisher<'a> {
     pub fn new(
         state: &'a AppState,
         scope: TenantScope,
-        dir: &'a Path,
+        job: uuid::Uuid,
         staging: &'a Staging,
     ) -> Self {
         Self {
             state,
             scope,
-            dir,
+            job,
             staging,
             published: Default::default(),
             unsynced: false,
@@ -309,19 +309,18 @@ impl<'a> Publisher<'a> {
     }
 
     /// Puts `sha256`'s staged bytes into the store (once); [`Publisher::sync`] makes them
-    /// durable.
+    /// durable. Callable inside a transaction: the journal lists every content of the plan
+    /// already ([`Publisher::put_missing`]).
     pub async fn put(&mut self, sha256: &str) -> Result<()> {
         if self.published.contains(sha256) {
             return Ok(());
         }
-        self.journal(&[sha256])?;
         self.place(sha256).await
     }
 
     /// Puts `sha256`'s staged bytes into the store again, even if this import placed them
     /// before (someone may have removed them since).
     pub async fn replace(&mut self, sha256: &str) -> Result<()> {
-        self.journal(&[sha256])?;
         self.place(sha256).await
     }
 
@@ -333,25 +332,6 @@ impl<'a> Publisher<'a> {
             self.unsynced = false;
         }
         Ok(())
-    }
-
-    /// Lists keys in the journal (synced once) before their bytes are placed. A key listed
-    /// but never placed is harmless: removal checks references and ignores missing blobs.
-    fn journal(&self, sha256s: &[&str]) -> Result<()> {
-        let io = |e: std::io::Error| Error::Internal(format!("import journal: {e}"));
-        let mut journal = std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(published_path(self.dir))
-                .map_err(io)?,
-        );
-        for sha256 in sha256s {
-            let key = blob_key(self.scope.tenant_id(), sha256);
-            writeln!(journal, "{sha256}\t{key}").map_err(io)?;
-        }
-        let file = journal.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_data().map_err(io)
     }
 
     async fn place(&mut self, sha256: &str) -> Result<()> {
@@ -374,14 +354,17 @@ impl<'a> Publisher<'a> {
         self.published.contains(sha256)
     }
 
-    /// Puts every blob of the plan that the tenant lacks (before the transaction, so the
-    /// copies never hold the database's write lock).
+    /// Lists every content of the plan in the job's journal, then puts every blob the tenant
+    /// lacks (before the transactions, so the copies never hold the database's write lock).
+    /// The journal lists them all, not only the missing ones: a content the tenant held may
+    /// go while the import runs and be placed again inside a transaction, which cannot
+    /// journal beside itself. Listing one that is never placed is harmless: removal checks
+    /// references and ignores missing blobs.
     async fn put_missing(&mut self, plan: &plan::Plan) -> Result<()> {
         let all: Vec<&str> = plan.files.iter().map(|f| f.sha256.as_str()).collect();
+        job_blobs::record(&self.scope, &self.state.db, self.job, &all).await?;
         let held = files::ids_by_sha256(&self.scope, &self.state.db, &all).await?;
-        let missing: Vec<&str> = all.into_iter().filter(|s| !held.contains_key(*s)).collect();
-        self.journal(&missing)?;
-        for sha256 in missing {
+        for sha256 in all.into_iter().filter(|s| !held.contains_key(*s)) {
             self.place(sha256).await?;
         }
         // The rows that reference these bytes commit next: the bytes must be durable first.

@@ -112,7 +112,7 @@ impl Visitor for ToStaging<'_> {
 /// Unpacks `archive` into `staging`, verifying everything; `progress` gets the archive bytes
 /// read so far. A raised `cancel` flag stops the pass at the next read.
 pub fn unpack(
-    archive: File,
+    archive: impl Read,
     key: &Unlocked,
     staging: &Staging,
     cancel: Arc<AtomicBool>,

@@ -119,6 +119,40 @@ impl BlobStore for LocalStore {
             .await
             .map_err(io("checking blob"))
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let start = self.path(prefix.trim_end_matches('/'))?;
+        let mut keys = Vec::new();
+        let mut stack = vec![(start, prefix.trim_end_matches('/').to_owned())];
+        while let Some((dir, key)) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("listing blobs")(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io("listing blobs"))? {
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                // A copy on its way into place (`.<id>.tmp`) is not an object yet.
+                if name.starts_with('.') {
+                    continue;
+                }
+                let child = format!("{key}/{name}");
+                if entry
+                    .file_type()
+                    .await
+                    .map_err(io("listing blobs"))?
+                    .is_dir()
+                {
+                    stack.push((entry.path(), child));
+                } else {
+                    keys.push(child);
+                }
+            }
+        }
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]

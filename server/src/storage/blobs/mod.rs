@@ -38,6 +38,9 @@ pub trait BlobStore: Send + Sync {
     async fn exists(&self, key: &str) -> Result<bool>;
     /// The blob's size; `None` if there is no such blob.
     async fn size(&self, key: &str) -> Result<Option<u64>>;
+    /// The keys of every object under `prefix` (a whole path segment, ending in `/`). For
+    /// the small prefixes of work in progress (import uploads), never for the blobs.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
     /// Makes every blob put so far durable (a local store's renames and contents survive a
     /// crash from here on); call before committing rows that reference them.
     async fn sync(&self) -> Result<()> {

@@ -129,6 +129,24 @@ impl BlobStore for S3Store {
         }
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let own = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.path(prefix.trim_end_matches('/'))))
+            .try_collect()
+            .await
+            .map_err(s3_err("listing blobs"))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| m.location.as_ref().strip_prefix(&own).map(str::to_owned))
+            .collect())
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         match self.store.head(&self.path(key)).await {
             Ok(_) => Ok(true),

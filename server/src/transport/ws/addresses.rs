@@ -21,6 +21,11 @@ impl AddressCounts {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Connections open now, from every address.
+    pub fn total(&self) -> u64 {
+        self.lock().values().map(|n| u64::from(*n)).sum()
+    }
+
     /// Connections `address` holds now.
     pub fn open(&self, address: IpAddr) -> u32 {
         self.lock().get(&address).copied().unwrap_or(0)

@@ -1,0 +1,38 @@
+//! A tenant's backup policy: when backups run, how they are made, which retention keeps.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "backup_policies")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    /// Who set it: the owner of the jobs it queues.
+    pub owner_id: Uuid,
+    /// A cron expression (5 fields, or 6 with seconds); none: no scheduled backups.
+    pub schedule: Option<String>,
+    /// An IANA time zone name (`UTC`, `Europe/Berlin`) the schedule and the retention's
+    /// days, weeks and months are read in.
+    pub time_zone: String,
+    pub compress: bool,
+    /// `server`: the key file is kept by the server, unwrapped.
+    pub key_protection: String,
+    pub keep_last: Option<i32>,
+    pub keep_daily: Option<i32>,
+    pub keep_weekly: Option<i32>,
+    pub keep_monthly: Option<i32>,
+    pub keep_within_ms: Option<i64>,
+    /// The next slot of the schedule, epoch milliseconds.
+    pub next_run_at: Option<i64>,
+    pub updated_at: i64,
+    /// A backup counts as good only once its bytes as stored were verified.
+    pub verify_after: bool,
+    /// A cron expression: when every stored backup is verified again.
+    pub drill_schedule: Option<String>,
+    /// The next slot of the drill schedule.
+    pub next_drill_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

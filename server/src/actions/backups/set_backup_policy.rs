@@ -1,0 +1,18 @@
+use api_spec::actions::{BackupPolicy, BackupPolicyResponse};
+
+use crate::actions::Call;
+use crate::backup::policy;
+use crate::error::Result;
+use crate::storage::policies;
+
+/// Checks the whole policy first (a bad field changes nothing), then replaces the tenant's;
+/// its next slot counts from now on the server's clock. The caller owns the jobs it queues.
+pub async fn run(call: Call, req: BackupPolicy) -> Result<BackupPolicyResponse> {
+    let auth = call.auth()?;
+    let row = policy::from_request(&req, auth.user_id(), call.state.clock.now_ms())?;
+    policies::put(auth.scope(), &call.state.db, row).await?;
+    let stored = policies::get(auth.scope(), &call.state.db).await?;
+    Ok(BackupPolicyResponse {
+        policy: stored.map(policy::info),
+    })
+}

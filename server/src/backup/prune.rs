@@ -1,0 +1,127 @@
+//! Retention applied (BACKUP_IMPORT.md §2.1): after every good backup, and when
+//! `prune_backups` asks, the tenant's good backups that its policy's rules
+//! (`retention`) do not keep are removed — rows and objects — each with an audit entry. A
+//! backup a download is reading is left for the next run; the newest always stays.
+use std::collections::HashSet;
+
+use api_spec::actions::PruneBackupsResponse;
+use uuid::Uuid;
+
+use super::retention::{self, Candidate};
+use super::{policy, stored};
+use crate::app::AppState;
+use crate::auth::TenantScope;
+use crate::error::Result;
+use crate::storage::audit::{self, NewEntry};
+use crate::storage::{backups, policies, tasks};
+use crate::time::now_ms;
+
+/// The tenant's good backups — completed, and verified when its policy says
+/// `verify_after` — and of those, the ones its policy keeps (all, without a policy).
+pub async fn good_and_retained(
+    state: &AppState,
+    scope: &TenantScope,
+) -> Result<(Vec<entity::backup::Model>, HashSet<Uuid>)> {
+    let policy = policies::get(scope, &state.db).await?;
+    let verified_only = policy.as_ref().is_some_and(|p| p.verify_after);
+    let good: Vec<_> = backups::list(scope, &state.db)
+        .await?
+        .into_iter()
+        .filter(|b| b.status == backups::COMPLETED)
+        .filter(|b| !verified_only || b.verify_state == backups::GOOD)
+        .collect();
+    let candidates: Vec<Candidate> = good
+        .iter()
+        .map(|b| Candidate {
+            id: b.id,
+            created_at: b.created_at,
+        })
+        .collect();
+    let kept = match &policy {
+        Some(p) => {
+            let (rules, zone) = policy::rules(p);
+            retention::kept(&candidates, &rules, zone)
+        }
+        None => candidates.iter().map(|c| c.id).collect(),
+    };
+    Ok((good, kept))
+}
+
+/// Applies the tenant's retention (with `dry_run`, only says what it would remove).
+/// `username` is who asked, for the audit (none: after a backup).
+pub async fn prune(
+    state: &AppState,
+    scope: &TenantScope,
+    dry_run: bool,
+    username: Option<&str>,
+) -> Result<PruneBackupsResponse> {
+    let (completed, kept) = good_and_retained(state, scope).await?;
+    let gone: Vec<Uuid> = completed
+        .iter()
+        .filter(|b| !kept.contains(&b.id))
+        .map(|b| b.id)
+        .collect();
+    let reading = tasks::backups_in_download(scope, &state.db, &gone, now_ms()).await?;
+    let mut answer = PruneBackupsResponse {
+        kept: Vec::new(),
+        removed: Vec::new(),
+        in_use: Vec::new(),
+    };
+    for b in completed {
+        let id = b.id.to_string();
+        if kept.contains(&b.id) {
+            answer.kept.push(id);
+        } else if reading.contains(&b.id) {
+            answer.in_use.push(id);
+        } else {
+            if !dry_run && remove(state, scope, &b, username).await? {
+                tracing::info!(backup = %b.id, tenant = %scope.tenant_id(), "retention removed a backup");
+            }
+            answer.removed.push(id);
+        }
+    }
+    Ok(answer)
+}
+
+/// Removes one backup that retention does not keep, with its audit entry. False if it was
+/// gone already.
+async fn remove(
+    state: &AppState,
+    scope: &TenantScope,
+    b: &entity::backup::Model,
+    username: Option<&str>,
+) -> Result<bool> {
+    if !backups::delete(scope, &state.db, b.id).await? {
+        return Ok(false);
+    }
+    stored::remove_files(state, scope.tenant_id(), b.id).await;
+    let entry = NewEntry {
+        username: username.map(str::to_owned),
+        action: "retention_remove_backup".to_owned(),
+        target: Some(b.id.to_string()),
+        data: Some(serde_json::json!({
+            "name": b.name,
+            "origin": b.origin,
+            "created_time": crate::time::to_secs(b.created_at),
+        })),
+        result: 200,
+        remote_address: None,
+    };
+    audit::insert(scope, &state.db, entry).await?;
+    Ok(true)
+}
+
+/// Applies retention after a good backup of the tenant, if its policy has rules.
+pub async fn after_backup(state: &AppState, scope: &TenantScope) {
+    let has_rules = match policies::get(scope, &state.db).await {
+        Ok(Some(p)) => policy::rules(&p).0.any(),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a backup policy");
+            false
+        }
+    };
+    if has_rules && let Err(e) = prune(state, scope, false, None).await {
+        tracing::warn!(tenant = %scope.tenant_id(), error = %e, "retention failed");
+    }
+}

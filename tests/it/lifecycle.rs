@@ -1,0 +1,489 @@
+//! The backup lifecycle (issue 13): backup policies, schedules run on the server's clock
+//! (a `ManualClock` the tests move; nothing here sleeps for a schedule), retention after
+//! every good backup and through `prune_backups`.
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    BackupIdRequest, BackupInfo, BackupPolicy, GenerateBackup, GetBackupDownload, GetBackupPolicy,
+    ListBackups, PruneBackups, PruneBackupsRequest, SetBackupPolicy,
+};
+use api_spec::envelope::Empty;
+use coffer::time::ManualClock;
+use entity::{audit_entry, job};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use tests::{Client, TestServer};
+
+use crate::backups::{plain, populate};
+
+const HOUR: i64 = 3_600_000;
+/// 2026-01-01T00:00:00Z.
+const JAN_1: i64 = 1_767_225_600_000;
+
+pub(crate) async fn tick(server: &TestServer) -> usize {
+    coffer::backup::policy::tick(server.state()).await.unwrap()
+}
+
+pub(crate) async fn backups(c: &mut Client) -> Vec<BackupInfo> {
+    c.call::<ListBackups>(&Empty {}).await.unwrap().backups
+}
+
+/// Waits (at most 60 s) until no backup of the caller's tenant is running and `done` holds
+/// for the listing (retention runs just after a backup completes).
+async fn settle(c: &mut Client, done: impl Fn(&[BackupInfo]) -> bool) -> Vec<BackupInfo> {
+    for _ in 0..600 {
+        let list = backups(c).await;
+        if list.iter().all(|b| b.status != "running") && done(&list) {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("backups did not settle: {:?}", backups(c).await);
+}
+
+async fn audited_removals(server: &TestServer) -> Vec<audit_entry::Model> {
+    audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("retention_remove_backup"))
+        .all(&server.state().db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hourly_policy_over_a_simulated_day_makes_24_backups_and_keeps_what_retention_says() {
+    // 11:59 on Jan 1: the first slot is noon.
+    let clock = Arc::new(ManualClock::at(JAN_1 + 12 * HOUR - 60_000));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    populate(&mut c).await;
+    let set = c
+        .call::<SetBackupPolicy>(&BackupPolicy {
+            schedule: Some("0 * * * *".into()),
+            keep_last: Some(2),
+            keep_daily: Some(2),
+            ..BackupPolicy::default()
+        })
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert_eq!(set.next_run_time, Some((JAN_1 + 12 * HOUR) as f64 / 1000.0));
+    assert_eq!(set.time_zone, "UTC");
+    assert_eq!(tick(&server).await, 0, "nothing is due before noon");
+
+    // One minute past each hour from Jan 1 12:00 to Jan 2 11:00.
+    for hour in 0..24 {
+        clock.set(JAN_1 + (12 + hour) * HOUR + 60_000);
+        assert_eq!(tick(&server).await, 1, "hour {hour}");
+        assert_eq!(tick(&server).await, 0, "a slot runs once");
+        settle(&mut c, |l| l.len() <= 3).await;
+    }
+    let exports = job::Entity::find()
+        .filter(job::Column::Kind.eq("export"))
+        .count(&server.state().db)
+        .await
+        .unwrap();
+    assert_eq!(exports, 24, "24 backups were made");
+    // keep_last 2: Jan 2 10:01 and 11:01; keep_daily 2: those days' newest, Jan 2 11:01
+    // and Jan 1 23:01.
+    let list = settle(&mut c, |l| l.len() == 3).await;
+    let mut hours: Vec<i64> = list
+        .iter()
+        .map(|b| ((b.created_time * 1000.0) as i64 - JAN_1) / 60_000)
+        .collect();
+    hours.sort();
+    assert_eq!(hours, [23 * 60 + 1, 34 * 60 + 1, 35 * 60 + 1]);
+    assert!(list.iter().all(|b| b.origin == "scheduled" && b.retained));
+    assert!(
+        list.iter()
+            .all(|b| b.name.starts_with("scheduled 2026-01-0"))
+    );
+    let removals = audited_removals(&server).await;
+    assert_eq!(removals.len(), 21, "every removal is audited");
+    assert!(
+        removals
+            .iter()
+            .all(|e| e.username.is_none() && e.result == 200)
+    );
+
+    // The server was down for five slots: one backup when it is back, not five.
+    clock.advance(5 * HOUR);
+    assert_eq!(tick(&server).await, 1);
+    assert_eq!(tick(&server).await, 0);
+    settle(&mut c, |l| l.len() == 3).await;
+    let policy = c
+        .call::<GetBackupPolicy>(&Empty {})
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert_eq!(
+        policy.next_run_time,
+        Some((JAN_1 + 41 * HOUR) as f64 / 1000.0),
+        "the next slot counts from now"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_are_checked_whole_and_prune_shows_and_applies_retention() {
+    let clock = Arc::new(ManualClock::at(JAN_1));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    let with = |set: fn(&mut BackupPolicy)| {
+        let mut policy = BackupPolicy::default();
+        set(&mut policy);
+        policy
+    };
+    for (bad, field) in [
+        (with(|p| p.schedule = Some("61 * * * *".into())), "schedule"),
+        (
+            with(|p| p.time_zone = Some("Mars/Olympus".into())),
+            "time_zone",
+        ),
+        (
+            with(|p| p.keep_within = Some("3 fortnights".into())),
+            "keep_within",
+        ),
+        (
+            with(|p| p.key_protection = Some("passphrase".into())),
+            "key_protection",
+        ),
+        (
+            with(|p| p.drill_schedule = Some("every day".into())),
+            "drill_schedule",
+        ),
+    ] {
+        let e = c.call::<SetBackupPolicy>(&bad).await.unwrap_err();
+        assert_eq!(e.error, ErrorCode::InvalidField, "{field}");
+        assert_eq!(e.data["field"], field);
+    }
+    let none = c.call::<GetBackupPolicy>(&Empty {}).await.unwrap();
+    assert_eq!(none.policy, None, "a refused policy changes nothing");
+
+    // Four manual backups, a day apart; without a policy every one is kept.
+    for day in 0..4 {
+        clock.set(JAN_1 + day * 24 * HOUR);
+        c.call::<GenerateBackup>(&plain(&format!("day {day}")))
+            .await
+            .unwrap();
+        settle(&mut c, |_| true).await;
+    }
+    let list = backups(&mut c).await;
+    assert!(list.iter().all(|b| b.retained && b.origin == "manual"));
+    let nothing = c
+        .call::<PruneBackups>(&PruneBackupsRequest { dry_run: false })
+        .await
+        .unwrap();
+    assert!(nothing.removed.is_empty() && nothing.kept.len() == 4);
+
+    let policy = c
+        .call::<SetBackupPolicy>(&BackupPolicy {
+            keep_last: Some(1),
+            keep_within: Some("36h".into()),
+            ..BackupPolicy::default()
+        })
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert_eq!(
+        (
+            policy.keep_within.as_deref(),
+            policy.schedule,
+            policy.next_run_time
+        ),
+        (Some("36h"), None, None)
+    );
+    // The listing says what retention keeps: days 3 and 2 (within 36 h of the newest).
+    let by_name =
+        |list: &[BackupInfo], name: &str| list.iter().find(|b| b.name == name).unwrap().clone();
+    let list = backups(&mut c).await;
+    for (name, kept) in [
+        ("day 0", false),
+        ("day 1", false),
+        ("day 2", true),
+        ("day 3", true),
+    ] {
+        assert_eq!(by_name(&list, name).retained, kept, "{name}");
+    }
+    // A download of day 1 is under way: it is left for the next run.
+    let day_1 = by_name(&list, "day 1").backup_id;
+    c.call::<GetBackupDownload>(&BackupIdRequest {
+        backup_id: day_1.clone(),
+    })
+    .await
+    .unwrap();
+    let dry = c
+        .call::<PruneBackups>(&PruneBackupsRequest { dry_run: true })
+        .await
+        .unwrap();
+    assert_eq!(dry.removed, [by_name(&list, "day 0").backup_id]);
+    assert_eq!(dry.in_use, [day_1]);
+    assert_eq!(dry.kept.len(), 2);
+    assert_eq!(backups(&mut c).await.len(), 4, "a dry run removes nothing");
+    assert!(audited_removals(&server).await.is_empty());
+    let done = c
+        .call::<PruneBackups>(&PruneBackupsRequest { dry_run: false })
+        .await
+        .unwrap();
+    assert_eq!((done.removed, done.in_use), (dry.removed, dry.in_use));
+    let names: Vec<String> = backups(&mut c).await.into_iter().map(|b| b.name).collect();
+    assert_eq!(names.len(), 3);
+    assert!(!names.contains(&"day 0".to_owned()));
+    let removals = audited_removals(&server).await;
+    assert_eq!(removals.len(), 1);
+    assert_eq!(removals[0].username.as_deref(), Some("admin"));
+}
+
+/// `/metrics`, parsed as Prometheus reads it; every sample line must parse.
+pub(crate) async fn metrics(server: &TestServer) -> prometheus_parse::Scrape {
+    let reply = reqwest::get(server.http_url("/metrics")).await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let text = reply.text().await.unwrap();
+    let samples = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .count();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let parsed: usize = scrape
+        .samples
+        .iter()
+        .map(|s| match &s.value {
+            // One entry per `_bucket`, `_sum` and `_count` line.
+            prometheus_parse::Value::Histogram(buckets) => buckets.len(),
+            _ => 1,
+        })
+        .sum();
+    assert_eq!(parsed, samples, "every line parses:\n{text}");
+    scrape
+}
+
+/// The value of sample `name` whose labels include `labels`.
+pub(crate) fn sample(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_flipped_in_a_stored_archive_fails_the_next_drill_with_event_audit_and_metric() {
+    use api_spec::actions::{GenerateBackupRequest, RegisterListener, RegisterListenerRequest};
+    let clock = Arc::new(ManualClock::at(JAN_1));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    let mut l = server.admin().await;
+    l.call::<RegisterListener>(&RegisterListenerRequest { events: None })
+        .await
+        .unwrap();
+    populate(&mut c).await;
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        verify_after: Some(true),
+        drill_schedule: Some("0 3 * * *".into()),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    let before = metrics(&server).await;
+    assert_eq!(
+        sample(&before, "coffer_backups", &[("tenant", "default")]),
+        None,
+        "no backup yet"
+    );
+
+    // One backup whose key the server holds (a full verify), one a passphrase wraps (the
+    // archive's SHA-256 is checked): each verified after it is made.
+    c.call::<GenerateBackup>(&plain("held")).await.unwrap();
+    c.call::<GenerateBackup>(&GenerateBackupRequest {
+        passphrase: Some("correct horse battery".into()),
+        ..plain("wrapped")
+    })
+    .await
+    .unwrap();
+    let list = settle(&mut c, |l| {
+        l.len() == 2 && l.iter().all(|b| b.verification == "good")
+    })
+    .await;
+    assert!(list.iter().all(|b| b.verified_time.is_some() && b.retained));
+    let good = metrics(&server).await;
+    let labels = [("tenant", "default"), ("verification", "good")];
+    assert_eq!(sample(&good, "coffer_backups", &labels), Some(2.0));
+    assert!(
+        sample(
+            &good,
+            "coffer_backup_last_success_timestamp_seconds",
+            &[("tenant", "default")]
+        )
+        .is_some()
+    );
+    assert!(sample(&good, "coffer_bytes_total", &[("flow", "verified")]).unwrap_or(0.0) > 0.0);
+
+    // A byte flipped in the middle of each stored archive.
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    for b in &list {
+        let (mut archive, _) = crate::backups::download(&server, &mut c, &b.backup_id).await;
+        let middle = archive.len() / 2;
+        archive[middle] ^= 0x01;
+        let id = uuid::Uuid::parse_str(&b.backup_id).unwrap();
+        server
+            .store_object(&coffer::layout::archive_object(tenant, id), &archive)
+            .await;
+    }
+    // The drill at 03:00 verifies both again.
+    clock.set(JAN_1 + 3 * HOUR + 60_000);
+    assert_eq!(tick(&server).await, 2);
+    let mut errors = std::collections::BTreeMap::new();
+    while errors.len() < 2 {
+        let e = l.next_event().await;
+        if e.event == "backup_verify_failed" {
+            assert_eq!(e.data["cause"], "drill");
+            let id = e.data["backup_id"].as_str().unwrap().to_owned();
+            errors.insert(id, e.data["error"].as_str().unwrap().to_owned());
+        }
+    }
+    let by_name = |name: &str| {
+        list.iter()
+            .find(|b| b.name == name)
+            .unwrap()
+            .backup_id
+            .clone()
+    };
+    assert_eq!(errors[&by_name("held")], "backup_mac_mismatch");
+    assert_eq!(errors[&by_name("wrapped")], "hash_mismatch");
+    let after = settle(&mut c, |l| l.iter().all(|b| b.verification == "failed")).await;
+    for b in &after {
+        assert_eq!(
+            b.verify_error.as_deref(),
+            Some(errors[&b.backup_id].as_str())
+        );
+    }
+    let audited = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("backup_verify_failed"))
+        .all(&server.state().db)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2, "every failure is audited");
+    let failed = metrics(&server).await;
+    let tenant_label = [("tenant", "default")];
+    assert_eq!(
+        sample(
+            &failed,
+            "coffer_backup_verify_failures_total",
+            &tenant_label
+        ),
+        Some(2.0)
+    );
+    let labels = [("tenant", "default"), ("verification", "failed")];
+    assert_eq!(sample(&failed, "coffer_backups", &labels), Some(2.0));
+    assert!(
+        sample(
+            &failed,
+            "coffer_backup_last_failure_timestamp_seconds",
+            &tenant_label
+        )
+        .is_some()
+    );
+    assert_eq!(
+        sample(
+            &failed,
+            "coffer_backup_last_success_timestamp_seconds",
+            &tenant_label
+        ),
+        None,
+        "a corrupted stored archive is never reported good"
+    );
+    // The jobs are counted by kind and outcome.
+    let verify_failed = [("kind", "verify"), ("status", "failed")];
+    assert_eq!(sample(&failed, "coffer_jobs", &verify_failed), Some(2.0));
+    let verify_done = [("kind", "verify"), ("status", "completed")];
+    assert_eq!(sample(&failed, "coffer_jobs", &verify_done), Some(2.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_verify_after_only_verified_backups_count_for_retention() {
+    let clock = Arc::new(ManualClock::at(JAN_1));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        verify_after: Some(true),
+        keep_last: Some(1),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    c.call::<GenerateBackup>(&plain("older")).await.unwrap();
+    settle(&mut c, |l| l.len() == 1 && l[0].verification == "good").await;
+    clock.advance(HOUR);
+    c.call::<GenerateBackup>(&plain("newer")).await.unwrap();
+    // Verified, the newer one is good: retention keeps only it.
+    let list = settle(&mut c, |l| l.len() == 1 && l[0].name == "newer").await;
+    assert_eq!(list[0].verification, "good");
+    // A newer backup not (or not yet) verified is not good: it removes nothing, and is not
+    // retention's to remove. (Made while the policy had no rules and no verification, so
+    // that nothing verifies it; then the policy is back.)
+    c.call::<SetBackupPolicy>(&BackupPolicy::default())
+        .await
+        .unwrap();
+    clock.advance(HOUR);
+    c.call::<GenerateBackup>(&plain("unverified"))
+        .await
+        .unwrap();
+    settle(&mut c, |l| l.len() == 2).await;
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        verify_after: Some(true),
+        keep_last: Some(1),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    let dry = c
+        .call::<PruneBackups>(&PruneBackupsRequest { dry_run: true })
+        .await
+        .unwrap();
+    let names: Vec<String> = backups(&mut c).await.into_iter().map(|b| b.name).collect();
+    assert_eq!(dry.removed.len(), 0, "{names:?}");
+    let listed = backups(&mut c).await;
+    let newer = listed.iter().find(|b| b.name == "newer").unwrap();
+    assert!(newer.retained, "the newest good backup stays");
+    let unverified = listed.iter().find(|b| b.name == "unverified").unwrap();
+    assert_eq!(unverified.verification, "unverified");
+    assert!(
+        unverified.retained,
+        "not good, so not retention's to remove"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_ask_for_the_token_when_one_is_configured() {
+    let server = TestServer::start_with(|c| {
+        c.metrics_token = Some(coffer::secret::SecretString::new("scrape-me".to_owned()));
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = server.http_url("/metrics");
+    let scrape = |token: Option<&'static str>| {
+        let request = http.get(&url);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(scrape(None).await.status(), 401);
+    assert_eq!(scrape(Some("scrape-you")).await.status(), 401);
+    let right = scrape(Some("scrape-me")).await;
+    assert_eq!(right.status(), 200);
+    let text = right.text().await.unwrap();
+    assert!(text.contains("coffer_websocket_connections"), "{text}");
+}
