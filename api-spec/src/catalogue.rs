@@ -161,6 +161,7 @@ pub fn visit_actions(visitor: &mut impl ActionVisitor) {
     visitor.visit::<PruneBackups>();
     visitor.visit::<InitiateBackupImport>();
     visitor.visit::<StartBackupImport>();
+    visitor.visit::<RestoreBackup>();
     visitor.visit::<GetBackupImportStatus>();
     visitor.visit::<CancelBackupImport>();
 }

@@ -198,6 +198,9 @@ error_codes! {
     ImportLegacyNotAllowed = 400, "Legacy CFMS archives need allow_legacy";
     /// The archive refers to something it does not contain (a folder, file or revision).
     ImportReferenceInvalid = 400, "The archive refers to something it does not contain";
+    /// A path in an import's `select` names no folder or document of the archive (the
+    /// path is in `data.id`).
+    ImportSelectionNotFound = 404, "A selected path is not in the backup";
     /// A database lock the request needed was not free in time (another write held it);
     /// nothing changed. Retry after `data.retry_after` seconds.
     Busy = 503, "The server is busy; try again shortly";

@@ -174,6 +174,13 @@ pub struct ImportParams {
     /// by a version that kept uploads on one instance's disk: such a job cannot run.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploads: Option<ImportUploads>,
+    /// Only these archive paths (folders with their subtrees, documents); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+    /// The tenant's folder the import goes into; none: the top level (or, with `select`,
+    /// the selected items' own paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_folder_id: Option<uuid::Uuid>,
 }
 
 /// The object-store keys of an import's uploaded archive and key file.
@@ -250,6 +257,8 @@ mod tests {
                 archive: "imports/a".into(),
                 key_file: "import-keys/k".into(),
             }),
+            select: vec!["a/b".into()],
+            target_folder_id: None,
         });
         let json = serde_json::to_value(&params).unwrap();
         assert_eq!(json["kind"], "import");

@@ -28,11 +28,7 @@ const LEGACY: &str = concat!(
 pub(crate) fn start(job: &str) -> StartBackupImportRequest {
     StartBackupImportRequest {
         backup_task_id: job.into(),
-        passphrase: None,
-        mode: None,
-        on_conflict: None,
-        dry_run: false,
-        allow_legacy: false,
+        ..StartBackupImportRequest::default()
     }
 }
 
@@ -318,6 +314,19 @@ pub(crate) async fn snapshot(server: &TestServer, slug: &str) -> BTreeMap<String
         );
     }
     out
+}
+
+/// [`no_import_leftovers`], once the run that ended the job has cleaned up after itself (a
+/// job's status says `completed` before its run removed its uploads; its end event comes
+/// after): waits at most 5 s.
+pub(crate) async fn import_leftovers_gone(server: &TestServer) -> bool {
+    for _ in 0..100 {
+        if no_import_leftovers(server) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    no_import_leftovers(server)
 }
 
 /// Nothing of an ended import remains: no local staging, no upload in the object store.
@@ -1179,7 +1188,7 @@ pub(crate) async fn an_instance_dies_mid_import(own_disk: bool) {
         blobs_before + after[3],
         "no orphan blobs"
     );
-    assert!(no_import_leftovers(&server));
+    assert!(import_leftovers_gone(&server).await);
     let journal = entity::job_blob::Entity::find()
         .all(&server.state().db)
         .await

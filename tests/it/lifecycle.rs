@@ -153,6 +153,14 @@ async fn policies_are_checked_whole_and_prune_shows_and_applies_retention() {
             with(|p| p.drill_schedule = Some("every day".into())),
             "drill_schedule",
         ),
+        // Every second: slots less than a minute apart.
+        (
+            with(|p| p.schedule = Some("* * * * * *".into())),
+            "schedule",
+        ),
+        // 0 is not "off": it would keep only the newest backup.
+        (with(|p| p.keep_last = Some(0)), "keep_last"),
+        (with(|p| p.keep_within = Some("0h".into())), "keep_within"),
     ] {
         let e = c.call::<SetBackupPolicy>(&bad).await.unwrap_err();
         assert_eq!(e.error, ErrorCode::InvalidField, "{field}");
@@ -486,4 +494,140 @@ async fn metrics_ask_for_the_token_when_one_is_configured() {
     assert_eq!(right.status(), 200);
     let text = right.text().await.unwrap();
     assert!(text.contains("coffer_websocket_connections"), "{text}");
+}
+
+/// Waits for the import job `job` to end (at most 60 s); its status.
+async fn import_ended(c: &mut Client, job: &str) -> api_spec::actions::JobStatus {
+    use api_spec::actions::{GetBackupImportStatus, JobIdRequest};
+    let id = JobIdRequest {
+        backup_task_id: job.into(),
+    };
+    for _ in 0..600 {
+        let status = c.call::<GetBackupImportStatus>(&id).await.unwrap();
+        if !["queued", "running"].contains(&status.status.as_str()) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("import {job} did not end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_deleted_after_a_backup_comes_back_as_it_was_and_nothing_else_changes() {
+    use api_spec::actions::{
+        DeleteDirectory, FolderIdRequest, RestoreBackup, RestoreBackupRequest,
+    };
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    populate(&mut c).await;
+    // A folder with rules of its own below the one that will be deleted.
+    let inner = crate::support::mkdir(&mut c, "plans", None).await;
+    let ruled = crate::support::mkdir(&mut c, "ruled", Some(&inner)).await;
+    let rule = serde_json::json!([{"match": "any", "match_groups": [
+        {"groups": {"match": "any", "require": ["sysop"]}}]}]);
+    let reply = c
+        .request(
+            "set_directory_rules",
+            serde_json::json!({"directory_id": ruled, "access_rules": {"read": rule},
+                "inherit_parent": false}),
+        )
+        .await;
+    assert_eq!(reply.code, 200, "{reply:?}");
+    c.call::<GenerateBackup>(&plain("before")).await.unwrap();
+    let backup = settle(&mut c, |l| l.len() == 1).await.remove(0);
+    let as_it_was = crate::imports::snapshot(&server, "default").await;
+
+    // The folder "Отчёты 2026/报告" (40 documents) is deleted; meanwhile the rest changes.
+    assert!(as_it_was.contains_key("/Отчёты 2026/报告"));
+    let doomed = entity::folder::Entity::find()
+        .filter(entity::folder::Column::Name.eq("报告"))
+        .one(&server.state().db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string();
+    c.call::<DeleteDirectory>(&FolderIdRequest { folder_id: doomed })
+        .await
+        .unwrap();
+    let new_folder = crate::support::mkdir(&mut c, "made after the backup", None).await;
+    let after_delete = crate::imports::snapshot(&server, "default").await;
+
+    // Unknown paths and a restore into a non-empty tenant are refused, leaving no job.
+    let restore = |select: Option<Vec<String>>| RestoreBackupRequest {
+        backup_id: backup.backup_id.clone(),
+        select,
+        ..RestoreBackupRequest::default()
+    };
+    let e = c
+        .call::<RestoreBackup>(&restore(Some(vec!["Отчёты 2026/nowhere".into()])))
+        .await;
+    // The path is checked when the job reads the archive: the job fails, naming it.
+    if let Ok(queued) = e {
+        let ended = import_ended(&mut c, &queued.backup_task_id).await;
+        assert_eq!(ended.error.as_deref(), Some("import_selection_not_found"));
+    }
+    let whole = c.call::<RestoreBackup>(&restore(None)).await.unwrap_err();
+    assert_eq!(whole.error, ErrorCode::ImportTargetNotEmpty);
+    let with_restore_mode = RestoreBackupRequest {
+        mode: Some("restore".into()),
+        ..restore(Some(vec!["Отчёты 2026/报告".into()]))
+    };
+    let e = c
+        .call::<RestoreBackup>(&with_restore_mode)
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::InvalidField);
+    assert_eq!(
+        crate::imports::snapshot(&server, "default").await,
+        after_delete
+    );
+
+    // The deleted folder comes back at its path, as it was; nothing else changes.
+    let queued = c
+        .call::<RestoreBackup>(&restore(Some(vec!["Отчёты 2026/报告".into()])))
+        .await
+        .unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    let now = crate::imports::snapshot(&server, "default").await;
+    let mut expected = as_it_was.clone();
+    for (k, v) in &after_delete {
+        expected.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    assert_eq!(
+        now, expected,
+        "the folder is back as it was, the rest as it is now"
+    );
+    let _ = new_folder;
+
+    // The same folder again, into a chosen folder: it lands there, renamed nowhere.
+    let into = crate::support::mkdir(&mut c, "restored here", None).await;
+    let req = RestoreBackupRequest {
+        target_folder_id: Some(into.clone()),
+        ..restore(Some(vec!["Отчёты 2026/报告".into(), "plans/ruled".into()]))
+    };
+    let queued = c.call::<RestoreBackup>(&req).await.unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    let now = crate::imports::snapshot(&server, "default").await;
+    let under = |prefix: &str| -> Vec<String> {
+        now.keys()
+            .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+            .collect()
+    };
+    // Each selected item directly in the chosen folder, with what was below it and its
+    // rules, as in the backup.
+    for (restored, original) in [
+        ("/restored here/报告", "/Отчёты 2026/报告"),
+        ("/restored here/ruled", "/plans/ruled"),
+    ] {
+        let copy = under(restored);
+        let source: Vec<String> = as_it_was
+            .keys()
+            .filter_map(|k| k.strip_prefix(original).map(str::to_owned))
+            .collect();
+        assert_eq!(copy, source, "{restored}");
+        assert_eq!(now[restored], as_it_was[original], "{restored}");
+    }
 }

@@ -14,7 +14,7 @@ use tests::{Client, TestServer};
 use uuid::Uuid;
 
 use crate::backups::{download, export, listener, plain, populate};
-use crate::imports::{census, no_import_leftovers, set_job, start, tenant, upload_pair};
+use crate::imports::{census, import_leftovers_gone, set_job, start, tenant, upload_pair};
 
 const PASSPHRASE: &str = "correct horse battery";
 
@@ -174,7 +174,7 @@ async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
         census(&server, "phoenix").await,
         census(&server, "default").await
     );
-    assert!(no_import_leftovers(&server));
+    assert!(import_leftovers_gone(&server).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +251,7 @@ async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
         census(&server, "phoenix").await,
         census(&server, "default").await
     );
-    assert!(no_import_leftovers(&server));
+    assert!(import_leftovers_gone(&server).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,5 +360,5 @@ async fn blobs_a_stopped_instances_import_placed_go_with_whoever_takes_it_over()
     let mut p = phoenix_admin(&server).await;
     let done = ended(&mut p, &init.backup_task_id, false).await;
     assert_eq!(done.status, "completed", "{done:?}");
-    assert!(no_import_leftovers(&server));
+    assert!(import_leftovers_gone(&server).await);
 }

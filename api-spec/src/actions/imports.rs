@@ -31,7 +31,7 @@ pub struct InitiateBackupImportResponse {
 }
 
 /// Arguments of `start_backup_import`.
-#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBackupImportRequest {
     /// The import job `initiate_backup_import` created.
@@ -51,6 +51,54 @@ pub struct StartBackupImportRequest {
     /// Accept an unauthenticated legacy CFMS archive.
     #[serde(default)]
     pub allow_legacy: bool,
+    /// Import only these folders (each with its subtree) and documents of the archive, by
+    /// `/`-separated path; with it the mode is `merge` (BACKUP_IMPORT.md §3.9).
+    #[serde(default)]
+    pub select: Option<Vec<String>>,
+    /// Put what is imported into this folder of the tenant instead of its top level (or,
+    /// with `select`, instead of the selected items' own paths); the mode is `merge`.
+    #[serde(default)]
+    pub target_folder_id: Option<String>,
+}
+
+/// Arguments of `restore_backup`: an import of a stored backup of the caller's tenant,
+/// without uploads.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBackupRequest {
+    pub backup_id: String,
+    /// For a passphrase-protected key file.
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// `restore` (the tenant must have no folders or documents) or `merge`; `merge` when
+    /// `select` or `target_folder_id` is given, `restore` otherwise.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// With `merge`, for a name already taken where an item goes: `rename` (default),
+    /// `skip` or `fail`.
+    #[serde(default)]
+    pub on_conflict: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// As for `start_backup_import`.
+    #[serde(default)]
+    pub select: Option<Vec<String>>,
+    /// As for `start_backup_import`.
+    #[serde(default)]
+    pub target_folder_id: Option<String>,
+}
+
+impl std::fmt::Debug for RestoreBackupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreBackupRequest")
+            .field("backup_id", &self.backup_id)
+            .field("mode", &self.mode)
+            .field("on_conflict", &self.on_conflict)
+            .field("dry_run", &self.dry_run)
+            .field("select", &self.select)
+            .field("target_folder_id", &self.target_folder_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for StartBackupImportRequest {
@@ -61,6 +109,8 @@ impl std::fmt::Debug for StartBackupImportRequest {
             .field("on_conflict", &self.on_conflict)
             .field("dry_run", &self.dry_run)
             .field("allow_legacy", &self.allow_legacy)
+            .field("select", &self.select)
+            .field("target_folder_id", &self.target_folder_id)
             .finish_non_exhaustive()
     }
 }
@@ -98,9 +148,28 @@ action! {
         errors: [
             JobNotFound, JobStateConflict, ImportDeadlinePassed, ImportUploadsIncomplete,
             InvalidField, BackupKeyInvalid, BackupPassphraseRequired, BackupWrongPassphrase,
-            KeyCostTooHigh, ImportLegacyNotAllowed, ImportTargetNotEmpty
+            KeyCostTooHigh, ImportLegacyNotAllowed, ImportTargetNotEmpty, FolderNotFound
         ],
         request: StartBackupImportRequest,
+        response: StartBackupImportResponse,
+    }
+}
+
+action! {
+    /// Imports a stored backup of the caller's tenant — whole, or the folders and documents
+    /// `select` names — as an import job; answers at once (the job's events and status are
+    /// those of any import).
+    RestoreBackup {
+        name: "restore_backup",
+        access: Access::Permission(permissions::IMPORT_BACKUP),
+        audited: true,
+        success: "Restore queued",
+        errors: [
+            BackupNotFound, BackupNotReady, InvalidField, BackupKeyInvalid,
+            BackupPassphraseRequired, BackupWrongPassphrase, KeyCostTooHigh,
+            ImportTargetNotEmpty, FolderNotFound
+        ],
+        request: RestoreBackupRequest,
         response: StartBackupImportResponse,
     }
 }

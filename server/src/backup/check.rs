@@ -81,23 +81,49 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
     match outcome {
         Ok((method, size)) => {
             state.metrics.bytes(crate::metrics::Flow::Verified, size);
-            backups::set_verification(&scope, &state.db, id, backups::GOOD, now, None).await?;
             let result = serde_json::json!({"backup_id": id.to_string(), "verified": true,
                 "method": method});
+            // Still this run's job, then recorded.
             if !jobs::complete(&scope, &state.db, &Claim::of(job), result).await? {
                 return Err(fail(ErrorCode::JobStateConflict));
             }
+            backups::set_verification(&scope, &state.db, id, backups::GOOD, now, None).await?;
             if params.cause == VerifyCause::AfterBackup {
                 // Good now: the policy's retention counts it.
                 prune::after_backup(state, &scope).await;
             }
             Ok(())
         }
-        Err(e) => {
+        // What the stored bytes are, or lack: the backup is not good. (Anything else — the
+        // store or the database not answering, the backup deleted meanwhile — fails the
+        // job and leaves the backup's verification as it was.)
+        Err(e) if damaged(e.code()) && backups::find(&scope, &state.db, id).await?.is_some() => {
             failed(state, &scope, job, &backup, params.cause, e.code(), now).await;
             Err(e)
         }
+        Err(e) => Err(e),
     }
+}
+
+/// Whether a verification's error says the stored backup is damaged (or its key file is).
+fn damaged(code: ErrorCode) -> bool {
+    use ErrorCode::*;
+    matches!(
+        code,
+        HashMismatch
+            | BackupTruncated
+            | BackupMacMismatch
+            | BackupManifestInvalid
+            | BackupManifestMismatch
+            | BackupBlobMismatch
+            | BackupNotAnArchive
+            | BackupUnsupportedVersion
+            | BackupHeaderInvalid
+            | BackupWrongKey
+            | BackupKeyInvalid
+            | BackupSegmentOutOfOrder
+            | BackupTrailingData
+    )
 }
 
 /// Records, announces, audits and counts a failed verification.
@@ -164,6 +190,10 @@ async fn check(
         .ok_or_else(|| fail(ErrorCode::BackupTruncated))?;
     let (blobs, rt) = (Arc::clone(&state.blobs), tokio::runtime::Handle::current());
     let (expected_size, expected_sha) = (b.archive_size, b.archive_sha256.clone());
+    if key.is_none() && (expected_size.is_none() || expected_sha.is_none()) {
+        // Nothing to check the bytes against without the passphrase: left unverified.
+        return Err(fail(ErrorCode::BackupPassphraseRequired));
+    }
     let cancel = Arc::clone(cancel);
     tokio::task::spawn_blocking(move || {
         let mut reader = BlobReader::open(&rt, blobs.as_ref(), &object, size)?;

@@ -43,12 +43,35 @@ pub fn zone(name: &str) -> Result<Tz> {
     Tz::from_str(name).map_err(|_| invalid("time_zone"))
 }
 
+/// Slots closer together than this are refused: a backup or a drill every few seconds would
+/// only fill the queue.
+const MIN_INTERVAL_MS: i64 = 60_000;
+
 fn cron(expr: &str) -> Result<Cron> {
     // At most a few hundred characters: a schedule, not a document.
     if expr.len() > 256 {
         return Err(invalid("schedule"));
     }
     Cron::from_str(expr).map_err(|_| invalid("schedule"))
+}
+
+/// A schedule's next slot after `now`, refused (as `field`) if it has none or its slots
+/// come less than [`MIN_INTERVAL_MS`] apart.
+fn first_slot(expr: &str, tz: Tz, now: i64, field: &'static str) -> Result<i64> {
+    cron(expr).map_err(|_| invalid(field))?;
+    let first = next_slot(expr, tz, now).ok_or_else(|| invalid(field))?;
+    // A few slots in a row: the closest two decide.
+    let mut at = first;
+    for _ in 0..4 {
+        let Some(next) = next_slot(expr, tz, at) else {
+            break;
+        };
+        if next - at < MIN_INTERVAL_MS {
+            return Err(invalid(field));
+        }
+        at = next;
+    }
+    Ok(first)
 }
 
 /// The first slot of `expr` in `zone` strictly after `after_ms`; none if it has no more.
@@ -101,10 +124,7 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
     let tz = zone(&time_zone)?;
     let schedule = req.schedule.clone().filter(|s| !s.trim().is_empty());
     let next_run_at = match &schedule {
-        Some(expr) => {
-            cron(expr)?;
-            Some(next_slot(expr, tz, now).ok_or_else(|| invalid("schedule"))?)
-        }
+        Some(expr) => Some(first_slot(expr, tz, now, "schedule")?),
         None => None,
     };
     let compress = match req.compression.as_deref().unwrap_or("zstd") {
@@ -115,20 +135,28 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
     if req.key_protection.as_deref().unwrap_or(SERVER_HELD) != SERVER_HELD {
         return Err(invalid("key_protection"));
     }
+    // 0 would keep only the newest backup, not "no rule": refused, so nobody loses their
+    // backups by writing 0 for "off".
     let count = |n: Option<u32>, field: &'static str| -> Result<Option<i32>> {
-        n.map(|n| i32::try_from(n).map_err(|_| invalid(field)))
-            .transpose()
+        n.map(|n| {
+            i32::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(field))
+        })
+        .transpose()
     };
     let drill_schedule = req.drill_schedule.clone().filter(|s| !s.trim().is_empty());
     let next_drill_at = match &drill_schedule {
-        Some(expr) => {
-            cron(expr).map_err(|_| invalid("drill_schedule"))?;
-            Some(next_slot(expr, tz, now).ok_or_else(|| invalid("drill_schedule"))?)
-        }
+        Some(expr) => Some(first_slot(expr, tz, now, "drill_schedule")?),
         None => None,
     };
     let keep_within_ms = match &req.keep_within {
-        Some(text) => Some(duration_ms(text).ok_or_else(|| invalid("keep_within"))?),
+        Some(text) => Some(
+            duration_ms(text)
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| invalid("keep_within"))?,
+        ),
         None => None,
     };
     Ok(backup_policy::Model {
@@ -244,12 +272,23 @@ async fn scheduled_backup(
     }
 }
 
-/// Queues a verification of every stored backup of the policy's tenant; how many.
+/// Queues a verification of every stored backup of the policy's tenant that none is queued
+/// or running for; how many.
 async fn drill(state: &Arc<AppState>, policy: &backup_policy::Model) -> Result<usize> {
+    use crate::storage::jobs::{self, JobKind};
     let scope = TenantScope::system(policy.tenant_id);
+    let pending: std::collections::HashSet<String> =
+        jobs::live_of_kind(&scope, &state.db, JobKind::Verify)
+            .await?
+            .iter()
+            .filter_map(|j| match jobs::params_of(j) {
+                Some(api_spec::jobs::JobParams::Verify(p)) => Some(p.backup_id),
+                _ => None,
+            })
+            .collect();
     let mut queued = 0;
     for b in backups::list(&scope, &state.db).await? {
-        if b.status == backups::COMPLETED {
+        if b.status == backups::COMPLETED && !pending.contains(&b.id.to_string()) {
             check::queue(state, &scope, policy.owner_id, b.id, VerifyCause::Drill).await?;
             queued += 1;
         }

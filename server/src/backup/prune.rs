@@ -1,7 +1,8 @@
 //! Retention applied (BACKUP_IMPORT.md §2.1): after every good backup, and when
 //! `prune_backups` asks, the tenant's good backups that its policy's rules
 //! (`retention`) do not keep are removed — rows and objects — each with an audit entry. A
-//! backup a download is reading is left for the next run; the newest always stays.
+//! backup a download or a restore is reading is left for the next run; the newest always
+//! stays.
 use std::collections::HashSet;
 
 use api_spec::actions::PruneBackupsResponse;
@@ -13,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::storage::audit::{self, NewEntry};
+use crate::storage::jobs::{self, JobKind};
 use crate::storage::{backups, policies, tasks};
 use crate::time::now_ms;
 
@@ -28,6 +30,8 @@ pub async fn good_and_retained(
         .await?
         .into_iter()
         .filter(|b| b.status == backups::COMPLETED)
+        // One whose verification failed is never good, policy or not.
+        .filter(|b| b.verify_state != backups::VERIFY_FAILED)
         .filter(|b| !verified_only || b.verify_state == backups::GOOD)
         .collect();
     let candidates: Vec<Candidate> = good
@@ -61,7 +65,8 @@ pub async fn prune(
         .filter(|b| !kept.contains(&b.id))
         .map(|b| b.id)
         .collect();
-    let reading = tasks::backups_in_download(scope, &state.db, &gone, now_ms()).await?;
+    let mut reading = tasks::backups_in_download(scope, &state.db, &gone, now_ms()).await?;
+    reading.extend(read_by_jobs(state, scope, &gone).await?);
     let mut answer = PruneBackupsResponse {
         kept: Vec::new(),
         removed: Vec::new(),
@@ -83,6 +88,38 @@ pub async fn prune(
     Ok(answer)
 }
 
+/// Those of `ids` that a queued or running job reads: a restore (`restore_backup`) or a
+/// verification.
+async fn read_by_jobs(
+    state: &AppState,
+    scope: &TenantScope,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    use api_spec::jobs::JobParams;
+    let tenant = scope.tenant_id();
+    let mut archives: HashSet<String> = HashSet::new();
+    let mut verified: HashSet<String> = HashSet::new();
+    for kind in [JobKind::Import, JobKind::Verify] {
+        for job in jobs::live_of_kind(scope, &state.db, kind).await? {
+            match jobs::params_of(&job) {
+                Some(JobParams::Import(p)) => archives.extend(p.uploads.map(|u| u.archive)),
+                Some(JobParams::Verify(p)) => {
+                    verified.insert(p.backup_id);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            archives.contains(&crate::layout::archive_object(tenant, *id))
+                || verified.contains(&id.to_string())
+        })
+        .collect())
+}
+
 /// Removes one backup that retention does not keep, with its audit entry. False if it was
 /// gone already.
 async fn remove(
@@ -91,9 +128,15 @@ async fn remove(
     b: &entity::backup::Model,
     username: Option<&str>,
 ) -> Result<bool> {
-    if !backups::delete(scope, &state.db, b.id).await? {
+    // Looked at again with the delete, in one write: a download asked for since the first
+    // look keeps the backup for the next run.
+    let (turn, txn) = state.begin_write().await?;
+    let asked = tasks::backups_in_download(scope, &txn, &[b.id], now_ms()).await?;
+    if !asked.is_empty() || !backups::delete(scope, &txn, b.id).await? {
         return Ok(false);
     }
+    txn.commit().await?;
+    drop(turn);
     stored::remove_files(state, scope.tenant_id(), b.id).await;
     let entry = NewEntry {
         username: username.map(str::to_owned),

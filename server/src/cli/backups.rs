@@ -283,6 +283,7 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
             on_conflict: args.on_conflict.clone(),
             dry_run: args.dry_run,
             allow_legacy: args.allow_legacy,
+            ..StartBackupImportRequest::default()
         })
         .await?;
     if !args.wait {

@@ -197,6 +197,7 @@ impl Registry {
         r.add::<a::PruneBackups, _, _>(backups::prune_backups::run);
         r.add::<a::InitiateBackupImport, _, _>(imports::initiate_backup_import::run);
         r.add::<a::StartBackupImport, _, _>(imports::start_backup_import::run);
+        r.add::<a::RestoreBackup, _, _>(imports::restore_backup::run);
         r.add::<a::GetBackupImportStatus, _, _>(imports::get_backup_import_status::run);
         r.add::<a::CancelBackupImport, _, _>(imports::cancel_backup_import::run);
         r

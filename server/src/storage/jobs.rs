@@ -132,6 +132,35 @@ pub async fn find(
         .await?)
 }
 
+/// Removes job `id` if it is still `pending` (one that was never queued: nothing of it ran).
+pub async fn delete_pending(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<()> {
+    job::Entity::delete_many()
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(JobState::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's queued and running jobs of `kind`.
+pub async fn live_of_kind(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+) -> Result<Vec<job::Model>> {
+    Ok(job::Entity::find()
+        .filter(job::Column::TenantId.eq(scope.tenant_id()))
+        .filter(job::Column::Kind.eq(kind.as_str()))
+        .filter(job::Column::Status.is_in(names(&[JobState::Queued, JobState::Running])))
+        .all(db)
+        .await?)
+}
+
 /// How many jobs of every tenant there are by kind and status (for `/metrics`).
 pub async fn census(db: &impl ConnectionTrait) -> Result<Vec<(String, String, i64)>> {
     use sea_orm::QuerySelect;

@@ -251,11 +251,7 @@ pub async fn upload_import(
 pub async fn run_import(c: &mut Client, job: &str) -> Result<(), String> {
     c.call::<StartBackupImport>(&StartBackupImportRequest {
         backup_task_id: job.to_owned(),
-        passphrase: None,
-        mode: None,
-        on_conflict: None,
-        dry_run: false,
-        allow_legacy: false,
+        ..StartBackupImportRequest::default()
     })
     .await
     .map_err(err)?;

@@ -1,6 +1,7 @@
 pub mod cancel_backup_import;
 pub mod get_backup_import_status;
 pub mod initiate_backup_import;
+pub mod restore_backup;
 pub mod start_backup_import;
 
 use api_spec::ErrorCode;

@@ -198,35 +198,42 @@ async fn place_top_level(
         .filter(|i| !early.skipped_documents[*i])
         .partition(|i| r.skipped_documents[*i]);
     let left_behind = !late_folders.is_empty() || !late_documents.is_empty();
-    // Usually everything in the staging folder moves: one statement each.
-    let moving_folders: Option<Vec<Uuid>> =
-        left_behind.then(|| moving_folders.iter().map(|i| plan.folders[*i].id).collect());
-    let moving_documents: Option<Vec<Uuid>> = left_behind.then(|| {
-        moving_documents
-            .iter()
-            .map(|i| plan.documents[*i].id)
-            .collect()
-    });
-    let top = Expr::value(Option::<Uuid>::None);
-    for slice in slices(moving_folders.as_deref()) {
-        let mut update = folder::Entity::update_many()
-            .col_expr(folder::Column::ParentId, top.clone())
-            .filter(folder::Column::TenantId.eq(tenant))
-            .filter(folder::Column::ParentId.eq(root));
-        if let Some(ids) = slice {
-            update = update.filter(folder::Column::Id.is_in(ids.iter().copied()));
-        }
-        update.exec(txn).await?;
+    // Where each goes: the tenant's top level, or a folder (a partial import).
+    let mut by_dest: BTreeMap<Option<Uuid>, (Vec<Uuid>, Vec<Uuid>)> = BTreeMap::new();
+    for i in moving_folders {
+        let f = &plan.folders[i];
+        by_dest.entry(f.dest).or_default().0.push(f.id);
     }
-    for slice in slices(moving_documents.as_deref()) {
-        let mut update = document::Entity::update_many()
-            .col_expr(document::Column::FolderId, top.clone())
-            .filter(document::Column::TenantId.eq(tenant))
-            .filter(document::Column::FolderId.eq(root));
-        if let Some(ids) = slice {
-            update = update.filter(document::Column::Id.is_in(ids.iter().copied()));
+    for i in moving_documents {
+        let d = &plan.documents[i];
+        by_dest.entry(d.dest).or_default().1.push(d.id);
+    }
+    // Usually everything in the staging folder moves to one place: one statement each.
+    let all_at_once = !left_behind && by_dest.len() <= 1;
+    for (dest, (folder_ids, document_ids)) in &by_dest {
+        let to = Expr::value(*dest);
+        let folder_ids = (!all_at_once).then_some(folder_ids.as_slice());
+        for slice in slices(folder_ids) {
+            let mut update = folder::Entity::update_many()
+                .col_expr(folder::Column::ParentId, to.clone())
+                .filter(folder::Column::TenantId.eq(tenant))
+                .filter(folder::Column::ParentId.eq(root));
+            if let Some(ids) = slice {
+                update = update.filter(folder::Column::Id.is_in(ids.iter().copied()));
+            }
+            update.exec(txn).await?;
         }
-        update.exec(txn).await?;
+        let document_ids = (!all_at_once).then_some(document_ids.as_slice());
+        for slice in slices(document_ids) {
+            let mut update = document::Entity::update_many()
+                .col_expr(document::Column::FolderId, to.clone())
+                .filter(document::Column::TenantId.eq(tenant))
+                .filter(document::Column::FolderId.eq(root));
+            if let Some(ids) = slice {
+                update = update.filter(document::Column::Id.is_in(ids.iter().copied()));
+            }
+            update.exec(txn).await?;
+        }
     }
     Ok(left_behind)
 }

@@ -110,8 +110,11 @@ pub async fn sweep(state: &AppState) -> Result<usize> {
     for (tenant, job) in job_blobs::journalled(&state.db).await? {
         let scope = TenantScope::system(tenant);
         if !jobs::is_live(&state.db, job).await? {
-            remove_published(state, &scope, job).await?;
-            swept += 1;
+            match remove_published(state, &scope, job).await {
+                Ok(()) => swept += 1,
+                // The journal stays for the next sweep; the rest of this one goes on.
+                Err(e) => tracing::warn!(%job, error = %e, "could not remove an import's blobs"),
+            }
         }
     }
     swept += uploads::sweep(state).await?;

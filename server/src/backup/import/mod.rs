@@ -24,7 +24,9 @@ pub mod legacy;
 mod legacy_convert;
 pub mod plan;
 mod resolve;
+pub mod select;
 mod stage;
+pub mod start;
 pub mod unpack;
 pub mod uploads;
 
@@ -40,6 +42,7 @@ use api_spec::ErrorCode;
 use api_spec::events::{BACKUP_IMPORT_PROGRESS, BackupJobEvent};
 use api_spec::permissions::IMPORT_BACKUP;
 use entity::job;
+use sea_orm::ConnectionTrait;
 
 use api_spec::jobs::{ImportParams, ImportUploads, JobParams, KeySource};
 
@@ -144,16 +147,7 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
         .ok_or_else(|| fail(ErrorCode::ImportUploadsIncomplete))?;
     let key = key_of(state, job, &uploads, &params).await?;
     let dir = job_dir(&state.config, job.tenant_id, job.id);
-    pipeline(
-        state,
-        job,
-        &dir,
-        &uploads,
-        key,
-        Options::from(&params),
-        cancel,
-    )
-    .await?;
+    pipeline(state, job, &dir, &params, &uploads, key, cancel).await?;
     let scope = TenantScope::system(job.tenant_id);
     if let Ok(Some(size)) = state.blobs.size(&uploads.archive).await {
         state.metrics.bytes(crate::metrics::Flow::Imported, size);
@@ -181,11 +175,12 @@ async fn pipeline(
     state: &Arc<AppState>,
     job: &job::Model,
     dir: &Path,
+    params: &ImportParams,
     uploads: &ImportUploads,
     key: Unlocked,
-    options: Options,
     flag: &Arc<AtomicBool>,
 ) -> Result<serde_json::Value> {
+    let options = Options::from(params);
     let scope = TenantScope::system(job.tenant_id);
     let cancelled = || fail(ErrorCode::JobStateConflict);
     let mut reporter = Reporter {
@@ -228,6 +223,22 @@ async fn pipeline(
     if flag.load(Ordering::SeqCst) {
         return Err(cancelled());
     }
+    // A partial import (`select`) keeps only what it names; a target folder or the selected
+    // items' own paths decide where the top level goes.
+    let plan = if params.select.is_empty() {
+        plan
+    } else {
+        select::narrow(plan, &params.select, params.target_folder_id.is_none())?
+    };
+    let merge_paths = !params.select.is_empty();
+    let plan = select::destinations(
+        &scope,
+        &state.db,
+        plan,
+        params.target_folder_id,
+        merge_paths,
+    )
+    .await?;
     reporter
         .report(JobStep::Importing, 60, size, total, true)
         .await;
@@ -308,19 +319,21 @@ impl<'a> Publisher<'a> {
         }
     }
 
-    /// Puts `sha256`'s staged bytes into the store (once); [`Publisher::sync`] makes them
-    /// durable. Callable inside a transaction: the journal lists every content of the plan
-    /// already ([`Publisher::put_missing`]).
-    pub async fn put(&mut self, sha256: &str) -> Result<()> {
+    /// Puts `sha256`'s staged bytes into the store (once), from inside the staging
+    /// transaction `txn` that writes the row using them: listed in the journal by that
+    /// transaction, which commits the row that references the bytes with it.
+    /// [`Publisher::sync`] makes them durable.
+    pub async fn put(&mut self, sha256: &str, txn: &impl ConnectionTrait) -> Result<()> {
         if self.published.contains(sha256) {
             return Ok(());
         }
-        self.place(sha256).await
+        self.replace(sha256, txn).await
     }
 
     /// Puts `sha256`'s staged bytes into the store again, even if this import placed them
-    /// before (someone may have removed them since).
-    pub async fn replace(&mut self, sha256: &str) -> Result<()> {
+    /// before (someone may have removed them since); journalled as [`Publisher::put`] says.
+    pub async fn replace(&mut self, sha256: &str, txn: &impl ConnectionTrait) -> Result<()> {
+        job_blobs::record(&self.scope, txn, self.job, &[sha256]).await?;
         self.place(sha256).await
     }
 
@@ -354,17 +367,16 @@ impl<'a> Publisher<'a> {
         self.published.contains(sha256)
     }
 
-    /// Lists every content of the plan in the job's journal, then puts every blob the tenant
-    /// lacks (before the transactions, so the copies never hold the database's write lock).
-    /// The journal lists them all, not only the missing ones: a content the tenant held may
-    /// go while the import runs and be placed again inside a transaction, which cannot
-    /// journal beside itself. Listing one that is never placed is harmless: removal checks
-    /// references and ignores missing blobs.
+    /// Lists the plan's contents the tenant lacks in the job's journal, then puts them (before
+    /// the transactions, so the copies never hold the database's write lock). Only what this
+    /// import places is listed: a content the tenant holds is never the import's to remove.
+    /// (One listed but never placed is harmless: removal checks references.)
     async fn put_missing(&mut self, plan: &plan::Plan) -> Result<()> {
         let all: Vec<&str> = plan.files.iter().map(|f| f.sha256.as_str()).collect();
-        job_blobs::record(&self.scope, &self.state.db, self.job, &all).await?;
         let held = files::ids_by_sha256(&self.scope, &self.state.db, &all).await?;
-        for sha256 in all.into_iter().filter(|s| !held.contains_key(*s)) {
+        let missing: Vec<&str> = all.into_iter().filter(|s| !held.contains_key(*s)).collect();
+        job_blobs::record(&self.scope, &self.state.db, self.job, &missing).await?;
+        for sha256 in missing {
             self.place(sha256).await?;
         }
         // The rows that reference these bytes commit next: the bytes must be durable first.

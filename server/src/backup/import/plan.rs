@@ -27,6 +27,10 @@ pub struct FolderPlan {
     pub created_at: i64,
     pub last_modified: i64,
     pub rules: RuleSet,
+    /// For a top-level folder: the tenant's folder it goes into (none: the top level).
+    pub dest: Option<Uuid>,
+    /// Kept by a partial import only as the folder above a selected item (`select`).
+    pub ancestor_only: bool,
 }
 
 pub struct RevisionPlan {
@@ -50,6 +54,8 @@ pub struct DocumentPlan {
     pub current: Option<Uuid>,
     pub rules: RuleSet,
     pub revisions: Vec<RevisionPlan>,
+    /// For a top-level document: the tenant's folder it goes into (none: the top level).
+    pub dest: Option<Uuid>,
 }
 
 /// One distinct content (archives may list one hash under several file ids).
@@ -205,6 +211,8 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             created_at: f.created_at,
             last_modified: f.last_modified,
             rules: rules(f.rules, &mut groups)?,
+            dest: None,
+            ancestor_only: false,
         });
         Ok(())
     })?;
@@ -263,6 +271,7 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             current,
             rules: rules(d.rules, &mut groups)?,
             revisions,
+            dest: None,
         });
         Ok(())
     })?;

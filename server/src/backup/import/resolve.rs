@@ -1,8 +1,9 @@
 //! Resolving an import against its target tenant: `restore` needs the tenant empty;
-//! `merge` applies the name-conflict policy to the archive's top level (everything below it
-//! is new, so nothing else can clash). Runs before the import stages its rows, and again in
+//! `merge` applies the name-conflict policy to the archive's top level in each destination
+//! (the tenant's top level, or a folder for a partial import: `select`); everything below
+//! it is new, so nothing else can clash. Runs before the import stages its rows, and again in
 //! its last transaction.
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use api_spec::ErrorCode;
 use sea_orm::ConnectionTrait;
@@ -59,29 +60,27 @@ fn renamed(name: &str, taken: &HashSet<String>) -> String {
         .unwrap_or_else(|| name.to_owned())
 }
 
-/// Resolves the archive's top level against the tenant's.
+/// Resolves the archive's top level against each of its destinations (the tenant's top
+/// level, or a folder: `select`) in the tenant.
 pub(super) async fn resolve(
     scope: &TenantScope,
     txn: &impl ConnectionTrait,
     plan: &Plan,
     options: Options,
 ) -> Result<Resolution> {
-    let existing_folders = folders::children(scope, txn, None).await?;
-    let existing_documents = documents::in_folder(scope, txn, None).await?;
     if !options.merge {
-        let any_folder = !existing_folders.is_empty();
-        if any_folder || !existing_documents.is_empty() {
+        let any_folder = !folders::children(scope, txn, None).await?.is_empty();
+        if any_folder || !documents::in_folder(scope, txn, None).await?.is_empty() {
             return Err(fail(ErrorCode::ImportTargetNotEmpty));
         }
     }
-    let mut holder: HashMap<String, (Uuid, &'static str)> = HashMap::new();
-    for f in &existing_folders {
-        holder.insert(f.name.clone(), (f.id, "folder"));
-    }
-    for d in &existing_documents {
-        holder.insert(d.title.clone(), (d.id, "document"));
-    }
-    let mut taken: HashSet<String> = holder.keys().cloned().collect();
+    let mut r = Resolution {
+        skipped_folders: vec![false; plan.folders.len()],
+        skipped_documents: vec![false; plan.documents.len()],
+        folder_names: HashMap::new(),
+        document_names: HashMap::new(),
+        conflicts: Vec::new(),
+    };
     let top_folders = plan
         .folders
         .iter()
@@ -92,20 +91,46 @@ pub(super) async fn resolve(
         .iter()
         .enumerate()
         .filter(|(_, d)| d.folder.is_none());
-    let names: Vec<(bool, usize, &str, &str)> = top_folders
-        .map(|(i, f)| (true, i, f.name.as_str(), f.old.as_str()))
-        .chain(top_documents.map(|(i, d)| (false, i, d.title.as_str(), d.old.as_str())))
+    // (destination, is a folder, index, name, old id)
+    let names: Vec<(Option<Uuid>, bool, usize, &str, &str)> = top_folders
+        .map(|(i, f)| (f.dest, true, i, f.name.as_str(), f.old.as_str()))
+        .chain(top_documents.map(|(i, d)| (d.dest, false, i, d.title.as_str(), d.old.as_str())))
         .collect();
-    // Names the archive itself uses at the top level stay reserved for it.
-    taken.extend(names.iter().map(|(_, _, n, _)| (*n).to_owned()));
-    let mut r = Resolution {
-        skipped_folders: vec![false; plan.folders.len()],
-        skipped_documents: vec![false; plan.documents.len()],
-        folder_names: HashMap::new(),
-        document_names: HashMap::new(),
-        conflicts: Vec::new(),
-    };
-    for (is_folder, index, name, old) in names {
+    let destinations: BTreeSet<Option<Uuid>> = names.iter().map(|n| n.0).collect();
+    for dest in destinations {
+        if let Some(folder) = dest
+            && folders::find(scope, txn, folder).await?.is_none()
+        {
+            // Deleted since the import began.
+            return Err(fail(ErrorCode::FolderNotFound));
+        }
+        let here: Vec<_> = names.iter().filter(|n| n.0 == dest).collect();
+        resolve_in(scope, txn, dest, &here, options, &mut r).await?;
+    }
+    r.propagate(plan);
+    Ok(r)
+}
+
+/// Applies the conflict policy to the archive's entries `names` that go into `dest`.
+async fn resolve_in(
+    scope: &TenantScope,
+    txn: &impl ConnectionTrait,
+    dest: Option<Uuid>,
+    names: &[&(Option<Uuid>, bool, usize, &str, &str)],
+    options: Options,
+    r: &mut Resolution,
+) -> Result<()> {
+    let mut holder: HashMap<String, (Uuid, &'static str)> = HashMap::new();
+    for f in folders::children(scope, txn, dest).await? {
+        holder.insert(f.name, (f.id, "folder"));
+    }
+    for d in documents::in_folder(scope, txn, dest).await? {
+        holder.insert(d.title, (d.id, "document"));
+    }
+    let mut taken: HashSet<String> = holder.keys().cloned().collect();
+    // Names the archive itself uses in this destination stay reserved for it.
+    taken.extend(names.iter().map(|n| n.3.to_owned()));
+    for &&(_, is_folder, index, name, old) in names {
         let Some((existing, object_type)) = holder.get(name) else {
             continue;
         };
@@ -141,8 +166,7 @@ pub(super) async fn resolve(
             "existing_type": object_type, "resolution": resolution, "new_name": new_name,
         }));
     }
-    r.propagate(plan);
-    Ok(r)
+    Ok(())
 }
 
 impl Resolution {

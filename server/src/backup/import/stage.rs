@@ -225,7 +225,7 @@ async fn file_rows(
         if !publisher.has(sha) {
             // The row that held this content went after the blobs were placed: the bytes
             // may have gone with it, so they are placed now.
-            publisher.put(sha).await?;
+            publisher.put(sha, txn).await?;
         }
         let row = files::row(
             scope,
@@ -273,7 +273,7 @@ async fn remake_gone_files(
     }
     for f in &gone {
         staged.file_id.remove(f);
-        publisher.replace(&plan.files[*f].sha256).await?;
+        publisher.replace(&plan.files[*f].sha256, txn).await?;
     }
     file_rows(publisher, scope, txn, plan, &gone, staged).await
 }
