@@ -523,6 +523,8 @@ async fn a_folder_deleted_after_a_backup_comes_back_as_it_was_and_nothing_else_c
     // A folder with rules of its own below the one that will be deleted.
     let inner = crate::support::mkdir(&mut c, "plans", None).await;
     let ruled = crate::support::mkdir(&mut c, "ruled", Some(&inner)).await;
+    // A namesake of the folder that will be deleted, elsewhere.
+    crate::support::mkdir(&mut c, "报告", Some(&inner)).await;
     let rule = serde_json::json!([{"match": "any", "match_groups": [
         {"groups": {"match": "any", "require": ["sysop"]}}]}]);
     let reply = c
@@ -541,6 +543,7 @@ async fn a_folder_deleted_after_a_backup_comes_back_as_it_was_and_nothing_else_c
     assert!(as_it_was.contains_key("/Отчёты 2026/报告"));
     let doomed = entity::folder::Entity::find()
         .filter(entity::folder::Column::Name.eq("报告"))
+        .filter(entity::folder::Column::ParentId.ne(uuid::Uuid::parse_str(&inner).unwrap()))
         .one(&server.state().db)
         .await
         .unwrap()
@@ -630,4 +633,25 @@ async fn a_folder_deleted_after_a_backup_comes_back_as_it_was_and_nothing_else_c
         assert_eq!(copy, source, "{restored}");
         assert_eq!(now[restored], as_it_was[original], "{restored}");
     }
+
+    // Two namesakes from different folders into one: the second is renamed, not merged.
+    let twins = crate::support::mkdir(&mut c, "twins", None).await;
+    let req = RestoreBackupRequest {
+        target_folder_id: Some(twins),
+        ..restore(Some(vec!["Отчёты 2026/报告".into(), "plans/报告".into()]))
+    };
+    let queued = c.call::<RestoreBackup>(&req).await.unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    let now = crate::imports::snapshot(&server, "default").await;
+    assert!(
+        now.contains_key("/twins/报告"),
+        "{:?}",
+        now.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        now.contains_key("/twins/报告 (imported)"),
+        "{:?}",
+        now.keys().collect::<Vec<_>>()
+    );
 }

@@ -711,3 +711,100 @@ async fn the_legacy_cfms_fixture_lists_and_extracts_offline_with_allow_legacy() 
     }
     assert_eq!(done["files_written"], written, "{done}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_prunes_and_restores_from_the_command_line() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    sh.run(&["mkdir", "-p", "projects/alpha"]).await.ok();
+    let file = write(sh.home.path(), "plan.txt", &content(5000, 21));
+    sh.run(&["put", &file, "projects/alpha"]).await.ok();
+
+    let set = sh
+        .run(&[
+            "backup",
+            "policy",
+            "set",
+            "--schedule",
+            "0 2 * * *",
+            "--time-zone",
+            "Europe/Berlin",
+            "--keep-last",
+            "1",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(set["policy"]["schedule"], "0 2 * * *", "{set}");
+    assert_eq!(set["policy"]["keep_last"], 1, "{set}");
+    let got = sh
+        .run(&["backup", "policy", "get", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(got["policy"]["time_zone"], "Europe/Berlin", "{got}");
+    // A bad schedule is the server's error code, exit 1.
+    let bad = sh
+        .run(&["backup", "policy", "set", "--schedule", "61 * * * *"])
+        .await;
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("invalid_field"), "{}", bad.stderr);
+
+    let made = sh
+        .run(&["backup", "create", "--name", "first", "--wait", "--json"])
+        .await
+        .ok()
+        .json();
+    let backup_id = made["backup_id"].as_str().expect("backup id").to_owned();
+    let pruned = sh
+        .run(&["backup", "prune", "--dry-run", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(pruned["kept"], serde_json::json!([backup_id]), "{pruned}");
+
+    // The folder goes; the restore brings it back where it was.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let alpha = entity::folder::Entity::find()
+        .filter(entity::folder::Column::Name.eq("alpha"))
+        .one(&server.state().db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut c = server.admin().await;
+    c.call::<api_spec::actions::DeleteDirectory>(&api_spec::actions::FolderIdRequest {
+        folder_id: alpha.id.to_string(),
+    })
+    .await
+    .unwrap();
+    let gone = sh
+        .run(&["get", "projects/alpha/plan.txt", "-o", "/dev/null"])
+        .await;
+    assert_eq!(gone.code, 1, "{gone:?}");
+    let restored = sh
+        .run(&[
+            "backup",
+            "restore",
+            &backup_id,
+            "--path",
+            "projects/alpha",
+            "--wait",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(restored["status"], "completed", "{restored}");
+    let dest = sh.path("plan-again.txt");
+    sh.run(&[
+        "get",
+        "projects/alpha/plan.txt",
+        "-o",
+        dest.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    assert_eq!(std::fs::read(dest).unwrap(), content(5000, 21));
+}

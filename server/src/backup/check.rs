@@ -97,7 +97,11 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
         // What the stored bytes are, or lack: the backup is not good. (Anything else — the
         // store or the database not answering, the backup deleted meanwhile — fails the
         // job and leaves the backup's verification as it was.)
-        Err(e) if damaged(e.code()) && backups::find(&scope, &state.db, id).await?.is_some() => {
+        Err(e)
+            if damaged(e.code())
+                && backups::find(&scope, &state.db, id).await?.is_some()
+                && jobs::lost(&state.db, &[Claim::of(job)]).await?.is_empty() =>
+        {
             failed(state, &scope, job, &backup, params.cause, e.code(), now).await;
             Err(e)
         }
@@ -216,8 +220,10 @@ async fn check(
             inner: &mut reader,
             cancel: &cancel,
         };
+        // A read that fails is the store's hiccup, not the archive's damage (a short archive
+        // is caught by the count below).
         std::io::copy(&mut rest, &mut std::io::sink())
-            .map_err(|_| fail(ErrorCode::BackupTruncated))?;
+            .map_err(|e| Error::Internal(format!("reading a stored archive: {e}")))?;
         if expected_size.is_some_and(|s| s as u64 != reader.count) {
             return Err(fail(ErrorCode::BackupTruncated));
         }

@@ -66,7 +66,7 @@ pub async fn prune(
         .map(|b| b.id)
         .collect();
     let mut reading = tasks::backups_in_download(scope, &state.db, &gone, now_ms()).await?;
-    reading.extend(read_by_jobs(state, scope, &gone).await?);
+    reading.extend(read_by_jobs(&state.db, scope, &gone).await?);
     let mut answer = PruneBackupsResponse {
         kept: Vec::new(),
         removed: Vec::new(),
@@ -88,10 +88,10 @@ pub async fn prune(
     Ok(answer)
 }
 
-/// Those of `ids` that a queued or running job reads: a restore (`restore_backup`) or a
+/// Those of `ids` that a job not yet ended reads: a restore (`restore_backup`) or a
 /// verification.
 async fn read_by_jobs(
-    state: &AppState,
+    db: &impl sea_orm::ConnectionTrait,
     scope: &TenantScope,
     ids: &[Uuid],
 ) -> Result<HashSet<Uuid>> {
@@ -100,7 +100,7 @@ async fn read_by_jobs(
     let mut archives: HashSet<String> = HashSet::new();
     let mut verified: HashSet<String> = HashSet::new();
     for kind in [JobKind::Import, JobKind::Verify] {
-        for job in jobs::live_of_kind(scope, &state.db, kind).await? {
+        for job in jobs::live_of_kind(scope, db, kind).await? {
             match jobs::params_of(&job) {
                 Some(JobParams::Import(p)) => archives.extend(p.uploads.map(|u| u.archive)),
                 Some(JobParams::Verify(p)) => {
@@ -132,7 +132,8 @@ async fn remove(
     // look keeps the backup for the next run.
     let (turn, txn) = state.begin_write().await?;
     let asked = tasks::backups_in_download(scope, &txn, &[b.id], now_ms()).await?;
-    if !asked.is_empty() || !backups::delete(scope, &txn, b.id).await? {
+    let read = read_by_jobs(&txn, scope, &[b.id]).await?;
+    if !asked.is_empty() || !read.is_empty() || !backups::delete(scope, &txn, b.id).await? {
         return Ok(false);
     }
     txn.commit().await?;

@@ -1,7 +1,7 @@
 //! The command line's arguments: every command and its flags, as `coffer --help` shows them.
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -186,6 +186,78 @@ pub enum BackupCommand {
     Status { job: String },
     /// Cancel an import job.
     Cancel { job: String },
+    /// The tenant's backup policy on the server: schedule, retention, verification.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Apply the policy's retention now; `--dry-run` only says what would go.
+    Prune {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restore a stored backup on the server: whole (into an empty tenant), or the folders
+    /// and documents `--path` names, back where they were or into `--into`.
+    Restore {
+        backup_id: String,
+        /// A folder (with everything below it) or document of the backup, by path; may be
+        /// given several times.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Put what is restored into this folder (a path in the tenant) instead.
+        #[arg(long)]
+        into: Option<String>,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long, value_parser = ["restore", "merge"])]
+        mode: Option<String>,
+        #[arg(long, value_parser = ["rename", "skip", "fail"])]
+        on_conflict: Option<String>,
+        /// Plan only: report what would happen, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// `coffer backup policy …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the policy.
+    Get,
+    /// Set the policy, replacing it whole (what is not given is unset).
+    Set(PolicyArgs),
+}
+
+/// A backup policy as `coffer backup policy set` takes it (BACKUP_IMPORT.md §2.1).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// A cron expression (`0 2 * * *`: daily at 02:00).
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// An IANA time zone (`Europe/Berlin`); UTC when absent.
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    #[arg(long, value_parser = ["zstd", "none"])]
+    pub compression: Option<String>,
+    #[arg(long)]
+    pub keep_last: Option<u32>,
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    /// `36h`, `10d`, `2w`, `1w3d`.
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Verify every new backup as stored; it counts as good once verified.
+    #[arg(long)]
+    pub verify_after: bool,
+    /// A cron expression: when every stored backup is verified again.
+    #[arg(long)]
+    pub drill_schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

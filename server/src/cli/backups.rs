@@ -1,5 +1,6 @@
-//! Remote backup commands: `coffer backup create|list|download|delete` (export, needs
-//! `export_backup`) and `coffer backup import|status|cancel` (needs `import_backup`). A job is
+//! Remote backup commands: `coffer backup create|list|download|delete|policy|prune` (export,
+//! needs `export_backup`) and `coffer backup import|restore|status|cancel` (needs
+//! `import_backup`). A job is
 //! followed through its events (the connection listens before the job starts), with a
 //! progress bar on a terminal; a job whose events stop coming is asked for its status.
 use std::path::{Path, PathBuf};
@@ -11,6 +12,10 @@ use api_spec::actions::{
     GetBackupDownload, GetBackupExportStatus, GetBackupImportStatus, InitiateBackupImport,
     InitiateBackupImportRequest, JobIdRequest, JobStatus, ListBackups, RegisterListener,
     RegisterListenerRequest, StartBackupImport, StartBackupImportRequest,
+};
+use api_spec::actions::{
+    BackupPolicy, GetBackupPolicy, PruneBackups, PruneBackupsRequest, RestoreBackup,
+    RestoreBackupRequest, SetBackupPolicy,
 };
 use api_spec::envelope::Empty;
 use api_spec::events::{
@@ -291,6 +296,86 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
     }
     let done = follow(&mut client, Kind::Import, &job.backup_task_id, "import").await?;
     Ok(summary(&done))
+}
+
+/// What `backup restore` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreArgs {
+    pub backup_id: String,
+    pub paths: Vec<String>,
+    pub into: Option<String>,
+    pub passphrase_file: Option<PathBuf>,
+    pub mode: Option<String>,
+    pub on_conflict: Option<String>,
+    pub dry_run: bool,
+    pub wait: bool,
+}
+
+/// `coffer backup restore ID [--path P]... [--into FOLDER_PATH]`: a restore of a stored
+/// backup; with `--wait`, followed to its end like an import.
+pub async fn restore(target: &Target, args: RestoreArgs) -> Outcome {
+    let mut client = connect(target).await?;
+    let target_folder_id =
+        match &args.into {
+            Some(path) => Some(super::remote::folder(&client, path).await?.ok_or_else(|| {
+                Failure::Usage("--into names the top level: leave it out".into())
+            })?),
+            None => None,
+        };
+    if args.wait {
+        listen(&client, Kind::Import).await?;
+    }
+    let queued = client
+        .call::<RestoreBackup>(&RestoreBackupRequest {
+            backup_id: args.backup_id.clone(),
+            passphrase: passphrase(args.passphrase_file.as_deref())?,
+            mode: args.mode.clone(),
+            on_conflict: args.on_conflict.clone(),
+            dry_run: args.dry_run,
+            select: (!args.paths.is_empty()).then(|| args.paths.clone()),
+            target_folder_id,
+        })
+        .await?;
+    if !args.wait {
+        return to_value(queued);
+    }
+    let done = follow(&mut client, Kind::Import, &queued.backup_task_id, "restore").await?;
+    Ok(summary(&done))
+}
+
+/// `coffer backup policy get`.
+pub async fn policy_get(target: &Target) -> Outcome {
+    let client = connect(target).await?;
+    to_value(client.call::<GetBackupPolicy>(&Empty {}).await?)
+}
+
+/// `coffer backup policy set …`: the whole policy.
+pub async fn policy_set(target: &Target, args: &super::PolicyArgs) -> Outcome {
+    let client = connect(target).await?;
+    let policy = BackupPolicy {
+        schedule: args.schedule.clone(),
+        time_zone: args.time_zone.clone(),
+        compression: args.compression.clone(),
+        key_protection: None,
+        keep_last: args.keep_last,
+        keep_daily: args.keep_daily,
+        keep_weekly: args.keep_weekly,
+        keep_monthly: args.keep_monthly,
+        keep_within: args.keep_within.clone(),
+        verify_after: Some(args.verify_after),
+        drill_schedule: args.drill_schedule.clone(),
+    };
+    to_value(client.call::<SetBackupPolicy>(&policy).await?)
+}
+
+/// `coffer backup prune [--dry-run]`.
+pub async fn prune(target: &Target, dry_run: bool) -> Outcome {
+    let client = connect(target).await?;
+    to_value(
+        client
+            .call::<PruneBackups>(&PruneBackupsRequest { dry_run })
+            .await?,
+    )
 }
 
 /// What a finished import reports: its counts and warnings, and how many ids it mapped (the

@@ -22,7 +22,10 @@ use crate::error::{Error, Result};
 use crate::server::{Signals, start};
 use crate::services::tenants::{NewTenant, create_tenant};
 
-pub use args::{AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, TenantCommand};
+pub use args::{
+    AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, PolicyArgs, PolicyCommand,
+    TenantCommand,
+};
 
 /// The `coffer` binary: logging, the arguments, the command; its exit code.
 pub fn entry() -> ExitCode {
@@ -263,6 +266,37 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
             }
             BackupCommand::Cancel { job } => {
                 Box::pin(async move { backups::cancel(&target, job).await })
+            }
+            BackupCommand::Policy {
+                command: PolicyCommand::Get,
+            } => Box::pin(async move { backups::policy_get(&target).await }),
+            BackupCommand::Policy {
+                command: PolicyCommand::Set(args),
+            } => Box::pin(async move { backups::policy_set(&target, args).await }),
+            BackupCommand::Prune { dry_run } => {
+                Box::pin(async move { backups::prune(&target, *dry_run).await })
+            }
+            BackupCommand::Restore {
+                backup_id,
+                paths,
+                into,
+                passphrase_file,
+                mode,
+                on_conflict,
+                dry_run,
+                wait,
+            } => {
+                let args = backups::RestoreArgs {
+                    backup_id: backup_id.clone(),
+                    paths: paths.clone(),
+                    into: into.clone(),
+                    passphrase_file: passphrase_file.clone(),
+                    mode: mode.clone(),
+                    on_conflict: on_conflict.clone(),
+                    dry_run: *dry_run,
+                    wait: *wait,
+                };
+                Box::pin(async move { backups::restore(&target, args).await })
             }
         },
         Command::Tenant { command } if cli.server.is_some() => match command {

@@ -202,7 +202,7 @@ async fn list(
 }
 
 /// The folder a path names (`None`: the top level).
-async fn folder(client: &Client, path: &str) -> Result<Option<String>, Failure> {
+pub(super) async fn folder(client: &Client, path: &str) -> Result<Option<String>, Failure> {
     let mut current = None;
     for name in parts(path) {
         let listing = list(client, current.clone()).await?;

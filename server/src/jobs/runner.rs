@@ -153,6 +153,11 @@ async fn execute(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
             // Ended elsewhere, and announced there — or taken by another run.
             discard_if_ended(state, kind.as_ref(), job).await;
         }
+        Err(_) if stopping().await => {
+            // The failure is the process stopping under the run (its blocking work was
+            // cancelled): the job is left to the rule for a stopped instance's jobs.
+            tracing::info!(job = %job.id, "a run stopped with its server");
+        }
         Err(e) => {
             // Released first, so that ending it removes what it left.
             state.jobs.release(&Claim::of(job));
@@ -170,6 +175,11 @@ async fn execute(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
             }
         }
     }
+}
+
+/// Whether this process's runtime is shutting down: it runs no more blocking work.
+async fn stopping() -> bool {
+    tokio::task::spawn_blocking(|| ()).await.is_err()
 }
 
 /// The kind's run, with a panic turned into a failure (it must not take the runner along).

@@ -147,7 +147,7 @@ pub async fn delete_pending(
     Ok(())
 }
 
-/// The tenant's queued and running jobs of `kind`.
+/// The tenant's jobs of `kind` that have not ended (pending, queued or running).
 pub async fn live_of_kind(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
@@ -156,7 +156,11 @@ pub async fn live_of_kind(
     Ok(job::Entity::find()
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Kind.eq(kind.as_str()))
-        .filter(job::Column::Status.is_in(names(&[JobState::Queued, JobState::Running])))
+        .filter(job::Column::Status.is_in(names(&[
+            JobState::Pending,
+            JobState::Queued,
+            JobState::Running,
+        ])))
         .all(db)
         .await?)
 }

@@ -1,6 +1,6 @@
 use api_spec::ErrorCode;
 use api_spec::actions::{RestoreBackupRequest, StartBackupImportResponse};
-use api_spec::jobs::ImportUploads;
+use api_spec::jobs::{ImportMode, ImportParams, ImportUploads, JobParams, KeySource, OnConflict};
 
 use crate::actions::Call;
 use crate::backup::import::start;
@@ -25,20 +25,32 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
     if backup.status != backups::COMPLETED {
         return Err(fail(ErrorCode::BackupNotReady));
     }
-    let new = jobs::NewJob {
-        kind: jobs::JobKind::Import,
-        owner: auth.user_id(),
-        status: jobs::JobState::Pending,
-        deadline: Some(now_ms() + PENDING_MS),
-        params: None,
-        reserved_for: None,
-    };
-    let job = jobs::insert(auth.scope(), &state.db, new).await?;
     let tenant = auth.scope().tenant_id();
     let objects = ImportUploads {
         archive: archive_object(tenant, backup.id),
         key_file: key_object(tenant, backup.id),
     };
+    // The backup it reads is named from the start, so retention leaves it alone while the
+    // key and options are checked (`backup::prune`); `start::queue` writes the rest.
+    let reading = JobParams::Import(ImportParams {
+        mode: ImportMode::Merge,
+        on_conflict: OnConflict::Rename,
+        dry_run: false,
+        allow_legacy: false,
+        key: KeySource::KeyFile,
+        uploads: Some(objects.clone()),
+        select: Vec::new(),
+        target_folder_id: None,
+    });
+    let new = jobs::NewJob {
+        kind: jobs::JobKind::Import,
+        owner: auth.user_id(),
+        status: jobs::JobState::Pending,
+        deadline: Some(now_ms() + PENDING_MS),
+        params: Some(&reading),
+        reserved_for: None,
+    };
+    let job = jobs::insert(auth.scope(), &state.db, new).await?;
     let options = start::Options {
         mode: req.mode.as_deref(),
         on_conflict: req.on_conflict.as_deref(),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::plan::Plan;
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
+use crate::services::depth;
 use crate::storage::{documents, folders};
 
 pub use api_spec::jobs::OnConflict;
@@ -98,11 +99,16 @@ pub(super) async fn resolve(
         .collect();
     let destinations: BTreeSet<Option<Uuid>> = names.iter().map(|n| n.0).collect();
     for dest in destinations {
-        if let Some(folder) = dest
-            && folders::find(scope, txn, folder).await?.is_none()
-        {
-            // Deleted since the import began.
-            return Err(fail(ErrorCode::FolderNotFound));
+        if let Some(folder) = dest {
+            if folders::find(scope, txn, folder).await?.is_none() {
+                // Deleted since the import began.
+                return Err(fail(ErrorCode::FolderNotFound));
+            }
+            // Moved deeper since, perhaps: the archive's folders must still fit below it.
+            let room = depth::MAX_DEPTH.saturating_sub(depth::of(scope, txn, dest).await?);
+            if super::select::plan_height(plan) > room {
+                return Err(depth::exceeded());
+            }
         }
         let here: Vec<_> = names.iter().filter(|n| n.0 == dest).collect();
         resolve_in(scope, txn, dest, &here, options, &mut r).await?;
@@ -130,15 +136,26 @@ async fn resolve_in(
     let mut taken: HashSet<String> = holder.keys().cloned().collect();
     // Names the archive itself uses in this destination stay reserved for it.
     taken.extend(names.iter().map(|n| n.3.to_owned()));
+    // Two items of the archive may meet in one destination (a selection from different
+    // folders, into one target): the first keeps its name, the next is a conflict too.
+    let mut arrived: HashMap<&str, &str> = HashMap::new();
     for &&(_, is_folder, index, name, old) in names {
-        let Some((existing, object_type)) = holder.get(name) else {
-            continue;
+        let (existing, object_type) = match holder.get(name) {
+            Some((id, kind)) => (id.to_string(), *kind),
+            None => match arrived.insert(name, old) {
+                None => continue,
+                Some(first) => {
+                    arrived.insert(name, first);
+                    (first.to_owned(), "archive")
+                }
+            },
         };
+        let existing = &existing;
         let (resolution, new_name) = match options.on_conflict {
             OnConflict::Fail => {
                 return Err(Error::About {
                     code: ErrorCode::ImportNameConflict,
-                    id: existing.to_string(),
+                    id: existing.clone(),
                 });
             }
             OnConflict::Skip => {
@@ -162,7 +179,7 @@ async fn resolve_in(
         };
         r.conflicts.push(json!({
             "object_type": if is_folder { "folder" } else { "document" },
-            "old_id": old, "name": name, "existing_id": existing.to_string(),
+            "old_id": old, "name": name, "existing_id": existing,
             "existing_type": object_type, "resolution": resolution, "new_name": new_name,
         }));
     }

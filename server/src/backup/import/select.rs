@@ -281,7 +281,7 @@ pub async fn destinations(
 }
 
 /// How many levels the plan's folders span.
-fn plan_height(plan: &Plan) -> u32 {
+pub(super) fn plan_height(plan: &Plan) -> u32 {
     let mut level = vec![0u32; plan.folders.len()];
     let mut height = 0;
     for (i, f) in plan.folders.iter().enumerate() {
