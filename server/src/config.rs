@@ -111,6 +111,10 @@ pub struct Config {
     /// open to whoever reaches the port (it names tenants by slug and their backups' health,
     /// never documents).
     pub metrics_token: Option<SecretString>,
+    /// The backup policy every tenant created from now on starts with (BACKUP_IMPORT.md
+    /// §2.1; a TOML table with `set_backup_policy`'s fields), owned by its `admin`. None:
+    /// new tenants start without one. Checked when the server starts.
+    pub default_backup_policy: Option<api_spec::actions::BackupPolicy>,
 }
 
 impl Default for Config {
@@ -158,6 +162,7 @@ impl Default for Config {
             job_reap_secs: 10,
             job_workers: 2,
             metrics_token: None,
+            default_backup_policy: None,
         }
     }
 }

@@ -50,6 +50,10 @@ pub async fn start_with_clock(
     // sqlx and object_store enable both rustls providers; without a process default the
     // first TLS connection panics. Installing twice is harmless (tests start many servers).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    crate::backup::policy::check_default(&config).map_err(|e| {
+        let field = e.to_reply_data().field.unwrap_or_default();
+        Error::Internal(format!("default_backup_policy: invalid {field}"))
+    })?;
     let db = crate::db::connect(&config).await?;
     let hasher = PasswordHasherPool::new(
         config.argon2_memory_kib,

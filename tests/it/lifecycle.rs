@@ -655,3 +655,53 @@ async fn a_folder_deleted_after_a_backup_comes_back_as_it_was_and_nothing_else_c
         now.keys().collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_tenants_start_with_the_operators_default_policy() {
+    use api_spec::actions::{CreateTenant, CreateTenantRequest};
+    let default_policy = BackupPolicy {
+        schedule: Some("30 3 * * *".into()),
+        keep_daily: Some(7),
+        verify_after: Some(true),
+        ..BackupPolicy::default()
+    };
+    let server =
+        TestServer::start_with(|c| c.default_backup_policy = Some(default_policy.clone())).await;
+    let mut root = server.admin().await;
+    root.call::<CreateTenant>(&CreateTenantRequest {
+        tenant: "fresh".into(),
+        display_name: None,
+        admin_password: "fresh-admin-pw".into(),
+    })
+    .await
+    .unwrap();
+    let mut admin = server.client().await;
+    admin
+        .login("admin", "fresh-admin-pw", Some("fresh"))
+        .await
+        .unwrap();
+    let policy = admin
+        .call::<GetBackupPolicy>(&Empty {})
+        .await
+        .unwrap()
+        .policy
+        .expect("the default policy");
+    assert_eq!(policy.schedule.as_deref(), Some("30 3 * * *"));
+    assert_eq!((policy.keep_daily, policy.verify_after), (Some(7), true));
+    // The default tenant existed before: it keeps having none.
+    let none = root.call::<GetBackupPolicy>(&Empty {}).await.unwrap();
+    assert_eq!(none.policy, None);
+
+    // A default that is no valid policy stops the server from starting, naming the field.
+    let mut config = server.config_for_another_instance();
+    config.default_backup_policy = Some(BackupPolicy {
+        schedule: Some("not cron".into()),
+        ..BackupPolicy::default()
+    });
+    let refused = coffer::start(config, coffer::server::Signals::Ignore).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(
+        message.contains("default_backup_policy") && message.contains("schedule"),
+        "{message}"
+    );
+}

@@ -179,6 +179,35 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
     })
 }
 
+/// Gives the new tenant of `scope` the operator's default policy (`default_backup_policy`),
+/// owned by its `admin`; nothing without one. Run it in the transaction that creates the
+/// tenant.
+pub async fn apply_default(
+    config: &crate::config::Config,
+    db: &impl sea_orm::ConnectionTrait,
+    scope: &TenantScope,
+) -> Result<()> {
+    let Some(default) = &config.default_backup_policy else {
+        return Ok(());
+    };
+    let admin =
+        crate::storage::users::find_by_name(scope, db, crate::services::tenants::ADMIN_USER)
+            .await?
+            .ok_or_else(|| {
+                crate::error::Error::Internal("a new tenant without its admin".into())
+            })?;
+    let row = from_request(default, admin.id, crate::time::now_ms())?;
+    policies::put(scope, db, row).await
+}
+
+/// `Err` naming the field unless the operator's default policy is a valid one.
+pub fn check_default(config: &crate::config::Config) -> Result<()> {
+    match &config.default_backup_policy {
+        Some(p) => from_request(p, Uuid::nil(), crate::time::now_ms()).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
 /// The policy as `get_backup_policy` shows it.
 pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
     let count = |n: Option<i32>| n.map(|n| n.max(0) as u32);

@@ -406,6 +406,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             let txn = crate::db::begin_write(&db).await?;
             let tenant = create_tenant(&txn, &hasher, new).await?;
+            let scope = crate::auth::TenantScope::system(tenant.id);
+            crate::backup::policy::apply_default(&config, &txn, &scope).await?;
             txn.commit().await?;
             println!("Created tenant `{}` with user `admin`.", tenant.slug);
             if generated {
