@@ -164,6 +164,10 @@ error_codes! {
     BackupPassphraseRequired = 400, "The key file needs its passphrase";
     /// The passphrase does not unlock the key file.
     BackupWrongPassphrase = 400, "Wrong passphrase for the key file";
+    /// The key file is wrapped to recipients (a write-only backup): give an identity.
+    BackupIdentityRequired = 400, "The key file needs an identity of one of its recipients";
+    /// The identity given is none of the key file's recipients'.
+    BackupWrongIdentity = 400, "The identity does not open the key file";
     /// The key file's passphrase wrapping asks argon2id for more memory or iterations than
     /// the server pays for one unlock (`data.max_memory_kib`, `data.max_iterations`);
     /// refused before any of that work, and the job stays pending.

@@ -14,7 +14,8 @@ pub struct Model {
     /// days, weeks and months are read in.
     pub time_zone: String,
     pub compress: bool,
-    /// `server`: the key file is kept by the server, unwrapped.
+    /// `server`: the key file is kept by the server, unwrapped; `recipients`: wrapped to
+    /// `recipients` (write-only backups).
     pub key_protection: String,
     pub keep_last: Option<i32>,
     pub keep_daily: Option<i32>,
@@ -30,6 +31,9 @@ pub struct Model {
     pub drill_schedule: Option<String>,
     /// The next slot of the drill schedule.
     pub next_drill_at: Option<i64>,
+    /// With `key_protection` `recipients`: the `age1…` public keys (a JSON list) every
+    /// backup key is wrapped to.
+    pub recipients: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

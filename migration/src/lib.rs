@@ -14,6 +14,7 @@ mod m20261130_000007_job_queue;
 mod m20261130_000008_job_blobs;
 mod m20261130_000009_backup_policies;
 mod m20261130_000010_backup_verification;
+mod m20261130_000011_backup_recipients;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_job_blobs::Migration),
             Box::new(m20261130_000009_backup_policies::Migration),
             Box::new(m20261130_000010_backup_verification::Migration),
+            Box::new(m20261130_000011_backup_recipients::Migration),
         ]
     }
 }

@@ -225,6 +225,7 @@ async fn export_download_and_verify_round_trip() {
     // The same pair verifies through the action and the offline CLI.
     let verified = c
         .call::<VerifyBackup>(&VerifyBackupRequest {
+            identity: None,
             backup_id: backup_id.clone(),
             passphrase: None,
         })
@@ -332,6 +333,7 @@ async fn passphrase_protected_keys() {
     );
     assert!(check(&archive, &key, Some("correct horse battery")).is_ok());
     let req = |p: Option<&str>| VerifyBackupRequest {
+        identity: None,
         backup_id: backup_id.clone(),
         passphrase: p.map(Into::into),
     };
@@ -638,6 +640,7 @@ async fn backup_actions_need_the_permission_and_stay_in_their_tenant() {
         ErrorCode::BackupNotFound
     );
     let verify_req = VerifyBackupRequest {
+        identity: None,
         backup_id: backup_id.clone(),
         passphrase: None,
     };

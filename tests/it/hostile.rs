@@ -166,6 +166,7 @@ pub(crate) async fn stored_pair_refused(
     std::fs::write(&key_file, key).unwrap();
     let e = c
         .call::<VerifyBackup>(&VerifyBackupRequest {
+            identity: None,
             backup_id: backup_id.into(),
             passphrase: None,
         })
@@ -173,7 +174,8 @@ pub(crate) async fn stored_pair_refused(
         .unwrap_err();
     assert_eq!(e.error, code, "verify_backup, {case}");
     let limits = coffer::Config::default().backup_kdf_limits();
-    let offline = coffer::backup::cli::verify(&archive_file, &key_file, None, limits).unwrap_err();
+    let offline = coffer::backup::cli::verify(&archive_file, &key_file, Default::default(), limits)
+        .unwrap_err();
     assert_eq!(offline.code(), code, "coffer backup verify, {case}");
 }
 
@@ -241,6 +243,7 @@ async fn malformed_tar_in_an_authenticated_archive_is_refused() {
         .store_object(&archive_object(tenant, stored), &archive)
         .await;
     c.call::<VerifyBackup>(&VerifyBackupRequest {
+        identity: None,
         backup_id: backup_id.clone(),
         passphrase: None,
     })

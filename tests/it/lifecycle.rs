@@ -705,3 +705,143 @@ async fn new_tenants_start_with_the_operators_default_policy() {
         "{message}"
     );
 }
+
+/// Every file below `root` that holds `needle`.
+fn files_holding(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() {
+    use api_spec::actions::{
+        RestoreBackup, RestoreBackupRequest, VerifyBackup, VerifyBackupRequest,
+    };
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    populate(&mut c).await;
+    let keys = tempfile::tempdir().unwrap();
+    let identity_file = keys.path().join("identity.txt");
+    let made = coffer::backup::cli::keygen(Some(&identity_file)).unwrap();
+    let recipient = made["recipient"].as_str().unwrap().to_owned();
+    assert!(recipient.starts_with("age1"), "{made}");
+    let identity = std::fs::read_to_string(&identity_file).unwrap();
+    // A recipient that is none is refused; then the tenant's backups become write-only.
+    let e = c
+        .call::<SetBackupPolicy>(&BackupPolicy {
+            key_protection: Some("recipients".into()),
+            recipients: Some(vec!["age1nonsense".into()]),
+            ..BackupPolicy::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.data["field"], "recipients");
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        key_protection: Some("recipients".into()),
+        recipients: Some(vec![recipient.clone()]),
+        verify_after: Some(true),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    c.call::<GenerateBackup>(&plain("sealed")).await.unwrap();
+    let backup = settle(&mut c, |l| {
+        l.len() == 1 && l[0].verification != "unverified"
+    })
+    .await
+    .remove(0);
+    assert_eq!(backup.status, "completed");
+    // Verified as stored without the key: by the SHA-256 it was written with.
+    assert_eq!(backup.verification, "good");
+    let (archive, key_file) = crate::backups::download(&server, &mut c, &backup.backup_id).await;
+    let parsed: serde_json::Value = serde_json::from_slice(&key_file).unwrap();
+    assert_eq!(parsed["version"], 2);
+    assert!(
+        parsed.get("key").is_none() && parsed.get("wrapped").is_none(),
+        "{parsed}"
+    );
+
+    // The key, as only the identity reveals it, is nowhere the server keeps anything.
+    let bound = coffer::backup::keys::KeyFile::parse(&key_file)
+        .unwrap()
+        .unlock(Some(&identity), coffer::backup::keys::KdfLimits::FORMAT)
+        .unwrap();
+    let raw = bound.key().expose_secret().to_vec();
+    let hex_key = hex::encode(&raw);
+    let mut places = vec![server.dir.path().to_path_buf()];
+    places.extend(server.s3_root());
+    for place in &places {
+        assert!(
+            files_holding(place, &raw).is_empty(),
+            "raw key in {place:?}"
+        );
+        assert!(
+            files_holding(place, hex_key.as_bytes()).is_empty(),
+            "hex key in {place:?}"
+        );
+    }
+
+    // Without the identity nothing opens it; with it, it restores and verifies.
+    let restore = |identity: Option<String>| RestoreBackupRequest {
+        backup_id: backup.backup_id.clone(),
+        identity,
+        select: Some(vec!["Отчёты 2026/报告".into()]),
+        ..RestoreBackupRequest::default()
+    };
+    let e = c.call::<RestoreBackup>(&restore(None)).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupIdentityRequired);
+    let other = coffer::backup::cli::keygen(None).unwrap();
+    let e = c
+        .call::<RestoreBackup>(&restore(Some(other["identity"].as_str().unwrap().into())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupWrongIdentity);
+    let queued = c
+        .call::<RestoreBackup>(&restore(Some(identity.clone())))
+        .await
+        .unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    let verified = c
+        .call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: backup.backup_id.clone(),
+            passphrase: None,
+            identity: Some(identity.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(verified.backup_id, backup.backup_id);
+
+    // Offline too: with the identity file, and not without it.
+    let archive_file = keys.path().join("sealed.cbk");
+    let key_path = keys.path().join("sealed.key.json");
+    std::fs::write(&archive_file, &archive).unwrap();
+    std::fs::write(&key_path, &key_file).unwrap();
+    let limits = coffer::backup::keys::KdfLimits::FORMAT;
+    let with = coffer::backup::cli::SecretFiles {
+        passphrase: None,
+        identity: Some(&identity_file),
+    };
+    coffer::backup::cli::verify(&archive_file, &key_path, with, limits).unwrap();
+    let without = coffer::backup::cli::verify(&archive_file, &key_path, Default::default(), limits)
+        .unwrap_err();
+    assert_eq!(without.code(), ErrorCode::BackupIdentityRequired);
+    // keygen never overwrites an identity.
+    assert!(coffer::backup::cli::keygen(Some(&identity_file)).is_err());
+}

@@ -808,3 +808,68 @@ async fn policies_prunes_and_restores_from_the_command_line() {
     .ok();
     assert_eq!(std::fs::read(dest).unwrap(), content(5000, 21));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_makes_an_identity_that_policies_and_offline_commands_take() {
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    let identity = sh.path("me.age");
+    let made = sh
+        .run(&[
+            "backup",
+            "keygen",
+            "-o",
+            identity.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let recipient = made["recipient"].as_str().expect("recipient").to_owned();
+    assert!(recipient.starts_with("age1"), "{made}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&identity).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = sh
+        .run(&["backup", "keygen", "-o", identity.to_str().unwrap()])
+        .await;
+    assert_eq!(again.code, 1, "an identity is never overwritten: {again:?}");
+
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    let file = write(sh.home.path(), "secret.txt", &content(1000, 31));
+    sh.run(&["put", &file, "/"]).await.ok();
+    sh.run(&["backup", "policy", "set", "--recipient", &recipient])
+        .await
+        .ok();
+    let out = sh.path("sealed");
+    let created = sh
+        .run(&["backup", "create", "-o", out.to_str().unwrap(), "--json"])
+        .await
+        .ok()
+        .json();
+    let archive = created["files"]["archive"].as_str().unwrap().to_owned();
+    let key = created["files"]["key"].as_str().unwrap().to_owned();
+    let refused = sh.run(&["backup", "ls", &archive, "--key", &key]).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("backup_identity_required"),
+        "{refused:?}"
+    );
+    let listed = sh
+        .run(&[
+            "backup",
+            "ls",
+            &archive,
+            "--key",
+            &key,
+            "--identity",
+            identity.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok();
+    assert!(listed.stdout.contains("secret.txt"), "{listed:?}");
+}

@@ -245,6 +245,11 @@ impl TestServer {
         found
     }
 
+    /// The in-process S3 server's directory, when the server keeps its objects there.
+    pub fn s3_root(&self) -> Option<std::path::PathBuf> {
+        self.s3.as_ref().map(|s3| s3.root.path().to_path_buf())
+    }
+
     /// Where the object store keeps its objects as files (the local store's directory, or
     /// the in-process S3 server's bucket).
     fn store_root(&self) -> std::path::PathBuf {

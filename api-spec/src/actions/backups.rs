@@ -80,7 +80,8 @@ pub struct BackupInfo {
     /// `running`, `completed` or `failed`.
     pub status: String,
     pub compressed: bool,
-    /// Whether the key file is passphrase-protected.
+    /// Whether the key file needs a secret the server does not keep: a passphrase, or an
+    /// identity (a write-only backup).
     pub passphrase_protected: bool,
     pub key_id: String,
     pub size: Option<u64>,
@@ -129,6 +130,9 @@ pub struct VerifyBackupRequest {
     /// Needed when the key file is passphrase-protected.
     #[serde(default)]
     pub passphrase: Option<String>,
+    /// Needed for a write-only backup: an identity file's text, used for this check only.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 impl std::fmt::Debug for VerifyBackupRequest {
@@ -166,9 +170,15 @@ pub struct BackupPolicy {
     #[serde(default)]
     pub compression: Option<String>,
     /// `server` (default): the key file is kept by the server (a scheduled backup has
-    /// nobody to type a passphrase).
+    /// nobody to type a passphrase); `recipients`: write-only backups, the key wrapped to
+    /// `recipients` and kept by the server only while the backup is written.
     #[serde(default)]
     pub key_protection: Option<String>,
+    /// With `key_protection: recipients`: X25519 public keys (`age1…`, from `coffer backup
+    /// keygen`), 1 to 16. Every backup of the tenant made without a passphrase is then
+    /// write-only: only an identity of one of them restores it.
+    #[serde(default)]
+    pub recipients: Option<Vec<String>>,
     /// Keep the n newest backups.
     #[serde(default)]
     pub keep_last: Option<u32>,
@@ -202,6 +212,7 @@ pub struct BackupPolicyInfo {
     pub time_zone: String,
     pub compression: String,
     pub key_protection: String,
+    pub recipients: Vec<String>,
     pub keep_last: Option<u32>,
     pub keep_daily: Option<u32>,
     pub keep_weekly: Option<u32>,
@@ -316,6 +327,7 @@ action! {
         audited: true,
         success: "Backup verified",
         errors: [BackupNotFound, BackupNotReady, BackupKeyInvalid, BackupPassphraseRequired,
+            BackupIdentityRequired, BackupWrongIdentity,
             BackupWrongPassphrase, KeyCostTooHigh, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
             BackupManifestMismatch, BackupBlobMismatch],
         request: VerifyBackupRequest,

@@ -39,6 +39,10 @@ pub struct StartBackupImportRequest {
     /// For a passphrase-protected key file.
     #[serde(default)]
     pub passphrase: Option<String>,
+    /// For a write-only backup's key file: an identity file's text (`AGE-SECRET-KEY-1…`),
+    /// used for this import only, never stored.
+    #[serde(default)]
+    pub identity: Option<String>,
     /// `restore` (default; the tenant must have no folders or documents) or `merge`.
     #[serde(default)]
     pub mode: Option<String>,
@@ -70,6 +74,9 @@ pub struct RestoreBackupRequest {
     /// For a passphrase-protected key file.
     #[serde(default)]
     pub passphrase: Option<String>,
+    /// As for `start_backup_import`.
+    #[serde(default)]
+    pub identity: Option<String>,
     /// `restore` (the tenant must have no folders or documents) or `merge`; `merge` when
     /// `select` or `target_folder_id` is given, `restore` otherwise.
     #[serde(default)]
@@ -148,7 +155,8 @@ action! {
         errors: [
             JobNotFound, JobStateConflict, ImportDeadlinePassed, ImportUploadsIncomplete,
             InvalidField, BackupKeyInvalid, BackupPassphraseRequired, BackupWrongPassphrase,
-            KeyCostTooHigh, ImportLegacyNotAllowed, ImportTargetNotEmpty, FolderNotFound
+            KeyCostTooHigh, ImportLegacyNotAllowed, ImportTargetNotEmpty, FolderNotFound,
+            BackupIdentityRequired, BackupWrongIdentity
         ],
         request: StartBackupImportRequest,
         response: StartBackupImportResponse,
@@ -167,7 +175,7 @@ action! {
         errors: [
             BackupNotFound, BackupNotReady, InvalidField, BackupKeyInvalid,
             BackupPassphraseRequired, BackupWrongPassphrase, KeyCostTooHigh,
-            ImportTargetNotEmpty, FolderNotFound
+            ImportTargetNotEmpty, FolderNotFound, BackupIdentityRequired, BackupWrongIdentity
         ],
         request: RestoreBackupRequest,
         response: StartBackupImportResponse,

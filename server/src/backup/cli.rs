@@ -35,27 +35,49 @@ pub struct Opened {
 /// Opens `archive` with the key file `key`, unwrapping it (with the passphrase in
 /// `passphrase_file`) only if that asks argon2id for no more than `limits`. `doing` labels
 /// its progress ("verifying", "extracting").
+/// The secret that opens a key file, as files given on the command line hold it: an
+/// identity (a write-only backup's), else a passphrase (its file's first line).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecretFiles<'a> {
+    pub passphrase: Option<&'a Path>,
+    pub identity: Option<&'a Path>,
+}
+
+impl SecretFiles<'_> {
+    /// The secret's text, if a file was given.
+    pub fn read(&self) -> Result<Option<zeroize::Zeroizing<String>>> {
+        let io =
+            |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
+        if let Some(identity) = self.identity {
+            let text =
+                std::fs::read_to_string(identity).map_err(io("reading the identity file"))?;
+            return Ok(Some(zeroize::Zeroizing::new(text)));
+        }
+        match self.passphrase {
+            Some(p) => Ok(Some(zeroize::Zeroizing::new(
+                std::fs::read_to_string(p)
+                    .map_err(io("reading the passphrase file"))?
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            ))),
+            None => Ok(None),
+        }
+    }
+}
+
 pub fn open(
     archive: &Path,
     key: &Path,
-    passphrase_file: Option<&Path>,
+    secret: SecretFiles<'_>,
     limits: KdfLimits,
     doing: &'static str,
     allow_legacy: bool,
 ) -> Result<Opened> {
     let io = |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
     let key_bytes = std::fs::read(key).map_err(io("reading the key file"))?;
-    let passphrase = match passphrase_file {
-        Some(p) => Some(zeroize::Zeroizing::new(
-            std::fs::read_to_string(p)
-                .map_err(io("reading the passphrase file"))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned(),
-        )),
-        None => None,
-    };
+    let passphrase = secret.read()?;
     let key = match parse_key(&key_bytes, allow_legacy)? {
         Parsed::Coffer(file) => {
             Unlocked::Coffer(file.unlock(passphrase.as_deref().map(String::as_str), limits)?)
@@ -78,10 +100,10 @@ pub fn open(
 pub fn verify(
     archive: &Path,
     key: &Path,
-    passphrase_file: Option<&Path>,
+    secret: SecretFiles<'_>,
     limits: KdfLimits,
 ) -> Result<()> {
-    let opened = open(archive, key, passphrase_file, limits, "verifying", false)?;
+    let opened = open(archive, key, secret, limits, "verifying", false)?;
     let Unlocked::Coffer(key) = &opened.key else {
         return Err(crate::error::fail(
             api_spec::ErrorCode::ImportLegacyNotAllowed,
@@ -103,4 +125,33 @@ pub fn verify(
         if summary.compressed { ", zstd" } else { "" }
     );
     Ok(())
+}
+
+/// `coffer backup keygen [-o FILE]`: a new X25519 identity for write-only backups. Written
+/// to FILE (mode 0600; an existing file is never replaced), or printed; its public key
+/// (`age1…`) is what a policy's recipients take.
+pub fn keygen(output: Option<&Path>) -> Result<serde_json::Value> {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let secret = identity.to_string();
+    match output {
+        Some(path) => {
+            if path.exists() {
+                return Err(Error::Internal(format!(
+                    "{} exists: an identity is never overwritten",
+                    path.display()
+                )));
+            }
+            let text = zeroize::Zeroizing::new(format!(
+                "# created by coffer backup keygen\n# public key: {recipient}\n{}\n",
+                secret.expose_secret()
+            ));
+            super::export::write_private(path, text.as_bytes())?;
+            Ok(
+                serde_json::json!({"recipient": recipient, "identity_file": path.display().to_string()}),
+            )
+        }
+        None => Ok(serde_json::json!({"recipient": recipient, "identity": secret.expose_secret()})),
+    }
 }

@@ -55,6 +55,10 @@ pub struct ExportRequest {
     pub compress: bool,
     /// `storage::backups::MANUAL` or `SCHEDULED`.
     pub origin: &'static str,
+    /// Without a passphrase: the `age1…` public keys the key is wrapped to (a write-only
+    /// backup; the server keeps the key only while the backup is written). None: the server
+    /// keeps the key file.
+    pub recipients: Vec<String>,
 }
 
 /// Writes the key file and queues the job with its backup. Returns (backup id, job id).
@@ -64,14 +68,24 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     let key = BackupKey::generate();
     let params = state.config.backup_wrap_params();
     let passphrase = req.passphrase.clone();
+    // A passphrase wins: it was asked for this backup.
+    let recipients = match passphrase {
+        Some(_) => Vec::new(),
+        None => super::keys::parse_recipients(&req.recipients)?,
+    };
+    let write_only = !recipients.is_empty();
     let (key, key_file) = tokio::task::spawn_blocking(move || {
-        let file = KeyFile::new(
-            &key,
-            backup_id,
-            created_at,
-            passphrase.as_deref().map(String::as_str),
-            params,
-        )?;
+        let file = if recipients.is_empty() {
+            KeyFile::new(
+                &key,
+                backup_id,
+                created_at,
+                passphrase.as_deref().map(String::as_str),
+                params,
+            )?
+        } else {
+            KeyFile::for_recipients(&key, backup_id, created_at, &recipients)?
+        };
         Ok::<_, Error>((key, file))
     })
     .await??;
@@ -93,9 +107,10 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
         let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
         return Err(e);
     }
-    // A key a passphrase wraps is usable only here (the server never stores the
-    // passphrase): the job is reserved for this instance, which holds the key meanwhile.
-    let source = if req.passphrase.is_some() {
+    // A key a passphrase wraps, or recipients seal, is usable only here (the server never
+    // stores the passphrase, and holds no identity): the job is reserved for this instance,
+    // which holds the key meanwhile, and forgets it when the archive is written.
+    let source = if req.passphrase.is_some() || write_only {
         KeySource::Memory
     } else {
         KeySource::KeyFile
@@ -122,7 +137,7 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
             job_id: job.id,
             name: req.name.clone(),
             compressed: req.compress,
-            wrapped: req.passphrase.is_some(),
+            wrapped: req.passphrase.is_some() || write_only,
             key_id: key_file.key_id.clone(),
             created_at,
             origin: req.origin,

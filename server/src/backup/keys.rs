@@ -137,6 +137,31 @@ pub struct KeyFile {
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wrapped: Option<Wrapped>,
+    /// Version 2, a write-only backup: the key encrypted to X25519 recipients, as a binary
+    /// age file in base64. Only an identity of one of them opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<String>,
+}
+
+/// `age1…` public keys, parsed; `backup_key_invalid` for anything else.
+pub fn parse_recipients(texts: &[String]) -> Result<Vec<age::x25519::Recipient>> {
+    texts
+        .iter()
+        .map(|t| {
+            t.trim()
+                .parse::<age::x25519::Recipient>()
+                .map_err(|_| fail(ErrorCode::BackupKeyInvalid))
+        })
+        .collect()
+}
+
+/// The first `AGE-SECRET-KEY-1…` line of an identity file's text.
+pub fn parse_identity(text: &str) -> Result<age::x25519::Identity> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .and_then(|l| l.parse::<age::x25519::Identity>().ok())
+        .ok_or_else(|| fail(ErrorCode::BackupWrongIdentity))
 }
 
 /// argon2id cost of passphrase wrapping.
@@ -281,18 +306,61 @@ impl KeyFile {
             created_at,
             key: plain,
             wrapped,
+            recipients: None,
         })
+    }
+
+    /// The key file of a write-only backup (version 2): `key` encrypted to `recipients` (at
+    /// least one), so that only their identities open it.
+    pub fn for_recipients(
+        key: &BackupKey,
+        backup_id: uuid::Uuid,
+        created_at: i64,
+        recipients: &[age::x25519::Recipient],
+    ) -> Result<Self> {
+        use base64::Engine;
+        use std::io::Write;
+        let wrap_err = |e: String| Error::Internal(format!("wrapping to recipients: {e}"));
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| wrap_err(e.to_string()))?;
+        let mut sealed = Vec::new();
+        let mut writer = encryptor
+            .wrap_output(&mut sealed)
+            .map_err(|e| wrap_err(e.to_string()))?;
+        writer
+            .write_all(key.expose_secret())
+            .and_then(|()| writer.finish().map(|_| ()))
+            .map_err(|e| wrap_err(e.to_string()))?;
+        Ok(Self {
+            format: KEY_FILE_FORMAT.into(),
+            version: 2,
+            algorithm: ALGORITHM.into(),
+            key_id: hex::encode(key.derive().key_id),
+            backup_id: backup_id.to_string(),
+            created_at,
+            key: None,
+            wrapped: None,
+            recipients: Some(base64::engine::general_purpose::STANDARD.encode(sealed)),
+        })
+    }
+
+    /// Whether opening it needs a secret the server does not keep: a passphrase or an
+    /// identity.
+    pub fn needs_secret(&self) -> bool {
+        self.wrapped.is_some() || self.recipients.is_some()
     }
 
     /// Parses and checks a key file's shape.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         let file: KeyFile =
             serde_json::from_slice(bytes).map_err(|_| fail(ErrorCode::BackupKeyInvalid))?;
-        if file.format != KEY_FILE_FORMAT
-            || file.version != 1
-            || file.algorithm != ALGORITHM
-            || file.key.is_some() == file.wrapped.is_some()
-        {
+        let shape = match file.version {
+            1 => file.recipients.is_none() && file.key.is_some() != file.wrapped.is_some(),
+            2 => file.recipients.is_some() && file.key.is_none() && file.wrapped.is_none(),
+            _ => false,
+        };
+        if file.format != KEY_FILE_FORMAT || file.algorithm != ALGORITHM || !shape {
             return Err(fail(ErrorCode::BackupKeyInvalid));
         }
         Ok(file)
@@ -308,9 +376,16 @@ impl KeyFile {
         }
     }
 
-    /// The key: raw, or unwrapped with `passphrase` at a cost within `limits`, bound to this
-    /// file's backup. CPU- and memory-heavy when wrapped (up to `limits`).
+    /// The key: raw, unwrapped with `passphrase` at a cost within `limits`, or — for a
+    /// write-only backup — opened with the identity `passphrase` then holds (an identity
+    /// file's text); bound to this file's backup. CPU- and memory-heavy when wrapped (up to
+    /// `limits`).
     pub fn unlock(&self, passphrase: Option<&str>, limits: KdfLimits) -> Result<BoundKey> {
+        if let Some(sealed) = &self.recipients {
+            let identity = passphrase.ok_or_else(|| fail(ErrorCode::BackupIdentityRequired))?;
+            let key = open_sealed(sealed, &parse_identity(identity)?)?;
+            return self.bind(key);
+        }
         let bad = || fail(ErrorCode::BackupKeyInvalid);
         let decode32 = |h: &str| -> Result<Zeroizing<[u8; 32]>> {
             let v = Zeroizing::new(hex::decode(h).map_err(|_| bad())?);
@@ -350,8 +425,13 @@ impl KeyFile {
             }
             _ => return Err(bad()),
         };
+        self.bind(key)
+    }
+
+    /// `key`, bound to this file's backup, if it is the key this file names.
+    fn bind(&self, key: BackupKey) -> Result<BoundKey> {
         if hex::encode(key.derive().key_id) != self.key_id {
-            return Err(bad());
+            return Err(fail(ErrorCode::BackupKeyInvalid));
         }
         Ok(BoundKey {
             key,
@@ -359,6 +439,31 @@ impl KeyFile {
             created_at: self.created_at,
         })
     }
+}
+
+/// The 32-byte key a version-2 key file seals, opened with `identity`.
+fn open_sealed(sealed: &str, identity: &age::x25519::Identity) -> Result<BackupKey> {
+    use base64::Engine;
+    use std::io::Read;
+    let bad = || fail(ErrorCode::BackupKeyInvalid);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|_| bad())?;
+    let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|_| bad())?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => fail(ErrorCode::BackupWrongIdentity),
+            _ => bad(),
+        })?;
+    let mut key = Zeroizing::new(Vec::new());
+    reader
+        .by_ref()
+        .take(33)
+        .read_to_end(&mut key)
+        .map_err(|_| bad())?;
+    let key: [u8; 32] = key.as_slice().try_into().map_err(|_| bad())?;
+    Ok(BackupKey(key))
 }
 
 impl From<serde_json::Error> for Error {
@@ -418,6 +523,46 @@ mod tests {
             file.unlock(None, KdfLimits::FORMAT).unwrap_err().code(),
             ErrorCode::BackupPassphraseRequired
         );
+    }
+
+    #[test]
+    fn write_only_key_files_open_only_with_an_identity_of_a_recipient() {
+        use age::secrecy::ExposeSecret;
+        let key = BackupKey::generate();
+        let (alice, bob, eve) = (
+            age::x25519::Identity::generate(),
+            age::x25519::Identity::generate(),
+            age::x25519::Identity::generate(),
+        );
+        let recipients = [alice.to_public(), bob.to_public()];
+        let file = KeyFile::for_recipients(&key, uuid::Uuid::nil(), 1, &recipients).unwrap();
+        let text = serde_json::to_string(&file).unwrap();
+        assert!(!text.contains(&hex::encode(key.expose_secret())));
+        let parsed = KeyFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(parsed.version, 2);
+        assert!(parsed.needs_secret());
+        for who in [&alice, &bob] {
+            // An identity file's text, comments and all.
+            let identity = format!("# a comment\n{}\n", who.to_string().expose_secret());
+            let bound = parsed.unlock(Some(&identity), KdfLimits::FORMAT).unwrap();
+            assert_eq!(bound.key().expose_secret(), key.expose_secret());
+        }
+        let code =
+            |secret: Option<&str>| parsed.unlock(secret, KdfLimits::FORMAT).unwrap_err().code();
+        assert_eq!(code(None), ErrorCode::BackupIdentityRequired);
+        let eve = eve.to_string();
+        assert_eq!(
+            code(Some(eve.expose_secret())),
+            ErrorCode::BackupWrongIdentity
+        );
+        assert_eq!(code(Some("correct horse")), ErrorCode::BackupWrongIdentity);
+        // Version 2 holds only recipients; version 1 never does.
+        let mut mixed = file.clone();
+        mixed.key = Some(hex::encode(key.expose_secret()));
+        assert!(KeyFile::parse(&serde_json::to_vec(&mixed).unwrap()).is_err());
+        let mut old = file.clone();
+        old.version = 1;
+        assert!(KeyFile::parse(&serde_json::to_vec(&old).unwrap()).is_err());
     }
 
     #[test]
@@ -526,6 +671,7 @@ mod tests {
                         created_at,
                         key,
                         wrapped,
+                        recipients: None,
                     }
                 },
             )

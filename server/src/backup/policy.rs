@@ -31,8 +31,13 @@ use crate::time::to_secs;
 /// How often the scheduler looks for slots that have come.
 const TICK: Duration = Duration::from_secs(15);
 
-/// The only key protection a schedule can use today: the server keeps the key file.
+/// Key protections a policy may ask for: the server keeps the key file; or the key is
+/// wrapped to recipients (write-only backups).
 const SERVER_HELD: &str = "server";
+const RECIPIENTS: &str = "recipients";
+
+/// Recipients a policy may name at most.
+const RECIPIENTS_MAX: usize = 16;
 
 fn invalid(field: &'static str) -> crate::error::Error {
     field_error(ErrorCode::InvalidField, field)
@@ -132,8 +137,19 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
         "none" => false,
         _ => return Err(invalid("compression")),
     };
-    if req.key_protection.as_deref().unwrap_or(SERVER_HELD) != SERVER_HELD {
-        return Err(invalid("key_protection"));
+    let key_protection = req.key_protection.as_deref().unwrap_or(SERVER_HELD);
+    let recipients = req.recipients.clone().unwrap_or_default();
+    match key_protection {
+        SERVER_HELD if recipients.is_empty() => {}
+        SERVER_HELD => return Err(invalid("recipients")),
+        RECIPIENTS => {
+            if recipients.is_empty() || recipients.len() > RECIPIENTS_MAX {
+                return Err(invalid("recipients"));
+            }
+            crate::backup::keys::parse_recipients(&recipients)
+                .map_err(|_| invalid("recipients"))?;
+        }
+        _ => return Err(invalid("key_protection")),
     }
     // 0 would keep only the newest backup, not "no rule": refused, so nobody loses their
     // backups by writing 0 for "off".
@@ -165,7 +181,7 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
         schedule,
         time_zone,
         compress,
-        key_protection: SERVER_HELD.to_owned(),
+        key_protection: key_protection.to_owned(),
         keep_last: count(req.keep_last, "keep_last")?,
         keep_daily: count(req.keep_daily, "keep_daily")?,
         keep_weekly: count(req.keep_weekly, "keep_weekly")?,
@@ -176,6 +192,9 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
         verify_after: req.verify_after.unwrap_or(false),
         drill_schedule,
         next_drill_at,
+        recipients: (!recipients.is_empty())
+            .then(|| serde_json::to_string(&recipients))
+            .transpose()?,
     })
 }
 
@@ -211,11 +230,13 @@ pub fn check_default(config: &crate::config::Config) -> Result<()> {
 /// The policy as `get_backup_policy` shows it.
 pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
     let count = |n: Option<i32>| n.map(|n| n.max(0) as u32);
+    let recipients = recipients_of(&p);
     BackupPolicyInfo {
         schedule: p.schedule,
         time_zone: p.time_zone,
         compression: if p.compress { "zstd" } else { "none" }.to_owned(),
         key_protection: p.key_protection,
+        recipients,
         keep_last: count(p.keep_last),
         keep_daily: count(p.keep_daily),
         keep_weekly: count(p.keep_weekly),
@@ -227,6 +248,17 @@ pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
         next_drill_time: p.next_drill_at.map(to_secs),
         updated_time: to_secs(p.updated_at),
     }
+}
+
+/// The recipients a policy wraps backup keys to (none: the server keeps them).
+pub fn recipients_of(p: &backup_policy::Model) -> Vec<String> {
+    if p.key_protection != RECIPIENTS {
+        return Vec::new();
+    }
+    p.recipients
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default()
 }
 
 /// A policy's retention rules and the zone they read days in.
@@ -290,6 +322,7 @@ async fn scheduled_backup(
         passphrase: None,
         compress: policy.compress,
         origin: backups::SCHEDULED,
+        recipients: recipients_of(policy),
     };
     match export::start(state, request).await {
         Ok(_) => 1,

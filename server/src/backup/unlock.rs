@@ -92,8 +92,8 @@ impl Unlocker {
     ) -> Result<BoundKey> {
         file.check_cost(self.limits)?;
         if file.wrapped.is_none() {
-            // A raw key costs nothing to read.
-            return file.unlock(None, self.limits);
+            // A raw key costs nothing to read, nor one an identity opens (X25519).
+            return file.unlock(passphrase.as_deref().map(String::as_str), self.limits);
         }
         let _turn = self.turn(tenant).await;
         let limits = self.limits;

@@ -106,6 +106,9 @@ pub enum BackupCommand {
         /// File holding the key file's passphrase (first line).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Identity file (`coffer backup keygen`) that opens a write-only backup's key file.
+        #[arg(long)]
+        identity: Option<PathBuf>,
         /// Unwrap a passphrase-protected key asking argon2id for up to this much memory, in
         /// KiB (default: what a server pays by default, 262144; the format allows 4194304).
         #[arg(long)]
@@ -169,6 +172,10 @@ pub enum BackupCommand {
         key: PathBuf,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Identity file that opens a write-only backup's key file (sent to the server for
+        /// this import only).
+        #[arg(long)]
+        identity: Option<PathBuf>,
         #[arg(long, value_parser = ["restore", "merge"])]
         mode: Option<String>,
         #[arg(long, value_parser = ["rename", "skip", "fail"])]
@@ -186,6 +193,13 @@ pub enum BackupCommand {
     Status { job: String },
     /// Cancel an import job.
     Cancel { job: String },
+    /// Make an identity for write-only backups: its file holds the secret (keep it away from
+    /// the server); its public key (`age1…`) goes into a policy's `--recipient`.
+    Keygen {
+        /// Write the identity here (mode 0600) instead of printing it.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// The tenant's backup policy on the server: schedule, retention, verification.
     Policy {
         #[command(subcommand)]
@@ -209,6 +223,10 @@ pub enum BackupCommand {
         into: Option<String>,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Identity file that opens a write-only backup's key file (sent to the server for
+        /// this restore only).
+        #[arg(long)]
+        identity: Option<PathBuf>,
         #[arg(long, value_parser = ["restore", "merge"])]
         mode: Option<String>,
         #[arg(long, value_parser = ["rename", "skip", "fail"])]
@@ -258,6 +276,11 @@ pub struct PolicyArgs {
     /// A cron expression: when every stored backup is verified again.
     #[arg(long)]
     pub drill_schedule: Option<String>,
+    /// Write-only backups: wrap every backup's key to this public key (`age1…`, from
+    /// `coffer backup keygen`); may be given several times. The server keeps no key it can
+    /// use; restoring needs an identity.
+    #[arg(long = "recipient")]
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -302,6 +325,9 @@ pub struct ArchiveArgs {
     /// File holding the key file's passphrase (first line).
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,
+    /// Identity file (`coffer backup keygen`) that opens a write-only backup's key file.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
     /// Accept a legacy CFMS archive and key (not authenticated: its files are hashed, but
     /// nothing proves who wrote them).
     #[arg(long)]

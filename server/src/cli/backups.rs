@@ -49,6 +49,7 @@ pub struct ImportArgs {
     pub archive: PathBuf,
     pub key: PathBuf,
     pub passphrase_file: Option<PathBuf>,
+    pub identity: Option<PathBuf>,
     pub mode: Option<String>,
     pub on_conflict: Option<String>,
     pub dry_run: bool,
@@ -62,6 +63,15 @@ fn to_value(v: impl serde::Serialize) -> Outcome {
 
 fn passphrase(file: Option<&Path>) -> Result<Option<String>, Failure> {
     file.map(read_first_line).transpose()
+}
+
+/// An identity file's text (for a write-only backup's key file).
+fn identity(file: Option<&Path>) -> Result<Option<String>, Failure> {
+    file.map(|f| {
+        std::fs::read_to_string(f)
+            .map_err(|e| Failure::Client(ClientError::Io(format!("{}: {e}", f.display()))))
+    })
+    .transpose()
 }
 
 /// Which job a status belongs to: an export's or an import's.
@@ -284,6 +294,7 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
         .call::<StartBackupImport>(&StartBackupImportRequest {
             backup_task_id: job.backup_task_id.clone(),
             passphrase: passphrase(args.passphrase_file.as_deref())?,
+            identity: identity(args.identity.as_deref())?,
             mode: args.mode.clone(),
             on_conflict: args.on_conflict.clone(),
             dry_run: args.dry_run,
@@ -305,6 +316,7 @@ pub struct RestoreArgs {
     pub paths: Vec<String>,
     pub into: Option<String>,
     pub passphrase_file: Option<PathBuf>,
+    pub identity: Option<PathBuf>,
     pub mode: Option<String>,
     pub on_conflict: Option<String>,
     pub dry_run: bool,
@@ -329,6 +341,7 @@ pub async fn restore(target: &Target, args: RestoreArgs) -> Outcome {
         .call::<RestoreBackup>(&RestoreBackupRequest {
             backup_id: args.backup_id.clone(),
             passphrase: passphrase(args.passphrase_file.as_deref())?,
+            identity: identity(args.identity.as_deref())?,
             mode: args.mode.clone(),
             on_conflict: args.on_conflict.clone(),
             dry_run: args.dry_run,
@@ -356,7 +369,8 @@ pub async fn policy_set(target: &Target, args: &super::PolicyArgs) -> Outcome {
         schedule: args.schedule.clone(),
         time_zone: args.time_zone.clone(),
         compression: args.compression.clone(),
-        key_protection: None,
+        key_protection: (!args.recipients.is_empty()).then(|| "recipients".to_owned()),
+        recipients: (!args.recipients.is_empty()).then(|| args.recipients.clone()),
         keep_last: args.keep_last,
         keep_daily: args.keep_daily,
         keep_weekly: args.keep_weekly,

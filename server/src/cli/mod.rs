@@ -195,6 +195,12 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
         }
         Command::Backup { command } => match command {
             BackupCommand::Verify { .. } => return None,
+            BackupCommand::Keygen { output } => {
+                let output = output.clone();
+                Box::pin(offline(move || {
+                    crate::backup::cli::keygen(output.as_deref())
+                }))
+            }
             BackupCommand::Ls { archive } => {
                 let archive = archive.clone();
                 Box::pin(offline(move || {
@@ -243,6 +249,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 archive,
                 key,
                 passphrase_file,
+                identity,
                 mode,
                 on_conflict,
                 dry_run,
@@ -253,6 +260,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                     archive: archive.clone(),
                     key: key.clone(),
                     passphrase_file: passphrase_file.clone(),
+                    identity: identity.clone(),
                     mode: mode.clone(),
                     on_conflict: on_conflict.clone(),
                     dry_run: *dry_run,
@@ -281,6 +289,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 paths,
                 into,
                 passphrase_file,
+                identity,
                 mode,
                 on_conflict,
                 dry_run,
@@ -291,6 +300,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                     paths: paths.clone(),
                     into: into.clone(),
                     passphrase_file: passphrase_file.clone(),
+                    identity: identity.clone(),
                     mode: mode.clone(),
                     on_conflict: on_conflict.clone(),
                     dry_run: *dry_run,
@@ -329,7 +339,10 @@ fn open_archive(args: &ArchiveArgs, doing: &'static str) -> Result<crate::backup
     crate::backup::cli::open(
         &args.archive,
         &args.key,
-        args.passphrase_file.as_deref(),
+        crate::backup::cli::SecretFiles {
+            passphrase: args.passphrase_file.as_deref(),
+            identity: args.identity.as_deref(),
+        },
         Config::default().backup_kdf_limits(),
         doing,
         args.allow_legacy,
@@ -359,6 +372,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 archive,
                 key,
                 passphrase_file,
+                identity,
                 max_kdf_memory_kib,
                 max_kdf_iterations,
             },
@@ -370,7 +384,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             max_iterations: max_kdf_iterations.unwrap_or(defaults.max_iterations),
         };
         return tokio::task::spawn_blocking(move || {
-            crate::backup::cli::verify(&archive, &key, passphrase_file.as_deref(), limits)
+            let secret = crate::backup::cli::SecretFiles {
+                passphrase: passphrase_file.as_deref(),
+                identity: identity.as_deref(),
+            };
+            crate::backup::cli::verify(&archive, &key, secret, limits)
         })
         .await?;
     }

@@ -74,6 +74,13 @@ impl Client {
                 .await
             {
                 Ok(outcome) => outcome,
+                // After a broken attempt the server may still hold the task for it (it has
+                // not noticed the drop yet): wait for it as after the drop itself.
+                Err(e)
+                    if last.is_some() && e.code() == Some(api_spec::ErrorCode::TaskNotUsable) =>
+                {
+                    self.held_after_a_drop(task_id, path, size, &sha256).await?
+                }
                 Err(e @ ClientError::Api { .. }) => return Err(e),
                 Err(e) => {
                     // The connection broke: ask where the server stands.

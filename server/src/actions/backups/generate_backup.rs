@@ -44,6 +44,11 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
         passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),
         compress,
         origin: crate::storage::backups::MANUAL,
+        // Write-only when the tenant's policy names recipients (and no passphrase is given).
+        recipients: crate::storage::policies::get(auth.scope(), &call.state.db)
+            .await?
+            .map(|p| crate::backup::policy::recipients_of(&p))
+            .unwrap_or_default(),
     };
     let (backup_id, job_id) = export::start(&call.state, request).await?;
     Ok(GenerateBackupResponse {

@@ -11,7 +11,12 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
     let backup = super::find_completed(auth, db, &req.backup_id).await?;
     let tenant = auth.scope().tenant_id();
     let key_bytes = read_key_file(&call.state, tenant, backup.id).await?;
-    let passphrase = req.passphrase.clone().map(zeroize::Zeroizing::new);
+    // An identity (a write-only backup's key file), else a passphrase.
+    let passphrase = req
+        .identity
+        .clone()
+        .or_else(|| req.passphrase.clone())
+        .map(zeroize::Zeroizing::new);
     // Key unwrapping (argon2id) runs on the unlock pool, at a bounded cost; verification is
     // CPU work too: off the reactor.
     let key = call

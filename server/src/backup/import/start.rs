@@ -86,9 +86,10 @@ pub async fn queue(
     let key_file = uploads::read_key_file(state, &objects).await?;
     let unlocked = match unpack::parse_key(&key_file, options.allow_legacy)? {
         Parsed::Coffer(file) => {
-            // A key a passphrase wraps is usable only here (the server never stores the
-            // passphrase): the job is reserved for this instance, which holds the key.
-            if file.wrapped.is_some() {
+            // A key a passphrase wraps, or recipients seal, is usable only here (the server
+            // never stores the passphrase or identity): the job is reserved for this
+            // instance, which holds the key.
+            if file.needs_secret() {
                 params.key = KeySource::Memory;
             }
             Unlocked::Coffer(
