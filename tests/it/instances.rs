@@ -437,5 +437,43 @@ async fn a_scheduled_slot_runs_once_however_many_instances_look() {
         .await
         .unwrap();
     assert_eq!(exports, 5);
+
+    // A drill slot too: each stored backup is verified once, not once per instance.
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        drill_schedule: Some("0 4 * * *".into()),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    let mut completed = 0;
+    for _ in 0..600 {
+        let list = c
+            .call::<api_spec::actions::ListBackups>(&api_spec::envelope::Empty {})
+            .await
+            .unwrap()
+            .backups;
+        if list.iter().all(|b| b.status != "running") {
+            completed = list.iter().filter(|b| b.status == "completed").count();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(completed, 5);
+    clock.set(start + 28 * HOUR + 1);
+    let (on_a, on_b) = tokio::join!(
+        coffer::backup::policy::tick(server.state()),
+        coffer::backup::policy::tick(b.state()),
+    );
+    assert_eq!(
+        on_a.unwrap() + on_b.unwrap(),
+        5,
+        "one verification per backup"
+    );
+    let verifications = entity::job::Entity::find()
+        .filter(entity::job::Column::Kind.eq("verify"))
+        .count(&server.state().db)
+        .await
+        .unwrap();
+    assert_eq!(verifications, 5);
     b.request_stop();
 }

@@ -260,7 +260,7 @@ action! {
         access: Access::Permission(permissions::EXPORT_BACKUP),
         audited: true,
         success: "Backup export started",
-        errors: [InvalidName, InvalidField, WeakPassword],
+        errors: [InvalidName, InvalidField, WeakPassword, BackupKeyInvalid],
         request: GenerateBackupRequest,
         response: GenerateBackupResponse,
     }

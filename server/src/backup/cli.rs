@@ -44,14 +44,21 @@ pub struct SecretFiles<'a> {
 }
 
 impl SecretFiles<'_> {
-    /// The secret's text, if a file was given.
-    pub fn read(&self) -> Result<Option<zeroize::Zeroizing<String>>> {
+    /// The secret `file` takes, if its file was given: the identity for a write-only
+    /// backup's key file, the passphrase otherwise.
+    pub fn read_for(
+        &self,
+        file: &crate::backup::keys::KeyFile,
+    ) -> Result<Option<zeroize::Zeroizing<String>>> {
         let io =
             |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
-        if let Some(identity) = self.identity {
-            let text =
-                std::fs::read_to_string(identity).map_err(io("reading the identity file"))?;
-            return Ok(Some(zeroize::Zeroizing::new(text)));
+        if file.recipients.is_some() {
+            return match self.identity {
+                Some(identity) => Ok(Some(zeroize::Zeroizing::new(
+                    std::fs::read_to_string(identity).map_err(io("reading the identity file"))?,
+                ))),
+                None => Ok(None),
+            };
         }
         match self.passphrase {
             Some(p) => Ok(Some(zeroize::Zeroizing::new(
@@ -77,9 +84,9 @@ pub fn open(
 ) -> Result<Opened> {
     let io = |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));
     let key_bytes = std::fs::read(key).map_err(io("reading the key file"))?;
-    let passphrase = secret.read()?;
     let key = match parse_key(&key_bytes, allow_legacy)? {
         Parsed::Coffer(file) => {
+            let passphrase = secret.read_for(&file)?;
             Unlocked::Coffer(file.unlock(passphrase.as_deref().map(String::as_str), limits)?)
         }
         Parsed::Legacy(key) => Unlocked::Legacy(key),
@@ -137,21 +144,38 @@ pub fn keygen(output: Option<&Path>) -> Result<serde_json::Value> {
     let secret = identity.to_string();
     match output {
         Some(path) => {
-            if path.exists() {
-                return Err(Error::Internal(format!(
-                    "{} exists: an identity is never overwritten",
-                    path.display()
-                )));
-            }
             let text = zeroize::Zeroizing::new(format!(
                 "# created by coffer backup keygen\n# public key: {recipient}\n{}\n",
                 secret.expose_secret()
             ));
-            super::export::write_private(path, text.as_bytes())?;
+            write_new_private(path, text.as_bytes())?;
             Ok(
                 serde_json::json!({"recipient": recipient, "identity_file": path.display().to_string()}),
             )
         }
         None => Ok(serde_json::json!({"recipient": recipient, "identity": secret.expose_secret()})),
     }
+}
+
+/// Writes `bytes` to a new file at `path`, readable by its owner only: an existing file is
+/// never replaced (it is refused), and a failed write leaves no file behind.
+fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::Internal(format!(
+            "{} exists: an identity is never overwritten",
+            path.display()
+        )),
+        _ => Error::Internal(format!("{}: {e}", path.display())),
+    })?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(Error::Internal(format!("{}: {e}", path.display())));
+    }
+    Ok(())
 }

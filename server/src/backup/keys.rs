@@ -155,13 +155,19 @@ pub fn parse_recipients(texts: &[String]) -> Result<Vec<age::x25519::Recipient>>
         .collect()
 }
 
-/// The first `AGE-SECRET-KEY-1…` line of an identity file's text.
-pub fn parse_identity(text: &str) -> Result<age::x25519::Identity> {
-    text.lines()
+/// Every `AGE-SECRET-KEY-1…` line of an identity file's text (an identity file may hold
+/// several); `backup_wrong_identity` if it holds none.
+pub fn parse_identities(text: &str) -> Result<Vec<age::x25519::Identity>> {
+    let identities: Vec<age::x25519::Identity> = text
+        .lines()
         .map(str::trim)
-        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
-        .and_then(|l| l.parse::<age::x25519::Identity>().ok())
-        .ok_or_else(|| fail(ErrorCode::BackupWrongIdentity))
+        .filter(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .filter_map(|l| l.parse::<age::x25519::Identity>().ok())
+        .collect();
+    if identities.is_empty() {
+        return Err(fail(ErrorCode::BackupWrongIdentity));
+    }
+    Ok(identities)
 }
 
 /// argon2id cost of passphrase wrapping.
@@ -351,6 +357,16 @@ impl KeyFile {
         self.wrapped.is_some() || self.recipients.is_some()
     }
 
+    /// Of a passphrase and an identity given, the one this key file takes: the identity for
+    /// a write-only backup's, the passphrase otherwise.
+    pub fn pick_secret<T>(&self, passphrase: Option<T>, identity: Option<T>) -> Option<T> {
+        if self.recipients.is_some() {
+            identity
+        } else {
+            passphrase
+        }
+    }
+
     /// Parses and checks a key file's shape.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         let file: KeyFile =
@@ -383,7 +399,7 @@ impl KeyFile {
     pub fn unlock(&self, passphrase: Option<&str>, limits: KdfLimits) -> Result<BoundKey> {
         if let Some(sealed) = &self.recipients {
             let identity = passphrase.ok_or_else(|| fail(ErrorCode::BackupIdentityRequired))?;
-            let key = open_sealed(sealed, &parse_identity(identity)?)?;
+            let key = open_sealed(sealed, &parse_identities(identity)?)?;
             return self.bind(key);
         }
         let bad = || fail(ErrorCode::BackupKeyInvalid);
@@ -441,8 +457,8 @@ impl KeyFile {
     }
 }
 
-/// The 32-byte key a version-2 key file seals, opened with `identity`.
-fn open_sealed(sealed: &str, identity: &age::x25519::Identity) -> Result<BackupKey> {
+/// The 32-byte key a version-2 key file seals, opened with one of `identities`.
+fn open_sealed(sealed: &str, identities: &[age::x25519::Identity]) -> Result<BackupKey> {
     use base64::Engine;
     use std::io::Read;
     let bad = || fail(ErrorCode::BackupKeyInvalid);
@@ -451,7 +467,7 @@ fn open_sealed(sealed: &str, identity: &age::x25519::Identity) -> Result<BackupK
         .map_err(|_| bad())?;
     let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|_| bad())?;
     let mut reader = decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => fail(ErrorCode::BackupWrongIdentity),
             _ => bad(),
@@ -556,6 +572,14 @@ mod tests {
             ErrorCode::BackupWrongIdentity
         );
         assert_eq!(code(Some("correct horse")), ErrorCode::BackupWrongIdentity);
+        // A file holding several identities opens it with whichever is a recipient's.
+        let several = format!(
+            "{}\n{}\n",
+            eve.expose_secret(),
+            bob.to_string().expose_secret()
+        );
+        let bound = parsed.unlock(Some(&several), KdfLimits::FORMAT).unwrap();
+        assert_eq!(bound.key().expose_secret(), key.expose_secret());
         // Version 2 holds only recipients; version 1 never does.
         let mut mixed = file.clone();
         mixed.key = Some(hex::encode(key.expose_secret()));

@@ -23,7 +23,7 @@ use super::export::{self, ExportRequest};
 use super::retention::Rules;
 use crate::app::AppState;
 use crate::auth::TenantScope;
-use crate::error::{Result, field_error};
+use crate::error::{Result, fail, field_error};
 use crate::storage::policies::Slot;
 use crate::storage::{backups, policies};
 use crate::time::to_secs;
@@ -205,6 +205,7 @@ pub async fn apply_default(
     config: &crate::config::Config,
     db: &impl sea_orm::ConnectionTrait,
     scope: &TenantScope,
+    now: i64,
 ) -> Result<()> {
     let Some(default) = &config.default_backup_policy else {
         return Ok(());
@@ -215,7 +216,7 @@ pub async fn apply_default(
             .ok_or_else(|| {
                 crate::error::Error::Internal("a new tenant without its admin".into())
             })?;
-    let row = from_request(default, admin.id, crate::time::now_ms())?;
+    let row = from_request(default, admin.id, now)?;
     policies::put(scope, db, row).await
 }
 
@@ -230,7 +231,7 @@ pub fn check_default(config: &crate::config::Config) -> Result<()> {
 /// The policy as `get_backup_policy` shows it.
 pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
     let count = |n: Option<i32>| n.map(|n| n.max(0) as u32);
-    let recipients = recipients_of(&p);
+    let recipients = recipients_of(&p).unwrap_or_default();
     BackupPolicyInfo {
         schedule: p.schedule,
         time_zone: p.time_zone,
@@ -250,15 +251,22 @@ pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
     }
 }
 
-/// The recipients a policy wraps backup keys to (none: the server keeps them).
-pub fn recipients_of(p: &backup_policy::Model) -> Vec<String> {
+/// The recipients a policy wraps backup keys to (none: the server keeps them). A
+/// write-only policy whose recipients cannot be read is an error, never a fallback to keys
+/// the server keeps.
+pub fn recipients_of(p: &backup_policy::Model) -> Result<Vec<String>> {
     if p.key_protection != RECIPIENTS {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    p.recipients
+    let recipients: Vec<String> = p
+        .recipients
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if recipients.is_empty() {
+        return Err(fail(ErrorCode::BackupKeyInvalid));
+    }
+    Ok(recipients)
 }
 
 /// A policy's retention rules and the zone they read days in.
@@ -315,6 +323,14 @@ async fn scheduled_backup(
         .single()
         .map(|t| t.format("%Y-%m-%d %H.%M").to_string())
         .unwrap_or_default();
+    let recipients = match recipients_of(policy) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(tenant = %policy.tenant_id, error = %e,
+                "a write-only policy without readable recipients: no scheduled backup");
+            return 0;
+        }
+    };
     let request = ExportRequest {
         scope: TenantScope::system(policy.tenant_id),
         owner: policy.owner_id,
@@ -322,7 +338,7 @@ async fn scheduled_backup(
         passphrase: None,
         compress: policy.compress,
         origin: backups::SCHEDULED,
-        recipients: recipients_of(policy),
+        recipients,
     };
     match export::start(state, request).await {
         Ok(_) => 1,

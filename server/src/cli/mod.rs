@@ -413,6 +413,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     admin_password,
                 },
         } => {
+            crate::backup::policy::check_default(&config).map_err(|e| {
+                let field = e.to_reply_data().field.unwrap_or_default();
+                Error::Internal(format!("default_backup_policy: invalid {field}"))
+            })?;
             let (db, hasher) = local_database(&config).await?;
             let generated = admin_password.is_none();
             let password = admin_password.unwrap_or_else(token::generate);
@@ -425,7 +429,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             let txn = crate::db::begin_write(&db).await?;
             let tenant = create_tenant(&txn, &hasher, new).await?;
             let scope = crate::auth::TenantScope::system(tenant.id);
-            crate::backup::policy::apply_default(&config, &txn, &scope).await?;
+            let now = crate::time::now_ms();
+            crate::backup::policy::apply_default(&config, &txn, &scope, now).await?;
             txn.commit().await?;
             println!("Created tenant `{}` with user `admin`.", tenant.slug);
             if generated {

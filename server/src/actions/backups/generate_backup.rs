@@ -45,10 +45,10 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
         compress,
         origin: crate::storage::backups::MANUAL,
         // Write-only when the tenant's policy names recipients (and no passphrase is given).
-        recipients: crate::storage::policies::get(auth.scope(), &call.state.db)
-            .await?
-            .map(|p| crate::backup::policy::recipients_of(&p))
-            .unwrap_or_default(),
+        recipients: match crate::storage::policies::get(auth.scope(), &call.state.db).await? {
+            Some(p) => crate::backup::policy::recipients_of(&p)?,
+            None => Vec::new(),
+        },
     };
     let (backup_id, job_id) = export::start(&call.state, request).await?;
     Ok(GenerateBackupResponse {

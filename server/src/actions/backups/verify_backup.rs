@@ -11,19 +11,14 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
     let backup = super::find_completed(auth, db, &req.backup_id).await?;
     let tenant = auth.scope().tenant_id();
     let key_bytes = read_key_file(&call.state, tenant, backup.id).await?;
-    // An identity (a write-only backup's key file), else a passphrase.
-    let passphrase = req
-        .identity
-        .clone()
-        .or_else(|| req.passphrase.clone())
+    let file = KeyFile::parse(&key_bytes)?;
+    // An identity for a write-only backup's key file, a passphrase for another.
+    let passphrase = file
+        .pick_secret(req.passphrase.clone(), req.identity.clone())
         .map(zeroize::Zeroizing::new);
     // Key unwrapping (argon2id) runs on the unlock pool, at a bounded cost; verification is
     // CPU work too: off the reactor.
-    let key = call
-        .state
-        .unlocker
-        .unlock(tenant, KeyFile::parse(&key_bytes)?, passphrase)
-        .await?;
+    let key = call.state.unlocker.unlock(tenant, file, passphrase).await?;
     // The bytes as stored: read where the store keeps them as a file, streamed otherwise.
     let object = crate::layout::archive_object(tenant, backup.id);
     let blobs = &call.state.blobs;

@@ -58,12 +58,8 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
         allow_legacy: false,
         select: req.select.as_deref(),
         target_folder_id: req.target_folder_id.as_deref(),
-        // An identity (a write-only backup's key file), else a passphrase.
-        passphrase: req
-            .identity
-            .clone()
-            .or_else(|| req.passphrase.clone())
-            .map(zeroize::Zeroizing::new),
+        passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),
+        identity: req.identity.clone().map(zeroize::Zeroizing::new),
     };
     if let Err(e) = start::queue(state, auth, &job, objects, options).await {
         // Never queued: it goes, as if it had not been made.

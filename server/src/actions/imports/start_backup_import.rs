@@ -39,12 +39,8 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
         allow_legacy: req.allow_legacy,
         select: req.select.as_deref(),
         target_folder_id: req.target_folder_id.as_deref(),
-        // An identity (a write-only backup's key file), else a passphrase.
-        passphrase: req
-            .identity
-            .clone()
-            .or_else(|| req.passphrase.clone())
-            .map(zeroize::Zeroizing::new),
+        passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),
+        identity: req.identity.clone().map(zeroize::Zeroizing::new),
     };
     start::queue(state, auth, &job, uploaded, options).await?;
     // A replacement upload abandoned midway here left a part file: the uploads are final

@@ -17,7 +17,8 @@ pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
     let (_turn, txn) = call.state.begin_write().await?;
     let tenant = create_tenant(&txn, &call.state.hasher, new).await?;
     let scope = crate::auth::TenantScope::system(tenant.id);
-    crate::backup::policy::apply_default(&call.state.config, &txn, &scope).await?;
+    let now = call.state.clock.now_ms();
+    crate::backup::policy::apply_default(&call.state.config, &txn, &scope, now).await?;
     txn.commit().await?;
     Ok(TenantInfo {
         tenant: tenant.slug,

@@ -29,6 +29,8 @@ pub struct Options<'a> {
     pub select: Option<&'a [String]>,
     pub target_folder_id: Option<&'a str>,
     pub passphrase: Option<zeroize::Zeroizing<String>>,
+    /// An identity file's text, for a write-only backup's key file.
+    pub identity: Option<zeroize::Zeroizing<String>>,
 }
 
 /// The job's parameters (its key's place and its objects are decided later). With `select`
@@ -92,10 +94,11 @@ pub async fn queue(
             if file.needs_secret() {
                 params.key = KeySource::Memory;
             }
+            let secret = file.pick_secret(options.passphrase, options.identity);
             Unlocked::Coffer(
                 state
                     .unlocker
-                    .unlock(auth.scope().tenant_id(), *file, options.passphrase)
+                    .unlock(auth.scope().tenant_id(), *file, secret)
                     .await?,
             )
         }
