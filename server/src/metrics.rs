@@ -159,9 +159,15 @@ impl Metrics {
             let scope = crate::auth::TenantScope::system(tenant.id);
             let all = backups::list(&scope, &state.db).await?;
             let completed = all.iter().filter(|b| b.status == backups::COMPLETED);
+            // Good as retention counts it: never one whose verification failed, and under
+            // `verify_after` only one verified.
+            let verified_only = crate::storage::policies::get(&scope, &state.db)
+                .await?
+                .is_some_and(|p| p.verify_after);
             let good = completed
                 .clone()
                 .filter(|b| b.verify_state != backups::VERIFY_FAILED)
+                .filter(|b| !verified_only || b.verify_state == backups::GOOD)
                 .filter_map(|b| b.completed_at)
                 .max();
             if let Some(at) = good {

@@ -470,6 +470,14 @@ async fn under_verify_after_only_verified_backups_count_for_retention() {
         unverified.retained,
         "not good, so not retention's to remove"
     );
+    // The metrics agree: the last good backup is the newer, verified one.
+    let scrape = metrics(&server).await;
+    let last = sample(
+        &scrape,
+        "coffer_backup_last_success_timestamp_seconds",
+        &[("tenant", "default")],
+    );
+    assert_eq!(last, newer.completed_time, "{last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,8 +248,8 @@ pub struct PruneBackupsResponse {
     pub kept: Vec<String>,
     /// Removed (or, with `dry_run`, to be removed).
     pub removed: Vec<String>,
-    /// Retention would remove them, but a download of them is under way: left for the
-    /// next run.
+    /// Retention would remove them, but a download, a restore or a verification reads
+    /// them: left for the next run.
     pub in_use: Vec<String>,
 }
 
