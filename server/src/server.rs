@@ -17,6 +17,9 @@ use crate::time::now_ms;
 
 /// How often expired sessions are swept.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// How long a server stopping on a signal gives its runs to stop before it hands their jobs
+/// off (as long as in-flight requests get).
+const JOB_HAND_OFF: Duration = Duration::from_secs(10);
 
 /// A started server.
 pub struct RunningServer {
@@ -25,6 +28,8 @@ pub struct RunningServer {
     handle: ServerHandle,
     server: JoinHandle<std::io::Result<()>>,
     housekeeping: JoinHandle<()>,
+    /// Stopping on a signal, it hands its jobs off ([`RunningServer::wait`]).
+    hands_off: bool,
 }
 
 /// Whether the server stops itself on SIGINT/SIGTERM (the CLI) or only when told (tests).
@@ -110,6 +115,7 @@ pub async fn start_with_clock(
         handle,
         server,
         housekeeping,
+        hands_off: signals == Signals::Handle,
     })
 }
 
@@ -146,9 +152,17 @@ impl RunningServer {
         &self.state
     }
 
-    /// Runs until the server stops (on a signal, with [`Signals::Handle`]).
+    /// Runs until the server stops (on a signal, with [`Signals::Handle`]); a server that
+    /// stops on a signal hands its jobs off first (`jobs::hand_off`).
     pub async fn wait(self) -> Result<()> {
         let result = self.server.await;
+        if self.hands_off {
+            match crate::jobs::hand_off(&self.state, JOB_HAND_OFF).await {
+                Ok(n) if n > 0 => tracing::info!(jobs = n, "jobs handed off"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not hand jobs off"),
+            }
+        }
         self.housekeeping.abort();
         self.state.db.clone().close().await?;
         result?.map_err(|e| Error::Internal(format!("server: {e}")))

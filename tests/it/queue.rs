@@ -70,6 +70,27 @@ async fn a_backup_and_an_idle_instance() -> (TestServer, Vec<u8>, Vec<u8>) {
     (server, archive, key)
 }
 
+/// A backup's archive and key file.
+type Pair = (Vec<u8>, Vec<u8>);
+
+/// Tenant `default` populated, an empty tenant `phoenix`, and the archive and key of two
+/// backups of `default`: one whose key is in its key file, one a passphrase wraps.
+async fn plain_and_wrapped(server: &TestServer) -> (Pair, Pair) {
+    let mut c = server.admin().await;
+    let mut l = listener(server).await;
+    populate(&mut c).await;
+    let (plain_id, _, _) = export(&mut c, &mut l, plain("plain")).await;
+    let with_passphrase = GenerateBackupRequest {
+        passphrase: Some(PASSPHRASE.into()),
+        ..plain("wrapped")
+    };
+    let (wrapped_id, _, _) = export(&mut c, &mut l, with_passphrase).await;
+    let plain_pair = download(server, &mut c, &plain_id).await;
+    let wrapped_pair = download(server, &mut c, &wrapped_id).await;
+    let (_, _) = tenant(server, "phoenix").await;
+    (plain_pair, wrapped_pair)
+}
+
 async fn phoenix_admin(server: &TestServer) -> Client {
     let mut c = server.client().await;
     c.login("admin", "tenant-admin-pw", Some("phoenix"))
@@ -81,19 +102,7 @@ async fn phoenix_admin(server: &TestServer) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
     let mut server = TestServer::start().await;
-    let mut c = server.admin().await;
-    let mut l = listener(&server).await;
-    populate(&mut c).await;
-    let (plain_id, _, _) = export(&mut c, &mut l, plain("plain")).await;
-    let with_passphrase = GenerateBackupRequest {
-        passphrase: Some(PASSPHRASE.into()),
-        ..plain("wrapped")
-    };
-    let (wrapped_id, _, _) = export(&mut c, &mut l, with_passphrase).await;
-    let (archive, key) = download(&server, &mut c, &plain_id).await;
-    let (wrapped_archive, wrapped_key) = download(&server, &mut c, &wrapped_id).await;
-    let (_, _) = tenant(&server, "phoenix").await;
-    drop((c, l));
+    let ((archive, key), (wrapped_archive, wrapped_key)) = plain_and_wrapped(&server).await;
 
     // An instance that takes nothing from the shared queue (and beats and reaps only as it
     // starts: this test says when its jobs fall silent).
@@ -361,4 +370,81 @@ async fn blobs_a_stopped_instances_import_placed_go_with_whoever_takes_it_over()
     let done = ended(&mut p, &init.backup_task_id, false).await;
     assert_eq!(done.status, "completed", "{done:?}");
     assert!(import_leftovers_gone(&server).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopping_on_purpose_hands_its_jobs_off() {
+    let mut server = TestServer::start().await;
+    let ((archive, key), (wrapped_archive, wrapped_key)) = plain_and_wrapped(&server).await;
+    // Nothing runs or reaps on its own: this test says what this instance was doing.
+    server
+        .restart_with(|c| {
+            c.job_workers = 0;
+            c.job_reap_secs = 3600;
+        })
+        .await;
+    let mut p = phoenix_admin(&server).await;
+    // An import whose key is in its key file, which this instance was running (its second
+    // claim), and one whose key only this instance's memory holds.
+    let held = upload_pair(&server, &mut p, &archive, &key).await;
+    p.call::<StartBackupImport>(&start(&held.backup_task_id))
+        .await
+        .unwrap();
+    let instance = server.state().jobs.instance().to_owned();
+    set_job(&server, &held.backup_task_id, |j| {
+        j.status = Set("running".into());
+        j.worker_id = Set(Some(instance));
+        j.heartbeat_at = Set(Some(coffer::time::now_ms()));
+        j.attempts = Set(2);
+    })
+    .await;
+    let wrapped = upload_pair(&server, &mut p, &wrapped_archive, &wrapped_key).await;
+    let mut req = start(&wrapped.backup_task_id);
+    req.passphrase = Some(PASSPHRASE.into());
+    req.mode = Some("merge".into());
+    p.call::<StartBackupImport>(&req).await.unwrap();
+
+    let moved = coffer::jobs::hand_off(server.state(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    let requeued = row(&server, &held.backup_task_id).await;
+    assert_eq!(
+        (
+            requeued.status.as_str(),
+            requeued.worker_id.as_deref(),
+            requeued.attempts
+        ),
+        ("queued", None, 1),
+        "queued again for anyone, the cut-short attempt not counted"
+    );
+    let interrupted = ended(&mut p, &wrapped.backup_task_id, false).await;
+    assert_eq!(
+        (interrupted.status.as_str(), interrupted.error.as_deref()),
+        ("failed", Some("job_interrupted")),
+        "its key goes with this instance"
+    );
+
+    // The next instance runs the handed-off import at once, with no wait for silence.
+    drop(p);
+    server.restart_with(|_| {}).await;
+    let mut p = phoenix_admin(&server).await;
+    let done = ended(&mut p, &held.backup_task_id, false).await;
+    assert_eq!(done.status, "completed", "{done:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_handing_its_jobs_off_claims_no_more() {
+    let server = TestServer::start().await;
+    let mut c = server.admin().await;
+    let moved = coffer::jobs::hand_off(server.state(), Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(moved, 0);
+    assert!(server.state().jobs.stopping());
+    let queued = c.call::<GenerateBackup>(&plain("after")).await.unwrap();
+    // Longer than the runner's poll: it would have claimed the job by now.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let status = status_of(&mut c, &queued.backup_task_id, true).await;
+    assert_eq!(status.status, "queued", "{status:?}");
 }

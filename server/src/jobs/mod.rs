@@ -17,7 +17,7 @@
 mod reaper;
 mod runner;
 
-pub use reaper::{MAX_ATTEMPTS, reap, reaper};
+pub use reaper::{MAX_ATTEMPTS, hand_off, reap, reaper};
 pub use runner::runner;
 
 use std::any::Any;
@@ -85,6 +85,8 @@ pub struct JobControl {
     held: Mutex<HashMap<Uuid, Held>>,
     wake: tokio::sync::Notify,
     started: AtomicU64,
+    /// Set when the instance hands its jobs off to stop: it claims nothing more.
+    stopping: AtomicBool,
 }
 
 impl Default for JobControl {
@@ -96,6 +98,7 @@ impl Default for JobControl {
             held: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             started: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
         }
     }
 }
@@ -164,6 +167,11 @@ impl JobControl {
     pub fn queued(&self, state: &AppState) {
         self.wake.notify_one();
         state.events.jobs_queued();
+    }
+
+    /// Whether this instance is handing its jobs off to stop ([`hand_off`]).
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Wakes this instance's runner.

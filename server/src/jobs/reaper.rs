@@ -65,10 +65,53 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
     Ok(ended)
 }
 
+/// Hands this instance's jobs off as it stops on purpose (a signal), so that nobody waits
+/// `job_stale_secs` for them: it claims nothing more; its runs are told to stop and given up
+/// to `wait` to do so; then each job it held is dealt with as the reaper deals with a
+/// stopped instance's — run again by any instance when its key is in its key file (the
+/// attempt this stop cut short is not counted against it), failed with `job_interrupted`
+/// when only this instance's memory held its key. Returns how many jobs it moved.
+pub async fn hand_off(state: &AppState, wait: Duration) -> Result<usize> {
+    state
+        .jobs
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for claim in state.jobs.claims() {
+        state.jobs.cancel(claim.id);
+    }
+    let until = std::time::Instant::now() + wait;
+    while state.jobs.running() > 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let instance = state.jobs.instance().to_owned();
+    let mut moved = 0;
+    for job in jobs::silent(&state.db, &instance, true, i64::MAX).await? {
+        if state.jobs.runs(job.id) {
+            // Still going after `wait`: left to the rule for a stopped instance.
+            continue;
+        }
+        // Keys held for jobs reserved here go with this process.
+        state.jobs.drop_held(job.id);
+        if orphaned_by(state, &job, true).await? {
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        state.jobs.queued(state);
+    }
+    Ok(moved)
+}
+
 /// Deals with a live job whose instance stopped: a job any instance can run that has
 /// attempts left is taken over, reset and queued again; any other fails with
 /// `job_interrupted`. True if this pass moved it.
 async fn orphaned(state: &AppState, job: &job::Model) -> Result<bool> {
+    orphaned_by(state, job, false).await
+}
+
+/// [`orphaned`]; `refund`: the attempt that was cut short does not count (the instance
+/// stopped on purpose, not because the job took it down).
+async fn orphaned_by(state: &AppState, job: &job::Model, refund: bool) -> Result<bool> {
     let anyones = jobs::params_of(job).is_some_and(|p| p.key() == KeySource::KeyFile);
     let status = jobs::state_of(job);
     let instance = state.jobs.instance();
@@ -86,7 +129,7 @@ async fn orphaned(state: &AppState, job: &job::Model) -> Result<bool> {
         if let Some(kind) = state.jobs.kind_of(job) {
             kind.reset(state, job).await;
         }
-        let requeued = jobs::requeue(&state.db, job.id, instance).await;
+        let requeued = jobs::requeue(&state.db, job.id, instance, refund).await;
         state.jobs.release(&Claim::of(&ours));
         if requeued? {
             tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts,

@@ -73,7 +73,7 @@ async fn keep_alive(state: &AppState) {
 async fn claim_while_free(state: &Arc<AppState>) {
     let kinds: Vec<_> = state.jobs.kinds().iter().map(|k| k.kind()).collect();
     let shared = state.config.job_workers > 0;
-    while state.jobs.running() < state.config.job_workers.max(1) {
+    while !state.jobs.stopping() && state.jobs.running() < state.config.job_workers.max(1) {
         match claim(state, &kinds, shared).await {
             Ok(Some(job)) => start(state, job),
             Ok(None) => return,

@@ -294,9 +294,18 @@ pub async fn take_over(db: &impl ConnectionTrait, job: &job::Model, worker: &str
 }
 
 /// Puts a running job `worker` holds back in the queue, for any instance, as if it never
-/// ran (its attempts stay counted); false if it was no longer `worker`'s running job.
-pub async fn requeue(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<bool> {
+/// ran (its attempts stay counted, unless `refund`: then the last one does not); false if it
+/// was no longer `worker`'s running job.
+pub async fn requeue(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    refund: bool,
+) -> Result<bool> {
+    use sea_orm::sea_query::Expr;
+    let attempts = Expr::col(job::Column::Attempts).sub(i32::from(refund));
     let res = job::Entity::update_many()
+        .col_expr(job::Column::Attempts, attempts)
         .col_expr(job::Column::Status, JobState::Queued.as_str().into())
         .col_expr(job::Column::WorkerId, Option::<String>::None.into())
         .col_expr(job::Column::StartedAt, Option::<i64>::None.into())
