@@ -164,10 +164,9 @@ impl Metrics {
             let verified_only = crate::storage::policies::get(&scope, &state.db)
                 .await?
                 .is_some_and(|p| p.verify_after);
-            let good = completed
-                .clone()
-                .filter(|b| b.verify_state != backups::VERIFY_FAILED)
-                .filter(|b| !verified_only || b.verify_state == backups::GOOD)
+            let good = all
+                .iter()
+                .filter(|b| crate::backup::prune::is_good(b, verified_only))
                 .filter_map(|b| b.completed_at)
                 .max();
             if let Some(at) = good {

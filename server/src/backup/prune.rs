@@ -18,29 +18,32 @@ use crate::storage::jobs::{self, JobKind};
 use crate::storage::{backups, policies, tasks};
 use crate::time::now_ms;
 
-/// The tenant's good backups — completed, and verified when its policy says
-/// `verify_after` — and of those, the ones its policy keeps (all, without a policy).
+/// Whether a backup counts as good: completed, its verification not failed, and — when
+/// the tenant's policy says `verify_after` — verified.
+pub fn is_good(b: &entity::backup::Model, verified_only: bool) -> bool {
+    b.status == backups::COMPLETED
+        && b.verify_state != backups::VERIFY_FAILED
+        && (!verified_only || b.verify_state == backups::GOOD)
+}
+
+/// Of the tenant's backups `all`: the ids of the good ones ([`is_good`]) and of those the
+/// ones its policy keeps (all, without a policy).
 pub async fn good_and_retained(
     state: &AppState,
     scope: &TenantScope,
-) -> Result<(Vec<entity::backup::Model>, HashSet<Uuid>)> {
+    all: &[entity::backup::Model],
+) -> Result<(HashSet<Uuid>, HashSet<Uuid>)> {
     let policy = policies::get(scope, &state.db).await?;
     let verified_only = policy.as_ref().is_some_and(|p| p.verify_after);
-    let good: Vec<_> = backups::list(scope, &state.db)
-        .await?
-        .into_iter()
-        .filter(|b| b.status == backups::COMPLETED)
-        // One whose verification failed is never good, policy or not.
-        .filter(|b| b.verify_state != backups::VERIFY_FAILED)
-        .filter(|b| !verified_only || b.verify_state == backups::GOOD)
-        .collect();
-    let candidates: Vec<Candidate> = good
+    let candidates: Vec<Candidate> = all
         .iter()
+        .filter(|b| is_good(b, verified_only))
         .map(|b| Candidate {
             id: b.id,
             created_at: b.created_at,
         })
         .collect();
+    let good = candidates.iter().map(|c| c.id).collect();
     let kept = match &policy {
         Some(p) => {
             let (rules, zone) = policy::rules(p);
@@ -59,7 +62,9 @@ pub async fn prune(
     dry_run: bool,
     username: Option<&str>,
 ) -> Result<PruneBackupsResponse> {
-    let (completed, kept) = good_and_retained(state, scope).await?;
+    let all = backups::list(scope, &state.db).await?;
+    let (good, kept) = good_and_retained(state, scope, &all).await?;
+    let completed: Vec<_> = all.into_iter().filter(|b| good.contains(&b.id)).collect();
     let gone: Vec<Uuid> = completed
         .iter()
         .filter(|b| !kept.contains(&b.id))

@@ -8,10 +8,9 @@ use crate::storage::backups;
 
 pub async fn run(call: Call, _: Empty) -> Result<ListBackupsResponse> {
     let auth = call.auth()?;
-    let (good, retained) = prune::good_and_retained(&call.state, auth.scope()).await?;
-    let good: std::collections::HashSet<_> = good.into_iter().map(|b| b.id).collect();
-    let backups = backups::list(auth.scope(), &call.state.db)
-        .await?
+    let all = backups::list(auth.scope(), &call.state.db).await?;
+    let (good, retained) = prune::good_and_retained(&call.state, auth.scope(), &all).await?;
+    let backups = all
         .into_iter()
         .map(|b| {
             // Only good backups are retention's to remove.

@@ -147,11 +147,9 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
         .ok_or_else(|| fail(ErrorCode::ImportUploadsIncomplete))?;
     let key = key_of(state, job, &uploads, &params).await?;
     let dir = job_dir(&state.config, job.tenant_id, job.id);
-    pipeline(state, job, &dir, &params, &uploads, key, cancel).await?;
+    let size = pipeline(state, job, &dir, &params, &uploads, key, cancel).await?;
+    state.metrics.bytes(crate::metrics::Flow::Imported, size);
     let scope = TenantScope::system(job.tenant_id);
-    if let Ok(Some(size)) = state.blobs.size(&uploads.archive).await {
-        state.metrics.bytes(crate::metrics::Flow::Imported, size);
-    }
     // Every blob it put is referenced now.
     if let Err(e) = job_blobs::clear(&scope, &state.db, job.id).await {
         tracing::warn!(job = %job.id, error = %e, "could not clear an import's journal");
@@ -171,6 +169,7 @@ pub async fn reset(state: &AppState, job: &job::Model) {
     let _ = tokio::fs::remove_dir_all(job_dir(&state.config, job.tenant_id, job.id)).await;
 }
 
+/// Verifies, unpacks, plans and applies the import; the archive's size (the bytes imported).
 async fn pipeline(
     state: &Arc<AppState>,
     job: &job::Model,
@@ -179,7 +178,7 @@ async fn pipeline(
     uploads: &ImportUploads,
     key: Unlocked,
     flag: &Arc<AtomicBool>,
-) -> Result<serde_json::Value> {
+) -> Result<u64> {
     let options = Options::from(params);
     let scope = TenantScope::system(job.tenant_id);
     let cancelled = || fail(ErrorCode::JobStateConflict);
@@ -282,12 +281,10 @@ async fn pipeline(
         options,
     };
     let result = apply::apply(&mut publisher, &import, &mut on_rows, flag).await?;
-    if options.dry_run
-        && !jobs::complete(&scope, &state.db, &Claim::of(job), result.clone()).await?
-    {
+    if options.dry_run && !jobs::complete(&scope, &state.db, &Claim::of(job), result).await? {
         return Err(cancelled());
     }
-    Ok(result)
+    Ok(size)
 }
 
 /// Puts an import's blobs into the store, listing each in the job's journal (in the
