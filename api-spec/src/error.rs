@@ -64,6 +64,9 @@ error_codes! {
     /// The client's address holds as many WebSocket connections as the server allows one
     /// address (`max_connections_per_address`); the upgrade is refused with HTTP 429.
     TooManyConnections = 429, "Too many connections from this address";
+    /// A browser asked for a WebSocket from a page of another origin than the server's own
+    /// (or one of `allowed_origins`); the upgrade is refused with HTTP 403.
+    OriginNotAllowed = 403, "A page of another site may not open a session here";
     /// The caller lacks the permission the action needs.
     PermissionDenied = 403, "Access denied";
     /// The old password given to `set_passwd` is wrong.

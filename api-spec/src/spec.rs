@@ -73,11 +73,30 @@ mod http {
     /// messages back (see the action catalogue, `actions.md`).
     /// A connection idle (no request) for `idle_timeout_secs` closes with 1000; a message over
     /// `max_frame_bytes`, whole or fragmented, closes with 1009 as soon as a frame header
-    /// declares it.
+    /// declares it. A request with an `Origin` header (a browser's) is upgraded only when
+    /// that origin names the host and port the request's `Host` header names (whatever the
+    /// scheme; a default port counts as none) or is one of `allowed_origins`.
     #[utoipa::path(get, path = "/ws", responses(
         (status = 101, description = "Switching Protocols"),
+        (status = 403, description = "origin_not_allowed: a browser page of another origin", body = crate::Reply),
         (status = 429, description = "too_many_connections: the address holds `max_connections_per_address` connections", body = crate::Reply)))]
     fn ws() {}
+
+    /// The web console's page (README, *Web console*): HTML that loads the console's
+    /// modules and style from `/console/…`. Every console response carries a strict
+    /// `Content-Security-Policy` (this origin's scripts, styles and connections only; no
+    /// inline script or style; no frames).
+    #[utoipa::path(get, path = "/", responses(
+        (status = 200, description = "The console", content_type = "text/html; charset=utf-8", body = String)))]
+    fn console() {}
+
+    /// One of the web console's files (ES modules, CSS, the icon), embedded in the binary.
+    #[utoipa::path(get, path = "/console/{name}",
+        params(("name" = String, Path, description = "The file, e.g. `app.js`")),
+        responses(
+            (status = 200, description = "The file", body = String),
+            (status = 404, description = "No such file")))]
+    fn console_file() {}
 }
 
 #[derive(OpenApi)]
@@ -93,7 +112,9 @@ mod http {
         http::metrics,
         http::ws,
         http::put_transfer,
-        http::get_transfer
+        http::get_transfer,
+        http::console,
+        http::console_file
     )
 )]
 struct HttpRoutes;

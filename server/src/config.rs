@@ -43,6 +43,11 @@ pub struct Config {
     /// WebSocket connections one client address may hold at once; 0: no limit. Behind a
     /// reverse proxy every client has the proxy's address: raise it or set 0 there.
     pub max_connections_per_address: u32,
+    /// Origins (`https://docs.example.com`) besides the server's own whose pages may open a
+    /// WebSocket (browsers send `Origin`; an upgrade from any other origin is refused with
+    /// 403 `origin_not_allowed`). The server's own origin is the one its `Host` header
+    /// names; list the public one here when a reverse proxy rewrites `Host`.
+    pub allowed_origins: Vec<String>,
     /// Failed logins per (tenant, username) within `login_window_secs` before 429.
     pub login_max_failures: u32,
     /// Window and lock-out length for login throttling, in seconds.
@@ -132,6 +137,7 @@ impl Default for Config {
             heartbeat_secs: 15,
             idle_timeout_secs: 60,
             max_connections_per_address: 256,
+            allowed_origins: Vec::new(),
             login_max_failures: 5,
             login_window_secs: 900,
             argon2_memory_kib: 19456,

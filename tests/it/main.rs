@@ -11,6 +11,7 @@ mod blobs;
 mod cli;
 mod client;
 mod connections;
+mod console;
 mod depth;
 mod directories;
 mod documents;

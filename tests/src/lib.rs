@@ -4,6 +4,7 @@
 //! built on the `api-spec` types.
 pub mod archive;
 pub mod bench;
+pub mod browser;
 pub mod client;
 pub mod http;
 pub mod s3;

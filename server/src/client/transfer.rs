@@ -280,14 +280,21 @@ impl Client {
             done = 0;
         }
         let mut body = res.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(ClientError::transport)?;
-            file.write_all(&chunk).await.map_err(io("writing", part))?;
-            done += chunk.len() as u64;
-            progress(done);
+        let streamed = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(ClientError::transport)?;
+                file.write_all(&chunk).await.map_err(io("writing", part))?;
+                done += chunk.len() as u64;
+                progress(done);
+            }
+            Ok(())
         }
+        .await;
+        // Flushed on every path: a tokio file may still be writing the last chunk when it is
+        // dropped, and the next attempt resumes from the part file's length — read before
+        // that write landed, it would fetch those bytes twice.
         file.flush().await.map_err(io("writing", part))?;
-        Ok((done, sha256))
+        streamed.map(|()| (done, sha256))
     }
 }
 

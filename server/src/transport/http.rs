@@ -1,4 +1,5 @@
-//! Plain HTTP routes: liveness, readiness and metrics.
+//! Plain HTTP routes: liveness, readiness, metrics, the WebSocket, transfers and the web
+//! console.
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,7 +12,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
         .route("/ws", web::get().to(super::ws::upgrade))
-        .configure(super::transfers::routes);
+        .configure(super::transfers::routes)
+        .configure(super::console::routes);
 }
 
 async fn healthz() -> HttpResponse {

@@ -5,6 +5,7 @@
 //! `max_connections_per_address` connections is refused before the upgrade.
 mod addresses;
 mod frames;
+mod origin;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub async fn upgrade(
     body: web::Payload,
     state: web::Data<Arc<AppState>>,
 ) -> actix_web::Result<HttpResponse> {
+    if !origin::allowed(&req, &state.config.allowed_origins) {
+        return Ok(refused(ErrorCode::OriginNotAllowed));
+    }
     let address = req.peer_addr().map(|a| a.ip());
     let slot = match address {
         Some(ip) => match state
@@ -40,7 +44,14 @@ pub async fn upgrade(
             .admit(ip, state.config.max_connections_per_address)
         {
             Some(slot) => Some(slot),
-            None => return Ok(too_many_connections()),
+            None => {
+                let mut refusal = refused(ErrorCode::TooManyConnections);
+                refusal.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from_static("10"),
+                );
+                return Ok(refusal);
+            }
         },
         None => None,
     };
@@ -70,12 +81,13 @@ pub async fn upgrade(
     Ok(response)
 }
 
-/// 429 before the upgrade, with the usual error reply as the body.
-fn too_many_connections() -> HttpResponse {
-    let reply = error_reply(&fail(ErrorCode::TooManyConnections), None, None);
-    HttpResponse::TooManyRequests()
-        .insert_header((actix_web::http::header::RETRY_AFTER, "10"))
-        .json(reply)
+/// An upgrade refused before it happens: the code's HTTP status, with the usual error
+/// reply as the body.
+fn refused(code: ErrorCode) -> HttpResponse {
+    let reply = error_reply(&fail(code), None, None);
+    let status = actix_web::http::StatusCode::from_u16(reply.code)
+        .unwrap_or(actix_web::http::StatusCode::FORBIDDEN);
+    HttpResponse::build(status).json(reply)
 }
 
 /// One upgraded connection: its two halves, whether the frame guard refused it, and its

@@ -1,0 +1,128 @@
+// Import: choose an archive and its key file, upload both with progress, start the import
+// with its options, follow it step by step, and show the result or the error; cancel.
+import { announce, busy, field, h, heading, jobNote, outcome, progress, section, select, table } from './ui.js';
+
+export async function importPage(main, { api, onLeave }) {
+  main.append(heading('Import a backup'));
+  const archive = h('input', { type: 'file', name: 'archive', required: true, accept: '.cbk,.tar,application/octet-stream' });
+  const key = h('input', { type: 'file', name: 'key', required: true, accept: '.json,application/json' });
+  const mode = select('mode', [['restore', 'Restore (the tenant must be empty)'], ['merge', 'Merge into what is here']], 'restore');
+  const onConflict = select('on_conflict', [['rename', 'Rename the imported item'], ['skip', 'Skip the imported item'], ['fail', 'Stop the import']], 'rename');
+  const dryRun = h('input', { type: 'checkbox', name: 'dry_run' });
+  const allowLegacy = h('input', { type: 'checkbox', name: 'allow_legacy' });
+  const passphrase = h('input', { type: 'password', name: 'passphrase', autocomplete: 'off' });
+  const identity = h('textarea', { name: 'identity', rows: '2', spellcheck: 'false', autocomplete: 'off' });
+  const start = h('button', { type: 'submit' }, 'Upload and import');
+  const cancel = h('button', { type: 'button', class: 'danger', hidden: true }, 'Cancel import');
+  const bars = h('div', { class: 'bars' });
+  const out = outcome();
+  const result = h('div', { class: 'result' });
+  const jobLine = h('p', { class: 'hint' });
+
+  const form = h(
+    'form',
+    { class: 'grid' },
+    field('Archive (.cbk)', archive),
+    field('Key file (.key.json)', key),
+    field('Mode', mode),
+    field('When a name is taken (merge)', onConflict),
+    field('Dry run: only report what would happen', dryRun),
+    field('Allow a legacy CFMS archive (not authenticated)', allowLegacy),
+    field('Key passphrase', passphrase, 'Only for a key file protected by a passphrase.'),
+    field('Identity (AGE-SECRET-KEY-1…)', identity, 'Only for a write-only backup’s key file.'),
+    h('div', { class: 'field buttons' }, start, cancel),
+  );
+
+  let jobId = null;
+  let uploads = null;
+  let stopFollowing = () => {};
+  onLeave(() => stopFollowing());
+
+  // Cancel stops the uploads in progress, then the job (which removes what it uploaded).
+  cancel.addEventListener('click', () =>
+    busy(cancel, out, async () => {
+      if (!jobId) return;
+      uploads?.abort();
+      await api.call('cancel_backup_import', { backup_task_id: jobId });
+      announce('Import cancelled.');
+    }),
+  );
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    result.replaceChildren();
+    busy(start, out, async () => {
+      const archiveFile = archive.files[0];
+      const keyFile = key.files[0];
+      const job = await api.call('initiate_backup_import', {});
+      jobId = job.backup_task_id;
+      cancel.hidden = false;
+      // Its id, for `coffer backup status JOB` and for the record.
+      jobLine.replaceChildren('Import job ', h('code', { 'data-job': jobId }, jobId));
+      const archiveBar = progress(`Uploading ${archiveFile.name}`);
+      const keyBar = progress(`Uploading ${keyFile.name}`);
+      const jobBar = progress('Import');
+      bars.replaceChildren(archiveBar.el, keyBar.el, jobBar.el);
+      jobBar.percent(0, 'Waiting for the uploads');
+      uploads = new AbortController();
+      try {
+        await api.upload(job.archive_task_id, archiveFile, (d, t, step) => archiveBar.set(d, t, step), uploads.signal);
+        await api.upload(job.key_task_id, keyFile, (d, t, step) => keyBar.set(d, t, step), uploads.signal);
+        const request = { backup_task_id: jobId, mode: mode.value, dry_run: dryRun.checked, allow_legacy: allowLegacy.checked };
+        if (mode.value === 'merge') request.on_conflict = onConflict.value;
+        if (passphrase.value) request.passphrase = passphrase.value;
+        if (identity.value.trim()) request.identity = identity.value.trim();
+        await api.call('start_backup_import', request);
+        announce('Import started.');
+        const end = await api.follow(
+          jobId,
+          'get_backup_import_status',
+          (s) => jobBar.percent(s.progress_percent, jobNote(s)),
+          (stop) => {
+            stopFollowing = stop;
+          },
+        );
+        jobBar.percent(end.progress_percent, jobNote(end));
+        if (end.status === 'completed') {
+          out.ok(dryRun.checked ? 'Dry run finished: nothing was changed.' : 'Import finished.');
+          announce('Import finished.');
+          result.replaceChildren(summary(end.result || {}));
+        } else if (end.status === 'cancelled') {
+          out.ok('The import was cancelled; nothing of it was kept.');
+        } else {
+          out.error({ code: end.error || end.status, message: end.error_message || `The import ended: ${end.status}` });
+        }
+      } catch (err) {
+        if (err.code === 'cancelled') {
+          out.ok('The import was cancelled; nothing of it was kept.');
+          return;
+        }
+        throw err;
+      } finally {
+        cancel.hidden = true;
+        uploads = null;
+      }
+    });
+  });
+
+  main.append(section('Archive and options', form), jobLine, bars, out.el, result);
+}
+
+// The result of an import: counts, warnings and the size of the id map.
+function summary(r) {
+  const counts = Object.entries(r.counts || {});
+  const maps = r.id_map ? Object.entries(r.id_map).map(([kind, map]) => [kind, Object.keys(map || {}).length]) : [];
+  return h(
+    'div',
+    {},
+    table('What the import did', ['What', 'How many'], counts.map(([k, v]) => [k.replaceAll('_', ' '), String(v)]), 'No counts.'),
+    h('h3', {}, 'Warnings'),
+    (r.warnings || []).length
+      ? h('ul', { class: 'warnings' }, r.warnings.map((w) => h('li', {}, typeof w === 'string' ? w : JSON.stringify(w))))
+      : h('p', {}, 'None.'),
+    h('h3', {}, 'Id map'),
+    r.id_map_omitted
+      ? h('p', {}, 'Too many ids to list; the counts above still hold.')
+      : h('p', {}, maps.length ? maps.map(([k, n]) => `${n} ${k}`).join(', ') + ' mapped from old ids to new.' : 'No ids mapped.'),
+  );
+}

@@ -1,0 +1,780 @@
+//! The web console (`GET /`), served by the server itself and tested in a real browser:
+//! headless Chromium driven by chromedriver (`tests::browser`). A failing browser test
+//! leaves a screenshot under `target/browser-screenshots/`.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    BackupIdRequest, CreateTenant, CreateTenantRequest, CreateUser, CreateUserRequest,
+    DocumentIdRequest, GenerateBackup, GenerateBackupRequest, GetBackupDownload,
+    GetBackupExportStatus, GetBackupImportStatus, GetDocument, JobIdRequest, ListDirectory,
+    ListDirectoryRequest,
+};
+use coffer::client::Client;
+use fantoccini::Locator;
+use serde_json::json;
+use tests::TestServer;
+use tests::browser::{
+    Browser, click_button, downloaded, element, fill, js, page_text, save_screenshot, until,
+    until_text,
+};
+use tests::server::ADMIN_PASSWORD;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SECOND_PASSWORD: &str = "second-admin-pw";
+
+/// The page's console assets and headers: a strict CSP, nothing from another origin, no
+/// inline script or style.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_from_the_binary_with_a_strict_policy() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let page = http.get(server.http_url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    for needed in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(needed), "CSP {csp:?} lacks {needed:?}");
+    }
+    assert!(
+        !csp.contains("unsafe"),
+        "CSP allows something unsafe: {csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<style"), "inline style");
+    assert!(!html.contains(" style="), "inline style attribute");
+    // Every script is a file of this origin.
+    for script in html.split("<script").skip(1) {
+        let tag = &script[..script.find('>').unwrap()];
+        assert!(
+            tag.contains("src=\"/console/"),
+            "inline or foreign script: {tag}"
+        );
+    }
+    let mut assets = vec![];
+    for part in html.split(['"', '\'']) {
+        if part.starts_with("/console/") {
+            assets.push(part.to_owned());
+        }
+    }
+    assert!(assets.len() >= 3, "{assets:?}");
+    // The modules the page loads, and the modules they import.
+    let mut i = 0;
+    while i < assets.len() {
+        let answer = http.get(server.http_url(&assets[i])).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{}", assets[i]);
+        assert!(answer.headers().contains_key("content-security-policy"));
+        let body = answer.text().await.unwrap();
+        for foreign in ["http://", "https://", "//cdn", "@import url"] {
+            let allowed_svg = assets[i].ends_with(".svg") && foreign == "http://";
+            assert!(
+                allowed_svg || !body.contains(foreign),
+                "{} names {foreign}",
+                assets[i]
+            );
+        }
+        for line in body.lines() {
+            if let Some(rest) = line.trim().strip_prefix("import ")
+                && let Some(from) = rest.split(" from ").nth(1)
+            {
+                let module = from.trim_matches(|c| c == '\'' || c == ';' || c == '"');
+                let module = format!("/console/{}", module.trim_start_matches("./"));
+                if !assets.contains(&module) {
+                    assets.push(module);
+                }
+            }
+        }
+        i += 1;
+    }
+    assert!(
+        assets.iter().any(|a| a.ends_with("documents.js")),
+        "{assets:?}"
+    );
+    let missing = http
+        .get(server.http_url("/console/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// A browser opens a WebSocket only from a page of the server's own origin (or a listed
+/// one); clients that send no `Origin` are not browsers and pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_upgrade_checks_a_browsers_origin() {
+    let server = TestServer::start_with(|c| {
+        c.allowed_origins = vec!["https://docs.example.com".into()];
+    })
+    .await;
+    let open = |origin: Option<&'static str>| {
+        let url = server.ws_url();
+        async move {
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut req = url.into_client_request().unwrap();
+            if let Some(origin) = origin {
+                req.headers_mut().insert("origin", origin.parse().unwrap());
+            }
+            tokio_tungstenite::connect_async(req).await
+        }
+    };
+    let own = format!("http://{}", server.addr);
+    let own: &'static str = Box::leak(own.into_boxed_str());
+    assert!(open(None).await.is_ok());
+    assert!(open(Some(own)).await.is_ok());
+    assert!(open(Some("https://docs.example.com")).await.is_ok());
+    for foreign in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+        match open(Some(foreign)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert_eq!(res.status(), 403, "{foreign}");
+                let body: serde_json::Value =
+                    serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap();
+                assert_eq!(body["data"]["error"], "origin_not_allowed", "{foreign}");
+            }
+            other => panic!("{foreign}: {other:?}"),
+        }
+    }
+}
+
+/// What the test proxy does to uploads (`PUT /api/transfers/…`) on their way.
+#[derive(Clone, Copy)]
+enum Network {
+    /// Cut the first upload after 1 MiB, once: a connection that drops.
+    CutFirstUpload,
+    /// Pass uploads at about 1 MiB/s: a slow line.
+    SlowUploads,
+}
+
+/// Instances behind one origin: a TCP proxy that hands each new connection to the next
+/// instance in turn, treating uploads as `network` says. Answers the origin's URL and
+/// whether the proxy cut an upload.
+async fn balancer(instances: Vec<SocketAddr>, network: Network) -> (String, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let cut_done = Arc::new(AtomicBool::new(false));
+    let cut = Arc::clone(&cut_done);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let target = instances[next.fetch_add(1, Ordering::SeqCst) % instances.len()];
+            tokio::spawn(pipe(client, target, network, Arc::clone(&cut)));
+        }
+    });
+    (format!("http://{addr}"), cut_done)
+}
+
+async fn pipe(client: TcpStream, target: SocketAddr, network: Network, cut: Arc<AtomicBool>) {
+    let Ok(server) = TcpStream::connect(target).await else {
+        return;
+    };
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        // Bytes sent since an upload began on this connection.
+        let mut put_bytes: Option<usize> = None;
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            if chunk.windows(19).any(|w| w == b"PUT /api/transfers/") {
+                put_bytes = Some(0);
+            }
+            if let Some(seen) = put_bytes.as_mut() {
+                *seen += n;
+                match network {
+                    Network::CutFirstUpload => {
+                        if *seen > 1024 * 1024 && !cut.swap(true, Ordering::SeqCst) {
+                            return;
+                        }
+                    }
+                    Network::SlowUploads => {
+                        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+                    }
+                }
+            }
+            if sw.write_all(chunk).await.is_err() {
+                return;
+            }
+        }
+    };
+    let down = async move {
+        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+    };
+    tokio::select! {
+        () = up => {},
+        () = down => {},
+    }
+}
+
+async fn api(base: &str, tenant: Option<&str>, user: &str, password: &str) -> Client {
+    let mut client = Client::connect(base).await.unwrap();
+    client.login(tenant, user, password).await.unwrap();
+    client
+}
+
+/// Logs in through the page with the keyboard only: typing, and Enter to submit.
+async fn log_in(c: &fantoccini::Client, base: &str, tenant: &str, user: &str, password: &str) {
+    c.goto(&format!("{base}/")).await.unwrap();
+    fill(c, "input[name=tenant]", tenant).await;
+    fill(c, "input[name=username]", user).await;
+    fill(c, "input[name=password]", &format!("{password}\u{E007}")).await;
+    until_text(c, "Log out").await;
+}
+
+async fn open_page(c: &fantoccini::Client, base: &str, page: &str, heading: &str) {
+    c.goto(&format!("{base}/#/{page}")).await.unwrap();
+    ready(c, page).await;
+    let h1 = js(
+        c,
+        "return document.querySelector('main h1').textContent",
+        vec![],
+    )
+    .await;
+    assert!(h1.as_str().unwrap().starts_with(heading), "{h1}");
+}
+
+/// Waits until `page` has rendered completely (the console marks `main` when a page's
+/// loading is done).
+async fn ready(c: &fantoccini::Client, page: &str) {
+    until(
+        c,
+        &format!("the page {page:?} to be ready"),
+        &format!("return !!document.querySelector('main[data-ready={page}]')"),
+    )
+    .await;
+}
+
+/// The documents the listing shows, by title.
+async fn listed(c: &fantoccini::Client) -> serde_json::Value {
+    js(
+        c,
+        "return [...document.querySelectorAll('td .doc')].map(e => e.textContent).sort()",
+        vec![],
+    )
+    .await
+}
+
+/// Every control on the page has a name a screen reader reads, and the page fits the
+/// window's width (no sideways scrolling).
+async fn accessible_and_fitting(c: &fantoccini::Client, what: &str) {
+    let unlabelled = js(
+        c,
+        "return [...document.querySelectorAll('input, select, textarea, button')]
+            .filter(e => e.offsetParent !== null)
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+            .map(e => e.outerHTML.slice(0, 120))",
+        vec![],
+    )
+    .await;
+    assert_eq!(unlabelled, json!([]), "{what}: controls without a label");
+    let overflow = js(
+        c,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        vec![],
+    )
+    .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "{what}: wider than the window by {overflow}px"
+    );
+}
+
+async fn screenshot_if_asked(c: &fantoccini::Client, name: &str) {
+    if std::env::var_os("COFFER_CONSOLE_SCREENSHOTS").is_some() {
+        eprintln!("{name}: {}", save_screenshot(c, name).await);
+    }
+}
+
+/// The issue's path through the console, on two instances behind one origin: log in, upload
+/// two files (the bigger one's connection is cut and the upload resumes), generate a backup
+/// and watch it complete, download archive and key, log out (the session ends on the
+/// server), log in to a second tenant, import them through the page, watch the progress to
+/// the end, and find both files with their bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_made_and_imported_through_the_console_on_two_instances() {
+    // The default session cache: instances sharing a SQLite file have no bus, and learn of
+    // a logout on the other within `auth_cache_ms`.
+    let default_cache =
+        |c: &mut coffer::Config| c.auth_cache_ms = coffer::Config::default().auth_cache_ms;
+    let server = TestServer::start_with(default_cache).await;
+    let mut config = server.config_for_another_instance();
+    default_cache(&mut config);
+    // With PostgreSQL and S3 an instance shares nothing on disk with the other; on SQLite
+    // both must use the one database file in the data directory.
+    let own_disk = tempfile::tempdir().unwrap();
+    if server.uses_postgres() && server.uses_s3() {
+        config.data_dir = own_disk.path().to_path_buf();
+    }
+    let second = coffer::start(config, coffer::server::Signals::Ignore)
+        .await
+        .unwrap();
+    let (base, cut) = balancer(vec![server.addr, second.addr()], Network::CutFirstUpload).await;
+    let admin = api(&base, None, "admin", ADMIN_PASSWORD).await;
+    admin
+        .call::<CreateTenant>(&CreateTenantRequest {
+            tenant: "second".into(),
+            display_name: Some("Second".into()),
+            admin_password: SECOND_PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let small = b"a small note, uploaded through the console\n".repeat(40);
+    let big = tests::bench::tenant::content(3 * 1024 * 1024 + 17, 7, false);
+    std::fs::write(files.path().join("note.txt"), &small).unwrap();
+    std::fs::write(files.path().join("big.bin"), &big).unwrap();
+    let files_dir = files.path().to_path_buf();
+
+    let browser = Browser::open(1280, 900).await;
+    let scenario_base = base.clone();
+    browser
+        .run("console_round_trip", move |c, downloads| async move {
+            let base = scenario_base;
+            log_in(&c, &base, "default", "admin", ADMIN_PASSWORD).await;
+            open_page(&c, &base, "documents", "Documents").await;
+            screenshot_if_asked(&c, "page-documents-empty").await;
+
+            let input = element(&c, "input[name=files]").await;
+            let paths = format!(
+                "{}\n{}",
+                files_dir.join("note.txt").display(),
+                files_dir.join("big.bin").display()
+            );
+            input.send_keys(&paths).await.unwrap();
+            click_button(&c, "Upload").await;
+            until_text(&c, "2 files uploaded.").await;
+            assert_eq!(listed(&c).await, json!(["big.bin", "note.txt"]));
+            accessible_and_fitting(&c, "documents").await;
+            screenshot_if_asked(&c, "page-documents").await;
+
+            open_page(&c, &base, "backups", "Backups").await;
+            fill(&c, "input[name=backup_name]", "console backup").await;
+            click_button(&c, "Generate backup").await;
+            until_text(&c, "Backup console backup is ready.").await;
+            accessible_and_fitting(&c, "backups").await;
+            screenshot_if_asked(&c, "page-backups").await;
+            let backup_id = until(
+                &c,
+                "the backup's row",
+                "const r = document.querySelector('tr[data-backup]'); return r && r.dataset.backup",
+            )
+            .await;
+            let backup_id = backup_id.as_str().unwrap().to_owned();
+            click_button(&c, "Download archive").await;
+            let archive = downloaded(&downloads, &format!("{backup_id}.cbk")).await;
+            click_button(&c, "Download key").await;
+            let key = downloaded(&downloads, &format!("{backup_id}.key.json")).await;
+
+            // Logging out ends the session on the server too.
+            let token = js(
+                &c,
+                "return JSON.parse(sessionStorage.getItem('coffer.session')).token",
+                vec![],
+            )
+            .await;
+            click_button(&c, "Log out").await;
+            until_text(&c, "Log in to Coffer").await;
+            let stored = js(
+                &c,
+                "return sessionStorage.getItem('coffer.session')",
+                vec![],
+            )
+            .await;
+            assert_eq!(stored, json!(null));
+            assert!(
+                !c.current_url()
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .contains(token.as_str().unwrap())
+            );
+            // Through either instance: on SQLite the other instance may have the session
+            // cached for `auth_cache_ms` (1 s by default); on PostgreSQL the bus tells it
+            // at once.
+            let mut old = Client::connect(&base).await.unwrap();
+            old.set_credentials(coffer::client::Credentials {
+                username: None,
+                token: token.as_str().unwrap().to_owned(),
+            });
+            let ended = std::time::Instant::now();
+            let refused = loop {
+                match old
+                    .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
+                    .await
+                {
+                    Err(e) => break e,
+                    Ok(_) if ended.elapsed() < std::time::Duration::from_secs(3) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Ok(_) => panic!("the token still works 3 s after logging out"),
+                }
+            };
+            assert_eq!(refused.code(), Some(ErrorCode::InvalidToken));
+            accessible_and_fitting(&c, "login").await;
+            screenshot_if_asked(&c, "page-login").await;
+
+            log_in(&c, &base, "second", "admin", SECOND_PASSWORD).await;
+            open_page(&c, &base, "import", "Import a backup").await;
+            element(&c, "input[name=archive]")
+                .await
+                .send_keys(&archive.display().to_string())
+                .await
+                .unwrap();
+            element(&c, "input[name=key]")
+                .await
+                .send_keys(&key.display().to_string())
+                .await
+                .unwrap();
+            click_button(&c, "Upload and import").await;
+            until_text(&c, "Import finished.").await;
+            let end = js(
+                &c,
+                "return [...document.querySelectorAll('.bars progress')].map(p => p.value)",
+                vec![],
+            )
+            .await;
+            assert_eq!(
+                end,
+                json!([100, 100, 100]),
+                "both uploads and the import end full"
+            );
+            let text = page_text(&c).await;
+            assert!(text.contains("Completed"), "{text}");
+            assert!(
+                text.contains("documents\t2") || text.contains("documents 2"),
+                "{text}"
+            );
+            accessible_and_fitting(&c, "import").await;
+            screenshot_if_asked(&c, "page-import").await;
+
+            open_page(&c, &base, "documents", "Documents").await;
+            assert_eq!(listed(&c).await, json!(["big.bin", "note.txt"]));
+            // The revisions of a document.
+            element(&c, "button[aria-label='Revisions of big.bin']")
+                .await
+                .click()
+                .await
+                .unwrap();
+            until_text(&c, "(current)").await;
+            screenshot_if_asked(&c, "page-documents-imported").await;
+        })
+        .await;
+    assert!(cut.load(Ordering::SeqCst), "the proxy cut an upload short");
+
+    // Both files are in the second tenant, byte for byte.
+    let reader = api(&base, Some("second"), "admin", SECOND_PASSWORD).await;
+    let top = reader
+        .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut found = 0;
+    for doc in &top.documents {
+        let got = reader
+            .call::<GetDocument>(&DocumentIdRequest {
+                document_id: doc.id.clone(),
+            })
+            .await
+            .unwrap();
+        let dest = out.path().join(&doc.title);
+        reader
+            .download(&got.task_data.task_id, &dest, Arc::new(|_| {}))
+            .await
+            .unwrap();
+        let bytes = std::fs::read(&dest).unwrap();
+        match doc.title.as_str() {
+            "note.txt" => assert_eq!(bytes, small),
+            "big.bin" => assert!(bytes == big, "big.bin differs"),
+            other => panic!("unexpected document {other}"),
+        }
+        found += 1;
+    }
+    assert_eq!(found, 2);
+}
+
+/// Writes a backup's archive or key file into `dir` as `name`.
+async fn fetch(client: &Client, task_id: &str, dir: &Path, name: &str) -> std::path::PathBuf {
+    let dest = dir.join(name);
+    client
+        .download(task_id, &dest, Arc::new(|_| {}))
+        .await
+        .unwrap();
+    dest
+}
+
+async fn backup_files(
+    client: &Client,
+    dir: &Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let started = client
+        .call::<GenerateBackup>(&GenerateBackupRequest {
+            backup_name: Some(name.into()),
+            passphrase: None,
+            compression: None,
+        })
+        .await
+        .unwrap();
+    for _ in 0..600 {
+        let status = client
+            .call::<GetBackupExportStatus>(&JobIdRequest {
+                backup_task_id: started.backup_task_id.clone(),
+            })
+            .await
+            .unwrap();
+        if status.status == api_spec::jobs::JobState::Completed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let tasks = client
+        .call::<GetBackupDownload>(&BackupIdRequest {
+            backup_id: started.backup_id.clone(),
+        })
+        .await
+        .unwrap();
+    (
+        fetch(client, &tasks.archive.task_id, dir, &format!("{name}.cbk")).await,
+        fetch(client, &tasks.key.task_id, dir, &format!("{name}.key.json")).await,
+    )
+}
+
+/// An archive with another backup's key file: the page says what is wrong, as a sentence
+/// with its code, and the tenant stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_file_shows_the_error_sentence() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.addr);
+    let admin = api(&base, None, "admin", ADMIN_PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = backup_files(&admin, dir.path(), "first").await;
+    let (_, other_key) = backup_files(&admin, dir.path(), "second").await;
+    admin
+        .call::<CreateTenant>(&CreateTenantRequest {
+            tenant: "second".into(),
+            display_name: None,
+            admin_password: SECOND_PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+
+    let browser = Browser::open(1280, 900).await;
+    let scenario_base = base.clone();
+    browser
+        .run("console_wrong_key", move |c, _| async move {
+            let base = scenario_base;
+            log_in(&c, &base, "second", "admin", SECOND_PASSWORD).await;
+            open_page(&c, &base, "import", "Import a backup").await;
+            element(&c, "input[name=archive]").await.send_keys(&archive.display().to_string()).await.unwrap();
+            element(&c, "input[name=key]").await.send_keys(&other_key.display().to_string()).await.unwrap();
+            click_button(&c, "Upload and import").await;
+            let alert = until(
+                &c,
+                "an error",
+                "const a = document.querySelector('.outcome.error[role=alert]'); return a && a.textContent",
+            )
+            .await;
+            assert_eq!(
+                alert,
+                json!("The key does not belong to this archive. [backup_wrong_key]"),
+            );
+        })
+        .await;
+    let second = api(&base, Some("second"), "admin", SECOND_PASSWORD).await;
+    let top = second
+        .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
+        .await
+        .unwrap();
+    assert!(top.documents.is_empty() && top.folders.is_empty());
+}
+
+/// A user without `export_backup` sees no backup actions (and no import, no tenants);
+/// wrong credentials read as a sentence; the pages fit a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_export_backup_sees_no_backup_actions() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.addr);
+    let admin = api(&base, None, "admin", ADMIN_PASSWORD).await;
+    admin
+        .call::<CreateUser>(&CreateUserRequest {
+            username: "reader".into(),
+            password: "reader-password".into(),
+            nickname: None,
+            permissions: vec![],
+            groups: vec![],
+        })
+        .await
+        .unwrap();
+
+    let browser = Browser::open(390, 844).await;
+    let scenario_base = base.clone();
+    browser
+        .run("console_no_export", move |c, _| async move {
+            let base = scenario_base;
+            c.goto(&format!("{base}/")).await.unwrap();
+            fill(&c, "input[name=username]", "reader").await;
+            fill(&c, "input[name=password]", "not-the-password\u{E007}").await;
+            let alert = until(
+                &c,
+                "the refusal",
+                "const a = document.querySelector('.outcome.error[role=alert]'); return a && a.textContent",
+            )
+            .await;
+            assert_eq!(alert, json!("Invalid credentials. [invalid_credentials]"));
+            accessible_and_fitting(&c, "login on a phone").await;
+
+            log_in(&c, &base, "default", "reader", "reader-password").await;
+            let links = js(&c, "return [...document.querySelectorAll('nav a')].map(a => a.textContent)", vec![]).await;
+            assert_eq!(links, json!(["Documents"]));
+            // Asked for by address (the page loaded anew), the backups page is not there
+            // either: the documents page stands in.
+            c.goto(&format!("{base}/#/backups")).await.unwrap();
+            c.refresh().await.unwrap();
+            ready(&c, "documents").await;
+            let text = page_text(&c).await;
+            for absent in ["Generate backup", "Backups", "Import", "Tenants"] {
+                assert!(!text.contains(absent), "{absent:?} shown to a user without the permission:\n{text}");
+            }
+            let buttons = c.find_all(Locator::Css("button")).await.unwrap();
+            for b in buttons {
+                let label = b.text().await.unwrap();
+                assert!(!label.contains("Backup") && !label.contains("Generate"), "{label}");
+            }
+            accessible_and_fitting(&c, "documents on a phone").await;
+        })
+        .await;
+}
+
+/// Every page of an admin of tenant `default`, on a phone: labelled controls, nothing wider
+/// than the screen; the tenants page lists and creates tenants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phone_and_tenants_are_managed() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.addr);
+    let browser = Browser::open(390, 844).await;
+    let scenario_base = base.clone();
+    browser
+        .run("console_phone", move |c, _| async move {
+            let base = scenario_base;
+            log_in(&c, &base, "default", "admin", ADMIN_PASSWORD).await;
+            for (page, heading) in [
+                ("documents", "Documents"),
+                ("backups", "Backups"),
+                ("import", "Import a backup"),
+                ("tenants", "Tenants"),
+            ] {
+                open_page(&c, &base, page, heading).await;
+                until_text(&c, "Log out").await;
+                accessible_and_fitting(&c, page).await;
+                screenshot_if_asked(&c, &format!("phone-{page}")).await;
+            }
+            fill(&c, "input[name=tenant]", "made-in-browser").await;
+            fill(&c, "input[name=admin_password]", "made-in-browser-pw").await;
+            click_button(&c, "Create tenant").await;
+            until_text(&c, "Tenant made-in-browser created").await;
+            until(
+                &c,
+                "the new tenant in the list",
+                "return [...document.querySelectorAll('td')].some(td => td.textContent === 'made-in-browser')",
+            )
+            .await;
+            // A bad slug reads as a sentence.
+            fill(&c, "input[name=tenant]", "x").await;
+            js(&c, "document.querySelector('input[name=tenant]').removeAttribute('pattern')", vec![]).await;
+            fill(&c, "input[name=admin_password]", "made-in-browser-pw").await;
+            click_button(&c, "Create tenant").await;
+            until_text(&c, "[invalid_tenant_slug]").await;
+        })
+        .await;
+    let admin = api(
+        &base,
+        Some("made-in-browser"),
+        "admin",
+        "made-in-browser-pw",
+    )
+    .await;
+    drop(admin);
+}
+
+/// Cancel, pressed while the archive uploads (over a slow line), stops the upload and the
+/// job: the page says nothing was kept, and no upload is left in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_import_stops_its_uploads() {
+    let server = TestServer::start().await;
+    let (base, _) = balancer(vec![server.addr], Network::SlowUploads).await;
+    let files = tempfile::tempdir().unwrap();
+    let archive = files.path().join("big.cbk");
+    let key = files.path().join("big.key.json");
+    std::fs::write(
+        &archive,
+        tests::bench::tenant::content(8 * 1024 * 1024, 3, false),
+    )
+    .unwrap();
+    std::fs::write(&key, b"{}").unwrap();
+
+    let browser = Browser::open(1280, 900).await;
+    let scenario_base = base.clone();
+    let job = browser
+        .run("console_cancel", move |c, _| async move {
+            let base = scenario_base;
+            log_in(&c, &base, "default", "admin", ADMIN_PASSWORD).await;
+            open_page(&c, &base, "import", "Import a backup").await;
+            element(&c, "input[name=archive]").await.send_keys(&archive.display().to_string()).await.unwrap();
+            element(&c, "input[name=key]").await.send_keys(&key.display().to_string()).await.unwrap();
+            click_button(&c, "Upload and import").await;
+            // Some of the archive has gone, not all of it.
+            until(
+                &c,
+                "the archive upload under way",
+                "const p = document.querySelector('.bars progress'); \
+                 const t = document.querySelector('.bars .progress-text'); \
+                 return p && t && !t.textContent.startsWith('Checking') && p.value > 0 && p.value < 50",
+            )
+            .await;
+            click_button(&c, "Cancel import").await;
+            until_text(&c, "The import was cancelled; nothing of it was kept.").await;
+            let bar = js(&c, "return document.querySelector('.bars progress').value", vec![]).await;
+            assert!(bar.as_f64().unwrap() < 100.0, "the upload went on: {bar}");
+            let job = js(&c, "return document.querySelector('[data-job]').dataset.job", vec![]).await;
+            job.as_str().unwrap().to_owned()
+        })
+        .await;
+    let admin = api(&base, None, "admin", ADMIN_PASSWORD).await;
+    let status = admin
+        .call::<GetBackupImportStatus>(&JobIdRequest {
+            backup_task_id: job,
+        })
+        .await
+        .unwrap();
+    assert_eq!(status.status, api_spec::jobs::JobState::Cancelled);
+    // The upload stopped: it did not go on to the end after the job was cancelled.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        server.import_uploads().is_empty(),
+        "{:?}",
+        server.import_uploads()
+    );
+}
