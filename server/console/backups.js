@@ -52,7 +52,7 @@ export async function backupsPage(main, { api, onLeave }) {
         download('key', 'key file', (got) => got.key, `${b.backup_id}.key.json`),
       );
       const verify = h('button', { type: 'button', class: 'small secondary', 'aria-label': `Verify backup ${b.name}` }, 'Verify');
-      verify.addEventListener('click', () => secretThen(b, extra, verify, out, 'Verify', (secrets) => doVerify(b, secrets, out)));
+      verify.addEventListener('click', () => secretThen(b, extra, verify, out, 'Verify', (secrets) => doVerify(b, secrets)));
       const restore = h('button', { type: 'button', class: 'small secondary', 'aria-label': `Restore backup ${b.name}` }, 'Restore');
       if (api.can('import_backup')) {
         restore.addEventListener('click', () => secretThen(b, extra, restore, out, 'Restore', (secrets) => doRestore(b, secrets, out, extra)));
@@ -114,10 +114,12 @@ export async function backupsPage(main, { api, onLeave }) {
     passphrase.focus();
   }
 
-  async function doVerify(b, secrets, out) {
+  // The outcome goes above the list, which is drawn again with the backup's new state.
+  async function doVerify(b, secrets) {
     const result = await api.call('verify_backup', { backup_id: b.backup_id, ...secrets });
     const c = result.counts || {};
-    out.ok(`Backup ${b.name} is intact: ${c.documents ?? 0} documents, ${c.files ?? 0} files checked.`);
+    await load();
+    listOut.ok(`Backup ${b.name} is intact: ${c.documents ?? 0} documents, ${c.files ?? 0} files checked.`);
     announce(`Backup ${b.name} verified.`);
   }
 

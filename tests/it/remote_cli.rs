@@ -90,6 +90,18 @@ impl Shell {
         }
         self.run(&args).await
     }
+
+    /// `backup create -o DIR` into `home/<dir>`: the archive's and the key file's paths.
+    async fn create_backup(&self, dir: &str) -> (String, String) {
+        let out = self.path(dir);
+        let created = self
+            .run(&["backup", "create", "-o", out.to_str().unwrap(), "--json"])
+            .await
+            .ok()
+            .json();
+        let path = |which: &str| created["files"][which].as_str().unwrap().to_owned();
+        (path("archive"), path("key"))
+    }
 }
 
 /// Deterministic bytes that do not compress.
@@ -484,14 +496,7 @@ async fn extracting_a_hostile_archive_writes_only_inside_the_directory() {
         let file = write(sh.home.path(), name, &content(100 + i, i as u64));
         sh.run(&["put", &file, "outer/inner"]).await.ok();
     }
-    let out = sh.path("backups");
-    let created = sh
-        .run(&["backup", "create", "-o", out.to_str().unwrap(), "--json"])
-        .await
-        .ok()
-        .json();
-    let archive = created["files"]["archive"].as_str().unwrap().to_owned();
-    let key = created["files"]["key"].as_str().unwrap().to_owned();
+    let (archive, key) = sh.create_backup("backups").await;
     // Rename everything to what a hostile archive may say; the key still seals it.
     let hostile_titles = [
         "../../escaped",
@@ -844,14 +849,7 @@ async fn keygen_makes_an_identity_that_policies_and_offline_commands_take() {
     sh.run(&["backup", "policy", "set", "--recipient", &recipient])
         .await
         .ok();
-    let out = sh.path("sealed");
-    let created = sh
-        .run(&["backup", "create", "-o", out.to_str().unwrap(), "--json"])
-        .await
-        .ok()
-        .json();
-    let archive = created["files"]["archive"].as_str().unwrap().to_owned();
-    let key = created["files"]["key"].as_str().unwrap().to_owned();
+    let (archive, key) = sh.create_backup("sealed").await;
     let refused = sh.run(&["backup", "ls", &archive, "--key", &key]).await;
     assert_eq!(refused.code, 1);
     assert!(
@@ -872,4 +870,53 @@ async fn keygen_makes_an_identity_that_policies_and_offline_commands_take() {
         .await
         .ok();
     assert!(listed.stdout.contains("secret.txt"), "{listed:?}");
+}
+
+/// A tree whose paths below the target directory pass Linux's PATH_MAX (4,096 bytes: here
+/// 24 levels of 200-byte names) extracts whole: every file is made relative to directory
+/// handles, never through its whole path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extract_writes_trees_deeper_than_path_max() {
+    use rustix::fs::{Mode, OFlags};
+
+    let server = TestServer::start().await;
+    let sh = Shell::new(&server);
+    sh.login(None, "admin", ADMIN_PASSWORD).await.ok();
+    let levels: Vec<String> = (0..24)
+        .map(|i| format!("{i:02}{}", "d".repeat(198)))
+        .collect();
+    let deep = levels.join("/");
+    assert!(deep.len() > 4096);
+    sh.run(&["mkdir", "-p", &deep]).await.ok();
+    let bytes = content(5000, 11);
+    let file = write(sh.home.path(), "bottom.txt", &bytes);
+    sh.run(&["put", &file, &deep]).await.ok();
+    let (archive, key) = sh.create_backup("backups").await;
+    let target = sh.path("extracted");
+    let done = sh
+        .run(&[
+            "backup",
+            "extract",
+            &archive,
+            "--key",
+            &key,
+            "-o",
+            target.to_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(done["files_written"], 1, "{done}");
+    // Read it back the same way: one component at a time.
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(&target, flags, Mode::empty()).unwrap();
+    for level in &levels {
+        dir = rustix::fs::openat(&dir, level.as_str(), flags, Mode::empty())
+            .unwrap_or_else(|e| panic!("{level}: {e}"));
+    }
+    let fd = rustix::fs::openat(&dir, "bottom.txt", OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut got).unwrap();
+    assert!(got == bytes, "the deep file's bytes differ");
 }

@@ -9,6 +9,11 @@
 //! documents and files is kept in memory (its size grows with their number, not with the
 //! bytes of the archive).
 //!
+//! Files and folders are made relative to directory handles, one path component at a time
+//! (`openat`, `mkdirat`, `renameat`), never through a whole path: a deep tree of long names
+//! can pass Linux's `PATH_MAX` (4,096 bytes) below the target directory, and no component
+//! is followed if it is a symbolic link.
+//!
 //! A legacy CFMS archive (with `--allow-legacy`) has no MACs and no hashes of its own: it is
 //! decrypted, converted and every file hashed into a scratch directory first (inside the
 //! target directory for `extract`, a temporary one for `ls`), exactly as an import stages
@@ -16,9 +21,11 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 
 use api_spec::ErrorCode;
+use rustix::fs::{Mode, OFlags};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -340,13 +347,71 @@ pub fn list(archive: impl io::Read, key: &Unlocked) -> Result<Value> {
 
 /// Writes blobs as the layout says, once each has been checked.
 struct Extract<'a> {
-    dir: &'a Path,
+    /// The target directory.
+    tree: Tree,
+    /// The staging directory inside it.
     staging: PathBuf,
     index: Index,
     root: &'a str,
     all_revisions: bool,
     layout: Option<Layout>,
     written: u64,
+}
+
+/// A directory that paths below it are resolved against one component at a time.
+struct Tree(OwnedFd);
+
+impl Tree {
+    /// The target directory itself may be reached through a link (the user named it).
+    fn open(dir: &Path) -> Result<Self> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        rustix::fs::open(dir, flags, Mode::empty())
+            .map(Self)
+            .map_err(|e| local("opening the target directory")(e.into()))
+    }
+
+    fn dir_flags() -> OFlags {
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+    }
+
+    /// The directory `rel` names below this one, made (with its parents) when missing.
+    fn dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+        let mut current = rustix::fs::openat(&self.0, ".", Self::dir_flags(), Mode::empty())?;
+        for part in rel.components() {
+            let Component::Normal(name) = part else {
+                return Err(io::Error::other("not a plain relative path"));
+            };
+            match rustix::fs::mkdirat(&current, name, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            current = rustix::fs::openat(&current, name, Self::dir_flags(), Mode::empty())?;
+        }
+        Ok(current)
+    }
+
+    /// Puts the staged file `staged` at `rel`: moved there when `last`, else copied.
+    fn place(&self, staged: &Path, rel: &Path, last: bool) -> io::Result<()> {
+        let parent = self.dir(rel.parent().unwrap_or(Path::new("")))?;
+        let name = rel
+            .file_name()
+            .ok_or_else(|| io::Error::other("no file name"))?;
+        if last {
+            return rustix::fs::renameat(rustix::fs::CWD, staged, &parent, name)
+                .map_err(io::Error::from);
+        }
+        let mut from = File::open(staged)?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut to = File::from(rustix::fs::openat(
+            &parent,
+            name,
+            flags,
+            Mode::from_raw_mode(0o644),
+        )?);
+        io::copy(&mut from, &mut to)?;
+        Ok(())
+    }
 }
 
 impl Extract<'_> {
@@ -373,22 +438,15 @@ impl Visitor for Extract<'_> {
     }
 
     fn blob_done(&mut self, sha256: &str) -> Result<()> {
-        let dir = self.dir;
         let staged = self.staging.join(sha256);
         let Some(targets) = self.layout()?.blobs.remove(sha256) else {
             return Ok(());
         };
         let count = targets.len();
         for (i, target) in targets.into_iter().enumerate() {
-            let target = dir.join(target);
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(local("creating a folder"))?;
-            }
-            if i + 1 == count {
-                fs::rename(&staged, &target).map_err(local("naming a file"))?;
-            } else {
-                fs::copy(&staged, &target).map_err(local("copying a file"))?;
-            }
+            self.tree
+                .place(&staged, &target, i + 1 == count)
+                .map_err(local("naming a file"))?;
             self.written += 1;
         }
         Ok(())
@@ -418,7 +476,7 @@ pub fn extract(
     let staging = dir.join(STAGING);
     fs::create_dir(&staging).map_err(local("creating the staging directory"))?;
     let mut extract = Extract {
-        dir,
+        tree: Tree::open(dir)?,
         staging: staging.clone(),
         index: Index::default(),
         root,
@@ -436,7 +494,10 @@ pub fn extract(
     };
     // Empty folders and documents without content still appear.
     for folder in layout.folders.values() {
-        fs::create_dir_all(dir.join(folder)).map_err(local("creating a folder"))?;
+        extract
+            .tree
+            .dir(folder)
+            .map_err(local("creating a folder"))?;
     }
     layout.description["archive"] = summary;
     layout.description["files_written"] = json!(written);
