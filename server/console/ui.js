@@ -152,19 +152,21 @@ export function formatDuration(seconds) {
   return `${Math.ceil(seconds / 60)} minutes`;
 }
 
-// A table with a caption, column headers and rows (arrays of cells).
+// A table with a caption, column headers and rows (arrays of cells, or ready rows). Each
+// cell is labelled with its column, which a phone shows beside it (the headers are hidden
+// there, each row standing as a block).
 export function table(caption, columns, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'empty' }, empty);
+  const body = h('tbody', {}, rows.map((cells) => (cells instanceof Node ? cells : h('tr', {}, cells.map((c) => h('td', {}, c))))));
+  for (const row of body.rows) {
+    [...row.cells].forEach((cell, i) => {
+      if (cell.colSpan === 1 && columns[i] && !cell.hasAttribute('data-label')) cell.setAttribute('data-label', columns[i]);
+    });
+  }
   return h(
     'div',
     { class: 'table-wrap' },
-    h(
-      'table',
-      {},
-      h('caption', {}, caption),
-      h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, rows.map((cells) => (cells instanceof Node ? cells : h('tr', {}, cells.map((c) => h('td', {}, c)))))),
-    ),
+    h('table', {}, h('caption', {}, caption), h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))), body),
   );
 }
 

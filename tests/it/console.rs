@@ -397,6 +397,13 @@ async fn a_backup_made_and_imported_through_the_console_on_two_instances() {
             .await;
             click_button(&c, "Log out").await;
             until_text(&c, "Log in to Coffer").await;
+            let header = js(
+                &c,
+                "return document.querySelector('header').innerText",
+                vec![],
+            )
+            .await;
+            assert_eq!(header, json!("Coffer"), "the header still names the user");
             let stored = js(
                 &c,
                 "return sessionStorage.getItem('coffer.session')",
@@ -634,6 +641,26 @@ async fn a_user_without_export_backup_sees_no_backup_actions() {
         })
         .await
         .unwrap();
+    // A folder only sysop may read.
+    let mut rules = api_spec::actions::AccessRules::new();
+    rules.insert(
+        "read".to_owned(),
+        serde_json::from_value(
+            json!([{"match": "all", "match_groups": [{"groups": {"match": "all", "require": ["sysop"]}}]}]),
+        )
+        .unwrap(),
+    );
+    let closed = admin
+        .call::<api_spec::actions::CreateDirectory>(&api_spec::actions::CreateDirectoryRequest {
+            name: "sysop only".into(),
+            parent_id: None,
+            access_rules: Some(rules),
+            inherit_parent: None,
+            exists_ok: false,
+        })
+        .await
+        .unwrap()
+        .id;
 
     let browser = Browser::open(390, 844).await;
     let scenario_base = base.clone();
@@ -670,6 +697,22 @@ async fn a_user_without_export_backup_sees_no_backup_actions() {
                 assert!(!label.contains("Backup") && !label.contains("Generate"), "{label}");
             }
             accessible_and_fitting(&c, "documents on a phone").await;
+
+            // The closed folder is not listed; opened by its address, the page says why.
+            assert!(!page_text(&c).await.contains("sysop only"));
+            c.goto(&format!("{base}/#/documents/{closed}")).await.unwrap();
+            c.refresh().await.unwrap();
+            ready(&c, "documents").await;
+            let alert = js(
+                &c,
+                "return document.querySelector('.outcome.error[role=alert]').textContent",
+                vec![],
+            )
+            .await;
+            assert_eq!(
+                alert,
+                json!("You may not open this folder: access denied by the object's access rules. [access_denied]")
+            );
         })
         .await;
 }
