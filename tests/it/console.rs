@@ -830,7 +830,7 @@ async fn cancelling_an_import_stops_its_uploads() {
 
 /// The backups page's lifecycle parts: a policy saved through the form is the tenant's
 /// policy (and a bad one reads as a sentence), pruning previews what retention would remove
-/// (and removes nothing), and Verify checks a stored backup's bytes.
+/// (and removes nothing), and Verify checks a stored backup's bytes and shows it verified.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_pruning_and_verification_through_the_backups_page() {
     let server = TestServer::start().await;
@@ -886,6 +886,14 @@ async fn a_policy_pruning_and_verification_through_the_backups_page() {
                 .await
                 .unwrap();
             until_text(&c, "Backup newer is intact: 0 documents, 0 files checked.").await;
+            // The list, drawn again, shows the backup verified.
+            let state = js(
+                &c,
+                "return [...document.querySelectorAll('tr[data-backup]')][0].cells[4].textContent",
+                vec![],
+            )
+            .await;
+            assert!(state.as_str().unwrap().starts_with("Verified "), "{state}");
         })
         .await;
     let policy = admin

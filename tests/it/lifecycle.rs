@@ -853,3 +853,51 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     // keygen never overwrites an identity.
     assert!(coffer::backup::cli::keygen(Some(&identity_file)).is_err());
 }
+
+/// `verify_backup` records what it found on the backup, as a verify job does: good with the
+/// time (the server's clock), then — once a stored byte is changed — failed with the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_asked_for_is_recorded_on_the_backup() {
+    use api_spec::actions::{VerifyBackup, VerifyBackupRequest};
+    let clock = Arc::new(ManualClock::at(JAN_1));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    populate(&mut c).await;
+    c.call::<GenerateBackup>(&plain("asked")).await.unwrap();
+    let list = settle(&mut c, |l| l.len() == 1).await;
+    let b = &list[0];
+    assert_eq!(b.verification, "unverified");
+    let verify = VerifyBackupRequest {
+        backup_id: b.backup_id.clone(),
+        passphrase: None,
+        identity: None,
+    };
+    clock.set(JAN_1 + HOUR);
+    c.call::<VerifyBackup>(&verify).await.unwrap();
+    let after = backups(&mut c).await;
+    assert_eq!(after[0].verification, "good");
+    assert_eq!(after[0].verified_time, Some((JAN_1 + HOUR) as f64 / 1000.0));
+    assert_eq!(after[0].verify_error, None);
+
+    let tenant = crate::imports::tenant_id(&server, "default").await;
+    let (mut archive, _) = crate::backups::download(&server, &mut c, &b.backup_id).await;
+    let middle = archive.len() / 2;
+    archive[middle] ^= 0x01;
+    let id = uuid::Uuid::parse_str(&b.backup_id).unwrap();
+    server
+        .store_object(&coffer::layout::archive_object(tenant, id), &archive)
+        .await;
+    clock.set(JAN_1 + 2 * HOUR);
+    let e = c.call::<VerifyBackup>(&verify).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupMacMismatch);
+    let damaged = backups(&mut c).await;
+    assert_eq!(damaged[0].verification, "failed");
+    assert_eq!(
+        damaged[0].verified_time,
+        Some((JAN_1 + 2 * HOUR) as f64 / 1000.0)
+    );
+    assert_eq!(
+        damaged[0].verify_error.as_deref(),
+        Some("backup_mac_mismatch")
+    );
+}

@@ -110,7 +110,7 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
 }
 
 /// Whether a verification's error says the stored backup is damaged (or its key file is).
-fn damaged(code: ErrorCode) -> bool {
+pub fn damaged(code: ErrorCode) -> bool {
     use ErrorCode::*;
     matches!(
         code,

@@ -1,10 +1,12 @@
 use api_spec::actions::{VerifyBackupRequest, VerifyBackupResponse};
 
 use crate::actions::Call;
+use crate::backup::check::damaged;
 use crate::backup::keys::KeyFile;
 use crate::backup::stored::read_key_file;
 use crate::backup::verify;
 use crate::error::{Error, Result};
+use crate::storage::backups;
 
 pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupResponse> {
     let (auth, db) = (call.auth()?, &call.state.db);
@@ -37,7 +39,7 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
             ))
         }
     };
-    let summary = tokio::task::spawn_blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
         let archive: Box<dyn std::io::Read> = match (stream, path) {
             (Some(stream), _) => Box::new(stream),
             (None, Some(path)) => Box::new(
@@ -52,7 +54,24 @@ pub async fn run(call: Call, req: VerifyBackupRequest) -> Result<VerifyBackupRes
             |_| {},
         )
     })
-    .await??;
+    .await?;
+    // The outcome is the backup's verification, as a verify job's is: good, or failed when
+    // what is stored is damaged (a wrong passphrase or a store that does not answer says
+    // nothing about the stored bytes, and changes nothing).
+    let now = call.state.clock.now_ms();
+    let recorded = match &outcome {
+        Ok(_) => Some((backups::GOOD, None)),
+        Err(e) if damaged(e.code()) => Some((
+            backups::VERIFY_FAILED,
+            Some(crate::jobs::code_str(e.code())),
+        )),
+        Err(_) => None,
+    };
+    if let Some((state, error)) = recorded {
+        backups::set_verification(auth.scope(), db, backup.id, state, now, error.as_deref())
+            .await?;
+    }
+    let summary = outcome?;
     Ok(VerifyBackupResponse {
         backup_id: summary.backup_id.to_string(),
         tenant: summary.tenant,
