@@ -47,7 +47,7 @@ mod http {
         responses(
             (status = 200, description = "Upload complete: a Reply with UploadFileResponse data", body = crate::Reply),
             (status = 202, description = "Part stored; `data.received` bytes held", body = crate::Reply),
-            (status = 400, description = "size_mismatch, hash_mismatch, invalid_field; invalid_offset (a Content-Range that does not match the body, or starts past what the server holds; `data.received` tells where to resume)", body = crate::Reply),
+            (status = 400, description = "size_mismatch, hash_mismatch, invalid_field; invalid_offset (a Content-Range that does not match the body, or starts past what the server holds; `data.received` tells where to resume); task_not_usable (the task is not an upload, is done, or is still held by an earlier attempt the server has not yet seen drop: ask again)", body = crate::Reply),
             (status = 401, description = "authentication_required, invalid_token", body = crate::Reply),
             (status = 404, description = "task_not_found", body = crate::Reply),
             (status = 408, description = "task_expired; transfer_timeout (the body stalled or fell below the minimum rate; `data.received` bytes kept)", body = crate::Reply),
@@ -57,7 +57,9 @@ mod http {
     /// Downloads a transfer task's bytes; one `Range: bytes=START-[END]` (or `bytes=-N`)
     /// answers 206 with `Content-Range`, an end past the file meaning "to the end". As RFC
     /// 9110 allows, several ranges, another unit, or an empty file are ignored (200, the
-    /// whole file). `Authorization: Bearer <token>` of the task's user.
+    /// whole file). `Authorization: Bearer <token>` of the task's user. The answer names the
+    /// whole file's SHA-256 in `X-Coffer-Sha256` (and as its `ETag`), for the client to check
+    /// what it received.
     #[utoipa::path(get, path = "/api/transfers/{task_id}",
         params(("task_id" = String, Path, description = "The download task")),
         responses(

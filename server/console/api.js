@@ -132,11 +132,21 @@ export class Api {
     });
     if (reply.code === 200) return reply.data;
     const err = new ApiError(reply.data?.error || 'error', reply.message, reply.data || {});
-    if (err.code === 'invalid_token' && this.session && action !== 'logout') {
-      if (!again && this.session.token !== token) return this.call(action, data, true);
-      this.ended();
+    if (err.code === 'invalid_token' && this.session && action !== 'logout' && action !== 'refresh_token') {
+      // Sent with a token a refresh replaced (or is replacing): once more with the new one.
+      if (this.refreshing) await this.refreshing;
+      if (!again && this.session && this.session.token !== token) return this.call(action, data, true);
+      if (this.session) this.ended();
     }
     throw err;
+  }
+
+  // The token for a transfer: after any refresh in flight; a session that ended is
+  // `invalid_token`, not a lost connection.
+  async bearer() {
+    if (this.refreshing) await this.refreshing;
+    if (!this.session) throw new ApiError('invalid_token', 'Your session ended. Log in again.');
+    return this.session.token;
   }
 
   // Events: `handler(name, data)` gets every event this session receives; the returned
@@ -261,6 +271,8 @@ export class Api {
       this.session.exp = data.exp;
       this.save();
       this.scheduleRefresh();
+      // The server ends a listener with the session it was registered under.
+      if (this.listening) this.register().catch(() => {});
     } catch (e) {
       if (e.code !== 'invalid_token') this.refreshTimer = setTimeout(() => this.refresh(), 30000);
     } finally {
@@ -338,7 +350,8 @@ export class Api {
         reply.code === 202 || ['invalid_offset', 'transfer_timeout'].includes(reply.data?.error);
       if (resumable && Number.isInteger(reply.data?.received)) {
         // Resumes that gain nothing (another instance without the part, again and again)
-        // end after a few.
+        // end after a few; drops count afresh while bytes advance.
+        if (reply.data.received > offset) failures = 0;
         stalls = reply.data.received > offset ? 0 : stalls + 1;
         if (stalls > ATTEMPTS) throw lost();
         offset = reply.data.received;
@@ -352,7 +365,8 @@ export class Api {
   // One PUT of `file`'s bytes from `start` to its end; resolves with the server's reply,
   // rejects with a TypeError when the connection fails (or a gateway answers 502–504),
   // with an ApiError for another answer that is not a reply.
-  put(taskId, file, start, sha256, sent, signal) {
+  async put(taskId, file, start, sha256, sent, signal) {
+    const token = await this.bearer();
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(cancelled());
@@ -360,7 +374,7 @@ export class Api {
       }
       const xhr = new XMLHttpRequest();
       xhr.open('PUT', this.transferUrl(taskId));
-      xhr.setRequestHeader('Authorization', `Bearer ${this.session.token}`);
+      xhr.setRequestHeader('Authorization', `Bearer ${token}`);
       xhr.setRequestHeader('X-Coffer-Sha256', sha256);
       if (start > 0) {
         xhr.setRequestHeader('Content-Range', `bytes ${start}-${file.size - 1}/${file.size}`);
@@ -418,15 +432,22 @@ export class Api {
     let failures = 0;
     let hash = new Sha256();
     let expected = null;
+    // A drop, a gateway's 5xx or a short answer: wait, then ask for the rest (drops count
+    // afresh while bytes arrive).
+    const retry = async (before) => {
+      failures = done > before ? 1 : failures + 1;
+      if (failures > ATTEMPTS) throw lost();
+      await sleep(300 * failures);
+    };
     for (;;) {
-      const headers = { Authorization: `Bearer ${this.session.token}` };
+      const before = done;
+      const headers = { Authorization: `Bearer ${await this.bearer()}` };
       if (done > 0) headers.Range = `bytes=${done}-`;
       let res;
       try {
         res = await fetch(this.transferUrl(taskId), { headers, cache: 'no-store' });
       } catch {
-        if (++failures > ATTEMPTS) throw lost();
-        await sleep(300 * failures);
+        await retry(before);
         continue;
       }
       if (!res.ok) {
@@ -437,7 +458,12 @@ export class Api {
           // not a reply
         }
         if (reply?.data?.error) throw new ApiError(reply.data.error, reply.message, reply.data);
-        throw notAReply(res.status);
+        const err = notAReply(res.status);
+        if (err instanceof TypeError) {
+          await retry(before);
+          continue;
+        }
+        throw err;
       }
       expected = res.headers.get('x-coffer-sha256') || expected;
       if (done > 0 && res.status !== 206) {
@@ -450,6 +476,7 @@ export class Api {
       }
       total ??= sizeOf(res, done);
       const reader = res.body.getReader();
+      let broken = false;
       try {
         for (;;) {
           const { done: end, value } = await reader.read();
@@ -466,11 +493,10 @@ export class Api {
           }
         }
       } catch {
-        if (++failures > ATTEMPTS) throw lost();
-        await sleep(300 * failures);
-        continue;
+        broken = true;
       }
-      if (total == null || done >= total) break;
+      if (total == null ? !broken : done >= total) break;
+      await retry(before);
     }
     const got = hash.hex();
     if (expected && got !== expected) {

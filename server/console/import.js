@@ -36,7 +36,14 @@ export async function importPage(main, { api, onLeave }) {
   let jobId = null;
   let uploads = null;
   let stopFollowing = () => {};
-  onLeave(() => stopFollowing());
+  let left = false;
+  // Leaving the page stops its uploads (the job then times out, as one left pending does)
+  // and the following of a job that runs on.
+  onLeave(() => {
+    left = true;
+    uploads?.abort();
+    stopFollowing();
+  });
 
   // Cancel stops the uploads in progress, then the job (which removes what it uploaded).
   cancel.addEventListener('click', () =>
@@ -68,6 +75,7 @@ export async function importPage(main, { api, onLeave }) {
       try {
         await api.upload(job.archive_task_id, archiveFile, (d, t, step) => archiveBar.set(d, t, step), uploads.signal);
         await api.upload(job.key_task_id, keyFile, (d, t, step) => keyBar.set(d, t, step), uploads.signal);
+        if (left) return;
         const request = { backup_task_id: jobId, mode: mode.value, dry_run: dryRun.checked, allow_legacy: allowLegacy.checked };
         if (mode.value === 'merge') request.on_conflict = onConflict.value;
         if (passphrase.value) request.passphrase = passphrase.value;
@@ -80,6 +88,7 @@ export async function importPage(main, { api, onLeave }) {
           (s) => jobBar.percent(s.progress_percent, jobNote(s)),
           (stop) => {
             stopFollowing = stop;
+            if (left) stop();
           },
         );
         jobBar.percent(end.progress_percent, jobNote(end));

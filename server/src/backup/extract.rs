@@ -12,7 +12,8 @@
 //! Files and folders are made relative to directory handles, one path component at a time
 //! (`openat`, `mkdirat`, `renameat`), never through a whole path: a deep tree of long names
 //! can pass Linux's `PATH_MAX` (4,096 bytes) below the target directory, and no component
-//! is followed if it is a symbolic link.
+//! below it is followed if it is a symbolic link. (A legacy archive's scratch files are
+//! written by path under the staging directory.)
 //!
 //! A legacy CFMS archive (with `--allow-legacy`) has no MACs and no hashes of its own: it is
 //! decrypted, converted and every file hashed into a scratch directory first (inside the
@@ -347,10 +348,8 @@ pub fn list(archive: impl io::Read, key: &Unlocked) -> Result<Value> {
 
 /// Writes blobs as the layout says, once each has been checked.
 struct Extract<'a> {
-    /// The target directory.
+    /// The target directory, and its staging directory.
     tree: Tree,
-    /// The staging directory inside it.
-    staging: PathBuf,
     index: Index,
     root: &'a str,
     all_revisions: bool,
@@ -358,25 +357,55 @@ struct Extract<'a> {
     written: u64,
 }
 
-/// A directory that paths below it are resolved against one component at a time.
-struct Tree(OwnedFd);
+/// The target directory, which paths below it are resolved against one component at a
+/// time, and the staging directory made inside it.
+struct Tree {
+    root: OwnedFd,
+    staging: OwnedFd,
+}
 
 impl Tree {
-    /// The target directory itself may be reached through a link (the user named it).
+    /// Opens `dir` (which may be reached through a link: the user named it) and makes the
+    /// staging directory in it.
     fn open(dir: &Path) -> Result<Self> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        rustix::fs::open(dir, flags, Mode::empty())
-            .map(Self)
-            .map_err(|e| local("opening the target directory")(e.into()))
+        let root = rustix::fs::open(dir, flags, Mode::empty())
+            .map_err(|e| local("opening the target directory")(e.into()))?;
+        rustix::fs::mkdirat(&root, STAGING, Mode::from_raw_mode(0o700))
+            .map_err(|e| local("creating the staging directory")(e.into()))?;
+        let staging = rustix::fs::openat(&root, STAGING, Self::dir_flags(), Mode::empty())
+            .map_err(|e| local("opening the staging directory")(e.into()))?;
+        Ok(Self { root, staging })
     }
 
     fn dir_flags() -> OFlags {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
     }
 
-    /// The directory `rel` names below this one, made (with its parents) when missing.
+    fn new_file(dir: &OwnedFd, name: impl rustix::path::Arg, mode: u32) -> io::Result<File> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(File::from(rustix::fs::openat(
+            dir,
+            name,
+            flags,
+            Mode::from_raw_mode(mode),
+        )?))
+    }
+
+    /// A new file named `name` directly in the target directory.
+    fn top_file(&self, name: &str) -> io::Result<File> {
+        Self::new_file(&self.root, name, 0o644)
+    }
+
+    /// A new staging file for blob `sha256`.
+    fn staged(&self, sha256: &str) -> io::Result<File> {
+        Self::new_file(&self.staging, sha256, 0o600)
+    }
+
+    /// The directory `rel` names below the target, made (with its parents) when missing.
     fn dir(&self, rel: &Path) -> io::Result<OwnedFd> {
-        let mut current = rustix::fs::openat(&self.0, ".", Self::dir_flags(), Mode::empty())?;
+        let mut current = rustix::fs::openat(&self.root, ".", Self::dir_flags(), Mode::empty())?;
         for part in rel.components() {
             let Component::Normal(name) = part else {
                 return Err(io::Error::other("not a plain relative path"));
@@ -390,25 +419,24 @@ impl Tree {
         Ok(current)
     }
 
-    /// Puts the staged file `staged` at `rel`: moved there when `last`, else copied.
-    fn place(&self, staged: &Path, rel: &Path, last: bool) -> io::Result<()> {
+    /// Puts staged blob `sha256` at `rel`: moved there when `last`, else copied.
+    fn place(&self, sha256: &str, rel: &Path, last: bool) -> io::Result<()> {
         let parent = self.dir(rel.parent().unwrap_or(Path::new("")))?;
         let name = rel
             .file_name()
             .ok_or_else(|| io::Error::other("no file name"))?;
         if last {
-            return rustix::fs::renameat(rustix::fs::CWD, staged, &parent, name)
+            return rustix::fs::renameat(&self.staging, sha256, &parent, name)
                 .map_err(io::Error::from);
         }
-        let mut from = File::open(staged)?;
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut to = File::from(rustix::fs::openat(
-            &parent,
-            name,
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut from = File::from(rustix::fs::openat(
+            &self.staging,
+            sha256,
             flags,
-            Mode::from_raw_mode(0o644),
+            Mode::empty(),
         )?);
+        let mut to = Self::new_file(&parent, name, 0o644)?;
         io::copy(&mut from, &mut to)?;
         Ok(())
     }
@@ -433,20 +461,19 @@ impl Visitor for Extract<'_> {
         if !self.layout()?.blobs.contains_key(sha256) {
             return Ok(Box::new(io::sink()));
         }
-        let file = File::create_new(self.staging.join(sha256)).map_err(local("staging a blob"))?;
+        let file = self.tree.staged(sha256).map_err(local("staging a blob"))?;
         Ok(Box::new(BufWriter::with_capacity(256 * 1024, file)))
     }
 
     fn blob_done(&mut self, sha256: &str) -> Result<()> {
-        let staged = self.staging.join(sha256);
         let Some(targets) = self.layout()?.blobs.remove(sha256) else {
             return Ok(());
         };
         let count = targets.len();
         for (i, target) in targets.into_iter().enumerate() {
             self.tree
-                .place(&staged, &target, i + 1 == count)
-                .map_err(local("naming a file"))?;
+                .place(sha256, &target, i + 1 == count)
+                .map_err(|e| Error::Internal(format!("writing {}: {e}", target.display())))?;
             self.written += 1;
         }
         Ok(())
@@ -473,18 +500,18 @@ pub fn extract(
         }
     }
     fs::create_dir_all(dir).map_err(local("creating the target directory"))?;
-    let staging = dir.join(STAGING);
-    fs::create_dir(&staging).map_err(local("creating the staging directory"))?;
     let mut extract = Extract {
         tree: Tree::open(dir)?,
-        staging: staging.clone(),
         index: Index::default(),
         root,
         all_revisions,
         layout: None,
         written: 0,
     };
+    // A legacy archive's scratch goes under the staging directory, by path.
+    let staging = dir.join(STAGING);
     let walked = read(archive, key, &mut extract, &staging.join("cfms"));
+    // By path too: a link put in its place would itself be removed, not followed.
     let _ = fs::remove_dir_all(&staging);
     let summary = walked?;
     let written = extract.written;
@@ -497,11 +524,14 @@ pub fn extract(
         extract
             .tree
             .dir(folder)
-            .map_err(local("creating a folder"))?;
+            .map_err(|e| Error::Internal(format!("creating {}: {e}", folder.display())))?;
     }
     layout.description["archive"] = summary;
     layout.description["files_written"] = json!(written);
-    let out = File::create_new(dir.join(DESCRIPTION)).map_err(local("writing the description"))?;
+    let out = extract
+        .tree
+        .top_file(DESCRIPTION)
+        .map_err(local("writing the description"))?;
     let mut out = BufWriter::new(out);
     serde_json::to_writer_pretty(&mut out, &layout.description)
         .map_err(|e| Error::Internal(format!("writing the description: {e}")))?;
@@ -515,6 +545,24 @@ pub fn extract(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_link_below_the_target_is_followed() {
+        let target = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let tree = Tree::open(target.path()).unwrap();
+        // A link where a folder goes, put there by someone else meanwhile.
+        std::os::unix::fs::symlink(outside.path(), target.path().join("a")).unwrap();
+        assert!(tree.dir(Path::new("a/b")).is_err());
+        assert!(tree.place("0", Path::new("a/file"), true).is_err());
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        // Plain names below it are made, one at a time.
+        let mut staged = tree.staged("0").unwrap();
+        staged.write_all(b"bytes").unwrap();
+        tree.place("0", Path::new("x/y/file"), true).unwrap();
+        assert_eq!(fs::read(target.path().join("x/y/file")).unwrap(), b"bytes");
+        assert!(tree.dir(Path::new("../escape")).is_err());
+    }
 
     #[test]
     fn escaped_names_are_single_safe_components() {
