@@ -72,6 +72,7 @@ export async function importPage(main, { api, onLeave }) {
       bars.replaceChildren(archiveBar.el, keyBar.el, jobBar.el);
       jobBar.percent(0, 'Waiting for the uploads');
       uploads = new AbortController();
+      let started = false;
       try {
         await api.upload(job.archive_task_id, archiveFile, (d, t, step) => archiveBar.set(d, t, step), uploads.signal);
         await api.upload(job.key_task_id, keyFile, (d, t, step) => keyBar.set(d, t, step), uploads.signal);
@@ -81,6 +82,7 @@ export async function importPage(main, { api, onLeave }) {
         if (passphrase.value) request.passphrase = passphrase.value;
         if (identity.value.trim()) request.identity = identity.value.trim();
         await api.call('start_backup_import', request);
+        started = true;
         announce('Import started.');
         const end = await api.follow(
           jobId,
@@ -106,6 +108,9 @@ export async function importPage(main, { api, onLeave }) {
           out.ok('The import was cancelled; nothing of it was kept.');
           return;
         }
+        // A job that never started (an upload failed, or start refused the files) is let go
+        // at once, its uploads with it: the next attempt makes a new one.
+        if (!started) api.call('cancel_backup_import', { backup_task_id: jobId }).catch(() => {});
         throw err;
       } finally {
         cancel.hidden = true;

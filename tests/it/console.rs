@@ -231,9 +231,9 @@ async fn pipe(client: TcpStream, target: SocketAddr, network: Network, seen: Arc
                 match network {
                     Network::CutFirstUpload => {
                         if *sent > 1024 * 1024 && !seen.cut.swap(true, Ordering::SeqCst) {
-                            // The browser hears the start of an answer, then nothing: a drop
-                            // it reports (it re-sends, unasked, only a request that heard
-                            // nothing back).
+                            // What a gateway answers when the instance behind it drops:
+                            // 502. (A connection closed with no answer at all is one the
+                            // browser may send again by itself, unseen by the page.)
                             cut_tx.notify_one();
                             return;
                         }
@@ -257,13 +257,15 @@ async fn pipe(client: TcpStream, target: SocketAddr, network: Network, seen: Arc
                     Ok(n) => if cw.write_all(&buf[..n]).await.is_err() { return },
                 },
                 () = cut_now.notified() => {
-                    let _ = cw.write_all(b"HTTP/1.1 502 Bad Gateway\r\n").await;
+                    let _ = cw
+                        .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
                     return;
                 }
             }
         }
     };
-    // The answering side ends the connection (a cut, after its partial answer).
+    // The answering side ends the connection (a cut, after its 502).
     let up = tokio::spawn(up);
     down.await;
     up.abort();
@@ -669,7 +671,7 @@ async fn a_wrong_key_file_shows_the_error_sentence() {
 
     let browser = Browser::open(1280, 900).await;
     let scenario_base = base.clone();
-    browser
+    let job = browser
         .run("console_wrong_key", move |c, _| async move {
             let base = scenario_base;
             log_in(&c, &base, "second", "admin", SECOND_PASSWORD).await;
@@ -687,9 +689,29 @@ async fn a_wrong_key_file_shows_the_error_sentence() {
                 alert,
                 json!("The key does not belong to this archive. [backup_wrong_key]"),
             );
+            let job = js(&c, "return document.querySelector('[data-job]').dataset.job", vec![]).await;
+            job.as_str().unwrap().to_owned()
         })
         .await;
+    // The job that never started is let go at once, not left to its deadline.
     let second = api(&base, Some("second"), "admin", SECOND_PASSWORD).await;
+    let started = std::time::Instant::now();
+    loop {
+        let status = second
+            .call::<GetBackupImportStatus>(&JobIdRequest {
+                backup_task_id: job.clone(),
+            })
+            .await
+            .unwrap();
+        if status.status == api_spec::jobs::JobState::Cancelled {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let top = second
         .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
         .await
