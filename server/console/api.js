@@ -274,7 +274,9 @@ export class Api {
       // The server ends a listener with the session it was registered under.
       if (this.listening) this.register().catch(() => {});
     } catch (e) {
-      if (e.code !== 'invalid_token') this.refreshTimer = setTimeout(() => this.refresh(), 30000);
+      // Refused: the session ended (revoked, expired); anything else: try again soon.
+      if (e.code === 'invalid_token' && this.session) this.ended();
+      else this.refreshTimer = setTimeout(() => this.refresh(), 30000);
     } finally {
       this.refreshing = null;
       done();

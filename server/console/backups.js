@@ -116,7 +116,15 @@ export async function backupsPage(main, { api, onLeave }) {
 
   // The outcome goes above the list, which is drawn again with the backup's new state.
   async function doVerify(b, secrets) {
-    const result = await api.call('verify_backup', { backup_id: b.backup_id, ...secrets });
+    let result;
+    try {
+      result = await api.call('verify_backup', { backup_id: b.backup_id, ...secrets });
+    } catch (err) {
+      // Damage found is recorded on the backup: show its state, and the error above it.
+      await load();
+      listOut.error(err);
+      return;
+    }
     const c = result.counts || {};
     await load();
     listOut.ok(`Backup ${b.name} is intact: ${c.documents ?? 0} documents, ${c.files ?? 0} files checked.`);

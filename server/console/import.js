@@ -61,8 +61,14 @@ export async function importPage(main, { api, onLeave }) {
     busy(start, out, async () => {
       const archiveFile = archive.files[0];
       const keyFile = key.files[0];
+      // Made before the job: leaving the page from here on stops what follows.
+      uploads = new AbortController();
       const job = await api.call('initiate_backup_import', {});
       jobId = job.backup_task_id;
+      if (left) {
+        api.call('cancel_backup_import', { backup_task_id: jobId }).catch(() => {});
+        return;
+      }
       cancel.hidden = false;
       // Its id, for `coffer backup status JOB` and for the record.
       jobLine.replaceChildren('Import job ', h('code', { 'data-job': jobId }, jobId));
@@ -71,7 +77,6 @@ export async function importPage(main, { api, onLeave }) {
       const jobBar = progress('Import');
       bars.replaceChildren(archiveBar.el, keyBar.el, jobBar.el);
       jobBar.percent(0, 'Waiting for the uploads');
-      uploads = new AbortController();
       let started = false;
       try {
         await api.upload(job.archive_task_id, archiveFile, (d, t, step) => archiveBar.set(d, t, step), uploads.signal);
@@ -110,7 +115,9 @@ export async function importPage(main, { api, onLeave }) {
         }
         // A job that never started (an upload failed, or start refused the files) is let go
         // at once, its uploads with it: the next attempt makes a new one.
-        if (!started) api.call('cancel_backup_import', { backup_task_id: jobId }).catch(() => {});
+        // (Not when the connection broke: the job may have been queued all the same.)
+        const refused = !['connection_lost', 'connection_failed'].includes(err.code);
+        if (!started && refused) api.call('cancel_backup_import', { backup_task_id: jobId }).catch(() => {});
         throw err;
       } finally {
         cancel.hidden = true;

@@ -235,6 +235,10 @@ async fn pipe(client: TcpStream, target: SocketAddr, network: Network, seen: Arc
                             // 502. (A connection closed with no answer at all is one the
                             // browser may send again by itself, unseen by the page.)
                             cut_tx.notify_one();
+                            // What the browser still sends is read and dropped until it
+                            // closes, so that the close after the 502 is an orderly one (a
+                            // reset could lose the 502 on its way).
+                            while matches!(cr.read(&mut buf).await, Ok(n) if n > 0) {}
                             return;
                         }
                     }
@@ -253,22 +257,27 @@ async fn pipe(client: TcpStream, target: SocketAddr, network: Network, seen: Arc
         loop {
             tokio::select! {
                 read = sr.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => if cw.write_all(&buf[..n]).await.is_err() { return },
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => if cw.write_all(&buf[..n]).await.is_err() { return false },
                 },
                 () = cut_now.notified() => {
                     let _ = cw
                         .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                         .await;
-                    return;
+                    let _ = cw.shutdown().await;
+                    return true;
                 }
             }
         }
     };
-    // The answering side ends the connection (a cut, after its 502).
+    // The answering side ends the connection; after a cut's 502, once the browser has
+    // closed its side (bounded).
     let up = tokio::spawn(up);
-    down.await;
-    up.abort();
+    if down.await {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), up).await;
+    } else {
+        up.abort();
+    }
 }
 
 async fn api(base: &str, tenant: Option<&str>, user: &str, password: &str) -> Client {
