@@ -42,6 +42,19 @@ async fn settle(c: &mut Client, done: impl Fn(&[BackupInfo]) -> bool) -> Vec<Bac
     panic!("backups did not settle: {:?}", backups(c).await);
 }
 
+/// Flips one bit in the middle of backup `backup_id`'s archive as tenant `default`'s store
+/// keeps it.
+async fn flip_a_stored_byte(server: &TestServer, c: &mut Client, backup_id: &str) {
+    let tenant = crate::imports::tenant_id(server, "default").await;
+    let (mut archive, _) = crate::backups::download(server, c, backup_id).await;
+    let middle = archive.len() / 2;
+    archive[middle] ^= 0x01;
+    let id = uuid::Uuid::parse_str(backup_id).unwrap();
+    server
+        .store_object(&coffer::layout::archive_object(tenant, id), &archive)
+        .await;
+}
+
 async fn audited_removals(server: &TestServer) -> Vec<audit_entry::Model> {
     audit_entry::Entity::find()
         .filter(audit_entry::Column::Action.eq("retention_remove_backup"))
@@ -338,15 +351,8 @@ async fn a_byte_flipped_in_a_stored_archive_fails_the_next_drill_with_event_audi
     assert!(sample(&good, "coffer_bytes_total", &[("flow", "verified")]).unwrap_or(0.0) > 0.0);
 
     // A byte flipped in the middle of each stored archive.
-    let tenant = crate::imports::tenant_id(&server, "default").await;
     for b in &list {
-        let (mut archive, _) = crate::backups::download(&server, &mut c, &b.backup_id).await;
-        let middle = archive.len() / 2;
-        archive[middle] ^= 0x01;
-        let id = uuid::Uuid::parse_str(&b.backup_id).unwrap();
-        server
-            .store_object(&coffer::layout::archive_object(tenant, id), &archive)
-            .await;
+        flip_a_stored_byte(&server, &mut c, &b.backup_id).await;
     }
     // The drill at 03:00 verifies both again.
     clock.set(JAN_1 + 3 * HOUR + 60_000);
@@ -879,14 +885,7 @@ async fn a_verification_asked_for_is_recorded_on_the_backup() {
     assert_eq!(after[0].verified_time, Some((JAN_1 + HOUR) as f64 / 1000.0));
     assert_eq!(after[0].verify_error, None);
 
-    let tenant = crate::imports::tenant_id(&server, "default").await;
-    let (mut archive, _) = crate::backups::download(&server, &mut c, &b.backup_id).await;
-    let middle = archive.len() / 2;
-    archive[middle] ^= 0x01;
-    let id = uuid::Uuid::parse_str(&b.backup_id).unwrap();
-    server
-        .store_object(&coffer::layout::archive_object(tenant, id), &archive)
-        .await;
+    flip_a_stored_byte(&server, &mut c, &b.backup_id).await;
     clock.set(JAN_1 + 2 * HOUR);
     let e = c.call::<VerifyBackup>(&verify).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::BackupMacMismatch);
