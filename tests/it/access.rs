@@ -358,7 +358,7 @@ async fn move_rules_refuse_only_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manage_rules_refuse_rule_changes_and_grants() {
-    let (server, mut admin, mut alice) = setup().await;
+    let (server, mut admin, alice) = setup().await;
     user(&server, &mut admin, "bob", &[], &[]).await;
     let doc = mkdoc_req(&mut admin, doc_with("g.txt", None, "manage"), b"g").await;
     let folder = dir_with(&mut admin, "gf", None, "manage").await;
@@ -891,7 +891,7 @@ async fn explicit_grants_allow_access_until_revoked() {
     }
 
     // Without manage_access / view_access_entries: permission_denied.
-    let mut bob = user(&server, &mut admin, "bob", &[], &[]).await;
+    let bob = user(&server, &mut admin, "bob", &[], &[]).await;
     expect_error(
         bob.call::<GrantAccess>(&grant(
             EntityType::User,
@@ -1118,7 +1118,7 @@ async fn permissions_gate_the_document_actions() {
         );
     }
     // Anonymous callers get 401 even for reads.
-    let mut anon = server.client().await;
+    let anon = server.client().await;
     let r = anon
         .request("list_directory", json!({"folder_id": null}))
         .await;

@@ -114,7 +114,7 @@ pub async fn login_response(
     password: &str,
     tenant: Option<&str>,
 ) -> Result<LoginResponse, ApiFailure> {
-    let mut c = server.client().await;
+    let c = server.client().await;
     c.call::<Login>(&LoginRequest {
         username: username.into(),
         password: password.into(),

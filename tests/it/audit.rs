@@ -228,7 +228,7 @@ async fn reading_the_audit_log_needs_its_permission() {
         .copied()
         .filter(|p| *p != permissions::VIEW_AUDIT_LOGS)
         .collect();
-    let mut nosy = user_with(&server, &mut admin, "nosy", &others).await;
+    let nosy = user_with(&server, &mut admin, "nosy", &others).await;
     assert_fails(
         nosy.call::<ViewAuditLogs>(&ViewAuditLogsRequest::default())
             .await,

@@ -30,7 +30,7 @@ async fn create_plain_user(admin: &mut Client, username: &str, password: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_logs_in_with_every_permission() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let c = server.client().await;
     let res = c
         .call::<Login>(&login_req("admin", ADMIN_PASSWORD, None))
         .await
@@ -54,7 +54,7 @@ fn api_spec_now() -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_unknown_user_and_unknown_tenant_look_the_same() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let c = server.client().await;
     for req in [
         login_req("admin", "wrong-password", None),
         login_req("nobody", ADMIN_PASSWORD, None),
@@ -69,7 +69,7 @@ async fn wrong_password_unknown_user_and_unknown_tenant_look_the_same() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_throttled_without_blocking_others() {
     let server = TestServer::start_with(|c| c.login_max_failures = 3).await;
-    let mut c = server.client().await;
+    let c = server.client().await;
     for _ in 0..3 {
         let err = c
             .call::<Login>(&login_req("admin", "bad-password", None))
@@ -90,7 +90,7 @@ async fn repeated_failures_are_throttled_without_blocking_others() {
         "throttling must not sleep"
     );
     // Other accounts and anonymous actions keep working.
-    let mut other = server.client().await;
+    let other = server.client().await;
     assert!(
         other
             .call::<api_spec::actions::ServerInfo>(&Empty {})
@@ -111,21 +111,22 @@ async fn login_burst(
     for _ in 0..connections {
         clients.push(server.client().await);
     }
-    let login = serde_json::json!({"action": "login",
-        "data": {"username": "admin", "password": password}});
-    for c in &mut clients {
-        for _ in 0..per_connection {
-            c.send_text(login.to_string()).await;
-        }
-    }
-    let mut outcomes = Vec::new();
-    for c in &mut clients {
-        for _ in 0..per_connection {
-            let reply = c.next_reply().await;
+    let login = serde_json::json!({"username": "admin", "password": password});
+    // Every connection sends its logins at once, pipelined (each reply finds its request by
+    // `request_id`).
+    let replies = futures_util::future::join_all(
+        clients
+            .iter()
+            .flat_map(|c| (0..per_connection).map(|_| c.request("login", login.clone()))),
+    )
+    .await;
+    let outcomes = replies
+        .into_iter()
+        .map(|reply| {
             let error = reply.data["error"].as_str().map(str::to_owned);
-            outcomes.push((reply.code, error));
-        }
-    }
+            (reply.code, error)
+        })
+        .collect();
     (outcomes, clients.remove(0))
 }
 
@@ -136,7 +137,7 @@ async fn login_burst(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_passwords_get_no_more_guesses_than_sequential_ones() {
     let server = TestServer::start().await;
-    let (outcomes, mut c) = login_burst(&server, "wrong-password", (4, 10)).await;
+    let (outcomes, c) = login_burst(&server, "wrong-password", (4, 10)).await;
     let count = |code: u16, error: &str| {
         outcomes
             .iter()
@@ -178,7 +179,8 @@ async fn token_must_match_its_user() {
     let mut admin = server.admin().await;
     create_plain_user(&mut admin, "bob", "bob-password-1").await;
     // The admin's token presented under bob's name is refused.
-    admin.username = Some("bob".into());
+    let token = admin.token().unwrap();
+    admin.act_as(Some("bob"), &token);
     let err = admin
         .call::<GetUserInfo>(&UsernameRequest {
             username: "bob".into(),
@@ -187,13 +189,13 @@ async fn token_must_match_its_user() {
         .unwrap_err();
     assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
     // Without a name, the token alone names its session: the admin's.
-    admin.username = None;
+    admin.act_as(None, &token);
     let users = admin
         .call::<ListUsers>(&Empty {})
         .await
         .expect("token alone");
     assert!(users.users.iter().any(|u| u.username == "bob"));
-    admin.token = Some("forged".into());
+    admin.act_as(None, "forged");
     let err = admin.call::<ListUsers>(&Empty {}).await.unwrap_err();
     assert_eq!((err.code, err.error), (401, ErrorCode::InvalidToken));
 }
@@ -202,12 +204,12 @@ async fn token_must_match_its_user() {
 async fn refresh_rotates_the_token() {
     let server = TestServer::start().await;
     let mut c = server.admin().await;
-    let old = c.token.clone().unwrap();
+    let old = c.token().unwrap();
     let res = c.call::<RefreshToken>(&Empty {}).await.unwrap();
     assert_ne!(res.token, old);
-    c.token = Some(res.token.clone());
+    c.act_as(Some("admin"), &res.token);
     assert!(c.call::<ListUsers>(&Empty {}).await.is_ok());
-    c.token = Some(old);
+    c.act_as(Some("admin"), &old);
     assert_eq!(
         c.call::<ListUsers>(&Empty {}).await.unwrap_err().error,
         ErrorCode::InvalidToken
@@ -217,9 +219,9 @@ async fn refresh_rotates_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_revokes_this_token_or_all() {
     let server = TestServer::start().await;
-    let mut a = server.admin().await;
-    let mut b = server.admin().await;
-    let mut c = server.admin().await;
+    let a = server.admin().await;
+    let b = server.admin().await;
+    let c = server.admin().await;
     a.call::<Logout>(&LogoutRequest { all: false })
         .await
         .unwrap();
@@ -243,7 +245,7 @@ async fn logout_revokes_this_token_or_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_expire() {
     let server = TestServer::start_with(|c| c.token_ttl_secs = 1).await;
-    let mut c = server.admin().await;
+    let c = server.admin().await;
     assert!(c.call::<ListUsers>(&Empty {}).await.is_ok());
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(
@@ -395,7 +397,7 @@ async fn permissionless_users_are_denied_admin_actions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_updates_last_login() {
     let server = TestServer::start().await;
-    let mut admin = server.admin().await;
+    let admin = server.admin().await;
     let info = admin
         .call::<GetUserInfo>(&UsernameRequest {
             username: "admin".into(),
@@ -413,10 +415,9 @@ async fn another_instance_sees_a_revocation_within_its_auth_cache_time() {
     let other = coffer::start(config, coffer::server::Signals::Ignore)
         .await
         .unwrap();
-    let mut here = server.admin().await;
+    let here = server.admin().await;
     let mut there = Client::connect(&format!("ws://{}/ws", other.addr())).await;
-    there.username = here.username.clone();
-    there.token = here.token.clone();
+    there.share_session(&here);
     // The other instance authenticates the session, and remembers it.
     assert!(there.call::<ListUsers>(&Empty {}).await.is_ok());
     here.call::<Logout>(&LogoutRequest { all: false })

@@ -11,7 +11,7 @@ use api_spec::actions::{
 use api_spec::envelope::Empty;
 use coffer::backup::keys::KeyFile;
 use coffer::backup::verify::{Summary, verify};
-use tests::{Client, TestServer, http};
+use tests::{Client, TestServer};
 
 pub(crate) fn content(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -59,9 +59,6 @@ pub(crate) async fn populate(c: &mut Client) {
         c.upload(
             &doc.task_data.task_id,
             format!("note number {i}").as_bytes(),
-            0,
-            None,
-            4096,
         )
         .await
         .unwrap();
@@ -75,7 +72,7 @@ pub(crate) async fn populate(c: &mut Client) {
         })
         .await
         .unwrap();
-    c.upload(&big.task_data.task_id, &content(300_000, 3), 0, None, 65536)
+    c.upload(&big.task_data.task_id, &content(300_000, 3))
         .await
         .unwrap();
     let next = c
@@ -84,15 +81,9 @@ pub(crate) async fn populate(c: &mut Client) {
         })
         .await
         .unwrap();
-    c.upload(
-        &next.task_data.task_id,
-        &content(200_000, 4),
-        0,
-        None,
-        65536,
-    )
-    .await
-    .unwrap();
+    c.upload(&next.task_data.task_id, &content(200_000, 4))
+        .await
+        .unwrap();
     let empty = c
         .call::<CreateDocument>(&CreateDocumentRequest {
             title: "empty".into(),
@@ -102,9 +93,7 @@ pub(crate) async fn populate(c: &mut Client) {
         })
         .await
         .unwrap();
-    c.upload(&empty.task_data.task_id, b"", 0, None, 1)
-        .await
-        .unwrap();
+    c.upload(&empty.task_data.task_id, b"").await.unwrap();
 }
 
 /// Starts an export and waits for its completion event; returns (backup id, job id, event).
@@ -136,30 +125,24 @@ pub(crate) fn plain(name: &str) -> GenerateBackupRequest {
 }
 
 pub(crate) async fn listener(server: &TestServer) -> Client {
-    let mut l = server.admin().await;
+    let l = server.admin().await;
     l.call::<RegisterListener>(&RegisterListenerRequest { events: None })
         .await
         .unwrap();
     l
 }
 
-/// Downloads a backup's archive and key over HTTP.
-pub(crate) async fn download(
-    server: &TestServer,
-    c: &mut Client,
-    backup_id: &str,
-) -> (Vec<u8>, Vec<u8>) {
+/// Downloads a backup's archive and key.
+pub(crate) async fn download(c: &mut Client, backup_id: &str) -> (Vec<u8>, Vec<u8>) {
     let tasks = c
         .call::<GetBackupDownload>(&BackupIdRequest {
             backup_id: backup_id.into(),
         })
         .await
         .unwrap();
-    let base = server.http_url("");
-    let archive = http::get(&base, c.token.as_deref(), &tasks.archive.task_id, None).await;
-    let key = http::get(&base, c.token.as_deref(), &tasks.key.task_id, None).await;
-    assert_eq!((archive.status, key.status), (200, 200));
-    (archive.body, key.body)
+    let archive = c.download(&tasks.archive.task_id).await.unwrap();
+    let key = c.download(&tasks.key.task_id).await.unwrap();
+    (archive, key)
 }
 
 fn check(archive: &[u8], key: &[u8], passphrase: Option<&str>) -> Result<Summary, ErrorCode> {
@@ -193,7 +176,7 @@ async fn export_download_and_verify_round_trip() {
     assert_eq!(listed.backups.len(), 1);
     assert_eq!(listed.backups[0].status, "completed");
 
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let summary = check(&archive, &key, None).expect("the archive verifies");
     assert_eq!(summary.tenant, "default");
     assert!(summary.compressed);
@@ -293,7 +276,7 @@ async fn empty_tenants_and_uncompressed_archives_verify() {
     };
     let (backup_id, _, done) = export(&mut c, &mut l, req).await;
     assert_eq!(done["status"], "completed");
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let summary = check(&archive, &key, None).unwrap();
     assert!(!summary.compressed);
     assert_eq!(
@@ -318,7 +301,7 @@ async fn passphrase_protected_keys() {
         compression: None,
     };
     let (backup_id, _, _) = export(&mut c, &mut l, req).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     assert!(
         !String::from_utf8_lossy(&key).contains("\"key\""),
         "the raw key is not in a wrapped key file"
@@ -378,8 +361,8 @@ async fn every_kind_of_tampering_has_its_own_code() {
     populate(&mut c).await;
     let (first, _, _) = export(&mut c, &mut l, plain("first")).await;
     let (second, _, _) = export(&mut c, &mut l, plain("second")).await;
-    let (archive, key) = download(&server, &mut c, &first).await;
-    let (_, other_key) = download(&server, &mut c, &second).await;
+    let (archive, key) = download(&mut c, &first).await;
+    let (_, other_key) = download(&mut c, &second).await;
     let segs = segments(&archive);
     assert!(segs.len() >= 4, "need several segments, got {}", segs.len());
     assert_eq!(segs.last().unwrap().end, archive.len());
@@ -670,14 +653,8 @@ async fn backup_actions_need_the_permission_and_stay_in_their_tenant() {
     );
     // Download tasks are the creator's alone.
     let tasks = admin.call::<GetBackupDownload>(&by_id).await.unwrap();
-    let got = http::get(
-        &server.http_url(""),
-        other.token.as_deref(),
-        &tasks.archive.task_id,
-        None,
-    )
-    .await;
-    assert_eq!(got.status, 404);
+    let got = other.download(&tasks.archive.task_id).await;
+    assert_eq!(got.unwrap_err().code, 404);
     // Names are labels, never paths.
     let bad = GenerateBackupRequest {
         backup_name: Some("../../escaped_backup".into()),
@@ -723,7 +700,7 @@ async fn backups_kept_on_local_disk_move_into_the_object_store_at_start() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("kept locally")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     drop((c, l));
 
     // As an older version kept them: files under data_dir, nothing in the store.
@@ -751,7 +728,7 @@ async fn backups_kept_on_local_disk_move_into_the_object_store_at_start() {
         "moved, not copied"
     );
     let mut c = server.admin().await;
-    let (archive_again, key_again) = download(&server, &mut c, &backup_id).await;
+    let (archive_again, key_again) = download(&mut c, &backup_id).await;
     assert!(
         archive_again == archive,
         "the archive downloads byte for byte"

@@ -39,7 +39,7 @@ async fn wide_archive(server: &TestServer, folders: usize, documents: usize) -> 
     .await;
     let (backup_id, _, done) = export(&mut c, &mut l, plain("template")).await;
     assert_eq!(done["status"], "completed", "{done}");
-    let (archive, key) = download(server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     (
         tests::archive::widen(&archive, &key, folders, documents),
         key,
@@ -49,7 +49,7 @@ async fn wide_archive(server: &TestServer, folders: usize, documents: usize) -> 
 /// Imports the archive into a new tenant `slug`; returns its admin and listener.
 async fn imported(server: &TestServer, slug: &str, pair: &(Vec<u8>, Vec<u8>)) -> (Client, Client) {
     let (mut c, mut l) = tenant(server, slug).await;
-    let (event, status) = import(server, &mut c, &mut l, &pair.0, &pair.1, |_| {}).await;
+    let (event, status) = import(&mut c, &mut l, &pair.0, &pair.1, |_| {}).await;
     assert_eq!(event["status"], "completed", "{status:?}");
     (c, l)
 }
@@ -73,7 +73,7 @@ async fn a_folder_wider_than_a_statement_exports_lists_and_deletes() {
 
     let (backup_id, _, done) = export(&mut c, &mut l, plain("wide")).await;
     assert_eq!(done["status"], "completed", "{done}");
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let key = KeyFile::parse(&key)
         .unwrap()
         .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
@@ -219,7 +219,7 @@ async fn a_large_import_stays_out_of_sight_and_does_not_stall_another_tenants_wr
         .await
         .unwrap();
     let mut b = server.admin().await;
-    let init = upload_pair(&server, &mut a, &pair.0, &pair.1).await;
+    let init = upload_pair(&mut a, &pair.0, &pair.1).await;
     let job = init.backup_task_id.clone();
     a.call::<StartBackupImport>(&start(&job)).await.unwrap();
     let ended = tokio::spawn(async move { finished(&mut a, &mut la, &job).await });
@@ -291,7 +291,7 @@ async fn an_import_cancelled_while_it_writes_its_rows_leaves_nothing() {
     let pair = wide_archive(&server, 0, 20_000).await;
     let blobs_before = server.blob_files().len();
     let (mut a, mut la) = tenant(&server, "cancelled").await;
-    let init = upload_pair(&server, &mut a, &pair.0, &pair.1).await;
+    let init = upload_pair(&mut a, &pair.0, &pair.1).await;
     let job = job_id(&init.backup_task_id);
     a.call::<StartBackupImport>(&start(&init.backup_task_id))
         .await

@@ -70,13 +70,13 @@ async fn requests_and_listeners_keep_a_connection_open() {
     })
     .await;
     // A client that asks something every second is not idle.
-    let mut asking = server.client().await;
+    let asking = server.client().await;
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(asking.request("server_info", json!({})).await.code, 200);
     }
     // A registered listener waits for events without asking: not idle either.
-    let mut listener = server.admin().await;
+    let listener = server.admin().await;
     let reply = listener.request("register_listener", json!({})).await;
     assert_eq!(reply.code, 200, "{reply:?}");
     tokio::time::sleep(Duration::from_secs(4)).await;

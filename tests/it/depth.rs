@@ -33,7 +33,7 @@ async fn chain_archive(server: &TestServer, levels: usize) -> (Vec<u8>, Vec<u8>)
     let mut c = server.admin().await;
     let mut l = listener(server).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("chain")).await;
-    let (archive, key) = download(server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let archive = reseal(&archive, &key, |list| {
         let folders: Vec<String> = (1..=levels)
             .map(|i| {
@@ -108,7 +108,7 @@ fn error_of(reply: &Reply) -> (u16, &str) {
 async fn a_tree_at_the_depth_limit_imports_and_answers_every_action_fast() {
     let (server, mut v, mut vl) = setup().await;
     let (archive, key) = chain_archive(&server, MAX_DEPTH).await;
-    let (event, status) = import(&server, &mut v, &mut vl, &archive, &key, |_| {}).await;
+    let (event, status) = import(&mut v, &mut vl, &archive, &key, |_| {}).await;
     assert_eq!(event["status"], "completed", "{status:?}");
     let chain = chain_ids(&server, "deep").await;
     assert_eq!(chain.len(), MAX_DEPTH);
@@ -259,7 +259,7 @@ async fn an_archive_deeper_than_the_limit_is_refused_and_changes_nothing() {
     let (archive, key) = chain_archive(&server, MAX_DEPTH + 1).await;
     let before = census(&server, "deep").await;
     let blobs = server.blob_files().len();
-    let (event, status) = import(&server, &mut v, &mut vl, &archive, &key, |r| {
+    let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
         r.mode = Some("merge".into());
     })
     .await;

@@ -448,7 +448,7 @@ async fn concurrent_writers_are_serialised_not_refused() {
     let server = TestServer::start().await;
     let mut tasks = Vec::new();
     for client in 0..6 {
-        let mut c = server.admin().await;
+        let c = server.admin().await;
         tasks.push(tokio::spawn(async move {
             let mut failures = Vec::new();
             for i in 0..15 {

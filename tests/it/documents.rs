@@ -63,10 +63,7 @@ async fn a_document_is_created_read_renamed_moved_and_deleted() {
     );
 
     let bytes = b"quarterly numbers".to_vec();
-    let up = c
-        .upload(&created.task_data.task_id, &bytes, 0, Some(&sha(&bytes)), 5)
-        .await
-        .unwrap();
+    let up = c.upload(&created.task_data.task_id, &bytes).await.unwrap();
     assert_eq!(up.document_id.as_deref(), Some(id.as_str()));
     let info = doc_info(&mut c, &id).await;
     assert_eq!(info.document_id, id);
@@ -88,10 +85,7 @@ async fn a_document_is_created_read_renamed_moved_and_deleted() {
     );
     assert_eq!(got.task_data.size, Some(bytes.len() as u64));
     assert_eq!(got.task_data.sha256.as_deref(), Some(sha(&bytes).as_str()));
-    assert_eq!(
-        c.download(&got.task_data.task_id, None).await.unwrap().1,
-        bytes
-    );
+    assert_eq!(c.download(&got.task_data.task_id).await.unwrap(), bytes);
 
     c.call::<RenameDocument>(&rename_req(&id, "final.txt"))
         .await
@@ -281,10 +275,7 @@ async fn revisions_are_listed_downloaded_and_made_current() {
     // Any revision can be downloaded.
     let task = c.call::<GetRevision>(&rev(&r1)).await.unwrap().task_data;
     assert_eq!(task.sha256.as_deref(), Some(sha(b"version one").as_str()));
-    assert_eq!(
-        c.download(&task.task_id, None).await.unwrap().1,
-        b"version one"
-    );
+    assert_eq!(c.download(&task.task_id).await.unwrap(), b"version one");
 
     // Making r1 current changes what get_document serves, and nothing else.
     c.call::<SetCurrentRevision>(&set_current(&doc, &r1))
@@ -361,10 +352,7 @@ async fn identical_content_is_stored_once_and_removed_with_its_last_revision() {
         .id
         .clone();
     let task = c.call::<GetRevision>(&rev(&first)).await.unwrap().task_data;
-    assert_eq!(
-        c.download(&task.task_id, None).await.unwrap().1,
-        b"same bytes"
-    );
+    assert_eq!(c.download(&task.task_id).await.unwrap(), b"same bytes");
     c.call::<DeleteDocument>(&doc_id(&two)).await.unwrap();
     assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
 }
@@ -486,7 +474,7 @@ async fn uploads_for_a_deleted_document_fail_and_leave_no_blob() {
     .unwrap();
     for task in [direct.task_data.task_id, inside.task_data.task_id] {
         let e = c
-            .upload(&task, b"orphan bytes", 0, None, 4)
+            .upload(&task, b"orphan bytes")
             .await
             .expect_err("the upload's document is gone");
         assert_eq!(e.code, 404, "{e:?}");

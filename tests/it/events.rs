@@ -225,8 +225,7 @@ async fn other_tenants_and_users_who_cannot_read_receive_nothing() {
     listen(&mut admin_l, None).await;
     listen(&mut alice, None).await;
     let mut other_l = server.client().await;
-    other_l.username = other.username.clone();
-    other_l.token = other.token.clone();
+    other_l.share_session(&other);
     listen(&mut other_l, None).await;
 
     // Changes to objects alice cannot read: a closed folder and everything in it, and a

@@ -124,7 +124,7 @@ async fn refused(
 ) {
     let before = census(server, "victim").await;
     let blobs = server.blob_files().len();
-    let (event, status) = import(server, victim, listener, archive, key, |r| {
+    let (event, status) = import(victim, listener, archive, key, |r| {
         r.mode = Some("merge".into());
         r.allow_legacy = legacy;
     })
@@ -199,7 +199,7 @@ async fn malformed_tar_in_an_authenticated_archive_is_refused() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("malformed")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let (mut v, mut vl) = victim(&server).await;
     crate::support::mkdir(&mut v, "keep me", None).await;
     // The size field of the first member's header (`metadata.json`, at offset 0).
@@ -249,7 +249,7 @@ async fn malformed_tar_in_an_authenticated_archive_is_refused() {
     })
     .await
     .unwrap();
-    let (event, status) = import(&server, &mut v, &mut vl, &archive, &key, |r| {
+    let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
         r.mode = Some("merge".into());
     })
     .await;
@@ -263,7 +263,7 @@ async fn hostile_members_and_references_in_an_authenticated_archive_are_refused(
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("hostile")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let (mut v, mut vl) = victim(&server).await;
     // Something already there, which must survive every attempt.
     crate::support::mkdir(&mut v, "keep me", None).await;
@@ -412,7 +412,7 @@ async fn hostile_members_and_references_in_an_authenticated_archive_are_refused(
     }
     assert!(!std::path::Path::new("/tmp/coffer-evil").exists());
     // The untouched archive still imports into the same tenant afterwards.
-    let (event, _) = import(&server, &mut v, &mut vl, &archive, &key, |r| {
+    let (event, _) = import(&mut v, &mut vl, &archive, &key, |r| {
         r.mode = Some("merge".into());
     })
     .await;
@@ -583,7 +583,7 @@ async fn hostile_legacy_archives_are_refused() {
     assert!(!std::path::Path::new("/tmp/coffer-evil").exists());
     // The same archive, unaltered, imports.
     let archive = legacy_archive(&legacy_members());
-    let (event, status) = import(&server, &mut v, &mut vl, &archive, &key, |r| {
+    let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
         r.mode = Some("merge".into());
         r.allow_legacy = true;
     })

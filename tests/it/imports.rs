@@ -15,7 +15,7 @@ use entity::{document, file, folder, job, revision};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tests::{Client, TestServer, http};
+use tests::{Client, TestServer};
 use uuid::Uuid;
 
 use crate::backups::{download, export, listener, plain, populate, server};
@@ -34,7 +34,7 @@ pub(crate) fn start(job: &str) -> StartBackupImportRequest {
 
 /// A second tenant, its logged-in admin, and a listener of that tenant.
 pub(crate) async fn tenant(server: &TestServer, slug: &str) -> (Client, Client) {
-    let mut root = server.admin().await;
+    let root = server.admin().await;
     root.call::<CreateTenant>(&CreateTenantRequest {
         tenant: slug.into(),
         display_name: None,
@@ -57,9 +57,8 @@ pub(crate) async fn tenant(server: &TestServer, slug: &str) -> (Client, Client) 
     (admin, l)
 }
 
-/// Initiates an import and uploads the archive over HTTP and the key over the WebSocket.
+/// Initiates an import and uploads the archive and the key.
 pub(crate) async fn upload_pair(
-    server: &TestServer,
     c: &mut Client,
     archive: &[u8],
     key: &[u8],
@@ -70,19 +69,8 @@ pub(crate) async fn upload_pair(
         })
         .await
         .unwrap();
-    let put = http::put(
-        &server.http_url(""),
-        c.token.as_deref(),
-        &init.archive_task_id,
-        archive.to_vec(),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(put.status, 200, "{:?}", put.json());
-    c.upload(&init.key_task_id, key, 0, None, 4096)
-        .await
-        .unwrap();
+    c.upload(&init.archive_task_id, archive).await.unwrap();
+    c.upload(&init.key_task_id, key).await.unwrap();
     init
 }
 
@@ -109,14 +97,13 @@ pub(crate) async fn finished(
 
 /// Uploads, starts with `req`, and waits for the end.
 pub(crate) async fn import(
-    server: &TestServer,
     c: &mut Client,
     listener: &mut Client,
     archive: &[u8],
     key: &[u8],
     adjust: impl FnOnce(&mut StartBackupImportRequest),
 ) -> (Value, JobStatus) {
-    let init = upload_pair(server, c, archive, key).await;
+    let init = upload_pair(c, archive, key).await;
     let mut req = start(&init.backup_task_id);
     adjust(&mut req);
     let started = c.call::<StartBackupImport>(&req).await.unwrap();
@@ -401,10 +388,10 @@ async fn export_restores_into_another_tenant_and_another_server() {
     assert_eq!(grants, 3, "{source_snapshot:?}");
     let (backup_id, _, done) = export(&mut c, &mut l, plain("for restore")).await;
     assert_eq!(done["status"], "completed");
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
 
     let (mut admin, mut tl) = tenant(&server, "restored").await;
-    let (event, status) = import(&server, &mut admin, &mut tl, &archive, &key, |_| {}).await;
+    let (event, status) = import(&mut admin, &mut tl, &archive, &key, |_| {}).await;
     assert_eq!(event["status"], "completed", "{event}");
     assert_eq!(event["progress_percent"], 100);
     assert_eq!(status.status, "completed", "{status:?}");
@@ -439,16 +426,9 @@ async fn export_restores_into_another_tenant_and_another_server() {
         })
         .await
         .unwrap();
-    let got = http::get(
-        &server.http_url(""),
-        admin.token.as_deref(),
-        &task.task_data.task_id,
-        None,
-    )
-    .await;
-    assert_eq!(got.status, 200);
+    let got = admin.download(&task.task_data.task_id).await.unwrap();
     assert_eq!(
-        Some(hex::encode(Sha256::digest(&got.body))),
+        Some(hex::encode(Sha256::digest(&got))),
         task.task_data.sha256
     );
     assert!(no_import_leftovers(&server));
@@ -465,7 +445,7 @@ async fn export_restores_into_another_tenant_and_another_server() {
     let other = TestServer::start().await;
     let mut oc = other.admin().await;
     let mut ol = listener(&other).await;
-    let (event, _) = import(&other, &mut oc, &mut ol, &archive, &key, |_| {}).await;
+    let (event, _) = import(&mut oc, &mut ol, &archive, &key, |_| {}).await;
     assert_eq!(event["status"], "completed", "{event}");
     assert_eq!(tree(&mut oc).await, source_tree);
     assert_eq!(snapshot(&other, "default").await, source_snapshot);
@@ -484,7 +464,7 @@ async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
     // Into a tenant that already holds something, which stays as it is.
     let kept = crate::support::mkdir(&mut c, "already here", None).await;
     // Without opting in, an unauthenticated archive is refused, and the job stays pending.
-    let init = upload_pair(&server, &mut c, &archive, &key).await;
+    let init = upload_pair(&mut c, &archive, &key).await;
     let refused = c
         .call::<StartBackupImport>(&start(&init.backup_task_id))
         .await
@@ -578,15 +558,9 @@ async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
             })
             .await
             .unwrap();
-        let got = http::get(
-            &server.http_url(""),
-            c.token.as_deref(),
-            &task.task_data.task_id,
-            None,
-        )
-        .await;
+        let got = c.download(&task.task_data.task_id).await.unwrap();
         assert_eq!(
-            Some(hex::encode(Sha256::digest(&got.body))),
+            Some(hex::encode(Sha256::digest(&got))),
             task.task_data.sha256
         );
     }
@@ -599,14 +573,14 @@ async fn a_tampered_archive_fails_and_leaves_nothing_behind() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("tamper")).await;
-    let (mut archive, key) = download(&server, &mut c, &backup_id).await;
+    let (mut archive, key) = download(&mut c, &backup_id).await;
     let (mut admin, mut tl) = tenant(&server, "victim").await;
     let before = census(&server, "victim").await;
     let blobs_before = server.blob_files().len();
     // A flipped bit deep inside: the blobs before it are already staged when it is found.
     let at = archive.len() - 2000;
     archive[at] ^= 0x10;
-    let (event, status) = import(&server, &mut admin, &mut tl, &archive, &key, |_| {}).await;
+    let (event, status) = import(&mut admin, &mut tl, &archive, &key, |_| {}).await;
     assert_eq!(event["status"], "failed");
     assert_eq!(event["error"], "backup_mac_mismatch");
     assert_eq!(status.status, "failed");
@@ -623,12 +597,12 @@ async fn restore_merge_conflicts_and_dry_runs() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("merge")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let source = tree(&mut c).await;
 
     // Restore needs an empty tenant: into the source itself it is refused at the start,
     // before any work, and the job stays pending for a merge.
-    let init = upload_pair(&server, &mut c, &archive, &key).await;
+    let init = upload_pair(&mut c, &archive, &key).await;
     let refused = c
         .call::<StartBackupImport>(&start(&init.backup_task_id))
         .await
@@ -654,14 +628,14 @@ async fn restore_merge_conflicts_and_dry_runs() {
     let (event, _) = finished(&mut c, &mut l, &init.backup_task_id).await;
     assert_eq!(event["status"], "completed");
     // Merge with `fail` stops at the first clash.
-    let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+    let (event, _) = import(&mut c, &mut l, &archive, &key, |r| {
         r.mode = Some("merge".into());
         r.on_conflict = Some("fail".into());
     })
     .await;
     assert_eq!(event["error"], "import_name_conflict");
     // A dry run reports the plan and writes nothing.
-    let (event, status) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+    let (event, status) = import(&mut c, &mut l, &archive, &key, |r| {
         r.mode = Some("merge".into());
         r.dry_run = true;
     })
@@ -677,7 +651,7 @@ async fn restore_merge_conflicts_and_dry_runs() {
     );
     assert_eq!(tree(&mut c).await, source);
     // Skip leaves the clashing top level alone (here: everything).
-    let (event, status) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+    let (event, status) = import(&mut c, &mut l, &archive, &key, |r| {
         r.mode = Some("merge".into());
         r.on_conflict = Some("skip".into());
     })
@@ -687,7 +661,7 @@ async fn restore_merge_conflicts_and_dry_runs() {
     assert_eq!(tree(&mut c).await, source);
     // Rename imports a second copy beside the first, sharing the stored blobs.
     let blobs = server.blob_files().len();
-    let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
+    let (event, _) = import(&mut c, &mut l, &archive, &key, |r| {
         r.mode = Some("merge".into());
     })
     .await;
@@ -714,7 +688,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
         },
     )
     .await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     for bad in [Some(59), Some(86_401)] {
         let e = c
             .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
@@ -736,7 +710,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
         .unwrap_err();
     assert_eq!(e.error, ErrorCode::ImportUploadsIncomplete);
     // Another tenant's admin sees no such job, whatever the action.
-    let (mut stranger, _) = tenant(&server, "stranger").await;
+    let (stranger, _) = tenant(&server, "stranger").await;
     let id = JobIdRequest {
         backup_task_id: init.backup_task_id.clone(),
     };
@@ -774,7 +748,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
     assert_eq!(e.error, ErrorCode::JobNotFound);
 
     // A wrapped key: no passphrase, a wrong one, then the right one.
-    let init = upload_pair(&server, &mut c, &archive, &key).await;
+    let init = upload_pair(&mut c, &archive, &key).await;
     let mut req = start(&init.backup_task_id);
     let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::BackupPassphraseRequired);
@@ -783,12 +757,12 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
     assert_eq!(e.error, ErrorCode::BackupWrongPassphrase);
     // A key of another archive is refused before anything is queued, and the job stays
     // pending: the right key file, uploaded to the same task, replaces the wrong one.
-    let other = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let other = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     let mut wrong = start(&other.backup_task_id);
     wrong.allow_legacy = true;
     let e = c.call::<StartBackupImport>(&wrong).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::BackupNotAnArchive);
-    c.upload(&other.key_task_id, &key, 0, None, 4096)
+    c.upload(&other.key_task_id, &key)
         .await
         .expect("a pending job's key file is replaced");
     req.passphrase = Some("correct horse battery".into());
@@ -807,7 +781,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
         .await
         .expect("the replaced key opens the archive");
     let late = c
-        .upload(&other.key_task_id, LEGACY_KEY.as_bytes(), 0, None, 4096)
+        .upload(&other.key_task_id, LEGACY_KEY.as_bytes())
         .await
         .unwrap_err();
     assert_eq!(late.error, ErrorCode::TaskNotUsable);
@@ -840,7 +814,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     let archive = b"not yet a real archive".to_vec();
 
     // Past its deadline, start answers 408 and the job times out.
-    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     set_job(&server, &init.backup_task_id, |j| j.deadline = Set(Some(1))).await;
     let e = c
         .call::<StartBackupImport>(&start(&init.backup_task_id))
@@ -854,7 +828,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     );
 
     // Never started: the reaper times it out and removes its uploads.
-    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     assert!(!no_import_leftovers(&server));
     set_job(&server, &init.backup_task_id, |j| j.deadline = Set(Some(1))).await;
     assert_eq!(coffer::jobs::reap(server.state(), false).await.unwrap(), 1);
@@ -862,14 +836,11 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     assert_eq!(event["status"], "timeout");
     assert!(no_import_leftovers(&server));
     // Its upload tasks are gone with it.
-    let late = c
-        .upload(&init.key_task_id, b"{}", 0, None, 16)
-        .await
-        .unwrap_err();
+    let late = c.upload(&init.key_task_id, b"{}").await.unwrap_err();
     assert_eq!(late.error, ErrorCode::TaskNotUsable);
 
     // Cancelled while pending: once, with its event; then nothing more.
-    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     let id = JobIdRequest {
         backup_task_id: init.backup_task_id.clone(),
     };
@@ -908,7 +879,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
 
     // Cancelled while queued behind another running import of the tenant: the queued job
     // never runs, and its uploads go.
-    let blocker = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let blocker = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &blocker.backup_task_id, |j| {
         j.status = Set("running".into());
@@ -918,7 +889,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     .await;
     let fixture = std::fs::read(format!("{LEGACY}.cfms.enc")).unwrap();
     let fixture_key = std::fs::read(format!("{LEGACY}.key")).unwrap();
-    let init = upload_pair(&server, &mut c, &fixture, &fixture_key).await;
+    let init = upload_pair(&mut c, &fixture, &fixture_key).await;
     let mut req = start(&init.backup_task_id);
     req.allow_legacy = true;
     req.mode = Some("merge".into());
@@ -974,7 +945,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     .await;
 
     // A job another (now silent) server was running fails as interrupted.
-    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     set_job(&server, &init.backup_task_id, |j| {
         j.status = Set("running".into());
         j.worker_id = Set(Some("a-dead-server".into()));
@@ -988,7 +959,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     assert!(no_import_leftovers(&server));
 
     // So does one this instance owns but no task of it runs (a task that died), once silent.
-    let init = upload_pair(&server, &mut c, &archive, LEGACY_KEY.as_bytes()).await;
+    let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &init.backup_task_id, |j| {
         j.status = Set("running".into());
@@ -1011,10 +982,7 @@ async fn a_listener_of_another_tenant_hears_nothing_of_an_import() {
     crate::support::mkdir(&mut other, "x", None).await;
     let archive = std::fs::read(format!("{LEGACY}.cfms.enc")).unwrap();
     let key = std::fs::read(format!("{LEGACY}.key")).unwrap();
-    let (event, _) = import(&server, &mut c, &mut l, &archive, &key, |r| {
-        r.allow_legacy = true
-    })
-    .await;
+    let (event, _) = import(&mut c, &mut l, &archive, &key, |r| r.allow_legacy = true).await;
     assert_eq!(event["status"], "completed");
     // Give a stray event time to arrive, then check the other tenant's listener.
     let probe = ol
@@ -1089,7 +1057,7 @@ pub(crate) async fn an_instance_dies_mid_import(own_disk: bool) {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("crash")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let (_, _) = tenant(&server, "phoenix").await;
     let blobs_before = server.blob_files().len();
     // Only the doomed instance takes jobs from the queue.
@@ -1124,19 +1092,8 @@ pub(crate) async fn an_instance_dies_mid_import(own_disk: bool) {
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest::default())
         .await
         .unwrap();
-    let put = http::put(
-        &format!("http://{}", doomed.addr),
-        dc.token.as_deref(),
-        &init.archive_task_id,
-        archive,
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(put.status, 200);
-    dc.upload(&init.key_task_id, &key, 0, None, 4096)
-        .await
-        .unwrap();
+    dc.upload(&init.archive_task_id, &archive).await.unwrap();
+    dc.upload(&init.key_task_id, &key).await.unwrap();
     dc.call::<StartBackupImport>(&start(&init.backup_task_id))
         .await
         .unwrap();
@@ -1269,7 +1226,7 @@ async fn random_tenant(c: &mut Client, rng: &mut Rng) {
                     .task_id
                 }
             };
-            c.upload(&task_id, &bytes, 0, None, 16384).await.unwrap();
+            c.upload(&task_id, &bytes).await.unwrap();
         }
     }
 }
@@ -1290,10 +1247,10 @@ async fn random_tenants_survive_export_and_import() {
         };
         let (backup_id, _, done) = export(&mut src, &mut sl, req).await;
         assert_eq!(done["status"], "completed", "seed {seed}");
-        let (archive, key) = download(&server, &mut src, &backup_id).await;
+        let (archive, key) = download(&mut src, &backup_id).await;
         let dst = format!("dst-{}", seed % 1000);
         let (mut d, mut dl) = tenant(&server, &dst).await;
-        let (event, status) = import(&server, &mut d, &mut dl, &archive, &key, |_| {}).await;
+        let (event, status) = import(&mut d, &mut dl, &archive, &key, |_| {}).await;
         assert_eq!(event["status"], "completed", "seed {seed}: {status:?}");
         assert_eq!(snapshot(&server, &dst).await, before, "seed {seed}");
     }
@@ -1306,9 +1263,9 @@ async fn import_progress_moves_against_one_total_and_the_end_says_so() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("progress")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let (mut admin, mut tl) = tenant(&server, "progress").await;
-    let init = upload_pair(&server, &mut admin, &archive, &key).await;
+    let init = upload_pair(&mut admin, &archive, &key).await;
     admin
         .call::<StartBackupImport>(&start(&init.backup_task_id))
         .await

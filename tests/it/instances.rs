@@ -118,10 +118,9 @@ async fn a_session_ended_on_one_instance_is_refused_by_the_others_at_once() {
         return;
     }
     let b = another(&server, long_cache).await;
-    let mut on_a = server.admin().await;
+    let on_a = server.admin().await;
     let mut on_b = Client::connect(&format!("ws://{}/ws", b.addr())).await;
-    on_b.username = on_a.username.clone();
-    on_b.token = on_a.token.clone();
+    on_b.share_session(&on_a);
     let root = ListDirectoryRequest { folder_id: None };
     // B has authenticated the token, and remembers it.
     on_b.call::<ListDirectory>(&root).await.unwrap();
@@ -161,8 +160,15 @@ async fn upload_through(
         .unwrap();
     let base = format!("http://{addr}");
     for (task, bytes) in [(&init.archive_task_id, archive), (&init.key_task_id, key)] {
-        let put =
-            tests::http::put(&base, c.token.as_deref(), task, bytes.to_vec(), None, None).await;
+        let put = tests::http::put(
+            &base,
+            c.token().as_deref(),
+            task,
+            bytes.to_vec(),
+            None,
+            None,
+        )
+        .await;
         assert_eq!(put.status, 200, "{:?}", put.json());
     }
     init
@@ -182,7 +188,7 @@ async fn a_backup(server: &TestServer) -> (Vec<u8>, Vec<u8>) {
     let mut l = crate::backups::listener(server).await;
     crate::backups::populate(&mut c).await;
     let (id, _, _) = crate::backups::export(&mut c, &mut l, crate::backups::plain("src")).await;
-    crate::backups::download(server, &mut c, &id).await
+    crate::backups::download(&mut c, &id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,8 +212,8 @@ async fn uploaded_through_one_started_on_another_watched_on_a_third() {
     })
     .await;
     let mut on_a = tenant_admin_on(server.addr, "phoenix").await;
-    let mut on_b = tenant_admin_on(b.addr(), "phoenix").await;
-    let mut on_c = tenant_admin_on(c.addr(), "phoenix").await;
+    let on_b = tenant_admin_on(b.addr(), "phoenix").await;
+    let on_c = tenant_admin_on(c.addr(), "phoenix").await;
     let mut heard_on_c = tenant_admin_on(c.addr(), "phoenix").await;
     listen(&mut heard_on_c).await;
 
@@ -258,7 +264,7 @@ async fn jobs_of_ten_tenants_across_three_instances_each_run_exactly_once() {
         return;
     }
     let (archive, key) = a_backup(&server).await;
-    let mut root = server.admin().await;
+    let root = server.admin().await;
     let slugs: Vec<String> = (0..10).map(|i| format!("tenant-{i}")).collect();
     for slug in &slugs {
         root.call::<CreateTenant>(&CreateTenantRequest {
@@ -284,7 +290,7 @@ async fn jobs_of_ten_tenants_across_three_instances_each_run_exactly_once() {
     let mut submitted = Vec::new();
     for (i, slug) in slugs.iter().enumerate() {
         let mut here = tenant_admin_on(addrs[i % 3], slug).await;
-        let mut next = tenant_admin_on(addrs[(i + 1) % 3], slug).await;
+        let next = tenant_admin_on(addrs[(i + 1) % 3], slug).await;
         let export = here
             .call::<GenerateBackup>(&crate::backups::plain("nightly"))
             .await
@@ -370,7 +376,7 @@ async fn a_backup_made_through_one_instance_downloads_through_another_byte_for_b
     })
     .await;
     let (archive, key) = a_backup(&server).await;
-    let mut on_b = admin_on(&b).await;
+    let on_b = admin_on(&b).await;
     let backups = on_b
         .call::<api_spec::actions::ListBackups>(&api_spec::envelope::Empty {})
         .await
@@ -381,7 +387,8 @@ async fn a_backup_made_through_one_instance_downloads_through_another_byte_for_b
         .await
         .unwrap();
     let base = format!("http://{}", b.addr());
-    let token = on_b.token.as_deref();
+    let token = on_b.token();
+    let token = token.as_deref();
     let archive_on_b = tests::http::get(&base, token, &tasks.archive.task_id, None).await;
     let key_on_b = tests::http::get(&base, token, &tasks.key.task_id, None).await;
     assert_eq!((archive_on_b.status, key_on_b.status), (200, 200));
@@ -416,7 +423,7 @@ async fn a_scheduled_slot_runs_once_however_many_instances_look() {
     )
     .await
     .unwrap();
-    let mut c = server.admin().await;
+    let c = server.admin().await;
     c.call::<SetBackupPolicy>(&BackupPolicy {
         schedule: Some("0 * * * *".into()),
         ..BackupPolicy::default()

@@ -23,7 +23,7 @@ async fn a_key_file_naming_another_backup_is_refused_everywhere() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("bound")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let (mut v, mut vl) = crate::imports::tenant(&server, "victim").await;
     crate::support::mkdir(&mut v, "keep me", None).await;
     let original: Value = serde_json::from_slice(&key).unwrap();
@@ -50,7 +50,7 @@ async fn a_key_file_naming_another_backup_is_refused_everywhere() {
         assert!(file.unlock(None, KdfLimits::FORMAT).is_ok(), "{case}");
 
         let before = census(&server, "victim").await;
-        let init = upload_pair(&server, &mut v, &archive, &edited).await;
+        let init = upload_pair(&mut v, &archive, &edited).await;
         let e = v
             .call::<StartBackupImport>(&start(&init.backup_task_id))
             .await
@@ -73,7 +73,7 @@ async fn a_key_file_naming_another_backup_is_refused_everywhere() {
         stored_pair_refused(&server, &mut c, &backup_id, pair, code, case).await;
     }
     // The key file as written still opens its archive.
-    let (event, status) = import(&server, &mut v, &mut vl, &archive, &key, |r| {
+    let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
         r.mode = Some("merge".into());
     })
     .await;
@@ -93,7 +93,7 @@ async fn a_key_file_asking_too_much_work_is_refused_before_the_work() {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("costly")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let raw = KeyFile::parse(&key).unwrap();
     let bound = raw.unlock(None, KdfLimits::FORMAT).unwrap();
     let wrap = |iterations| {
@@ -112,7 +112,7 @@ async fn a_key_file_asking_too_much_work_is_refused_before_the_work() {
     for (case, file) in cases {
         let file = serde_json::to_vec_pretty(&file).unwrap();
         let before = census(&server, "victim").await;
-        let init = upload_pair(&server, &mut v, &archive, &file).await;
+        let init = upload_pair(&mut v, &archive, &file).await;
         let mut req = start(&init.backup_task_id);
         req.passphrase = Some(PASS.into());
         let started = Instant::now();

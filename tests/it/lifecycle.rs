@@ -46,7 +46,7 @@ async fn settle(c: &mut Client, done: impl Fn(&[BackupInfo]) -> bool) -> Vec<Bac
 /// keeps it.
 async fn flip_a_stored_byte(server: &TestServer, c: &mut Client, backup_id: &str) {
     let tenant = crate::imports::tenant_id(server, "default").await;
-    let (mut archive, _) = crate::backups::download(server, c, backup_id).await;
+    let (mut archive, _) = crate::backups::download(c, backup_id).await;
     let middle = archive.len() / 2;
     archive[middle] ^= 0x01;
     let id = uuid::Uuid::parse_str(backup_id).unwrap();
@@ -681,7 +681,7 @@ async fn new_tenants_start_with_the_operators_default_policy() {
     };
     let server =
         TestServer::start_with(|c| c.default_backup_policy = Some(default_policy.clone())).await;
-    let mut root = server.admin().await;
+    let root = server.admin().await;
     root.call::<CreateTenant>(&CreateTenantRequest {
         tenant: "fresh".into(),
         display_name: None,
@@ -783,7 +783,7 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     assert_eq!(backup.status, "completed");
     // Verified as stored without the key: by the SHA-256 it was written with.
     assert_eq!(backup.verification, "good");
-    let (archive, key_file) = crate::backups::download(&server, &mut c, &backup.backup_id).await;
+    let (archive, key_file) = crate::backups::download(&mut c, &backup.backup_id).await;
     let parsed: serde_json::Value = serde_json::from_slice(&key_file).unwrap();
     assert_eq!(parsed["version"], 2);
     assert!(

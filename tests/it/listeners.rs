@@ -50,8 +50,7 @@ async fn listening_needs_a_valid_session() {
         401,
         ErrorCode::AuthenticationRequired,
     );
-    anonymous.username = Some("admin".into());
-    anonymous.token = Some("not-a-token".into());
+    anonymous.act_as(Some("admin"), "not-a-token");
     assert_fails(
         anonymous
             .call::<RegisterListener>(&RegisterListenerRequest { events: None })

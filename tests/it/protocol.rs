@@ -16,7 +16,7 @@ fn error_of(reply: &api_spec::Reply) -> ErrorCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_info_needs_no_login() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     let info = c.call::<ServerInfo>(&Empty {}).await.unwrap();
     assert_eq!(info.protocol_version, api_spec::PROTOCOL_VERSION);
     assert_eq!(info.server_name, "Coffer");
@@ -26,7 +26,7 @@ async fn server_info_needs_no_login() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_request_gets_its_own_code_and_the_connection_survives() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     let cases: &[(&str, ErrorCode)] = &[
         ("{not json", ErrorCode::MalformedJson),
         ("[1,2,3]", ErrorCode::NotAnObject),
@@ -73,7 +73,7 @@ async fn each_bad_request_gets_its_own_code_and_the_connection_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_errors_name_the_field() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     c.send_text(r#"{"action": "server_info", "data": {"bogus": true}}"#)
         .await;
     let reply = c.next_reply().await;
@@ -88,7 +88,7 @@ async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
     // Found by the WebSocket fuzz test: PostgreSQL refuses text holding NUL, which made these
     // requests internal errors there.
     let server = TestServer::start().await;
-    let mut admin = server.admin().await;
+    let mut admin = server.raw_admin().await;
     admin
         .request(
             "create_group",
@@ -159,7 +159,7 @@ async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
             .iter()
             .any(|g| g["name"] == "staff")
     );
-    let mut anonymous = server.client().await;
+    let mut anonymous = server.raw().await;
     for (data, field) in [
         (
             json!({"username": "admin\u{0}", "password": "x"}),
@@ -174,7 +174,7 @@ async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
         assert_eq!(error_of(&reply), ErrorCode::InvalidField, "{reply:?}");
         assert_eq!(reply.data["field"], field, "{reply:?}");
     }
-    let mut anonymous = server.client().await;
+    let mut anonymous = server.raw().await;
     let login = json!({"username": "admin", "password": "x", "tenant": "\u{0}"});
     let reply = anonymous.request("login", login).await;
     assert_eq!(reply.data["field"], "tenant", "{reply:?}");
@@ -183,7 +183,7 @@ async fn a_nul_in_request_data_is_an_invalid_field_on_every_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn null_data_means_no_arguments() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     c.send_text(r#"{"action": "server_info", "data": null}"#)
         .await;
     assert_eq!(c.next_reply().await.code, 200);
@@ -192,7 +192,7 @@ async fn null_data_means_no_arguments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_echoed_even_on_errors_and_pipelining_works() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     for i in 0..20 {
         c.send_text(json!({"action": "server_info", "request_id": format!("r{i}")}).to_string())
             .await;
@@ -215,7 +215,7 @@ async fn request_ids_are_echoed_even_on_errors_and_pipelining_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_outside_an_upload_is_refused_but_harmless() {
     let server = TestServer::start().await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     c.send_message(Message::binary(vec![1u8, 2, 3])).await;
     assert_eq!(error_of(&c.next_reply().await), ErrorCode::NotAnObject);
     assert!(c.call::<ServerInfo>(&Empty {}).await.is_ok());
@@ -224,7 +224,7 @@ async fn binary_outside_an_upload_is_refused_but_harmless() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_close_with_1009() {
     let server = TestServer::start_with(|c| c.max_frame_bytes = 4096).await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     let big = json!({"action": "server_info", "data": {"pad": "x".repeat(10_000)}}).to_string();
     c.send_text(big).await;
     let frame = c.wait_closed().await.expect("close frame");
@@ -234,7 +234,7 @@ async fn oversized_messages_close_with_1009() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_close_is_answered_promptly() {
     let server = TestServer::start().await;
-    let c = server.client().await;
+    let c = server.raw().await;
     let started = std::time::Instant::now();
     c.close().await;
     assert!(
@@ -251,7 +251,7 @@ async fn idle_connections_are_closed() {
         c.idle_timeout_secs = 1;
     })
     .await;
-    let mut c = server.client().await;
+    let mut c = server.raw().await;
     // tungstenite answers pings only while it is read from; a silent client is idle.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let frame = c.wait_closed().await.expect("close frame");

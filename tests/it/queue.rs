@@ -58,7 +58,7 @@ async fn a_backup_and_an_idle_instance() -> (TestServer, Vec<u8>, Vec<u8>) {
     let mut l = listener(&server).await;
     populate(&mut c).await;
     let (backup_id, _, _) = export(&mut c, &mut l, plain("source")).await;
-    let (archive, key) = download(&server, &mut c, &backup_id).await;
+    let (archive, key) = download(&mut c, &backup_id).await;
     let (_, _) = tenant(&server, "phoenix").await;
     drop((c, l));
     server
@@ -85,8 +85,8 @@ async fn plain_and_wrapped(server: &TestServer) -> (Pair, Pair) {
         ..plain("wrapped")
     };
     let (wrapped_id, _, _) = export(&mut c, &mut l, with_passphrase).await;
-    let plain_pair = download(server, &mut c, &plain_id).await;
-    let wrapped_pair = download(server, &mut c, &wrapped_id).await;
+    let plain_pair = download(&mut c, &plain_id).await;
+    let wrapped_pair = download(&mut c, &wrapped_id).await;
     let (_, _) = tenant(server, "phoenix").await;
     (plain_pair, wrapped_pair)
 }
@@ -118,13 +118,13 @@ async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
     // An export of `default` and an import into `phoenix` whose keys are in key files: queued
     // for any instance, and this one takes none.
     let queued_export = c.call::<GenerateBackup>(&plain("queued")).await.unwrap();
-    let plain_import = upload_pair(&server, &mut p, &archive, &key).await;
+    let plain_import = upload_pair(&mut p, &archive, &key).await;
     p.call::<StartBackupImport>(&start(&plain_import.backup_task_id))
         .await
         .unwrap();
     // An import whose key a passphrase unwrapped: only this instance can run it, and would
     // (even with no workers) — but another import of the tenant runs, so it waits.
-    let blocker = upload_pair(&server, &mut p, &archive, &key).await;
+    let blocker = upload_pair(&mut p, &archive, &key).await;
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &blocker.backup_task_id, |j| {
         j.status = Set("running".into());
@@ -132,7 +132,7 @@ async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
         j.heartbeat_at = Set(Some(i64::MAX / 2));
     })
     .await;
-    let wrapped_import = upload_pair(&server, &mut p, &wrapped_archive, &wrapped_key).await;
+    let wrapped_import = upload_pair(&mut p, &wrapped_archive, &wrapped_key).await;
     let mut req = start(&wrapped_import.backup_task_id);
     req.passphrase = Some(PASSPHRASE.into());
     p.call::<StartBackupImport>(&req).await.unwrap();
@@ -168,7 +168,7 @@ async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
     let mut p = phoenix_admin(&server).await;
     let export_status = ended(&mut c, &queued_export.backup_task_id, true).await;
     assert_eq!(export_status.status, "completed", "{export_status:?}");
-    let (again, _) = download(&server, &mut c, &queued_export.backup_id).await;
+    let (again, _) = download(&mut c, &queued_export.backup_id).await;
     assert!(!again.is_empty());
     let wrapped = ended(&mut p, &wrapped_import.backup_task_id, false).await;
     assert_eq!(
@@ -193,8 +193,8 @@ async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
 
     // Two imports queued for anyone, each "claimed by an instance that stopped" (one at a
     // time: one import of a tenant runs at once): one on its last attempt, one on its first.
-    let spent = upload_pair(&server, &mut p, &archive, &key).await;
-    let again = upload_pair(&server, &mut p, &archive, &key).await;
+    let spent = upload_pair(&mut p, &archive, &key).await;
+    let again = upload_pair(&mut p, &archive, &key).await;
     for (init, attempts) in [(&spent, coffer::jobs::MAX_ATTEMPTS), (&again, 1)] {
         let mut req = start(&init.backup_task_id);
         req.mode = Some("merge".into());
@@ -270,7 +270,7 @@ async fn claims_under_contention_take_each_job_once() {
     // No runner of this instance takes these jobs: the claimers below are the only ones.
     let server = TestServer::start_with(|c| c.job_workers = 0).await;
     let state = server.state().clone();
-    let mut c = server.admin().await;
+    let c = server.admin().await;
     const JOBS: usize = 300;
     for _ in 0..JOBS {
         c.call::<GenerateBackup>(&plain("claimed")).await.unwrap();
@@ -324,7 +324,7 @@ async fn blobs_a_stopped_instances_import_placed_go_with_whoever_takes_it_over()
     let (mut server, archive, key) = a_backup_and_an_idle_instance().await;
     let tenant = crate::imports::tenant_id(&server, "phoenix").await;
     let mut p = phoenix_admin(&server).await;
-    let init = upload_pair(&server, &mut p, &archive, &key).await;
+    let init = upload_pair(&mut p, &archive, &key).await;
     p.call::<StartBackupImport>(&start(&init.backup_task_id))
         .await
         .unwrap();
@@ -386,7 +386,7 @@ async fn a_server_stopping_on_purpose_hands_its_jobs_off() {
     let mut p = phoenix_admin(&server).await;
     // An import whose key is in its key file, which this instance was running (its second
     // claim), and one whose key only this instance's memory holds.
-    let held = upload_pair(&server, &mut p, &archive, &key).await;
+    let held = upload_pair(&mut p, &archive, &key).await;
     p.call::<StartBackupImport>(&start(&held.backup_task_id))
         .await
         .unwrap();
@@ -398,7 +398,7 @@ async fn a_server_stopping_on_purpose_hands_its_jobs_off() {
         j.attempts = Set(2);
     })
     .await;
-    let wrapped = upload_pair(&server, &mut p, &wrapped_archive, &wrapped_key).await;
+    let wrapped = upload_pair(&mut p, &wrapped_archive, &wrapped_key).await;
     let mut req = start(&wrapped.backup_task_id);
     req.passphrase = Some(PASSPHRASE.into());
     req.mode = Some("merge".into());

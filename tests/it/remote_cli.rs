@@ -310,7 +310,7 @@ async fn watch_prints_events_as_they_come() {
         .expect("spawn watch");
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
     // Wait until the listener is registered: a change made before it would not be heard.
-    let mut admin = server.admin().await;
+    let admin = server.admin().await;
     let event = tokio::time::timeout(Duration::from_secs(20), async {
         let mut n = 0;
         loop {
@@ -778,7 +778,7 @@ async fn policies_prunes_and_restores_from_the_command_line() {
         .await
         .unwrap()
         .unwrap();
-    let mut c = server.admin().await;
+    let c = server.admin().await;
     c.call::<api_spec::actions::DeleteDirectory>(&api_spec::actions::FolderIdRequest {
         folder_id: alpha.id.to_string(),
     })

@@ -103,15 +103,9 @@ pub async fn mkdoc_req(c: &mut Client, req: CreateDocumentRequest, bytes: &[u8])
         .call::<CreateDocument>(&req)
         .await
         .unwrap_or_else(|e| panic!("create_document {}: {e:?}", req.title));
-    c.upload(
-        &created.task_data.task_id,
-        bytes,
-        0,
-        Some(&sha(bytes)),
-        64 * 1024,
-    )
-    .await
-    .expect("upload the first revision");
+    c.upload(&created.task_data.task_id, bytes)
+        .await
+        .expect("upload the first revision");
     created.document_id
 }
 
@@ -122,21 +116,21 @@ pub async fn new_revision(c: &mut Client, document_id: &str, bytes: &[u8]) -> St
         .await
         .expect("upload_document")
         .task_data;
-    c.upload(&task.task_id, bytes, 0, None, 64 * 1024)
+    c.upload(&task.task_id, bytes)
         .await
         .expect("upload a revision")
         .revision_id
         .expect("a revision id")
 }
 
-/// The current content of a document, downloaded over the WebSocket.
+/// The current content of a document.
 pub async fn content_of(c: &mut Client, document_id: &str) -> Vec<u8> {
     let task = c
         .call::<GetDocument>(&doc_id(document_id))
         .await
         .expect("get_document")
         .task_data;
-    c.download(&task.task_id, None).await.expect("download").1
+    c.download(&task.task_id).await.expect("download")
 }
 
 pub fn doc_id(id: &str) -> DocumentIdRequest {

@@ -193,7 +193,7 @@ async fn create_tenant_validates_and_refuses_duplicates() {
 async fn only_operator_users_with_manage_tenants_manage_tenants() {
     let server = TestServer::start().await;
     let mut operator = server.admin().await;
-    let mut acme = tenant_admin(&server, &mut operator, "acme").await;
+    let acme = tenant_admin(&server, &mut operator, "acme").await;
 
     // A default-tenant user without the permission.
     let others: Vec<&str> = permissions::ALL
@@ -201,7 +201,7 @@ async fn only_operator_users_with_manage_tenants_manage_tenants() {
         .copied()
         .filter(|p| *p != permissions::MANAGE_TENANTS)
         .collect();
-    let mut plain = user_with(&server, &mut operator, "plain", &others).await;
+    let plain = user_with(&server, &mut operator, "plain", &others).await;
     assert_fails(
         plain
             .call::<CreateTenant>(&tenant_req("beta", TENANT_ADMIN_PASSWORD))

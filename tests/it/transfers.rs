@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tests::{Client, TestServer, http};
+use tests::{RawSocket, TestServer, http};
 
 /// Deterministic bytes that do not compress.
 fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -20,7 +20,7 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-async fn new_document(c: &mut Client, title: &str) -> (String, TaskData) {
+async fn new_document(c: &mut RawSocket, title: &str) -> (String, TaskData) {
     let req = CreateDocumentRequest {
         title: title.into(),
         folder_id: None,
@@ -34,7 +34,7 @@ async fn new_document(c: &mut Client, title: &str) -> (String, TaskData) {
     (res.document_id, res.task_data)
 }
 
-async fn download_task(c: &mut Client, document_id: &str) -> TaskData {
+async fn download_task(c: &mut RawSocket, document_id: &str) -> TaskData {
     c.call::<GetDocument>(&DocumentIdRequest {
         document_id: document_id.into(),
     })
@@ -48,7 +48,7 @@ const SIZES: [usize; 5] = [0, 1, 8192, 16384, 64 * 1024 * 1024];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_round_trips_of_every_size() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     for (i, size) in SIZES.into_iter().enumerate() {
         let bytes = content(size, i as u64 + 1);
         let (doc, task) = new_document(&mut c, &format!("ws-{size}")).await;
@@ -78,7 +78,7 @@ async fn websocket_round_trips_of_every_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_round_trips_of_every_size() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let base = server.http_url("");
     let token = c.token.clone().unwrap();
     for (i, size) in SIZES.into_iter().enumerate() {
@@ -106,15 +106,15 @@ async fn http_round_trips_of_every_size() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_upload_resumes_after_a_dropped_connection() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let bytes = content(3 * 1024 * 1024 + 17, 7);
     let (doc, task) = new_document(&mut c, "resumed").await;
-    let as_admin = |mut client: Client| {
+    let as_admin = |mut client: RawSocket| {
         client.username = c.username.clone();
         client.token = c.token.clone();
         client
     };
-    let vanished = as_admin(server.client().await);
+    let vanished = as_admin(server.raw().await);
     vanished
         .upload_then_vanish(
             &task.task_id,
@@ -128,7 +128,7 @@ async fn websocket_upload_resumes_after_a_dropped_connection() {
     // briefly answer task_not_usable while it notices the old connection is gone).
     let mut done = None;
     for _ in 0..100 {
-        let mut again = as_admin(server.client().await);
+        let mut again = as_admin(server.raw().await);
         match again
             .upload_from(&task.task_id, &bytes, None, Some(&sha(&bytes)), 256 * 1024)
             .await
@@ -154,7 +154,7 @@ async fn websocket_upload_resumes_after_a_dropped_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_upload_in_ranges_and_download_in_ranges() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (base, token) = (server.http_url(""), c.token.clone().unwrap());
     let bytes = content(100_000, 9);
     let (doc, task) = new_document(&mut c, "ranged").await;
@@ -214,7 +214,7 @@ async fn http_upload_in_ranges_and_download_in_ranges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_hash_or_size_is_rejected_and_the_partial_bytes_removed() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let bytes = content(50_000, 3);
     let (doc, task) = new_document(&mut c, "checked").await;
     let wrong = sha(b"something else");
@@ -260,7 +260,7 @@ async fn wrong_hash_or_size_is_rejected_and_the_partial_bytes_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_bytes_than_declared_is_a_size_mismatch() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (_, task) = new_document(&mut c, "oversized").await;
     let (base, token) = (server.http_url(""), c.token.clone().unwrap());
     // Content-Range says 10 bytes; the body has 20.
@@ -275,7 +275,7 @@ async fn more_bytes_than_declared_is_a_size_mismatch() {
     .await;
     assert_eq!((put.status, put.json()["code"].as_u64()), (400, Some(400)));
     let limited = TestServer::start_with(|c| c.max_upload_bytes = 1000).await;
-    let mut c2 = limited.admin().await;
+    let mut c2 = limited.raw_admin().await;
     let (_, task2) = new_document(&mut c2, "too big").await;
     let err = c2
         .upload(&task2.task_id, &vec![0u8; 2000], 0, None, 1000)
@@ -287,7 +287,7 @@ async fn more_bytes_than_declared_is_a_size_mismatch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tasks_answer_408() {
     let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (_, task) = new_document(&mut c, "late").await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let err = c
@@ -310,7 +310,7 @@ async fn expired_tasks_answer_408() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_belong_to_their_user_and_tenant() {
     let server = TestServer::start().await;
-    let mut admin = server.admin().await;
+    let mut admin = server.raw_admin().await;
     let (doc, task) = new_document(&mut admin, "private").await;
     admin
         .upload(&task.task_id, b"secret", 0, None, 6)
@@ -333,7 +333,7 @@ async fn tasks_belong_to_their_user_and_tenant() {
         groups: vec![],
     };
     admin.call::<CreateUser>(&req).await.unwrap();
-    let mut eve = server.client().await;
+    let mut eve = server.raw().await;
     eve.login("eve", "eve-password-1", None).await.unwrap();
     let base = server.http_url("");
     for id in [&down.task_id, &upload.task_id] {
@@ -383,7 +383,7 @@ async fn tasks_belong_to_their_user_and_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_content_is_stored_once_per_tenant() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let bytes = content(10_000, 5);
     for title in ["one", "two", "three"] {
         let (_, task) = new_document(&mut c, title).await;
@@ -402,7 +402,7 @@ async fn blobs_go_with_their_last_reference() {
         CreateDirectory, CreateDirectoryRequest, DeleteDirectory, DeleteDocument, FolderIdRequest,
     };
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let shared = content(5000, 11);
     let (a, task_a) = new_document(&mut c, "a").await;
     c.upload(&task_a.task_id, &shared, 0, None, 4096)
@@ -458,13 +458,13 @@ async fn blobs_go_with_their_last_reference() {
 /// its bytes, and the part file the server keeps for a resume (waited for).
 async fn vanished_upload(
     server: &TestServer,
-    c: &mut Client,
+    c: &mut RawSocket,
     title: &str,
     seed: u64,
 ) -> (TaskData, Vec<u8>, std::path::PathBuf) {
     let (_, task) = new_document(c, title).await;
     let bytes = content(300_000, seed);
-    let mut vanishing = server.client().await;
+    let mut vanishing = server.raw().await;
     vanishing.username = c.username.clone();
     vanishing.token = c.token.clone();
     vanishing
@@ -487,7 +487,7 @@ async fn vanished_upload(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
     let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (task, bytes, _) = vanished_upload(&server, &mut c, "abandoned", 13).await;
     let uploads = server.dir.path().join("uploads");
     let count = || std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
@@ -509,7 +509,7 @@ async fn the_reaper_expires_stale_uploads_and_removes_their_bytes() {
 async fn part_files_no_upload_can_resume_are_swept() {
     use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (task, _, part) = vanished_upload(&server, &mut c, "ended elsewhere", 14).await;
     let uploads = server.dir.path().join("uploads");
     // A part whose task never existed here, and a file that is not a part.
@@ -621,7 +621,7 @@ async fn trickle_put(server: &TestServer, token: &str, task_id: &str, size: usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_http_upload_is_cut_and_its_task_freed_for_a_resume() {
     let server = paced_server().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (base, token) = (server.http_url(""), c.token.clone().unwrap());
     let (doc, task) = new_document(&mut c, "trickled").await;
     let size = 20_000;
@@ -654,7 +654,7 @@ async fn a_trickling_http_upload_is_cut_and_its_task_freed_for_a_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_websocket_upload_is_cut_and_resumes() {
     let server = paced_server().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (doc, task) = new_document(&mut c, "trickled").await;
     let bytes = content(20_000, 12);
     let err = c
@@ -664,7 +664,7 @@ async fn a_trickling_websocket_upload_is_cut_and_resumes() {
     assert_eq!((err.code, err.error), (408, ErrorCode::TransferTimeout));
     let received = err.data["received"].as_u64().expect("received");
     assert!(received > 0 && received < 1200, "{:?}", err.data);
-    let mut fresh = server.admin().await;
+    let mut fresh = server.raw_admin().await;
     fresh
         .upload_from(&task.task_id, &bytes, None, Some(&sha(&bytes)), 8192)
         .await
@@ -678,7 +678,7 @@ async fn a_trickling_websocket_upload_is_cut_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_ranges_follow_rfc_9110_and_status_matches_the_reply_code() {
     let server = TestServer::start().await;
-    let mut c = server.admin().await;
+    let mut c = server.raw_admin().await;
     let (base, token) = (server.http_url(""), c.token.clone().unwrap());
     let bytes = content(1000, 13);
     let (doc, task) = new_document(&mut c, "ranges").await;

@@ -352,7 +352,7 @@ async fn deleted_users_lose_sessions_memberships_and_grants() {
         ))
         .await
         .unwrap();
-    let mut bob = login_as(&server, "bob", None).await;
+    let bob = login_as(&server, "bob", None).await;
     assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
 
     admin.call::<DeleteUser>(&named("bob")).await.unwrap();
@@ -409,7 +409,7 @@ async fn delete_user_refuses_self_and_the_last_sysop() {
         404,
         ErrorCode::UserNotFound,
     );
-    let mut carol = user_with(&server, &mut admin, "carol", &[permissions::DELETE_USER]).await;
+    let carol = user_with(&server, &mut admin, "carol", &[permissions::DELETE_USER]).await;
     assert_fails(
         carol.call::<DeleteUser>(&named("carol")).await,
         400,
@@ -509,7 +509,7 @@ async fn each_account_action_needs_its_own_permission() {
         // Everything except the one permission the action needs.
         let others: Vec<&str> = ALL.iter().copied().filter(|p| *p != needed).collect();
         let name = format!("lacks{i}");
-        let mut c = user_with(&server, &mut admin, &name, &others).await;
+        let c = user_with(&server, &mut admin, &name, &others).await;
         let reply = c.request(action, data.clone()).await;
         assert_eq!(reply.code, 403, "{action}: {reply:?}");
         assert_eq!(reply.data["error"], "permission_denied", "{action}");
@@ -527,7 +527,7 @@ async fn each_account_action_needs_its_own_permission() {
     // Holding only the permission is enough.
     for (i, (action, needed, data)) in account_actions().into_iter().enumerate() {
         let name = format!("holds{i}");
-        let mut c = user_with(&server, &mut admin, &name, &[needed]).await;
+        let c = user_with(&server, &mut admin, &name, &[needed]).await;
         let reply = c.request(action, data).await;
         assert_eq!(reply.code, 200, "{action}: {reply:?}");
     }
@@ -556,7 +556,7 @@ fn mod_times(users: Vec<api_spec::actions::UserInfo>) -> Vec<api_spec::actions::
 async fn user_info_is_for_yourself_unless_permitted() {
     let server = TestServer::start().await;
     let mut admin = server.admin().await;
-    let mut frank = user_with(&server, &mut admin, "frank", &[]).await;
+    let frank = user_with(&server, &mut admin, "frank", &[]).await;
     let own = frank.call::<GetUserInfo>(&named("frank")).await.unwrap();
     assert_eq!(own.username, "frank");
     // Someone else and no one are the same refusal: existence is not revealed.
@@ -577,7 +577,7 @@ async fn user_info_is_for_yourself_unless_permitted() {
         ErrorCode::PermissionDenied,
     );
 
-    let mut gina = user_with(&server, &mut admin, "gina", &[permissions::GET_USER_INFO]).await;
+    let gina = user_with(&server, &mut admin, "gina", &[permissions::GET_USER_INFO]).await;
     let info = gina.call::<GetUserInfo>(&named("admin")).await.unwrap();
     assert_eq!(info.groups, strings(&["sysop"]));
     assert_eq!(info.permissions.len(), ALL.len());
@@ -702,7 +702,7 @@ async fn deleting_a_group_removes_its_memberships_and_grants() {
         .call::<CreateUser>(&new_user("bob", vec![], vec![member("editors")]))
         .await
         .unwrap();
-    let mut bob = login_as(&server, "bob", None).await;
+    let bob = login_as(&server, "bob", None).await;
     assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
 
     admin
@@ -743,7 +743,7 @@ async fn the_sysop_group_cannot_be_deleted() {
         409,
         ErrorCode::GroupProtected,
     );
-    let mut deleter = user_with(&server, &mut admin, "deleter", &[permissions::DELETE_GROUP]).await;
+    let deleter = user_with(&server, &mut admin, "deleter", &[permissions::DELETE_GROUP]).await;
     assert_fails(
         deleter.call::<DeleteGroup>(&group_named("sysop")).await,
         409,
@@ -899,7 +899,7 @@ async fn change_group_permissions_replaces_grants() {
         .call::<CreateUser>(&new_user("bob", vec![], vec![member("editors")]))
         .await
         .unwrap();
-    let mut bob = login_as(&server, "bob", None).await;
+    let bob = login_as(&server, "bob", None).await;
     assert!(bob.call::<ListUsers>(&Empty {}).await.is_ok());
 
     admin
@@ -1075,7 +1075,7 @@ async fn permission_windows_decide_what_counts_now() {
         .await
         .unwrap();
     assert_eq!(login.permissions, expected);
-    let mut wendy = login_as(&server, "wendy", None).await;
+    let wendy = login_as(&server, "wendy", None).await;
     assert!(wendy.call::<ListUsers>(&Empty {}).await.is_ok());
     for (action, data) in [
         ("list_groups", json!({})),
@@ -1107,7 +1107,7 @@ async fn windows_open_and_close_with_time() {
         vec![member_during("soon", Some(t + 1.0), Some(t + 3600.0))],
     );
     admin.call::<CreateUser>(&req).await.unwrap();
-    let mut tim = login_as(&server, "tim", None).await;
+    let tim = login_as(&server, "tim", None).await;
     assert!(tim.call::<GetUserInfo>(&named("admin")).await.is_ok());
     assert_fails(
         tim.call::<ListUsers>(&Empty {}).await,
@@ -1152,7 +1152,7 @@ async fn group_permissions_reach_members_on_their_next_login() {
         .unwrap();
     assert_eq!(first.groups, strings(&["editors"]));
     assert!(first.permissions.is_empty());
-    let mut bob = login_as(&server, "bob", None).await;
+    let bob = login_as(&server, "bob", None).await;
     assert_fails(
         bob.call::<ListUsers>(&Empty {}).await,
         403,

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, Database};
 use tempfile::TempDir;
 
 use crate::client::Client;
+use crate::raw::RawSocket;
 
 /// Password of the bootstrap `admin` in every test server.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -195,7 +196,21 @@ impl TestServer {
 
     /// A connected, not yet logged-in client.
     pub async fn client(&self) -> Client {
-        Client::connect(&self.ws_url()).await
+        Client::connect(&self.http_url("")).await
+    }
+
+    /// A bare WebSocket, not logged in, for tests of the wire itself.
+    pub async fn raw(&self) -> RawSocket {
+        RawSocket::connect(&self.ws_url()).await
+    }
+
+    /// A bare WebSocket logged in as `admin` of tenant `default`.
+    pub async fn raw_admin(&self) -> RawSocket {
+        let mut c = self.raw().await;
+        c.login("admin", ADMIN_PASSWORD, None)
+            .await
+            .expect("admin login");
+        c
     }
 
     /// A client logged in as `admin` of tenant `default`.

@@ -158,7 +158,8 @@ pub struct Client {
     events: mpsc::Receiver<Event>,
     next_id: AtomicU64,
     credentials: Option<Credentials>,
-    http: reqwest::Client,
+    /// Made at the first transfer: a connection that only calls needs no HTTP pool.
+    http: std::sync::OnceLock<reqwest::Client>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -196,7 +197,7 @@ impl Client {
             events,
             next_id: AtomicU64::new(1),
             credentials: None,
-            http: reqwest::Client::new(),
+            http: std::sync::OnceLock::new(),
             reader,
         })
     }
@@ -286,9 +287,18 @@ impl Client {
         self.events.recv().await
     }
 
+    /// An event already received, without waiting; `None` when none is queued.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
     /// Closes the connection politely.
     pub async fn close(self) {
         let _ = self.sink.lock().await.send(Message::Close(None)).await;
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(reqwest::Client::new)
     }
 
     fn bearer(&self) -> Result<&str> {

@@ -121,7 +121,7 @@ impl Client {
                 chunk
             });
         let mut req = self
-            .http
+            .http()
             .put(self.transfer_url(task_id))
             .bearer_auth(self.bearer()?)
             .header("x-coffer-sha256", sha256)
@@ -184,7 +184,7 @@ impl Client {
             .await
             .map_err(io("reading", path))?;
         let res = self
-            .http
+            .http()
             .put(self.transfer_url(task_id))
             .bearer_auth(self.bearer()?)
             // Should the probe complete the upload, the server checks the whole file's hash.
@@ -249,7 +249,7 @@ impl Client {
         let mut have = file.metadata().await.map_err(io("reading", part))?.len();
         let res = loop {
             let mut req = self
-                .http
+                .http()
                 .get(self.transfer_url(task_id))
                 .bearer_auth(self.bearer()?);
             if have > 0 {

@@ -285,25 +285,19 @@ async fn crowd(
             Arc::clone(&deadline),
         );
         tasks.push(tokio::spawn(async move {
-            let (mut ws, token) = {
+            let c = {
                 let _arriving = arriving.acquire().await;
-                let (mut ws, _) = connect_async(&url).await.expect("connect");
-                let token = load::login(&mut ws, "admin", ADMIN_PASSWORD).await;
-                let first = load::request(&fixture, k, 0, "admin", &token);
-                ws.send(Message::text(first)).await.expect("send");
-                while let Some(Ok(m)) = ws.next().await {
-                    if m.is_text() {
-                        break;
-                    }
-                }
-                (ws, token)
+                let c = load::login(&url, "admin", ADMIN_PASSWORD).await;
+                let (action, data) = load::request(&fixture, k, 0);
+                c.request(action, data).await.expect("the first request");
+                c
             };
             ready.wait().await;
             go.wait().await;
             let until = *deadline.get().expect("deadline set before go");
-            let outcome = load::drive(&mut ws, &fixture, k, "admin", &token, until, u64::MAX).await;
+            let outcome = load::drive(&c, &fixture, k, until, u64::MAX).await;
             done.wait().await;
-            let _ = ws.close(None).await;
+            c.close().await;
             outcome
         }));
     }

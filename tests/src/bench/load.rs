@@ -1,19 +1,15 @@
-//! Small actions from many WebSocket clients at once: each client keeps a window of
-//! `get_document_info` and `list_directory` requests (tagged with `request_id`), keeps the
-//! window full until the deadline or its request cap, and records each reply's latency.
-use std::collections::HashMap;
+//! Small actions from many clients at once (each a `coffer::client::Client`): each client
+//! sends a window of `get_document_info` and `list_directory` requests (pipelined by the
+//! client's `request_id`s) until the deadline or its request cap, and records each reply's
+//! latency.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api_spec::actions::{
     CreateDirectory, CreateDirectoryRequest, CreateDocument, CreateDocumentRequest,
 };
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::Barrier;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use crate::Client;
 
@@ -54,15 +50,9 @@ pub async fn fixture(c: &mut Client, docs: usize) -> Fixture {
             })
             .await
             .expect("create_document");
-        c.upload(
-            &doc.task_data.task_id,
-            format!("document {i}").as_bytes(),
-            0,
-            None,
-            4096,
-        )
-        .await
-        .expect("upload");
+        c.upload(&doc.task_data.task_id, format!("document {i}").as_bytes())
+            .await
+            .expect("upload");
         document_ids.push(doc.document_id);
     }
     Fixture {
@@ -146,59 +136,38 @@ async fn one_client(
     duration: Duration,
     cap: u64,
 ) -> (u64, u64, Vec<u32>) {
-    let (mut ws, _) = connect_async(url).await.expect("connect");
-    let token = login(&mut ws, username, password).await;
+    let c = login(url, username, password).await;
     barrier.wait().await;
-    let outcome = drive(
-        &mut ws,
-        fixture,
-        k,
-        username,
-        &token,
-        Instant::now() + duration,
-        cap,
-    )
-    .await;
-    let _ = ws.close(None).await;
+    let outcome = drive(&c, fixture, k, Instant::now() + duration, cap).await;
+    c.close().await;
     outcome
 }
 
-/// Sends client `k`'s requests on `ws`, [`WINDOW`] at a time, until `deadline` or `cap`
+/// Sends client `k`'s requests on `c`, [`WINDOW`] at a time, until `deadline` or `cap`
 /// requests; returns the replies that were 200, those that were not, and each latency (µs).
 pub async fn drive(
-    ws: &mut Socket,
+    c: &coffer::client::Client,
     fixture: &Fixture,
     k: usize,
-    username: &str,
-    token: &str,
     deadline: Instant,
     cap: u64,
 ) -> (u64, u64, Vec<u32>) {
-    let mut sent_at: HashMap<u64, Instant> = HashMap::new();
-    let (mut sent, mut ok, mut failed) = (0u64, 0u64, 0u64);
+    let (mut ok, mut failed) = (0u64, 0u64);
     let mut latencies = Vec::new();
-    loop {
-        while sent_at.len() < WINDOW && sent < cap && Instant::now() < deadline {
-            sent_at.insert(sent, Instant::now());
-            let text = request(fixture, k, sent, username, token);
-            ws.send(Message::text(text)).await.expect("send");
+    let mut sent = 0;
+    while sent < cap && Instant::now() < deadline {
+        let window = (0..WINDOW as u64).take_while(|i| sent + i < cap).map(|i| {
+            let (action, data) = request(fixture, k, sent + i);
+            let at = Instant::now();
+            async move { (c.request(action, data).await, at.elapsed()) }
+        });
+        for (reply, took) in futures_util::future::join_all(window).await {
             sent += 1;
-        }
-        if sent_at.is_empty() {
-            break;
-        }
-        let text = match ws.next().await {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => break,
-        };
-        let v: Value = serde_json::from_str(&text).expect("JSON");
-        let Some(id) = v["request_id"].as_str().and_then(|s| s.parse::<u64>().ok()) else {
-            continue;
-        };
-        if let Some(at) = sent_at.remove(&id) {
-            latencies.push(at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-            if v["code"] == 200 {
+            let Ok(reply) = reply else {
+                return (ok, failed, latencies);
+            };
+            latencies.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+            if reply.code == 200 {
                 ok += 1;
             } else {
                 failed += 1;
@@ -208,41 +177,20 @@ pub async fn drive(
     (ok, failed, latencies)
 }
 
-/// A client's WebSocket.
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Logs in on `ws` (tenant `default`) and returns the token.
-pub async fn login(ws: &mut Socket, username: &str, password: &str) -> String {
-    let login = json!({"action": "login", "data": {"username": username, "password": password},
-                       "request_id": "login"});
-    ws.send(Message::text(login.to_string()))
-        .await
-        .expect("send");
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).expect("JSON");
-                if v["request_id"] == "login" {
-                    return v["data"]["token"].as_str().expect("login token").to_owned();
-                }
-            }
-            Some(Ok(_)) => {}
-            other => panic!("login connection failed: {other:?}"),
-        }
-    }
+/// A connection to `url`, logged in as `username` of tenant `default`.
+pub async fn login(url: &str, username: &str, password: &str) -> coffer::client::Client {
+    let mut c = coffer::client::Client::connect(url).await.expect("connect");
+    c.login(None, username, password).await.expect("login");
+    c
 }
 
-/// Client `k`'s `n`th request: `get_document_info` and `list_directory` alternating, tagged
-/// with `request_id` `n`.
-pub fn request(fixture: &Fixture, k: usize, n: u64, username: &str, token: &str) -> String {
-    let (action, data) = if n.is_multiple_of(2) {
+/// Client `k`'s `n`th request: `get_document_info` and `list_directory` alternating.
+pub fn request(fixture: &Fixture, k: usize, n: u64) -> (&'static str, Value) {
+    if n.is_multiple_of(2) {
         let docs = &fixture.document_ids;
         let doc = &docs[(n as usize / 2 + k) % docs.len()];
         ("get_document_info", json!({"document_id": doc}))
     } else {
         ("list_directory", json!({"folder_id": fixture.folder_id}))
-    };
-    json!({"action": action, "data": data, "username": username, "token": token,
-           "request_id": n.to_string()})
-    .to_string()
+    }
 }

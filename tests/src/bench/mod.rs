@@ -15,7 +15,6 @@ pub mod rss;
 pub mod shell;
 pub mod stall;
 pub mod tenant;
-pub mod transfer;
 
 /// Bytes in a MiB, for the figures.
 pub const MIB: f64 = 1024.0 * 1024.0;

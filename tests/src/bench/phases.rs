@@ -14,7 +14,7 @@ use coffer::backup::keys::KeyFile;
 
 use super::report::Figure;
 use super::rss::{Peak, Sampler};
-use super::{MIB, ceiling, transfer};
+use super::{MIB, ceiling};
 use crate::{Client, TestServer};
 
 /// How long one backup job may take before the bench gives up.
@@ -26,7 +26,6 @@ pub const POLL: Duration = Duration::from_millis(20);
 pub struct Bench {
     pub server: TestServer,
     pub admin: Client,
-    pub http: reqwest::Client,
     pub work: PathBuf,
     pub figures: Vec<Figure>,
     pub tenants: usize,
@@ -146,15 +145,13 @@ pub async fn download(
     backup_id: &str,
     tag: &str,
 ) -> Result<(PathBuf, PathBuf), String> {
-    let base = b.server.http_url("");
-    download_as(&mut b.admin, &b.http, &base, &b.work, backup_id, tag).await
+    download_as(&b.admin, &b.work, backup_id, tag).await
 }
 
-/// [`download`] by the client `c`, into `work`.
+/// [`download`] by the client `c`, into `work` (each file checked against the SHA-256 the
+/// server declares).
 pub async fn download_as(
-    c: &mut Client,
-    http: &reqwest::Client,
-    base: &str,
+    c: &Client,
     work: &Path,
     backup_id: &str,
     tag: &str,
@@ -165,7 +162,6 @@ pub async fn download_as(
         })
         .await
         .map_err(err)?;
-    let token = c.token.clone().unwrap_or_default();
     let (archive, key) = (
         work.join(format!("{tag}.cbk")),
         work.join(format!("{tag}.key")),
@@ -174,10 +170,10 @@ pub async fn download_as(
         (&tasks.archive.task_id, &archive),
         (&tasks.key.task_id, &key),
     ] {
-        let (status, _) = transfer::get_file(http, base, &token, task, path).await?;
-        if status != 200 {
-            return Err(format!("download of {} answered {status}", path.display()));
-        }
+        c.lib()
+            .download(task, path, std::sync::Arc::new(|_| {}))
+            .await
+            .map_err(|e| format!("download of {}: {e}", path.display()))?;
     }
     Ok((archive, key))
 }
@@ -220,30 +216,18 @@ pub async fn tenant_admin(
     Ok(c)
 }
 
-/// Initiates an import and uploads the pair (the archive over HTTP); returns the job id.
-pub async fn upload_import(
-    c: &mut Client,
-    http: &reqwest::Client,
-    base: &str,
-    archive: &Path,
-    key: &Path,
-) -> Result<String, String> {
+/// Initiates an import and uploads the pair; returns the job id.
+pub async fn upload_import(c: &mut Client, archive: &Path, key: &Path) -> Result<String, String> {
     let init = c
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: Some(3600),
         })
         .await
         .map_err(err)?;
-    let token = c.token.clone().unwrap_or_default();
-    let (status, body) =
-        transfer::put_file(http, base, &token, &init.archive_task_id, archive).await?;
-    if status != 200 {
-        return Err(format!("archive upload answered {status}: {body}"));
-    }
-    let key_bytes = std::fs::read(key).map_err(err)?;
-    c.upload(&init.key_task_id, &key_bytes, 0, None, 4096)
+    c.upload_file(&init.archive_task_id, archive)
         .await
         .map_err(err)?;
+    c.upload_file(&init.key_task_id, key).await.map_err(err)?;
     Ok(init.backup_task_id)
 }
 
@@ -271,8 +255,7 @@ pub async fn import(b: &mut Bench, archive: &Path, key: &Path) -> Result<(Durati
     b.tenants += 1;
     let slug = format!("bench-import-{}", b.tenants);
     let mut c = tenant_admin(&b.server, &mut b.admin, &slug).await?;
-    let base = b.server.http_url("");
-    let job = upload_import(&mut c, &b.http, &base, archive, key).await?;
+    let job = upload_import(&mut c, archive, key).await?;
     let rss = Sampler::start();
     let cpu = ceiling::process_cpu();
     let start = Instant::now();

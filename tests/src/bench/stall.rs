@@ -32,7 +32,7 @@ struct Writer {
 
 impl Writer {
     /// B creates folders named `{tag} {n}` until stopped; each write's latency is kept.
-    fn start(mut b: Client, tag: &'static str) -> Self {
+    fn start(b: Client, tag: &'static str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let task = tokio::spawn(async move {
@@ -98,12 +98,10 @@ pub async fn suite(work: &Path) -> Result<Vec<Figure>, String> {
         c.heartbeat_secs = 2;
     })
     .await;
-    let http = reqwest::Client::new();
-    let base = server.http_url("");
     let mut root = server.admin().await;
-    let (archive, key) = widened_archive(&server, &mut root, &http, work).await?;
+    let (archive, key) = widened_archive(&server, &mut root, work).await?;
     let mut a = tenant_admin(&server, &mut root, "stall-a").await?;
-    let job = upload_import(&mut a, &http, &base, &archive, &key).await?;
+    let job = upload_import(&mut a, &archive, &key).await?;
 
     let b = Writer::start(server.admin().await, "during import");
     let started = Instant::now();
@@ -134,7 +132,6 @@ pub async fn suite(work: &Path) -> Result<Vec<Figure>, String> {
 async fn widened_archive(
     server: &TestServer,
     root: &mut Client,
-    http: &reqwest::Client,
     work: &Path,
 ) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
     let mut t = tenant_admin(server, root, "stall-template").await?;
@@ -158,7 +155,7 @@ async fn widened_archive(
         .await
         .map_err(err)?;
     let bytes = b"one small document, copied 100,000 times";
-    t.upload(&created.task_data.task_id, bytes, 0, None, 4096)
+    t.upload(&created.task_data.task_id, bytes)
         .await
         .map_err(err)?;
     let started = t
@@ -170,9 +167,7 @@ async fn widened_archive(
         .await
         .map_err(err)?;
     wait_job::<GetBackupExportStatus>(&mut t, &started.backup_task_id).await?;
-    let base = server.http_url("");
-    let (archive, key) =
-        download_as(&mut t, http, &base, work, &started.backup_id, "stall").await?;
+    let (archive, key) = download_as(&t, work, &started.backup_id, "stall").await?;
     let (small, key_bytes) = (
         std::fs::read(&archive).map_err(err)?,
         std::fs::read(&key).map_err(err)?,

@@ -1,6 +1,6 @@
 //! The synthetic tenant: many small files and a few large ones, half compressible text and
-//! half random bytes, made through the real API (small files over the WebSocket, large ones
-//! over HTTP) and written to a plain directory as well, for the baselines to read the same
+//! half random bytes, made through the real API (each file uploaded over HTTP by the
+//! `coffer` client) and written to a plain directory as well, for the baselines to read the same
 //! bytes.
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use api_spec::actions::{
     CreateDirectory, CreateDirectoryRequest, CreateDocument, CreateDocumentRequest,
 };
 
-use crate::{Client, TestServer, http};
+use crate::{Client, TestServer};
 
 /// How much to make.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +108,6 @@ pub async fn populate(
     let mut tasks = Vec::new();
     for k in 0..workers {
         let client = server.admin().await;
-        let base = server.http_url("");
         let folder = format!("{round}-{k}");
         let dir = plain.join(&folder);
         let seed = round
@@ -119,7 +118,7 @@ pub async fn populate(
             large_files: spread(spec.large_files, workers, k),
             ..spec
         };
-        tasks.push(tokio::spawn(worker(client, base, folder, dir, share, seed)));
+        tasks.push(tokio::spawn(worker(client, folder, dir, share, seed)));
     }
     let mut made = Made::default();
     for t in tasks {
@@ -133,14 +132,7 @@ fn spread(n: usize, workers: usize, k: usize) -> usize {
     n / workers + usize::from(k < n % workers)
 }
 
-async fn worker(
-    mut c: Client,
-    base: String,
-    folder: String,
-    dir: PathBuf,
-    spec: Spec,
-    seed: u64,
-) -> Made {
+async fn worker(c: Client, folder: String, dir: PathBuf, spec: Spec, seed: u64) -> Made {
     std::fs::create_dir_all(&dir).expect("baseline directory");
     let folder_id = c
         .call::<CreateDirectory>(&CreateDirectoryRequest {
@@ -170,7 +162,8 @@ async fn worker(
             if compressible { "txt" } else { "bin" }
         );
         let bytes = content(len, seed.wrapping_add(i as u64), compressible);
-        std::fs::write(dir.join(&title), &bytes).expect("baseline file");
+        let baseline = dir.join(&title);
+        std::fs::write(&baseline, &bytes).expect("baseline file");
         let doc = c
             .call::<CreateDocument>(&CreateDocumentRequest {
                 title,
@@ -180,22 +173,9 @@ async fn worker(
             })
             .await
             .expect("create_document");
-        if large {
-            let put = http::put(
-                &base,
-                c.token.as_deref(),
-                &doc.task_data.task_id,
-                bytes,
-                None,
-                None,
-            )
-            .await;
-            assert_eq!(put.status, 200, "large upload: {:?}", put.body);
-        } else {
-            c.upload(&doc.task_data.task_id, &bytes, 0, None, 256 * 1024)
-                .await
-                .expect("small upload");
-        }
+        c.upload_file(&doc.task_data.task_id, &baseline)
+            .await
+            .expect("upload");
         made.files += 1;
         made.bytes += len as u64;
     }
