@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use api_spec::actions::{
-    CreateDocument, CreateDocumentRequest, DocumentIdRequest, GetDocument, ServerInfo,
+    CreateDocument, CreateDocumentRequest, DocumentIdRequest, GetDocument, ListRevisions,
+    ServerInfo,
 };
 use api_spec::envelope::Empty;
 use coffer::client::Client;
@@ -84,6 +85,28 @@ async fn forward(
     }
 }
 
+/// `admin` of tenant `default`, connected through `server`, and a new document of theirs.
+async fn admin_with_document(
+    server: &str,
+    title: &str,
+) -> (Client, api_spec::actions::CreateDocumentResponse) {
+    let mut client = Client::connect(server).await.expect("connect");
+    client
+        .login(None, "admin", ADMIN_PASSWORD)
+        .await
+        .expect("login");
+    let made = client
+        .call::<CreateDocument>(&CreateDocumentRequest {
+            title: title.into(),
+            folder_id: None,
+            access_rules: None,
+            inherit_parent: None,
+        })
+        .await
+        .unwrap();
+    (client, made)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_resume_after_the_connection_drops() {
     let server = TestServer::start().await;
@@ -94,20 +117,7 @@ async fn transfers_resume_after_the_connection_drops() {
 
     // Two uploads cut after 1 MiB each: the third attempt completes the file.
     let proxy = cutting_proxy(server.addr, Way::ToServer, 1024 * 1024, 2).await;
-    let mut client = Client::connect(&proxy).await.expect("connect");
-    client
-        .login(None, "admin", ADMIN_PASSWORD)
-        .await
-        .expect("login");
-    let made = client
-        .call::<CreateDocument>(&CreateDocumentRequest {
-            title: "resumed".into(),
-            folder_id: None,
-            access_rules: None,
-            inherit_parent: None,
-        })
-        .await
-        .unwrap();
+    let (client, made) = admin_with_document(&proxy, "resumed").await;
     let done = client
         .upload(&made.task_data.task_id, &file, Arc::new(|_| {}))
         .await
@@ -144,4 +154,34 @@ async fn transfers_resume_after_the_connection_drops() {
         .expect("the download completes");
     assert_eq!(size, bytes.len() as u64);
     assert!(std::fs::read(&dest).unwrap() == bytes);
+}
+
+/// The connection drops as the server answers a finished upload: the client asks where the
+/// server stands and is told the upload is done, with the reply it lost (one revision).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_reply_is_lost_ends_with_that_reply() {
+    let server = TestServer::start().await;
+    let bytes = tests::bench::tenant::content(512 * 1024, 22, false);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("upload.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    // The first HTTP connection passes every byte to the server and none back.
+    let proxy = cutting_proxy(server.addr, Way::ToClient, 0, 1).await;
+    let (client, made) = admin_with_document(&proxy, "reply lost").await;
+    let started = std::time::Instant::now();
+    let done = client
+        .upload(&made.task_data.task_id, &file, Arc::new(|_| {}))
+        .await
+        .expect("the upload ends as done");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(done.document_id.as_deref(), Some(made.document_id.as_str()));
+    let revisions = client
+        .call::<ListRevisions>(&DocumentIdRequest {
+            document_id: made.document_id,
+        })
+        .await
+        .unwrap()
+        .revisions;
+    assert_eq!(revisions.len(), 1);
+    assert_eq!(done.revision_id, Some(revisions[0].id.clone()));
 }

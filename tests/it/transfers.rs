@@ -211,6 +211,54 @@ async fn http_upload_in_ranges_and_download_in_ranges() {
     assert!(got == bytes[60_000..]);
 }
 
+/// A client whose connection dropped with the reply to its finished upload sends the same
+/// file again (or the one-byte probe of its end): the server answers what it answered, and
+/// publishes nothing more. Other bytes, or no declared hash, are still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_upload_sent_again_gets_its_reply_again() {
+    let server = TestServer::start().await;
+    let mut c = server.raw_admin().await;
+    let (base, token) = (server.http_url(""), c.token.clone().unwrap());
+    let bytes = content(50_000, 12);
+    let (doc, task) = new_document(&mut c, "sent twice").await;
+    let put = |body: Vec<u8>, range: Option<String>, sha: Option<String>| {
+        let (base, token, task) = (base.clone(), token.clone(), task.task_id.clone());
+        async move { http::put(&base, Some(&token), &task, body, range, sha.as_deref()).await }
+    };
+    let first = put(bytes.clone(), None, Some(sha(&bytes))).await;
+    assert_eq!(first.status, 200, "{:?}", first.json());
+    let first = first.json()["data"].clone();
+    assert_eq!(first["document_id"], doc.as_str());
+
+    let again = put(bytes.clone(), None, Some(sha(&bytes).to_uppercase())).await;
+    assert_eq!(again.status, 200, "{:?}", again.json());
+    assert_eq!(again.json()["data"], first);
+    let probe = put(
+        bytes[49_999..].to_vec(),
+        Some("bytes 49999-49999/50000".into()),
+        Some(sha(&bytes)),
+    )
+    .await;
+    assert_eq!(probe.status, 200, "{:?}", probe.json());
+    assert_eq!(probe.json()["data"], first);
+
+    let other = content(50_000, 13);
+    for (body, declared) in [(other.clone(), Some(sha(&other))), (bytes.clone(), None)] {
+        let refused = put(body, None, declared).await;
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.json()["data"]["error"], "task_not_usable");
+    }
+    let revisions = c
+        .call::<api_spec::actions::ListRevisions>(&api_spec::actions::DocumentIdRequest {
+            document_id: doc,
+        })
+        .await
+        .unwrap()
+        .revisions;
+    assert_eq!(revisions.len(), 1, "{revisions:?}");
+    assert_eq!(first["revision_id"], revisions[0].id.as_str());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_hash_or_size_is_rejected_and_the_partial_bytes_removed() {
     let server = TestServer::start().await;

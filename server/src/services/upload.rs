@@ -208,6 +208,47 @@ impl Upload {
     }
 }
 
+/// The reply a document upload already had, when `task_id` is the caller's upload that
+/// completed with exactly these bytes (`size` and the declared `sha256`): its reply was lost
+/// with the connection, and the client, resuming, sends the same file again. `None` in
+/// every other case, for the caller to refuse as before. An import's upload is not
+/// answered so: while its job waits, sending it again replaces it.
+pub async fn completed_with(
+    state: &AppState,
+    auth: &AuthContext,
+    task_id: &str,
+    size: u64,
+    sha256: Option<&str>,
+) -> Result<Option<UploadFileResponse>> {
+    let (Ok(id), Some(sha256)) = (uuid::Uuid::parse_str(task_id), sha256) else {
+        return Ok(None);
+    };
+    let sha256 = sha256.to_ascii_lowercase();
+    let scope = auth.scope();
+    let Some(task) = tasks::find_for(scope, &state.db, id, auth.user_id()).await? else {
+        return Ok(None);
+    };
+    let same = task.mode == tasks::UPLOAD
+        && task.status == tasks::COMPLETED
+        && [tasks::PURPOSE_DOCUMENT, tasks::PURPOSE_REVISION].contains(&task.purpose.as_str())
+        && task.declared_size == i64::try_from(size).ok()
+        && task.declared_sha256.as_deref() == Some(sha256.as_str());
+    let (true, Some(document_id)) = (same, task.document_id) else {
+        return Ok(None);
+    };
+    let Some(file) = files::find_by_sha256(scope, &state.db, &sha256).await? else {
+        return Ok(None);
+    };
+    let revision = files::newest_revision_with(scope, &state.db, document_id, file.id).await?;
+    Ok(revision.map(|revision| UploadFileResponse {
+        task_id: task.id.to_string(),
+        file_size: size,
+        sha256,
+        document_id: Some(document_id.to_string()),
+        revision_id: Some(revision.id.to_string()),
+    }))
+}
+
 /// An import's archive or key: kept in the object store under its job's prefix (never among
 /// the blobs) until the job ends, named by task and content (`layout::import_upload`). The
 /// job must still be waiting for its uploads.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use api_spec::actions::UploadHeader;
+use api_spec::actions::{UploadFileResponse, UploadHeader};
 use api_spec::{ErrorCode, Reply};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -131,7 +131,6 @@ async fn put_inner(
     state: &Arc<AppState>,
 ) -> Result<HttpResponse> {
     let auth = bearer(req, state).await?;
-    let task = transfers::open_task(&auth, &state.db, task_id, tasks::UPLOAD).await?;
     let headers = req.headers();
     // The declared size comes first, so the length must be known up front: a body without
     // Content-Length is either empty or chunked (refused: the size could not be checked).
@@ -161,6 +160,16 @@ async fn put_inner(
         sha256: header_str(headers, SHA256_HEADER).map(str::to_owned),
         offset: Some(offset),
     };
+    let task = match transfers::open_task(&auth, &state.db, task_id, tasks::UPLOAD).await {
+        Err(e) if e.code() == ErrorCode::TaskNotUsable => {
+            let sha256 = header.sha256.as_deref();
+            return match upload::completed_with(state, &auth, task_id, total, sha256).await? {
+                Some(done) => Ok(received(&done)),
+                None => Err(e),
+            };
+        }
+        opened => opened?,
+    };
     let mut upload = upload::begin_upload(state, task, &header).await?;
     let end = offset + length;
     let mut pace = Pace::new(&state.config);
@@ -189,11 +198,15 @@ async fn put_inner(
         ));
     }
     let done = upload.finish(state, &auth).await?;
-    Ok(respond(
+    Ok(received(&done))
+}
+
+fn received(done: &UploadFileResponse) -> HttpResponse {
+    respond(
         200,
         serde_json::to_value(done).unwrap_or_default(),
         "File received successfully",
-    ))
+    )
 }
 
 async fn get(
