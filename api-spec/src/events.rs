@@ -52,6 +52,13 @@ pub struct BackupJobEvent {
     pub progress_percent: i32,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    /// The step the job is in; at the end, the step it ended in (`completed` once done).
+    #[serde(default)]
+    pub current_step: Option<crate::jobs::JobStep>,
+    /// At the end of an import: what it placed or, on a dry run, would place (as the job's
+    /// status shows them).
+    #[serde(default)]
+    pub counts: Option<serde_json::Value>,
     /// The error code when `failed`.
     pub error: Option<String>,
 }

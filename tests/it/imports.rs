@@ -1308,4 +1308,7 @@ async fn import_progress_moves_against_one_total_and_the_end_says_so() {
     assert_eq!(status.progress_percent, 100);
     let counts = status.counts.expect("the final counts");
     assert!(counts["documents"].as_u64().unwrap() > 0, "{counts}");
+    // The completed event says the same: its final step and counts.
+    assert_eq!(done.data["current_step"], "completed", "{done:?}");
+    assert_eq!(done.data["counts"], counts, "{done:?}");
 }

@@ -250,6 +250,8 @@ pub async fn run(
         progress_percent: percent(done, total),
         bytes_done: done,
         bytes_total: total,
+        current_step: Some(JobStep::Writing),
+        counts: None,
         error: None,
     };
     let blocking_state = Arc::clone(state);

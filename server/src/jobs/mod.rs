@@ -30,7 +30,7 @@ use api_spec::ErrorCode;
 use api_spec::events::{
     BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED, BACKUP_VERIFY_COMPLETED, BackupJobEvent,
 };
-use api_spec::jobs::JobParams;
+use api_spec::jobs::{JobParams, JobStep};
 use api_spec::permissions::{EXPORT_BACKUP, IMPORT_BACKUP};
 use entity::job;
 use uuid::Uuid;
@@ -266,6 +266,8 @@ pub fn event(job: &job::Model, status: JobState, error: Option<ErrorCode>) -> Ba
         },
         bytes_done: job.bytes_done.max(0) as u64,
         bytes_total: job.bytes_total.max(0) as u64,
+        current_step: job.current_step.as_deref().and_then(JobStep::parse),
+        counts: job.counts.clone(),
         error: error.map(code_str),
     }
 }

@@ -96,6 +96,8 @@ impl Reporter {
             progress_percent: percent,
             bytes_done: done,
             bytes_total: total,
+            current_step: Some(step),
+            counts: None,
             error: None,
         };
         self.state.events.publish(
