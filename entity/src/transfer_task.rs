@@ -27,6 +27,8 @@ pub struct Model {
     pub backup_part: Option<String>,
     /// For backup-import uploads: the import job.
     pub job_id: Option<Uuid>,
+    /// For a completed document upload: the revision it published.
+    pub revision_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ mod m20261130_000008_job_blobs;
 mod m20261130_000009_backup_policies;
 mod m20261130_000010_backup_verification;
 mod m20261130_000011_backup_recipients;
+mod m20261130_000012_task_revision;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_backup_policies::Migration),
             Box::new(m20261130_000010_backup_verification::Migration),
             Box::new(m20261130_000011_backup_recipients::Migration),
+            Box::new(m20261130_000012_task_revision::Migration),
         ]
     }
 }

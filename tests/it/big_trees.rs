@@ -20,11 +20,6 @@ use crate::support::{expect_error, list, mkdir, mkdoc};
 /// More than SQLite's 32,766 bound variables per statement.
 const WIDE: usize = 33_000;
 
-/// A server whose pings keep a client waiting for a long action from timing out.
-async fn server() -> TestServer {
-    TestServer::start_with(|c| c.heartbeat_secs = 2).await
-}
-
 /// An archive of a tenant holding one folder, `wide`, with `folders` empty subfolders and
 /// `documents` documents (one revision each, all of the same content), and its key.
 async fn wide_archive(server: &TestServer, folders: usize, documents: usize) -> (Vec<u8>, Vec<u8>) {
@@ -64,7 +59,7 @@ async fn top_folder(c: &mut Client) -> String {
 /// and a delete all succeed, and the template tenant is untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_wider_than_a_statement_exports_lists_and_deletes() {
-    let server = server().await;
+    let server = TestServer::start().await;
     let pair = wide_archive(&server, WIDE, 100).await;
     let (mut c, mut l) = imported(&server, "wide", &pair).await;
     let wide = top_folder(&mut c).await;
@@ -122,7 +117,7 @@ fn folder_named(name: String) -> CreateDirectoryRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_delete_does_not_stall_another_tenants_writes() {
     const DOCUMENTS: usize = 20_000;
-    let server = server().await;
+    let server = TestServer::start().await;
     let pair = wide_archive(&server, 0, DOCUMENTS).await;
     let (mut a, _) = imported(&server, "big", &pair).await;
     let folder = top_folder(&mut a).await;
@@ -210,7 +205,7 @@ async fn found(c: &mut Client, query: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_import_stays_out_of_sight_and_does_not_stall_another_tenants_writes() {
     const DOCUMENTS: usize = 20_000;
-    let server = server().await;
+    let server = TestServer::start().await;
     let pair = wide_archive(&server, 0, DOCUMENTS).await;
     let (mut a, mut la) = tenant(&server, "big").await;
     let mut watcher = server.client().await;
@@ -287,7 +282,7 @@ async fn a_large_import_stays_out_of_sight_and_does_not_stall_another_tenants_wr
 /// blobs with them; the tenant never showed any of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_cancelled_while_it_writes_its_rows_leaves_nothing() {
-    let server = server().await;
+    let server = TestServer::start().await;
     let pair = wide_archive(&server, 0, 20_000).await;
     let blobs_before = server.blob_files().len();
     let (mut a, mut la) = tenant(&server, "cancelled").await;

@@ -242,6 +242,23 @@ async fn a_finished_upload_sent_again_gets_its_reply_again() {
     assert_eq!(probe.status, 200, "{:?}", probe.json());
     assert_eq!(probe.json()["data"], first);
 
+    // The same content uploaded again to the document later is another revision; the
+    // first upload's reply still names its own.
+    let next = c
+        .call::<UploadDocument>(&DocumentIdRequest {
+            document_id: doc.clone(),
+        })
+        .await
+        .unwrap()
+        .task_data;
+    c.upload(&next.task_id, &bytes, 0, None, 16_384)
+        .await
+        .unwrap();
+    let later = put(bytes.clone(), None, Some(sha(&bytes))).await;
+    assert_eq!(later.json()["data"], first);
+
+    // What is checked is the declared file (the body is not read): another size or hash,
+    // or none declared, is refused.
     let other = content(50_000, 13);
     for (body, declared) in [(other.clone(), Some(sha(&other))), (bytes.clone(), None)] {
         let refused = put(body, None, declared).await;
@@ -255,7 +272,7 @@ async fn a_finished_upload_sent_again_gets_its_reply_again() {
         .await
         .unwrap()
         .revisions;
-    assert_eq!(revisions.len(), 1, "{revisions:?}");
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
     assert_eq!(first["revision_id"], revisions[0].id.as_str());
 }
 
@@ -337,12 +354,27 @@ async fn expired_tasks_answer_408() {
     let server = TestServer::start_with(|c| c.task_ttl_secs = 1).await;
     let mut c = server.raw_admin().await;
     let (_, task) = new_document(&mut c, "late").await;
+    let (_, done) = new_document(&mut c, "done in time").await;
+    c.upload(&done.task_id, b"in time", 0, Some(&sha(b"in time")), 4)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let err = c
         .upload(&task.task_id, b"late", 0, None, 4)
         .await
         .unwrap_err();
     assert_eq!((err.code, err.error), (408, ErrorCode::TaskExpired));
+    // A finished upload is not answered again once its task expired.
+    let again = http::put(
+        &server.http_url(""),
+        c.token.as_deref(),
+        &done.task_id,
+        b"in time".to_vec(),
+        None,
+        Some(&sha(b"in time")),
+    )
+    .await;
+    assert_eq!(again.json()["data"]["error"], "task_not_usable");
     let put = http::put(
         &server.http_url(""),
         c.token.as_deref(),
@@ -401,6 +433,20 @@ async fn tasks_belong_to_their_user_and_tenant() {
             .unwrap_err()
             .error,
         ErrorCode::TaskNotFound
+    );
+    // The admin's finished upload, sent again by eve with its size and hash: not found.
+    let again = http::put(
+        &base,
+        eve.token.as_deref(),
+        &task.task_id,
+        b"secret".to_vec(),
+        None,
+        Some(&sha(b"secret")),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.json()["data"]["error"].clone()),
+        (404, "task_not_found".into())
     );
     // No token, or a bad one.
     assert_eq!(
@@ -797,4 +843,41 @@ fn part_file(server: &TestServer, task_id: &str) -> std::path::PathBuf {
         .path()
         .join("uploads")
         .join(format!("{}.part", id.simple()))
+}
+
+/// An import's key file over the WebSocket: uploaded, replaced while its job waits, and
+/// refused once the job has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_key_over_the_websocket_is_replaced_while_pending_then_final() {
+    use api_spec::actions::{
+        CancelBackupImport, InitiateBackupImport, InitiateBackupImportRequest, JobIdRequest,
+    };
+    let server = TestServer::start().await;
+    let mut c = server.raw_admin().await;
+    let init = c
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest::default())
+        .await
+        .unwrap();
+    let first = br#"{"first": true}"#;
+    let done = c
+        .upload(&init.key_task_id, first, 0, Some(&sha(first)), 4)
+        .await
+        .unwrap();
+    assert_eq!(done.sha256, sha(first));
+    let second = br#"{"second": true}"#;
+    let replaced = c
+        .upload(&init.key_task_id, second, 0, None, 4)
+        .await
+        .expect("a pending job's key file is replaced");
+    assert_eq!(replaced.sha256, sha(second));
+    c.call::<CancelBackupImport>(&JobIdRequest {
+        backup_task_id: init.backup_task_id,
+    })
+    .await
+    .unwrap();
+    let late = c
+        .upload(&init.key_task_id, first, 0, None, 4)
+        .await
+        .unwrap_err();
+    assert_eq!(late.error, ErrorCode::TaskNotUsable);
 }

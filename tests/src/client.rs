@@ -4,6 +4,7 @@
 //! and transfers of bytes held in memory (staged in a temporary file, as the library
 //! streams from and to files). Tests of the wire itself use [`crate::raw::RawSocket`].
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use api_spec::actions::UploadFileResponse;
@@ -12,7 +13,7 @@ use coffer::client::{ClientError, Credentials};
 use serde_json::Value;
 
 /// How long a wait for an event may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(15);
 /// The longest a call may take (a long action answers only at its end).
 const LONGEST_CALL: Duration = Duration::from_secs(300);
 
@@ -48,6 +49,21 @@ impl ApiFailure {
 
 pub struct Client {
     inner: coffer::client::Client,
+}
+
+/// A transfer's progress callback, and whether the transfer ever went back (the library
+/// resumes or restarts a cut attempt silently; against the test server none is cut, so a
+/// restart is a fault to report).
+fn forward_only() -> (coffer::client::transfer::Progress, impl Fn() -> bool) {
+    let last = Arc::new(AtomicU64::new(0));
+    let went_back = Arc::new(AtomicBool::new(false));
+    let (seen, back) = (Arc::clone(&last), Arc::clone(&went_back));
+    let progress = Arc::new(move |done: u64| {
+        if done < seen.swap(done, Ordering::SeqCst) {
+            back.store(true, Ordering::SeqCst);
+        }
+    });
+    (progress, move || went_back.load(Ordering::SeqCst))
 }
 
 #[track_caller]
@@ -148,9 +164,15 @@ impl Client {
         task_id: &str,
         path: &std::path::Path,
     ) -> Result<UploadFileResponse, ApiFailure> {
-        let sent = self.inner.upload(task_id, path, Arc::new(|_| {}));
+        let (progress, restarted) = forward_only();
+        let sent = self.inner.upload(task_id, path, progress);
         let outcome = tokio::time::timeout(LONGEST_CALL, sent).await;
-        in_time("upload", outcome).map_err(|e| ApiFailure::from_client(e, "upload"))
+        let done = in_time("upload", outcome).map_err(|e| ApiFailure::from_client(e, "upload"));
+        assert!(
+            !restarted(),
+            "the upload started over: an attempt was cut short"
+        );
+        done
     }
 
     /// Downloads download task `task_id` over HTTP (checked against the SHA-256 the server
@@ -158,19 +180,15 @@ impl Client {
     pub async fn download(&self, task_id: &str) -> Result<Vec<u8>, ApiFailure> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let dest = dir.path().join("download");
-        let got = self.inner.download(task_id, &dest, Arc::new(|_| {}));
+        let (progress, restarted) = forward_only();
+        let got = self.inner.download(task_id, &dest, progress);
         let outcome = tokio::time::timeout(LONGEST_CALL, got).await;
         in_time("download", outcome).map_err(|e| ApiFailure::from_client(e, "download"))?;
-        Ok(std::fs::read(&dest).expect("read the download"))
-    }
-
-    /// Waits until the server ends the connection.
-    pub async fn wait_closed(&mut self) {
-        let closed = async { while self.inner.next_event().await.is_some() {} };
-        in_time(
-            "the server closing the connection",
-            tokio::time::timeout(WAIT, closed).await,
+        assert!(
+            !restarted(),
+            "the download started over: an attempt was cut short"
         );
+        Ok(std::fs::read(&dest).expect("read the download"))
     }
 
     /// Closes the connection politely.

@@ -1,7 +1,7 @@
-//! A raw WebSocket for the tests of the wire itself: frames, envelopes, fuzzing and
+//! A raw WebSocket for the tests of the wire itself: frames, envelopes, close codes and
 //! transfers over the socket. Everything else goes through [`crate::Client`], the `coffer`
-//! crate's own client. Replies and events share the socket; the socket keeps events that
-//! arrive while it waits for a reply, and vice versa.
+//! crate's own client. Events that arrive meanwhile are checked for their shape and
+//! dropped.
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 /// How long any single wait for the server may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(15);
 /// The longest wait for a reply or an event, pings or not.
 const LONGEST_SILENCE: Duration = Duration::from_secs(300);
 
@@ -25,10 +25,7 @@ pub struct RawSocket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub username: Option<String>,
     pub token: Option<String>,
-    events: VecDeque<Event>,
     replies: VecDeque<Reply>,
-    /// Control messages (`{"action": "transfer_file", …}`) that arrived outside a transfer.
-    pub controls: VecDeque<Value>,
     /// The close frame, once the server closed the connection.
     pub closed: Option<Option<CloseFrame>>,
     /// `received` of the last upload's `transfer_file` message.
@@ -45,9 +42,7 @@ impl RawSocket {
             ws,
             username: None,
             token: None,
-            events: VecDeque::new(),
             replies: VecDeque::new(),
-            controls: VecDeque::new(),
             closed: None,
             last_received: None,
         }
@@ -82,13 +77,10 @@ impl RawSocket {
                     if value.get("code").is_some() {
                         self.replies
                             .push_back(serde_json::from_value(value).expect("reply shape"));
-                    } else if value.get("action").is_some() {
-                        // A transfer's control message (`transfer_file`) outside the transfer
-                        // helpers, e.g. a download started by a raw request: kept, not an event.
-                        self.controls.push_back(value);
-                    } else {
-                        self.events
-                            .push_back(serde_json::from_value(value).expect("event shape"));
+                    } else if value.get("action").is_none() {
+                        // An event (a transfer's control message outside the transfer
+                        // helpers, `{"action": "transfer_file", …}`, is not one).
+                        let _: Event = serde_json::from_value(value).expect("event shape");
                     }
                     return true;
                 }
@@ -105,7 +97,7 @@ impl RawSocket {
         }
     }
 
-    /// The next reply (events that arrive first are kept for [`RawSocket::next_event`]).
+    /// The next reply.
     pub async fn next_reply(&mut self) -> Reply {
         loop {
             if let Some(r) = self.replies.pop_front() {
@@ -117,25 +109,6 @@ impl RawSocket {
                 self.closed
             );
         }
-    }
-
-    /// The next event.
-    pub async fn next_event(&mut self) -> Event {
-        loop {
-            if let Some(e) = self.events.pop_front() {
-                return e;
-            }
-            assert!(
-                self.pump().await,
-                "connection closed while waiting for an event: {:?}",
-                self.closed
-            );
-        }
-    }
-
-    /// Events received so far, without waiting for more.
-    pub fn take_events(&mut self) -> Vec<Event> {
-        self.events.drain(..).collect()
     }
 
     /// Waits until the server closes the connection; returns its close frame.
@@ -205,8 +178,7 @@ impl RawSocket {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).expect("JSON");
                     if value.get("event").is_some() {
-                        self.events
-                            .push_back(serde_json::from_value(value).expect("event"));
+                        let _: Event = serde_json::from_value(value).expect("event shape");
                     } else {
                         return value;
                     }
@@ -394,7 +366,7 @@ impl RawSocket {
 }
 
 /// Turns a raw reply into the typed response of `A` or an [`ApiFailure`].
-pub fn into_result<A: ActionSpec>(reply: Reply) -> Result<A::Response, ApiFailure> {
+fn into_result<A: ActionSpec>(reply: Reply) -> Result<A::Response, ApiFailure> {
     if reply.code == 200 {
         return Ok(serde_json::from_value(reply.data).expect("response matches the spec"));
     }

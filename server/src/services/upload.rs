@@ -20,6 +20,7 @@ use crate::layout;
 use crate::storage::blobs::blob_key;
 use crate::storage::{documents, files};
 use crate::storage::{jobs, tasks};
+use crate::time::now_ms;
 
 /// Buffer for re-hashing a kept prefix.
 const REHASH_CHUNK: usize = 1024 * 1024;
@@ -208,11 +209,12 @@ impl Upload {
     }
 }
 
-/// The reply a document upload already had, when `task_id` is the caller's upload that
-/// completed with exactly these bytes (`size` and the declared `sha256`): its reply was lost
-/// with the connection, and the client, resuming, sends the same file again. `None` in
-/// every other case, for the caller to refuse as before. An import's upload is not
-/// answered so: while its job waits, sending it again replaces it.
+/// The reply a document upload already had, when `task_id` is the caller's upload, not yet
+/// expired, that completed with the file the request declares (`size` and `sha256`; the
+/// request's body is not read): its reply was lost with the connection, and the client,
+/// resuming, asks again. The reply is made from the task's row (the revision it published).
+/// `None` in every other case, for the caller to refuse as before. An import's upload is
+/// not answered so: while its job waits, sending it again replaces it.
 pub async fn completed_with(
     state: &AppState,
     auth: &AuthContext,
@@ -230,22 +232,20 @@ pub async fn completed_with(
     };
     let same = task.mode == tasks::UPLOAD
         && task.status == tasks::COMPLETED
+        && now_ms() <= task.expires_at
         && [tasks::PURPOSE_DOCUMENT, tasks::PURPOSE_REVISION].contains(&task.purpose.as_str())
         && task.declared_size == i64::try_from(size).ok()
         && task.declared_sha256.as_deref() == Some(sha256.as_str());
-    let (true, Some(document_id)) = (same, task.document_id) else {
+    let (true, Some(document_id), Some(revision_id)) = (same, task.document_id, task.revision_id)
+    else {
         return Ok(None);
     };
-    let Some(file) = files::find_by_sha256(scope, &state.db, &sha256).await? else {
-        return Ok(None);
-    };
-    let revision = files::newest_revision_with(scope, &state.db, document_id, file.id).await?;
-    Ok(revision.map(|revision| UploadFileResponse {
+    Ok(Some(UploadFileResponse {
         task_id: task.id.to_string(),
         file_size: size,
         sha256,
         document_id: Some(document_id.to_string()),
-        revision_id: Some(revision.id.to_string()),
+        revision_id: Some(revision_id.to_string()),
     }))
 }
 
@@ -372,6 +372,7 @@ async fn record(
         .ok_or_else(|| fail(ErrorCode::DocumentNotFound))?;
     let revision =
         files::insert_revision(scope, txn, doc.id, file.id, doc.current_revision_id).await?;
+    tasks::set_revision(scope, txn, upload.task.id, revision.id).await?;
     doc.current_revision_id = Some(revision.id);
     documents::update(scope, txn, doc.clone()).await?;
     Ok((doc, revision))

@@ -209,23 +209,6 @@ pub async fn file_ids_of(
     Ok(ids)
 }
 
-/// The newest revision of `document` with content `file`.
-pub async fn newest_revision_with(
-    scope: &TenantScope,
-    db: &impl ConnectionTrait,
-    document: Uuid,
-    file: Uuid,
-) -> Result<Option<revision::Model>> {
-    Ok(revision::Entity::find()
-        .filter(revision::Column::TenantId.eq(scope.tenant_id()))
-        .filter(revision::Column::DocumentId.eq(document))
-        .filter(revision::Column::FileId.eq(file))
-        .order_by_desc(revision::Column::CreatedAt)
-        .order_by_desc(revision::Column::Id)
-        .one(db)
-        .await?)
-}
-
 pub async fn insert_revision(
     scope: &TenantScope,
     db: &impl ConnectionTrait,

@@ -123,8 +123,25 @@ pub async fn insert(
         backup_id: Set(new.backup.map(|(id, _)| id)),
         backup_part: Set(new.backup.map(|(_, part)| part.to_owned())),
         job_id: Set(new.job_id),
+        revision_id: Set(None),
     };
     Ok(model.insert(db).await?)
+}
+
+/// Records the revision a completed document upload published.
+pub async fn set_revision(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    revision: Uuid,
+) -> Result<()> {
+    transfer_task::Entity::update_many()
+        .col_expr(transfer_task::Column::RevisionId, Some(revision).into())
+        .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
+        .filter(transfer_task::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The task, if it belongs to this tenant and user.

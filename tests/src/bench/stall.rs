@@ -87,15 +87,13 @@ impl Writer {
     }
 }
 
-/// The suite, on its own server (default settings except light argon2, and pings every 2 s
-/// so that a client waiting for the long delete is not timed out).
+/// The suite, on its own server (default settings except light argon2).
 pub async fn suite(work: &Path) -> Result<Vec<Figure>, String> {
     let server = TestServer::start_with(|c| {
         let defaults = coffer::Config::default();
         c.workers = defaults.workers;
         c.db_max_connections = defaults.db_max_connections;
         c.auth_cache_ms = defaults.auth_cache_ms;
-        c.heartbeat_secs = 2;
     })
     .await;
     let mut root = server.admin().await;
