@@ -179,7 +179,7 @@ async fn offline_commands_print_no_log_noise_and_no_colour_when_piped() {
         !stderr.contains("INFO"),
         "start-up lines in a command's output: {stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("default"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("default\t"));
     // Asked for, the lines come, still without colour.
     let loud = tokio::process::Command::new(env!("CARGO_BIN_EXE_coffer-cli"))
         .args(["--config", path.to_str().unwrap(), "tenant", "list"])
@@ -189,4 +189,61 @@ async fn offline_commands_print_no_log_noise_and_no_colour_when_piped() {
         .expect("run coffer");
     let stderr = String::from_utf8_lossy(&loud.stderr);
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
+
+/// `--json` on the offline commands: one JSON document each, secrets that were generated
+/// included (and nothing else on stdout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_commands_print_json_when_asked() {
+    let (_dir, path, _pg) = config_file().await;
+    let coffer = |args: &[&str]| {
+        let mut all = vec!["--config", path.to_str().unwrap(), "--json"];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_coffer-cli"))
+                .args(&all)
+                .env_remove("COFFER_LOG")
+                .env_remove("COFFER_SERVER")
+                .env_remove("COFFER_TOKEN")
+                .env_remove("COFFER_PASSWORD")
+                .env_remove("COFFER_TENANT_ADMIN_PASSWORD")
+                .output()
+                .await
+                .expect("run coffer");
+            assert!(out.status.success(), "{all:?}: {out:?}");
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .unwrap_or_else(|e| panic!("{all:?} printed no JSON ({e}): {out:?}"))
+        }
+    };
+    let created = coffer(&["tenant", "create", "gamma"]).await;
+    assert_eq!(created["tenant"], "gamma");
+    assert!(
+        created["admin_password"]
+            .as_str()
+            .is_some_and(|p| p.len() >= 20),
+        "{created}"
+    );
+    let listed = coffer(&["tenant", "list"]).await;
+    let slugs: Vec<&str> = listed["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["default", "gamma"], "{listed}");
+    let reset = coffer(&[
+        "admin",
+        "reset-password",
+        "--tenant",
+        "gamma",
+        "--user",
+        "admin",
+    ])
+    .await;
+    assert_eq!(
+        (&reset["tenant"], &reset["username"]),
+        (&"gamma".into(), &"admin".into())
+    );
+    assert_ne!(reset["password"], created["admin_password"], "{reset}");
 }

@@ -465,14 +465,11 @@ async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
     let kept = crate::support::mkdir(&mut c, "already here", None).await;
     // Without opting in, an unauthenticated archive is refused, and the job stays pending.
     let init = upload_pair(&mut c, &archive, &key).await;
-    let refused = c
-        .call::<StartBackupImport>(&start(&init.backup_task_id))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.error, ErrorCode::ImportLegacyNotAllowed);
     let mut req = start(&init.backup_task_id);
-    req.allow_legacy = true;
     req.mode = Some("merge".into());
+    let refused = c.call::<StartBackupImport>(&req).await.unwrap_err();
+    assert_eq!(refused.error, ErrorCode::ImportLegacyNotAllowed);
+    req.allow_legacy = true;
     c.call::<StartBackupImport>(&req).await.unwrap();
     let (event, status) = finished(&mut c, &mut l, &init.backup_task_id).await;
     assert_eq!(event["status"], "completed", "{event} {status:?}");
@@ -611,6 +608,13 @@ async fn restore_merge_conflicts_and_dry_runs() {
         (refused.code, refused.error),
         (409, ErrorCode::ImportTargetNotEmpty)
     );
+    // Said before the key file is read: even a key file that is not one gets this answer.
+    let unread = upload_pair(&mut c, &archive, b"{}").await;
+    let refused = c
+        .call::<StartBackupImport>(&start(&unread.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error, ErrorCode::ImportTargetNotEmpty);
     let pending = c
         .call::<GetBackupImportStatus>(&JobIdRequest {
             backup_task_id: init.backup_task_id.clone(),

@@ -51,10 +51,10 @@ async fn a_key_file_naming_another_backup_is_refused_everywhere() {
 
         let before = census(&server, "victim").await;
         let init = upload_pair(&mut v, &archive, &edited).await;
-        let e = v
-            .call::<StartBackupImport>(&start(&init.backup_task_id))
-            .await
-            .unwrap_err();
+        // A merge: the victim holds a folder, and a restore would be refused for that first.
+        let mut merge = start(&init.backup_task_id);
+        merge.mode = Some("merge".into());
+        let e = v.call::<StartBackupImport>(&merge).await.unwrap_err();
         assert_eq!(e.error, ErrorCode::BackupKeyInvalid, "import, {case}");
         let job = v
             .call::<GetBackupImportStatus>(&JobIdRequest {

@@ -68,7 +68,14 @@ impl Shell {
     }
 
     async fn run(&self, args: &[&str]) -> Run {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+        self.run_with(args, &[]).await
+    }
+
+    /// [`Shell::run`] with environment variables set.
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        let out = tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .unwrap_or_else(|_| panic!("coffer {args:?} took over a minute"))
             .expect("run coffer");
@@ -257,6 +264,39 @@ async fn tokens_tenants_usage_errors_and_logout() {
         slugs.contains(&"acme") && slugs.contains(&"default"),
         "{tenants}"
     );
+    // With a stored session the tenant commands go to its server; without a password given
+    // one is generated and printed.
+    let beta = sh
+        .run(&["tenant", "create", "beta", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(beta["tenant"], "beta", "{beta}");
+    let beta_password = beta["admin_password"]
+        .as_str()
+        .expect("a generated password");
+    let listed = sh.run(&["tenant", "list"]).await.ok();
+    assert!(
+        listed.stdout.lines().any(|l| l.starts_with("beta\t")),
+        "{listed:?}"
+    );
+    // The password may come from the environment too.
+    let third = Shell::new(&server);
+    third
+        .run_with(
+            &[
+                "login",
+                "--server",
+                &third.server,
+                "--tenant",
+                "beta",
+                "--user",
+                "admin",
+            ],
+            &[("COFFER_PASSWORD", beta_password)],
+        )
+        .await
+        .ok();
 
     // Another person logs in to the new tenant; their session is theirs alone.
     let other = Shell::new(&server);
@@ -276,6 +316,16 @@ async fn tokens_tenants_usage_errors_and_logout() {
     let bare = Shell::new(&server);
     let listing = bare
         .run(&["ls", "--server", &bare.server, "--token", token, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(names(&listing, "folders", "name"), ["acme-only"]);
+    // So do COFFER_SERVER and COFFER_TOKEN.
+    let listing = bare
+        .run_with(
+            &["ls", "--json"],
+            &[("COFFER_SERVER", &bare.server), ("COFFER_TOKEN", token)],
+        )
         .await
         .ok()
         .json();
@@ -376,9 +426,22 @@ async fn a_backup_made_and_imported_from_the_command_line_comes_back_byte_for_by
     let listed = sh.run(&["backup", "list", "--json"]).await.ok().json();
     assert_eq!(listed["backups"][0]["name"], "nightly", "{listed}");
     // The offline verify accepts what was downloaded.
-    sh.run(&["backup", "verify", &archive, "--key", &key])
+    let verified = sh
+        .run(&["backup", "verify", &archive, "--key", &key, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["tenant"], "default", "{verified}");
+    assert!(
+        verified["counts"]["documents"].as_u64().unwrap() >= 3,
+        "{verified}"
+    );
+    let said = sh
+        .run(&["backup", "verify", &archive, "--key", &key])
         .await
         .ok();
+    assert!(said.stdout.starts_with("OK: backup "), "{said:?}");
 
     // Into a new tenant, as its admin.
     sh.run(&[

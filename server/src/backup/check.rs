@@ -130,7 +130,7 @@ pub fn damaged(code: ErrorCode) -> bool {
     )
 }
 
-/// Records, announces, audits and counts a failed verification.
+/// Records, audits, counts and announces a failed verification.
 async fn failed(
     state: &AppState,
     scope: &TenantScope,
@@ -148,18 +148,6 @@ async fn failed(
         tracing::warn!(backup = %b.id, error = %e, "could not record a failed verification");
     }
     tracing::warn!(backup = %b.id, tenant = %scope.tenant_id(), %error, "a stored backup failed verification");
-    let event = BackupVerifyFailed {
-        backup_id: b.id.to_string(),
-        backup_task_id: job.id.to_string(),
-        cause,
-        error: error.clone(),
-    };
-    state.events.publish(
-        scope.tenant_id(),
-        Audience::Permission(EXPORT_BACKUP),
-        BACKUP_VERIFY_FAILED,
-        &event,
-    );
     let entry = NewEntry {
         username: None,
         action: BACKUP_VERIFY_FAILED.to_owned(),
@@ -172,6 +160,19 @@ async fn failed(
         tracing::warn!(backup = %b.id, error = %e, "could not audit a failed verification");
     }
     state.metrics.verify_failed(scope.tenant_id());
+    // Announced last: a listener that reacts finds the failure recorded, audited and counted.
+    let event = BackupVerifyFailed {
+        backup_id: b.id.to_string(),
+        backup_task_id: job.id.to_string(),
+        cause,
+        error,
+    };
+    state.events.publish(
+        scope.tenant_id(),
+        Audience::Permission(EXPORT_BACKUP),
+        BACKUP_VERIFY_FAILED,
+        &event,
+    );
 }
 
 /// Checks backup `b`'s bytes as stored; says how (`full` or `sha256`) and how many bytes.

@@ -109,7 +109,7 @@ pub fn verify(
     key: &Path,
     secret: SecretFiles<'_>,
     limits: KdfLimits,
-) -> Result<()> {
+) -> Result<serde_json::Value> {
     let opened = open(archive, key, secret, limits, "verifying", false)?;
     let Unlocked::Coffer(key) = &opened.key else {
         return Err(crate::error::fail(
@@ -117,21 +117,35 @@ pub fn verify(
         ));
     };
     let summary = verify::verify(opened.reader, key, |_| {})?;
-    let c = &summary.counts;
+    Ok(serde_json::json!({
+        "verified": true,
+        "backup_id": summary.backup_id,
+        "tenant": summary.tenant,
+        "compressed": summary.compressed,
+        "counts": serde_json::to_value(&summary.counts)?,
+    }))
+}
+
+/// How `backup verify` prints for people.
+pub fn print_verified(value: &serde_json::Value) {
+    let c = &value["counts"];
     println!(
         "OK: backup {} of tenant `{}` — {} folders, {} documents, {} revisions, {} files ({} bytes), {} users, {} groups{}",
-        summary.backup_id,
-        summary.tenant,
-        c.folders,
-        c.documents,
-        c.revisions,
-        c.files,
-        c.bytes,
-        c.users,
-        c.groups,
-        if summary.compressed { ", zstd" } else { "" }
+        value["backup_id"].as_str().unwrap_or_default(),
+        value["tenant"].as_str().unwrap_or_default(),
+        c["folders"],
+        c["documents"],
+        c["revisions"],
+        c["files"],
+        c["bytes"],
+        c["users"],
+        c["groups"],
+        if value["compressed"] == true {
+            ", zstd"
+        } else {
+            ""
+        }
     );
-    Ok(())
 }
 
 /// `coffer backup keygen [-o FILE]`: a new X25519 identity for write-only backups. Written

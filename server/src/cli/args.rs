@@ -299,7 +299,8 @@ pub enum AdminCommand {
     },
 }
 
-/// Tenant commands use the local database (`--config`) unless `--server` is given.
+/// Tenant commands go to a server when one is named (`--server`, `--token`) or a session is
+/// stored (`coffer login`) and no `--config` is given; otherwise to the local database.
 #[derive(Debug, Clone, Subcommand)]
 pub enum TenantCommand {
     /// List tenants (on a server: needs `manage_tenants` in tenant `default`).

@@ -2,8 +2,8 @@
 //! on archives, and remote commands through [`crate::client`] ([`remote`]).
 //!
 //! Exit codes: 0 on success; 1 on a failure, with the server's error code printed; 2 on a
-//! usage error. On the remote commands and `backup ls|extract`, `--json` prints one JSON
-//! document on stdout (an error too, as `{"error": CODE, "message": …}`).
+//! usage error. On every command but `serve`, `--json` prints one JSON document on stdout
+//! (an error too, as `{"error": CODE, "message": …}`); without it, lines for people.
 mod args;
 pub mod backups;
 pub mod progress;
@@ -46,16 +46,10 @@ pub fn entry() -> ExitCode {
 /// Runs the parsed command and reports its outcome; the process's exit code.
 pub async fn main(cli: Cli) -> ExitCode {
     let as_json = cli.json;
-    let printer = match &cli.command {
-        Command::Ls { .. } => remote::print_listing,
-        Command::Backup {
-            command: BackupCommand::Ls { .. },
-        } => print_archive_tree,
-        _ => print_human,
-    };
+    let printer = human_printer(&cli.command);
     let outcome = match remote_command(&cli) {
         Some(future) => future.await,
-        None => local(cli.clone()).await.map(|()| Value::Null),
+        None => local(cli.clone()).await,
     };
     match outcome {
         Ok(Value::Null) => ExitCode::SUCCESS,
@@ -68,6 +62,61 @@ pub async fn main(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(failure) => report(&failure, as_json),
+    }
+}
+
+/// How a command's outcome prints without `--json`.
+fn human_printer(command: &Command) -> fn(&Value) {
+    match command {
+        Command::Ls { .. } => remote::print_listing,
+        Command::Backup {
+            command: BackupCommand::Ls { .. },
+        } => print_archive_tree,
+        Command::Backup {
+            command: BackupCommand::Verify { .. },
+        } => crate::backup::cli::print_verified,
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => print_tenants,
+        Command::Tenant {
+            command: TenantCommand::Create { .. },
+        } => print_tenant_created,
+        Command::Admin { .. } => print_password_set,
+        _ => print_human,
+    }
+}
+
+/// `tenant list`: one line per tenant, its slug and display name.
+fn print_tenants(value: &Value) {
+    for t in value["tenants"].as_array().into_iter().flatten() {
+        println!(
+            "{}\t{}",
+            t["tenant"].as_str().unwrap_or_default(),
+            t["display_name"].as_str().unwrap_or_default()
+        );
+    }
+}
+
+/// `tenant create`: the tenant, and the admin password when it was generated.
+fn print_tenant_created(value: &Value) {
+    println!(
+        "Created tenant `{}` with user `admin`.",
+        value["tenant"].as_str().unwrap_or_default()
+    );
+    if let Some(password) = value["admin_password"].as_str() {
+        println!("Its generated admin password is {password}");
+    }
+}
+
+/// `admin reset-password`: done, and the new password when it was generated.
+fn print_password_set(value: &Value) {
+    println!(
+        "The password of `{}` in tenant `{}` is set; their sessions ended.",
+        value["username"].as_str().unwrap_or_default(),
+        value["tenant"].as_str().unwrap_or_default()
+    );
+    if let Some(password) = value["password"].as_str() {
+        println!("The new password is {password}");
     }
 }
 
@@ -309,28 +358,30 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 Box::pin(async move { backups::restore(&target, args).await })
             }
         },
-        Command::Tenant { command } if cli.server.is_some() => match command {
+        Command::Tenant { command } if tenants_on_a_server(cli) => match command {
             TenantCommand::List => Box::pin(async move { remote::tenant_list(&target).await }),
             TenantCommand::Create {
                 slug,
                 display_name,
                 admin_password,
             } => {
-                let Some(password) = admin_password.clone() else {
-                    return Some(Box::pin(async {
-                        Err(remote::Failure::Usage(
-                            "give --admin-password (or COFFER_TENANT_ADMIN_PASSWORD) for a tenant made on a server".into(),
-                        ))
-                    }));
-                };
-                let display_name = display_name.clone();
+                let (display_name, password) = (display_name.clone(), admin_password.clone());
                 Box::pin(async move {
-                    remote::tenant_create(&target, slug, display_name, &password).await
+                    remote::tenant_create(&target, slug, display_name, password).await
                 })
             }
         },
         _ => return None,
     })
+}
+
+/// Whether `tenant list|create` go to a server: when one is named (`--server`, `--token`
+/// or their environment variables), or when a session is stored (`coffer login`) and no
+/// `--config` names a local database.
+fn tenants_on_a_server(cli: &Cli) -> bool {
+    cli.server.is_some()
+        || cli.token.is_some()
+        || (cli.config.is_none() && crate::client::session::load().is_ok_and(|s| s.is_some()))
 }
 
 /// Opens an archive for `backup ls` or `extract`, paying for a wrapped key what a server
@@ -360,12 +411,13 @@ async fn offline(work: impl FnOnce() -> Result<Value> + Send + 'static) -> remot
 }
 
 /// Runs a command on this machine: the server, or an offline tool.
-async fn local(cli: Cli) -> Result<(), remote::Failure> {
+async fn local(cli: Cli) -> remote::Outcome {
     run(cli).await.map_err(remote::Failure::Local)
 }
 
-/// Runs a local command; the process exit code is 0 on `Ok`.
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs a local command: what it did, as `--json` prints it (`null` for the server); the
+/// process exit code is 0 on `Ok`.
+pub async fn run(cli: Cli) -> Result<Value> {
     if let Command::Backup {
         command:
             BackupCommand::Verify {
@@ -395,15 +447,23 @@ pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())
         .map_err(|e| Error::Internal(format!("configuration: {e}")))?;
     match cli.command {
-        Command::Serve => start(config, Signals::Handle).await?.wait().await,
+        Command::Serve => {
+            start(config, Signals::Handle).await?.wait().await?;
+            Ok(Value::Null)
+        }
         Command::Tenant {
             command: TenantCommand::List,
         } => {
             let (db, _) = local_database(&config).await?;
-            for tenant in crate::storage::tenants::list(&db).await? {
-                println!("{}\t{}", tenant.slug, tenant.display_name);
-            }
-            Ok(())
+            let tenants: Vec<Value> = crate::storage::tenants::list(&db)
+                .await?
+                .into_iter()
+                .map(|t| {
+                    json!({"tenant": t.slug, "display_name": t.display_name,
+                           "created_time": crate::time::to_secs(t.created_at)})
+                })
+                .collect();
+            Ok(json!({ "tenants": tenants }))
         }
         Command::Tenant {
             command:
@@ -432,11 +492,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             let now = crate::time::now_ms();
             crate::backup::policy::apply_default(&config, &txn, &scope, now).await?;
             txn.commit().await?;
-            println!("Created tenant `{}` with user `admin`.", tenant.slug);
+            let mut created = json!({"tenant": tenant.slug, "display_name": tenant.display_name,
+                                     "created_time": crate::time::to_secs(tenant.created_at)});
             if generated {
-                println!("Its generated admin password is {password}");
+                created["admin_password"] = json!(password);
             }
-            Ok(())
+            Ok(created)
         }
         Command::Admin {
             command:
@@ -454,7 +515,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         | Command::Mkdir { .. }
         | Command::Put { .. }
         | Command::Get { .. }
-        | Command::Watch => Ok(()),
+        | Command::Watch => Ok(Value::Null),
     }
 }
 
@@ -479,7 +540,7 @@ async fn reset_password(
     tenant: &str,
     username: &str,
     password_file: Option<&std::path::Path>,
-) -> Result<()> {
+) -> Result<Value> {
     let (password, generated) = match password_file {
         Some(file) => (
             remote::read_first_line(file).map_err(|e| Error::Internal(e.to_string()))?,
@@ -514,9 +575,9 @@ async fn reset_password(
         },
     )
     .await?;
-    println!("The password of `{username}` in tenant `{tenant}` is set; their sessions ended.");
+    let mut done = json!({"tenant": tenant, "username": username});
     if generated {
-        println!("The new password is {password}");
+        done["password"] = json!(password);
     }
-    Ok(())
+    Ok(done)
 }

@@ -418,20 +418,27 @@ pub async fn tenant_list(target: &Target) -> Outcome {
     serde_json::to_value(res).map_err(|e| ClientError::Io(e.to_string()).into())
 }
 
-/// `coffer tenant create SLUG --server …`.
+/// `coffer tenant create SLUG` on a server; without `--admin-password` one is generated
+/// and printed, as the offline command does.
 pub async fn tenant_create(
     target: &Target,
     slug: &str,
     display_name: Option<String>,
-    admin_password: &str,
+    admin_password: Option<String>,
 ) -> Outcome {
     let client = connect(target).await?;
+    let generated = admin_password.is_none();
+    let password = admin_password.unwrap_or_else(crate::auth::token::generate);
     let res = client
         .call::<CreateTenant>(&CreateTenantRequest {
             tenant: slug.to_owned(),
             display_name,
-            admin_password: admin_password.to_owned(),
+            admin_password: password.clone(),
         })
         .await?;
-    serde_json::to_value(res).map_err(|e| ClientError::Io(e.to_string()).into())
+    let mut created = serde_json::to_value(res).map_err(|e| ClientError::Io(e.to_string()))?;
+    if generated {
+        created["admin_password"] = serde_json::json!(password);
+    }
+    Ok(created)
 }

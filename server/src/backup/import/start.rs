@@ -85,6 +85,13 @@ pub async fn queue(
     options: Options<'_>,
 ) -> Result<()> {
     let mut params = params(state, auth, &options).await?;
+    // A restore needs an empty tenant: said first, before the key is read or unlocked. The
+    // job checks again when it runs (something may be made meanwhile).
+    if params.mode == ImportMode::Restore
+        && storage::tenants::holds_content(auth.scope(), &state.db).await?
+    {
+        return Err(fail(ErrorCode::ImportTargetNotEmpty));
+    }
     let key_file = uploads::read_key_file(state, &objects).await?;
     let unlocked = match unpack::parse_key(&key_file, options.allow_legacy)? {
         Parsed::Coffer(file) => {
@@ -120,13 +127,6 @@ pub async fn queue(
     })
     .await??;
     params.uploads = Some(objects);
-    // A restore needs an empty tenant: said now, before the job runs. The job checks again
-    // when it runs (something may be made meanwhile).
-    if params.mode == ImportMode::Restore
-        && storage::tenants::holds_content(auth.scope(), &state.db).await?
-    {
-        return Err(fail(ErrorCode::ImportTargetNotEmpty));
-    }
     let reserved = params.key == KeySource::Memory;
     if reserved && !state.jobs.hold(job.id, unlocked) {
         // Another start of this job is under way here.
