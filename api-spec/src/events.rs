@@ -55,8 +55,8 @@ pub struct BackupJobEvent {
     /// The step the job is in; at the end, the step it ended in (`completed` once done).
     #[serde(default)]
     pub current_step: Option<crate::jobs::JobStep>,
-    /// At the end of an import: what it placed or, on a dry run, would place (as the job's
-    /// status shows them).
+    /// At the end: the job's counts, as its status shows them (an export's: what it wrote;
+    /// an import's: what it placed or, on a dry run, would place); null in progress events.
     #[serde(default)]
     pub counts: Option<serde_json::Value>,
     /// The error code when `failed`.

@@ -45,7 +45,7 @@ mod http {
         params(("task_id" = String, Path, description = "The upload task")),
         request_body(content = Vec<u8>, content_type = "application/octet-stream"),
         responses(
-            (status = 200, description = "Upload complete: a Reply with UploadFileResponse data. A `PUT` to the caller's document upload that already completed (its task not expired) declaring that file's size and `X-Coffer-Sha256` (sent again after its reply was lost) answers the reply the upload had, from the task's record, without reading the body or publishing anything", body = crate::Reply),
+            (status = 200, description = "Upload complete: a Reply with UploadFileResponse data. A `PUT` to the caller's document upload that already completed (within `task_ttl_secs` of its finishing) declaring that file's size and `X-Coffer-Sha256` (sent again after its reply was lost) answers the reply the upload had, from the task's record, without reading the body or publishing anything", body = crate::Reply),
             (status = 202, description = "Part stored; `data.received` bytes held", body = crate::Reply),
             (status = 400, description = "size_mismatch, hash_mismatch, invalid_field; invalid_offset (a Content-Range that does not match the body, or starts past what the server holds; `data.received` tells where to resume); task_not_usable (the task is not an upload, is done and this request declares another size or hash or none, or is still held by an earlier attempt the server has not yet seen drop: ask again)", body = crate::Reply),
             (status = 401, description = "authentication_required, invalid_token", body = crate::Reply),

@@ -363,6 +363,14 @@ async fn a_byte_flipped_in_a_stored_archive_fails_the_next_drill_with_event_audi
         if e.event == "backup_verify_failed" {
             assert_eq!(e.data["cause"], "drill");
             let id = e.data["backup_id"].as_str().unwrap().to_owned();
+            // Announced once audited: the entry is there when the event arrives.
+            let entry = audit_entry::Entity::find()
+                .filter(audit_entry::Column::Action.eq("backup_verify_failed"))
+                .filter(audit_entry::Column::Target.eq(id.as_str()))
+                .one(&server.state().db)
+                .await
+                .unwrap();
+            assert!(entry.is_some(), "no audit entry yet for {id}");
             errors.insert(id, e.data["error"].as_str().unwrap().to_owned());
         }
     }

@@ -249,6 +249,10 @@ async fn tokens_tenants_usage_errors_and_logout() {
         .await
         .ok();
     assert!(created.stdout.contains("acme"), "{created:?}");
+    assert!(
+        created.stdout.contains(&sh.server),
+        "says where: {created:?}"
+    );
     let tenants = sh
         .run(&["tenant", "list", "--server", &sh.server, "--json"])
         .await

@@ -260,6 +260,9 @@ async fn a_finished_upload_sent_again_gets_its_reply_again() {
     // What is checked is the declared file (the body is not read): another size or hash,
     // or none declared, is refused.
     let other = content(50_000, 13);
+    // The body is not read: other bytes declared as the finished file get its reply.
+    let unread = put(other.clone(), None, Some(sha(&bytes))).await;
+    assert_eq!(unread.json()["data"], first);
     for (body, declared) in [(other.clone(), Some(sha(&other))), (bytes.clone(), None)] {
         let refused = put(body, None, declared).await;
         assert_eq!(refused.status, 400);

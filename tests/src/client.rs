@@ -59,7 +59,9 @@ fn forward_only() -> (coffer::client::transfer::Progress, impl Fn() -> bool) {
     let went_back = Arc::new(AtomicBool::new(false));
     let (seen, back) = (Arc::clone(&last), Arc::clone(&went_back));
     let progress = Arc::new(move |done: u64| {
-        if done < seen.swap(done, Ordering::SeqCst) {
+        // Within an attempt progress only grows (no piece is empty): a value not above the
+        // last is an attempt begun again.
+        if done <= seen.swap(done, Ordering::SeqCst) {
             back.store(true, Ordering::SeqCst);
         }
     });

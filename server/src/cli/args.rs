@@ -38,7 +38,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (SQLite and ./coffer-data unless configured otherwise).
     Serve,
-    /// Manage tenants.
+    /// Manage tenants, on a server or in the local database.
+    ///
+    /// With `--config`, the local database that configuration names. Otherwise a server:
+    /// the one `--server` or `--token` (or COFFER_SERVER, COFFER_TOKEN) name, or the stored
+    /// session's (`coffer login`). With neither, the local database of the default
+    /// configuration (./coffer-data).
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
@@ -299,8 +304,7 @@ pub enum AdminCommand {
     },
 }
 
-/// Tenant commands go to a server when one is named (`--server`, `--token`) or a session is
-/// stored (`coffer login`) and no `--config` is given; otherwise to the local database.
+/// Tenant commands: where they go is said on [`Command::Tenant`].
 #[derive(Debug, Clone, Subcommand)]
 pub enum TenantCommand {
     /// List tenants (on a server: needs `manage_tenants` in tenant `default`).

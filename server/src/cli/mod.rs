@@ -99,8 +99,12 @@ fn print_tenants(value: &Value) {
 
 /// `tenant create`: the tenant, and the admin password when it was generated.
 fn print_tenant_created(value: &Value) {
+    let on = value["server"]
+        .as_str()
+        .map(|s| format!(" on {s}"))
+        .unwrap_or_default();
     println!(
-        "Created tenant `{}` with user `admin`.",
+        "Created tenant `{}`{on} with user `admin`.",
         value["tenant"].as_str().unwrap_or_default()
     );
     if let Some(password) = value["admin_password"].as_str() {
@@ -375,13 +379,14 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
     })
 }
 
-/// Whether `tenant list|create` go to a server: when one is named (`--server`, `--token`
-/// or their environment variables), or when a session is stored (`coffer login`) and no
-/// `--config` names a local database.
+/// Whether `tenant list|create` go to a server: not when `--config` names a local database;
+/// else when a server is named (`--server`, `--token` or their environment variables) or a
+/// session is stored (`coffer login`).
 fn tenants_on_a_server(cli: &Cli) -> bool {
-    cli.server.is_some()
-        || cli.token.is_some()
-        || (cli.config.is_none() && crate::client::session::load().is_ok_and(|s| s.is_some()))
+    cli.config.is_none()
+        && (cli.server.is_some()
+            || cli.token.is_some()
+            || crate::client::session::load().is_ok_and(|s| s.is_some()))
 }
 
 /// Opens an archive for `backup ls` or `extract`, paying for a wrapped key what a server

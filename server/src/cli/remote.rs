@@ -435,8 +435,20 @@ pub async fn tenant_create(
             display_name,
             admin_password: password.clone(),
         })
-        .await?;
+        .await;
+    let res = match res {
+        Err(e @ ClientError::Transport(_)) if generated => {
+            // The server may have made the tenant before the answer was lost: its password
+            // must not be lost with it.
+            eprintln!(
+                "coffer: the answer was lost; if tenant `{slug}` was made, its admin password is {password}"
+            );
+            return Err(e.into());
+        }
+        other => other?,
+    };
     let mut created = serde_json::to_value(res).map_err(|e| ClientError::Io(e.to_string()))?;
+    created["server"] = serde_json::json!(client.endpoint().http);
     if generated {
         created["admin_password"] = serde_json::json!(password);
     }

@@ -372,7 +372,11 @@ async fn record(
         .ok_or_else(|| fail(ErrorCode::DocumentNotFound))?;
     let revision =
         files::insert_revision(scope, txn, doc.id, file.id, doc.current_revision_id).await?;
-    tasks::set_revision(scope, txn, upload.task.id, revision.id).await?;
+    // The reply is given again for a task's lifetime from now, even to an upload that
+    // finished past its task's deadline.
+    let ttl_ms = i64::try_from(state.config.task_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let kept = upload.task.expires_at.max(now_ms().saturating_add(ttl_ms));
+    tasks::set_revision(scope, txn, upload.task.id, revision.id, kept).await?;
     doc.current_revision_id = Some(revision.id);
     documents::update(scope, txn, doc.clone()).await?;
     Ok((doc, revision))

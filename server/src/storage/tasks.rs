@@ -128,15 +128,18 @@ pub async fn insert(
     Ok(model.insert(db).await?)
 }
 
-/// Records the revision a completed document upload published.
+/// Records the revision a completed document upload published, and how long the upload's
+/// reply is given again (`expires_at`).
 pub async fn set_revision(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
     revision: Uuid,
+    expires_at: i64,
 ) -> Result<()> {
     transfer_task::Entity::update_many()
         .col_expr(transfer_task::Column::RevisionId, Some(revision).into())
+        .col_expr(transfer_task::Column::ExpiresAt, expires_at.into())
         .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
         .filter(transfer_task::Column::Id.eq(id))
         .exec(db)

@@ -1,7 +1,8 @@
 //! Queuing an import, for `start_backup_import` (its uploads) and `restore_backup` (a stored
-//! backup): the options are checked, the key (and passphrase) unlocked and the archive's
-//! header read with it — so a wrong key or passphrase is answered at once — a `restore`
-//! finds the tenant empty, and the job is queued with the pair of objects it imports.
+//! backup): the options are checked, a `restore` finds the tenant empty (before anything is
+//! read), the key (and passphrase) unlocked and the archive's header read with it — so a
+//! wrong key or passphrase is answered at once — and the job is queued with the pair of
+//! objects it imports.
 use std::sync::Arc;
 
 use api_spec::ErrorCode;
