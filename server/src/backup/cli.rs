@@ -126,28 +126,6 @@ pub fn verify(
     }))
 }
 
-/// How `backup verify` prints for people.
-pub fn print_verified(value: &serde_json::Value) {
-    let c = &value["counts"];
-    println!(
-        "OK: backup {} of tenant `{}` — {} folders, {} documents, {} revisions, {} files ({} bytes), {} users, {} groups{}",
-        value["backup_id"].as_str().unwrap_or_default(),
-        value["tenant"].as_str().unwrap_or_default(),
-        c["folders"],
-        c["documents"],
-        c["revisions"],
-        c["files"],
-        c["bytes"],
-        c["users"],
-        c["groups"],
-        if value["compressed"] == true {
-            ", zstd"
-        } else {
-            ""
-        }
-    );
-}
-
 /// `coffer backup keygen [-o FILE]`: a new X25519 identity for write-only backups. Written
 /// to FILE (mode 0600; an existing file is never replaced), or printed; its public key
 /// (`age1…`) is what a policy's recipients take.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use api_spec::ErrorCode;
 use api_spec::actions::{
     CreateDirectory, CreateDirectoryRequest, CreateDocument, CreateDocumentRequest, CreateTenant,
-    CreateTenantRequest, DocumentEntry, DocumentIdRequest, FolderEntry, GetDocument, ListDirectory,
+    CreateTenantRequest, DocumentEntry, DocumentIdRequest, GetDocument, ListDirectory,
     ListDirectoryRequest, ListDirectoryResponse, ListTenants, Logout, LogoutRequest,
     RegisterListener, RegisterListenerRequest, UploadDocument,
 };
@@ -251,20 +251,6 @@ pub async fn ls(target: &Target, path: &str) -> Outcome {
     let folder_id = folder(&client, path).await?;
     let listing = list(&client, folder_id).await?;
     serde_json::to_value(listing).map_err(|e| ClientError::Io(e.to_string()).into())
-}
-
-/// How `ls` prints for people: folders first, with a slash; documents with their size.
-pub fn print_listing(value: &Value) {
-    let folders: Vec<FolderEntry> =
-        serde_json::from_value(value["folders"].clone()).unwrap_or_default();
-    let documents: Vec<DocumentEntry> =
-        serde_json::from_value(value["documents"].clone()).unwrap_or_default();
-    for f in folders {
-        println!("{}/", f.name);
-    }
-    for d in documents {
-        println!("{:>12}  {}", d.size, d.title);
-    }
 }
 
 /// `coffer mkdir [-p] PATH`: like mkdir(1), the parent must exist unless `-p` is given, and

@@ -24,6 +24,15 @@ pub struct NewTenant<'a> {
     pub sysop_permissions: Vec<&'static str>,
 }
 
+/// A tenant as the API shows it (`list_tenants`, `create_tenant`, `coffer tenant`).
+pub fn info(t: tenant::Model) -> api_spec::actions::TenantInfo {
+    api_spec::actions::TenantInfo {
+        tenant: t.slug,
+        display_name: t.display_name,
+        created_time: crate::time::to_secs(t.created_at),
+    }
+}
+
 /// Creates the tenant and its `sysop` group and `admin` user. Run it in a transaction.
 pub async fn create_tenant(
     db: &impl ConnectionTrait,

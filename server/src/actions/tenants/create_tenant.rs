@@ -3,8 +3,7 @@ use api_spec::permissions;
 
 use crate::actions::Call;
 use crate::error::Result;
-use crate::services::tenants::{NewTenant, create_tenant};
-use crate::time::to_secs;
+use crate::services::tenants::{NewTenant, create_tenant, info};
 
 pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
     super::require_operator(call.auth()?)?;
@@ -20,9 +19,5 @@ pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
     let now = call.state.clock.now_ms();
     crate::backup::policy::apply_default(&call.state.config, &txn, &scope, now).await?;
     txn.commit().await?;
-    Ok(TenantInfo {
-        tenant: tenant.slug,
-        display_name: tenant.display_name,
-        created_time: to_secs(tenant.created_at),
-    })
+    Ok(info(tenant))
 }
