@@ -11,127 +11,7 @@ use tests::TestServer;
 use tests::server::ADMIN_PASSWORD;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const CLI: &str = env!("CARGO_BIN_EXE_coffer-cli");
-
-/// One person's shell: a home of their own (where the session is stored) and a work
-/// directory.
-struct Shell {
-    home: tempfile::TempDir,
-    server: String,
-}
-
-/// What a command did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
-    }
-
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{self:?}");
-        self
-    }
-}
-
-impl Shell {
-    fn new(server: &TestServer) -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-            server: server.http_url(""),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(CLI);
-        cmd.args(args)
-            .current_dir(self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
-            .env("HOME", self.home.path())
-            .env_remove("COFFER_SERVER")
-            .env_remove("COFFER_TOKEN")
-            .env_remove("COFFER_PASSWORD")
-            .env_remove("COFFER_CONFIG")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        self.run_with(args, &[]).await
-    }
-
-    /// [`Shell::run`] with environment variables set.
-    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut command = self.command(args);
-        command.envs(env.iter().copied());
-        let out = tokio::time::timeout(Duration::from_secs(60), command.output())
-            .await
-            .unwrap_or_else(|_| panic!("coffer {args:?} took over a minute"))
-            .expect("run coffer");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn login(&self, tenant: Option<&str>, user: &str, password: &str) -> Run {
-        let file = self.path("password");
-        std::fs::write(&file, format!("{password}\n")).unwrap();
-        let file = file.to_str().unwrap().to_owned();
-        let mut args = vec!["login", "--server", &self.server, "--user", user];
-        args.extend(["--password-file", &file]);
-        if let Some(t) = tenant {
-            args.extend(["--tenant", t]);
-        }
-        self.run(&args).await
-    }
-
-    /// `backup create -o DIR` into `home/<dir>`: the archive's and the key file's paths.
-    async fn create_backup(&self, dir: &str) -> (String, String) {
-        let out = self.path(dir);
-        let created = self
-            .run(&["backup", "create", "-o", out.to_str().unwrap(), "--json"])
-            .await
-            .ok()
-            .json();
-        let path = |which: &str| created["files"][which].as_str().unwrap().to_owned();
-        (path("archive"), path("key"))
-    }
-}
-
-/// Deterministic bytes that do not compress.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    tests::bench::tenant::content(len, seed, false)
-}
-
-fn names(listing: &Value, kind: &str, key: &str) -> Vec<String> {
-    let mut names: Vec<String> = listing[kind]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {kind} in {listing}"))
-        .iter()
-        .map(|e| e[key].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.to_str().unwrap().to_owned()
-}
+use crate::shell::{Shell, content, names, write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_files_documents_and_gets_them_back() {
@@ -690,6 +570,7 @@ async fn the_legacy_cfms_fixture_lists_and_extracts_offline_with_allow_legacy() 
     let sh = Shell {
         home: tempfile::tempdir().unwrap(),
         server: "http://127.0.0.1:9".into(),
+        umask: None,
     };
     let (archive, key) = (format!("{LEGACY}.cfms.enc"), format!("{LEGACY}.key"));
     let expected: Value =

@@ -260,6 +260,11 @@ impl TestServer {
         found
     }
 
+    /// The key files the object store keeps for the server's own backups.
+    pub fn backup_key_files(&self) -> Vec<std::path::PathBuf> {
+        files_below(self.store_root().join("backup-keys"), &[])
+    }
+
     /// The in-process S3 server's directory, when the server keeps its objects there.
     pub fn s3_root(&self) -> Option<std::path::PathBuf> {
         self.s3.as_ref().map(|s3| s3.root.path().to_path_buf())

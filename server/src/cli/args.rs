@@ -155,17 +155,26 @@ pub enum BackupCommand {
         /// Wait for the export to end.
         #[arg(long)]
         wait: bool,
-        /// Wait, then download `<id>.cbk` and `<id>.key.json` into this directory.
+        /// Wait, then download `<id>.cbk` and `<id>.key.json` into this directory (the key
+        /// file with mode 0600).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Put the key file in this directory instead (made 0700 if missing): keep the key
+        /// away from the archive it opens.
+        #[arg(long, requires = "output")]
+        key_output: Option<PathBuf>,
     },
     /// List the tenant's backups on the server.
     List,
-    /// Download a backup's archive and key into a directory.
+    /// Download a backup's archive and key into a directory (the key file with mode 0600).
     Download {
         backup_id: String,
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
+        /// Put the key file in this directory instead (made 0700 if missing): keep the key
+        /// away from the archive it opens.
+        #[arg(long)]
+        key_output: Option<PathBuf>,
     },
     /// Delete a backup on the server.
     Delete { backup_id: String },

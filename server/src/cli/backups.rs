@@ -41,6 +41,24 @@ pub struct CreateArgs {
     pub compression: Option<String>,
     pub wait: bool,
     pub output: Option<PathBuf>,
+    pub key_output: Option<PathBuf>,
+}
+
+/// Where a downloaded backup goes: the archive into one directory, its key file into the
+/// same one or (`--key-output`) another.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub archive: &'a Path,
+    pub key: &'a Path,
+}
+
+impl<'a> Destination<'a> {
+    pub fn new(archive: &'a Path, key: Option<&'a Path>) -> Self {
+        Self {
+            archive,
+            key: key.unwrap_or(archive),
+        }
+    }
 }
 
 /// What `backup import` was asked.
@@ -201,33 +219,49 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
     let done = follow(&mut client, Kind::Export, job, "export").await?;
     let mut out = json!({"backup_id": started.backup_id, "job": done});
     if let Some(dir) = &args.output {
-        out["files"] = download_into(&client, &started.backup_id, dir).await?;
+        let dirs = Destination::new(dir, args.key_output.as_deref());
+        out["files"] = download_into(&client, &started.backup_id, dirs).await?;
     }
     Ok(out)
 }
 
-/// Downloads a backup's archive and key into `dir` as `<backup_id>.cbk` and
-/// `<backup_id>.key.json` (the names the server keeps them under).
-async fn download_into(client: &Client, backup_id: &str, dir: &Path) -> Outcome {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ClientError::Io(format!("creating {}: {e}", dir.display())))?;
+/// Downloads a backup's archive and key as `<backup_id>.cbk` and `<backup_id>.key.json` (the
+/// names the server keeps them under) into `dirs`. The key file holds the key in clear unless
+/// a passphrase or recipients wrap it: it is the owner's only (0600) from its creation, and a
+/// key directory the command makes is 0700.
+async fn download_into(client: &Client, backup_id: &str, dirs: Destination<'_>) -> Outcome {
+    let mkdir = |dir: &Path, mode: u32| {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+            .map_err(|e| ClientError::Io(format!("creating {}: {e}", dir.display())))
+    };
+    mkdir(dirs.archive, 0o777)?;
+    mkdir(dirs.key, 0o700)?;
     let tasks = client
         .call::<GetBackupDownload>(&BackupIdRequest {
             backup_id: backup_id.to_owned(),
         })
         .await?;
-    let archive = dir.join(format!("{backup_id}.cbk"));
-    let key = dir.join(format!("{backup_id}.key.json"));
-    for (task, path) in [(&tasks.archive, &archive), (&tasks.key, &key)] {
+    let archive = dirs.archive.join(format!("{backup_id}.cbk"));
+    let key = dirs.key.join(format!("{backup_id}.key.json"));
+    for (task, path, private) in [(&tasks.archive, &archive, false), (&tasks.key, &key, true)] {
         let label = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("backup");
         let bar = Arc::new(Progress::new(task.size.unwrap_or(0), label));
         let report = Arc::clone(&bar);
-        client
-            .download(&task.task_id, path, Arc::new(move |n| report.set(n)))
-            .await?;
+        let progress: crate::client::transfer::Progress = Arc::new(move |n| report.set(n));
+        if private {
+            client
+                .download_private(&task.task_id, path, progress)
+                .await?;
+        } else {
+            client.download(&task.task_id, path, progress).await?;
+        }
         bar.finish();
     }
     Ok(json!({"archive": archive, "key": key}))
@@ -239,10 +273,10 @@ pub async fn list(target: &Target) -> Outcome {
     to_value(client.call::<ListBackups>(&Empty {}).await?)
 }
 
-/// `coffer backup download ID -o DIR`.
-pub async fn download(target: &Target, backup_id: &str, dir: &Path) -> Outcome {
+/// `coffer backup download ID -o DIR [--key-output DIR2]`.
+pub async fn download(target: &Target, backup_id: &str, dirs: Destination<'_>) -> Outcome {
     let client = connect(target).await?;
-    download_into(&client, backup_id, dir).await
+    download_into(&client, backup_id, dirs).await
 }
 
 /// `coffer backup delete ID`.

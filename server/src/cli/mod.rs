@@ -136,6 +136,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 compression,
                 wait,
                 output,
+                key_output,
             } => {
                 let args = backups::CreateArgs {
                     name: name.clone(),
@@ -143,13 +144,19 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                     compression: compression.clone(),
                     wait: *wait,
                     output: output.clone(),
+                    key_output: key_output.clone(),
                 };
                 Box::pin(async move { backups::create(&target, args).await })
             }
             BackupCommand::List => Box::pin(async move { backups::list(&target).await }),
-            BackupCommand::Download { backup_id, output } => {
-                Box::pin(async move { backups::download(&target, backup_id, output).await })
-            }
+            BackupCommand::Download {
+                backup_id,
+                output,
+                key_output,
+            } => Box::pin(async move {
+                let dirs = backups::Destination::new(output, key_output.as_deref());
+                backups::download(&target, backup_id, dirs).await
+            }),
             BackupCommand::Delete { backup_id } => {
                 Box::pin(async move { backups::delete(&target, backup_id).await })
             }

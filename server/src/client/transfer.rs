@@ -202,13 +202,36 @@ impl Client {
 
     /// Downloads task `task_id` into `dest`: bytes go to `dest` + `.part` (resumed from its
     /// length after a dropped connection) and take the name `dest` once their SHA-256 is the
-    /// server's. Returns the size.
+    /// server's. Returns the size. The file's mode is what the process's umask gives.
     pub async fn download(&self, task_id: &str, dest: &Path, progress: Progress) -> Result<u64> {
+        self.fetch(task_id, dest, None, progress).await
+    }
+
+    /// [`Client::download`] of a secret (a backup's key file): the file is its owner's only
+    /// (mode 0600) from the moment it is created, whatever the umask, and keeps that mode
+    /// when it takes the name `dest`.
+    pub async fn download_private(
+        &self,
+        task_id: &str,
+        dest: &Path,
+        progress: Progress,
+    ) -> Result<u64> {
+        self.fetch(task_id, dest, Some(0o600), progress).await
+    }
+
+    async fn fetch(
+        &self,
+        task_id: &str,
+        dest: &Path,
+        mode: Option<u32>,
+        progress: Progress,
+    ) -> Result<u64> {
         let part = part_path(dest);
+        // A part left by an earlier run may have a wider mode: never append to it.
         let _ = tokio::fs::remove_file(&part).await;
         let mut last = None;
         for _ in 0..ATTEMPTS {
-            match self.get_into(task_id, &part, progress.clone()).await {
+            match self.get_into(task_id, &part, mode, progress.clone()).await {
                 Ok((size, sha256)) => {
                     let got = sha256_of(&part).await?;
                     if sha256.as_deref().is_some_and(|want| want != got) {
@@ -238,14 +261,15 @@ impl Client {
         &self,
         task_id: &str,
         part: &Path,
+        mode: Option<u32>,
         progress: Progress,
     ) -> Result<(u64, Option<String>)> {
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(part)
-            .await
-            .map_err(io("writing", part))?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.create(true).append(true);
+        if let Some(mode) = mode {
+            options.mode(mode);
+        }
+        let mut file = options.open(part).await.map_err(io("writing", part))?;
         let mut have = file.metadata().await.map_err(io("reading", part))?.len();
         let res = loop {
             let mut req = self

@@ -82,11 +82,14 @@ pub async fn begin_upload(
     tokio::fs::create_dir_all(path.parent().unwrap_or(&state.config.data_dir))
         .await
         .map_err(io("creating upload dir"))?;
+    // The server's files are its own: an import's key file may hold a key in clear, and a
+    // part becomes the stored object by a rename, so it is 0600 from its creation.
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .await
         .map_err(io("opening upload"))?;
