@@ -36,7 +36,8 @@ pub const BACKUP_VERIFY_FAILED: &str = "backup_verify_failed";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BackupVerifyFailed {
     pub backup_id: String,
-    pub backup_task_id: String,
+    /// The verify job that failed; null when `verify_backup` verified (cause `request`).
+    pub backup_task_id: Option<String>,
     pub cause: crate::jobs::VerifyCause,
     /// The error code (`backup_mac_mismatch`, `backup_truncated`, …).
     pub error: String,

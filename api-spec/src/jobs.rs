@@ -198,6 +198,8 @@ pub enum VerifyCause {
     AfterBackup,
     /// The policy's drill schedule: every stored backup again.
     Drill,
+    /// `verify_backup`: a user asked, and waited for the answer (no job).
+    Request,
 }
 
 /// The parameters of a verify job.

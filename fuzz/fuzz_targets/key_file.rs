@@ -5,7 +5,7 @@
 #![no_main]
 
 use api_spec::ErrorCode;
-use coffer::backup::keys::KeyFile;
+use coffer::archive::keys::KeyFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let text = serde_json::to_vec(&file).expect("a key file serialises");
     let back = KeyFile::parse(&text).expect("a serialised key file parses");
     assert_eq!(back, file);
-    if let Err(e) = file.unlock(None, coffer::backup::keys::KdfLimits::FORMAT) {
+    if let Err(e) = file.unlock(None, coffer::archive::keys::KdfLimits::FORMAT) {
         assert_ne!(e.code(), ErrorCode::Internal, "{e:?}");
     }
 });

@@ -9,8 +9,8 @@ use std::io::Read;
 
 use api_spec::ErrorCode;
 use arbitrary::Arbitrary;
-use coffer::backup::format::{FLAG_ZSTD, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
-use coffer::backup::stream::{SegmentReader, from_io};
+use coffer::archive::format::{FLAG_ZSTD, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+use coffer::archive::stream::{SegmentReader, from_io};
 use coffer_fuzz::{SEGMENT_SIZE, header, key, segment};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,8 +7,8 @@
 
 use api_spec::ErrorCode;
 use arbitrary::Arbitrary;
-use coffer::backup::manifest::{self as m, Counts, Metadata};
-use coffer::backup::verify::verify;
+use coffer::archive::manifest::{self as m, Counts, Metadata};
+use coffer::archive::verify::verify;
 use coffer_fuzz::{BACKUP_ID, key, seal};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};

@@ -1,8 +1,8 @@
 //! What the fuzz targets share: a fixed backup key and the sealing of archives with it,
 //! through the server's own public format functions (so a sealed archive is exactly what an
 //! export writes, and every tag verifies).
-use coffer::backup::format::{self, FLAG_ZSTD, HEADER_LEN, Header, MIN_SEGMENT_SIZE};
-use coffer::backup::keys::{BoundKey, DerivedKeys, KeyFile};
+use coffer::archive::format::{self, FLAG_ZSTD, HEADER_LEN, Header, MIN_SEGMENT_SIZE};
+use coffer::archive::keys::{BoundKey, DerivedKeys, KeyFile};
 
 /// A raw key file for the key 00 01 … 1f. Fixed, so that a crash found in one run reproduces
 /// in the next; `key()` proves the key id matches by unlocking it.
@@ -20,7 +20,7 @@ pub const SEGMENT_SIZE: u32 = MIN_SEGMENT_SIZE;
 /// The fixed key, bound to the backup id and time every sealed archive carries.
 pub fn key() -> BoundKey {
     match KeyFile::parse(KEY_FILE.as_bytes())
-        .and_then(|f| f.unlock(None, coffer::backup::keys::KdfLimits::FORMAT))
+        .and_then(|f| f.unlock(None, coffer::archive::keys::KdfLimits::FORMAT))
     {
         Ok(key) => key,
         Err(e) => panic!("the fixed key file is broken: {e:?}"),

@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::backup::keys::{KdfLimits, WrapParams};
+use crate::archive::keys::{KdfLimits, WrapParams};
 use crate::secret::SecretString;
 
 /// Server configuration. `Debug` redacts secrets.

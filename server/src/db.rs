@@ -114,25 +114,3 @@ impl WriteGate {
         Ok((Turn { _guard: guard }, begin_write(db).await?))
     }
 }
-
-/// Whether a database error means "a lock was not free in time" (or the pool had no
-/// connection to give): the write may succeed if retried, so the client gets `busy`.
-pub fn is_busy(e: &DbErr) -> bool {
-    let sqlx = match e {
-        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => return true,
-        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
-    };
-    let Some(code) = sqlx.as_database_error().and_then(|d| d.code()) else {
-        return false;
-    };
-    match code.parse::<i32>() {
-        // SQLite's extended codes; the primary code is the low byte: SQLITE_BUSY (5) and
-        // SQLITE_LOCKED (6).
-        Ok(n) => matches!(n & 0xff, 5 | 6),
-        // PostgreSQL: lock_not_available, deadlock_detected, serialization_failure.
-        Err(_) => matches!(code.as_ref(), "55P03" | "40P01" | "40001"),
-    }
-}

@@ -8,7 +8,7 @@
 //! * `DbErr::RecordNotFound` never reaches a client as such: storage functions return
 //!   `Option` and the service names what was not found (`user_not_found`, …).
 //! * Another tenant's object is reported exactly like a missing one.
-//! * A database lock that was not free in time (`db::is_busy`) is `busy` with `retry_after`,
+//! * A database lock that was not free in time ([`is_busy`]) is `busy` with `retry_after`,
 //!   never `internal`: the request changed nothing and may succeed when retried.
 use api_spec::{ErrorCode, ErrorData};
 use sea_orm::DbErr;
@@ -114,7 +114,7 @@ const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 impl From<DbErr> for Error {
     fn from(e: DbErr) -> Self {
-        if crate::db::is_busy(&e) {
+        if is_busy(&e) {
             tracing::warn!(error = %e, "a database lock was not free in time");
             Error::busy()
         } else {
@@ -150,5 +150,27 @@ pub fn field_error(code: ErrorCode, field: &str) -> Error {
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Self {
         Error::Internal(format!("task failed: {e}"))
+    }
+}
+
+/// Whether a database error means "a lock was not free in time" (or the pool had no
+/// connection to give): the write may succeed if retried, so the client gets `busy`.
+pub fn is_busy(e: &DbErr) -> bool {
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => return true,
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(code) = sqlx.as_database_error().and_then(|d| d.code()) else {
+        return false;
+    };
+    match code.parse::<i32>() {
+        // SQLite's extended codes; the primary code is the low byte: SQLITE_BUSY (5) and
+        // SQLITE_LOCKED (6).
+        Ok(n) => matches!(n & 0xff, 5 | 6),
+        // PostgreSQL: lock_not_available, deadlock_detected, serialization_failure.
+        Err(_) => matches!(code.as_ref(), "55P03" | "40P01" | "40001"),
     }
 }

@@ -1,10 +1,20 @@
 //! Coffer: a multi-tenant document-management server with a WebSocket/JSON action API and
 //! encrypted backup export and import.
 //!
-//! Layout: `transport/` (HTTP routes and the WebSocket endpoint) hands each request to
-//! `actions/` (one thin module per action), which call `services/` (transactional rules),
-//! which call `storage/` (tenant-scoped queries). `auth/` mints the tenant scope every
-//! storage function takes first; `events/` carries committed changes to listeners.
+//! Layers, each importing only those below it (`tools/layers.py` checks; README *Layout*):
+//!
+//! ```text
+//! cli ─► server ─► transport ─► registry ─► actions ─► backup (jobs, lifecycle) ─► jobs
+//!                                                   └─► services ─► app ─► events ─► auth
+//!                                                                       ─► storage ─► archive
+//! ```
+//!
+//! `transport/` (HTTP routes and the WebSocket endpoint) hands each request through the
+//! `registry` to `actions/` (one thin module per action), which call `services/`
+//! (transactional rules), which call `storage/` (tenant-scoped queries). `app/` is the
+//! server's state and the leaf types it holds, passed down as `&AppState`. `auth/` mints
+//! the tenant scope every storage function takes first; `events/` carries committed changes
+//! to listeners. `archive/` is the backup format alone: no database, store or state.
 
 /// The allocator (see the README's Performance section, `connections`).
 #[global_allocator]
@@ -13,6 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod access;
 pub mod actions;
 pub mod app;
+pub mod archive;
 pub mod auth;
 pub mod backup;
 pub mod cli;

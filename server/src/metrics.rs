@@ -3,40 +3,16 @@
 //! instance shows the same; what happens in this process — bytes exported, imported and
 //! verified, failed verifications, WebSocket connections, action latency — is counted here.
 //! Tenants appear by slug only, never anything of their documents.
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::storage::{backups, jobs, tenants};
 use crate::time::to_secs;
-
-/// Bytes that went through a backup job.
-#[derive(Debug, Clone, Copy)]
-pub enum Flow {
-    Exported,
-    Imported,
-    Verified,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FlowLabels {
-    flow: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabels {
-    action: &'static str,
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
@@ -57,185 +33,131 @@ struct JobLabels {
 
 type Timestamp = Gauge<f64, std::sync::atomic::AtomicU64>;
 
-fn latency_histogram() -> Histogram {
-    // 100 µs to ~26 s.
-    Histogram::new(exponential_buckets(0.0001, 4.0, 10))
-}
-
-/// This process's counts.
-pub struct Metrics {
-    bytes: Family<FlowLabels, Counter>,
-    latency: Family<ActionLabels, Histogram, fn() -> Histogram>,
-    verify_failures: Mutex<HashMap<Uuid, u64>>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self {
-            bytes: Family::default(),
-            latency: Family::new_with_constructor(latency_histogram),
-            verify_failures: Mutex::default(),
-        }
+/// Everything, as a scrape reads it.
+pub async fn render(state: &AppState) -> Result<String> {
+    let mut registry = Registry::with_prefix("coffer");
+    registry.register(
+        "bytes",
+        "Bytes backup jobs of this instance exported, imported or verified",
+        state.metrics.bytes_family(),
+    );
+    registry.register(
+        "action_duration_seconds",
+        "Time to answer an action, by action",
+        state.metrics.latency_family(),
+    );
+    let connections: Gauge = Gauge::default();
+    connections.set(state.addresses.total() as i64);
+    registry.register(
+        "websocket_connections",
+        "Open WebSocket connections to this instance",
+        connections,
+    );
+    let jobs: Family<JobLabels, Gauge> = Family::default();
+    for (kind, status, count) in jobs::census(&state.db).await? {
+        jobs.get_or_create(&JobLabels { kind, status }).set(count);
     }
+    registry.register("jobs", "Jobs by kind and status", jobs);
+    tenants(state, &mut registry).await?;
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+        .map_err(|e| Error::Internal(format!("encoding metrics: {e}")))?;
+    Ok(text)
 }
 
-impl Metrics {
-    pub fn bytes(&self, flow: Flow, n: u64) {
-        let flow = match flow {
-            Flow::Exported => "exported",
-            Flow::Imported => "imported",
-            Flow::Verified => "verified",
+/// Each tenant's backup health.
+async fn tenants(state: &AppState, registry: &mut Registry) -> Result<()> {
+    let last_success: Family<TenantLabels, Timestamp> = Family::default();
+    let last_failure: Family<TenantLabels, Timestamp> = Family::default();
+    let last_size: Family<TenantLabels, Gauge> = Family::default();
+    let last_duration: Family<TenantLabels, Gauge<f64, std::sync::atomic::AtomicU64>> =
+        Family::default();
+    let by_verification: Family<VerificationLabels, Gauge> = Family::default();
+    let verify_failures: Family<TenantLabels, Counter> = Family::default();
+    let failures = state.metrics.verify_failures();
+    for tenant in tenants::list(&state.db).await? {
+        let labels = TenantLabels {
+            tenant: tenant.slug.clone(),
         };
-        self.bytes.get_or_create(&FlowLabels { flow }).inc_by(n);
-    }
-
-    /// One action answered after `elapsed`.
-    pub fn action(&self, action: &'static str, elapsed: Duration) {
-        self.latency
-            .get_or_create(&ActionLabels { action })
-            .observe(elapsed.as_secs_f64());
-    }
-
-    /// A stored backup of `tenant` failed a verification.
-    pub fn verify_failed(&self, tenant: Uuid) {
-        *self
-            .verify_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(tenant)
-            .or_default() += 1;
-    }
-
-    /// Everything, as a scrape reads it.
-    pub async fn render(&self, state: &AppState) -> Result<String> {
-        let mut registry = Registry::with_prefix("coffer");
-        registry.register(
-            "bytes",
-            "Bytes backup jobs of this instance exported, imported or verified",
-            self.bytes.clone(),
-        );
-        registry.register(
-            "action_duration_seconds",
-            "Time to answer an action, by action",
-            self.latency.clone(),
-        );
-        let connections: Gauge = Gauge::default();
-        connections.set(state.addresses.total() as i64);
-        registry.register(
-            "websocket_connections",
-            "Open WebSocket connections to this instance",
-            connections,
-        );
-        let jobs: Family<JobLabels, Gauge> = Family::default();
-        for (kind, status, count) in jobs::census(&state.db).await? {
-            jobs.get_or_create(&JobLabels { kind, status }).set(count);
+        let scope = crate::auth::TenantScope::system(tenant.id);
+        let all = backups::list(&scope, &state.db).await?;
+        let completed = all.iter().filter(|b| b.status == backups::COMPLETED);
+        // Good as retention counts it: never one whose verification failed, and under
+        // `verify_after` only one verified.
+        let verified_only = crate::storage::policies::get(&scope, &state.db)
+            .await?
+            .is_some_and(|p| p.verify_after);
+        let good = all
+            .iter()
+            .filter(|b| crate::backup::prune::is_good(b, verified_only))
+            .filter_map(|b| b.completed_at)
+            .max();
+        if let Some(at) = good {
+            last_success.get_or_create(&labels).set(to_secs(at));
         }
-        registry.register("jobs", "Jobs by kind and status", jobs);
-        self.tenants(state, &mut registry).await?;
-        let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
-            .map_err(|e| Error::Internal(format!("encoding metrics: {e}")))?;
-        Ok(text)
-    }
-
-    /// Each tenant's backup health.
-    async fn tenants(&self, state: &AppState, registry: &mut Registry) -> Result<()> {
-        let last_success: Family<TenantLabels, Timestamp> = Family::default();
-        let last_failure: Family<TenantLabels, Timestamp> = Family::default();
-        let last_size: Family<TenantLabels, Gauge> = Family::default();
-        let last_duration: Family<TenantLabels, Gauge<f64, std::sync::atomic::AtomicU64>> =
-            Family::default();
-        let by_verification: Family<VerificationLabels, Gauge> = Family::default();
-        let verify_failures: Family<TenantLabels, Counter> = Family::default();
-        let failures = self
-            .verify_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for tenant in tenants::list(&state.db).await? {
-            let labels = TenantLabels {
-                tenant: tenant.slug.clone(),
-            };
-            let scope = crate::auth::TenantScope::system(tenant.id);
-            let all = backups::list(&scope, &state.db).await?;
-            let completed = all.iter().filter(|b| b.status == backups::COMPLETED);
-            // Good as retention counts it: never one whose verification failed, and under
-            // `verify_after` only one verified.
-            let verified_only = crate::storage::policies::get(&scope, &state.db)
-                .await?
-                .is_some_and(|p| p.verify_after);
-            let good = all
-                .iter()
-                .filter(|b| crate::backup::prune::is_good(b, verified_only))
-                .filter_map(|b| b.completed_at)
-                .max();
-            if let Some(at) = good {
-                last_success.get_or_create(&labels).set(to_secs(at));
-            }
-            let failed_backup = all
-                .iter()
-                .filter(|b| b.status == backups::FAILED)
-                .filter_map(|b| b.completed_at);
-            let failed_verify = all
-                .iter()
-                .filter(|b| b.verify_state == backups::VERIFY_FAILED)
-                .filter_map(|b| b.verified_at);
-            if let Some(at) = failed_backup.chain(failed_verify).max() {
-                last_failure.get_or_create(&labels).set(to_secs(at));
-            }
-            if let Some(last) = completed.clone().max_by_key(|b| b.completed_at) {
-                last_size
-                    .get_or_create(&labels)
-                    .set(last.archive_size.unwrap_or(0));
-                if let Some(job) = jobs::find(&scope, &state.db, last.job_id).await?
-                    && let (Some(started), Some(finished)) = (job.started_at, job.finished_at)
-                {
-                    let secs = (finished - started).max(0) as f64 / 1000.0;
-                    last_duration.get_or_create(&labels).set(secs);
-                }
-            }
-            for b in completed {
-                by_verification
-                    .get_or_create(&VerificationLabels {
-                        tenant: tenant.slug.clone(),
-                        verification: b.verify_state.clone(),
-                    })
-                    .inc();
-            }
-            if let Some(n) = failures.get(&tenant.id) {
-                verify_failures.get_or_create(&labels).inc_by(*n);
+        let failed_backup = all
+            .iter()
+            .filter(|b| b.status == backups::FAILED)
+            .filter_map(|b| b.completed_at);
+        let failed_verify = all
+            .iter()
+            .filter(|b| b.verify_state == backups::VERIFY_FAILED)
+            .filter_map(|b| b.verified_at);
+        if let Some(at) = failed_backup.chain(failed_verify).max() {
+            last_failure.get_or_create(&labels).set(to_secs(at));
+        }
+        if let Some(last) = completed.clone().max_by_key(|b| b.completed_at) {
+            last_size
+                .get_or_create(&labels)
+                .set(last.archive_size.unwrap_or(0));
+            if let Some(job) = jobs::find(&scope, &state.db, last.job_id).await?
+                && let (Some(started), Some(finished)) = (job.started_at, job.finished_at)
+            {
+                let secs = (finished - started).max(0) as f64 / 1000.0;
+                last_duration.get_or_create(&labels).set(secs);
             }
         }
-        registry.register(
-            "backup_last_success_timestamp_seconds",
-            "When the tenant's newest good backup completed",
-            last_success,
-        );
-        registry.register(
-            "backup_last_failure_timestamp_seconds",
-            "When the tenant's latest backup or verification failed",
-            last_failure,
-        );
-        registry.register(
-            "backup_last_size_bytes",
-            "Size of the tenant's newest completed backup",
-            last_size,
-        );
-        registry.register(
-            "backup_last_duration_seconds",
-            "How long the tenant's newest completed backup took to write",
-            last_duration,
-        );
-        registry.register(
-            "backups",
-            "The tenant's completed backups by verification state",
-            by_verification,
-        );
-        registry.register(
-            "backup_verify_failures",
-            "Verifications of the tenant's stored backups that failed on this instance",
-            verify_failures,
-        );
-        Ok(())
+        for b in completed {
+            by_verification
+                .get_or_create(&VerificationLabels {
+                    tenant: tenant.slug.clone(),
+                    verification: b.verify_state.clone(),
+                })
+                .inc();
+        }
+        if let Some(n) = failures.get(&tenant.id) {
+            verify_failures.get_or_create(&labels).inc_by(*n);
+        }
     }
+    registry.register(
+        "backup_last_success_timestamp_seconds",
+        "When the tenant's newest good backup completed",
+        last_success,
+    );
+    registry.register(
+        "backup_last_failure_timestamp_seconds",
+        "When the tenant's latest backup or verification failed",
+        last_failure,
+    );
+    registry.register(
+        "backup_last_size_bytes",
+        "Size of the tenant's newest completed backup",
+        last_size,
+    );
+    registry.register(
+        "backup_last_duration_seconds",
+        "How long the tenant's newest completed backup took to write",
+        last_duration,
+    );
+    registry.register(
+        "backups",
+        "The tenant's completed backups by verification state",
+        by_verification,
+    );
+    registry.register(
+        "backup_verify_failures",
+        "Verifications of the tenant's stored backups that failed on this instance",
+        verify_failures,
+    );
+    Ok(())
 }

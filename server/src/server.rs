@@ -69,7 +69,7 @@ pub async fn start_with_clock(
     let bind = config.bind;
     let workers = config.workers;
     let blobs = crate::storage::blobs::from_config(&config)?;
-    let unlocker = crate::backup::unlock::Unlocker::new(config.backup_kdf_limits())?;
+    let unlocker = crate::app::unlock::Unlocker::new(config.backup_kdf_limits())?;
     let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker, clock));
     state.jobs.register(crate::backup::job_kinds());
     crate::backup::stored::adopt_local_backups(&state).await?;

@@ -9,8 +9,8 @@ use api_spec::actions::{
     VerifyBackup, VerifyBackupRequest,
 };
 use api_spec::envelope::Empty;
-use coffer::backup::keys::KeyFile;
-use coffer::backup::verify::{Summary, verify};
+use coffer::archive::keys::KeyFile;
+use coffer::archive::verify::{Summary, verify};
 use tests::{Client, TestServer};
 
 pub(crate) fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -147,7 +147,7 @@ pub(crate) async fn download(c: &mut Client, backup_id: &str) -> (Vec<u8>, Vec<u
 
 fn check(archive: &[u8], key: &[u8], passphrase: Option<&str>) -> Result<Summary, ErrorCode> {
     let key = KeyFile::parse(key)
-        .and_then(|k| k.unlock(passphrase, coffer::backup::keys::KdfLimits::FORMAT))
+        .and_then(|k| k.unlock(passphrase, coffer::archive::keys::KdfLimits::FORMAT))
         .map_err(|e| e.code())?;
     verify(archive, &key, |_| {}).map_err(|e| e.code())
 }

@@ -10,7 +10,7 @@ use api_spec::actions::{
     CancelBackupImport, CreateDirectory, CreateDirectoryRequest, DeleteDirectory, FolderIdRequest,
     GetBackupImportStatus, JobIdRequest, Search, SearchRequest, StartBackupImport,
 };
-use coffer::backup::keys::KeyFile;
+use coffer::archive::keys::KeyFile;
 use tests::{Client, TestServer};
 
 use crate::backups::{download, export, plain};
@@ -71,10 +71,10 @@ async fn a_folder_wider_than_a_statement_exports_lists_and_deletes() {
     let (archive, key) = download(&mut c, &backup_id).await;
     let key = KeyFile::parse(&key)
         .unwrap()
-        .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
+        .unlock(None, coffer::archive::keys::KdfLimits::FORMAT)
         .unwrap();
     let summary =
-        coffer::backup::verify::verify(archive.as_slice(), &key, |_| {}).expect("verifies");
+        coffer::archive::verify::verify(archive.as_slice(), &key, |_| {}).expect("verifies");
     assert_eq!(
         (summary.counts.folders, summary.counts.documents),
         (WIDE as u64 + 1, 100)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use api_spec::ErrorCode;
 use api_spec::actions::{GetBackupImportStatus, JobIdRequest, StartBackupImport};
 use clap::Parser;
-use coffer::backup::keys::{KdfLimits, KeyFile, WrapParams};
+use coffer::archive::keys::{KdfLimits, KeyFile, WrapParams};
 use serde_json::Value;
 
 use crate::backups::{download, export, listener, plain, populate, server};

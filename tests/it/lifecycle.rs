@@ -760,7 +760,7 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     populate(&mut c).await;
     let keys = tempfile::tempdir().unwrap();
     let identity_file = keys.path().join("identity.txt");
-    let made = coffer::backup::cli::keygen(Some(&identity_file)).unwrap();
+    let made = coffer::cli::offline::keygen(Some(&identity_file)).unwrap();
     let recipient = made["recipient"].as_str().unwrap().to_owned();
     assert!(recipient.starts_with("age1"), "{made}");
     let identity = std::fs::read_to_string(&identity_file).unwrap();
@@ -800,9 +800,9 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     );
 
     // The key, as only the identity reveals it, is nowhere the server keeps anything.
-    let bound = coffer::backup::keys::KeyFile::parse(&key_file)
+    let bound = coffer::archive::keys::KeyFile::parse(&key_file)
         .unwrap()
-        .unlock(Some(&identity), coffer::backup::keys::KdfLimits::FORMAT)
+        .unlock(Some(&identity), coffer::archive::keys::KdfLimits::FORMAT)
         .unwrap();
     let raw = bound.key().expose_secret().to_vec();
     let hex_key = hex::encode(&raw);
@@ -828,7 +828,7 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     };
     let e = c.call::<RestoreBackup>(&restore(None)).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::BackupIdentityRequired);
-    let other = coffer::backup::cli::keygen(None).unwrap();
+    let other = coffer::cli::offline::keygen(None).unwrap();
     let e = c
         .call::<RestoreBackup>(&restore(Some(other["identity"].as_str().unwrap().into())))
         .await
@@ -855,27 +855,30 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     let key_path = keys.path().join("sealed.key.json");
     std::fs::write(&archive_file, &archive).unwrap();
     std::fs::write(&key_path, &key_file).unwrap();
-    let limits = coffer::backup::keys::KdfLimits::FORMAT;
-    let with = coffer::backup::cli::SecretFiles {
+    let limits = coffer::archive::keys::KdfLimits::FORMAT;
+    let with = coffer::cli::offline::SecretFiles {
         passphrase: None,
         identity: Some(&identity_file),
     };
-    coffer::backup::cli::verify(&archive_file, &key_path, with, limits).unwrap();
-    let without = coffer::backup::cli::verify(&archive_file, &key_path, Default::default(), limits)
-        .unwrap_err();
+    coffer::cli::offline::verify(&archive_file, &key_path, with, limits).unwrap();
+    let without =
+        coffer::cli::offline::verify(&archive_file, &key_path, Default::default(), limits)
+            .unwrap_err();
     assert_eq!(without.code(), ErrorCode::BackupIdentityRequired);
     // keygen never overwrites an identity.
-    assert!(coffer::backup::cli::keygen(Some(&identity_file)).is_err());
+    assert!(coffer::cli::offline::keygen(Some(&identity_file)).is_err());
 }
 
 /// `verify_backup` records what it found on the backup, as a verify job does: good with the
-/// time (the server's clock), then — once a stored byte is changed — failed with the code.
+/// time (the server's clock), then — once a stored byte is changed — failed with the code,
+/// audited, counted and announced (`backup_verify_failed`, cause `request`, no job).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_asked_for_is_recorded_on_the_backup() {
     use api_spec::actions::{VerifyBackup, VerifyBackupRequest};
     let clock = Arc::new(ManualClock::at(JAN_1));
     let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
     let mut c = server.admin().await;
+    let mut l = crate::backups::listener(&server).await;
     populate(&mut c).await;
     c.call::<GenerateBackup>(&plain("asked")).await.unwrap();
     let list = settle(&mut c, |l| l.len() == 1).await;
@@ -907,4 +910,25 @@ async fn a_verification_asked_for_is_recorded_on_the_backup() {
         damaged[0].verify_error.as_deref(),
         Some("backup_mac_mismatch")
     );
+    let event = loop {
+        let e = l.next_event().await;
+        if e.event == "backup_verify_failed" {
+            break e.data;
+        }
+    };
+    assert_eq!(event["backup_id"], b.backup_id.as_str(), "{event}");
+    assert_eq!(event["cause"], "request", "{event}");
+    assert_eq!(event["backup_task_id"], serde_json::Value::Null, "{event}");
+    assert_eq!(event["error"], "backup_mac_mismatch", "{event}");
+    let audited = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("backup_verify_failed"))
+        .filter(audit_entry::Column::Target.eq(b.backup_id.as_str()))
+        .count(&server.state().db)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1, "the failure is audited");
+    let scraped = metrics(&server).await;
+    let failures = [("tenant", "default")];
+    let counted = sample(&scraped, "coffer_backup_verify_failures_total", &failures);
+    assert_eq!(counted, Some(1.0), "the failure is counted");
 }

@@ -5,9 +5,9 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use coffer::backup::format::Header;
-use coffer::backup::keys::KeyFile;
-use coffer::backup::stream::{SegmentReader, SegmentWriter};
+use coffer::archive::format::Header;
+use coffer::archive::keys::KeyFile;
+use coffer::archive::stream::{SegmentReader, SegmentWriter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let key = KeyFile::parse(key)
         .unwrap()
-        .unlock(None, coffer::backup::keys::KdfLimits::FORMAT)
+        .unlock(None, coffer::archive::keys::KdfLimits::FORMAT)
         .unwrap();
     let mut reader = SegmentReader::open(archive, &key).unwrap();
     let h = reader.header().clone();

@@ -16,4 +16,6 @@ pub mod tenants;
 pub mod transfers;
 pub mod users;
 
-pub use crate::registry::Call;
+mod call;
+
+pub use call::Call;

@@ -1,9 +1,9 @@
 //! The proof of authentication every tenant-scoped operation takes first.
 //!
-//! [`TenantScope`] can only be constructed in this module: by [`authenticate`] (a valid
-//! token) or by [`TenantScope::system`] for the server's own work (bootstrap, the CLI, a
-//! freshly created tenant). Storage functions take a `&TenantScope` first, so a query that
-//! forgets its tenant does not compile.
+//! [`TenantScope`] (defined beside the queries that take it, `storage::scope`) is made by
+//! [`authenticate`] (a valid token) or by [`TenantScope::system`] for the server's own work
+//! (bootstrap, the CLI, a freshly created tenant). Storage functions take a `&TenantScope`
+//! first, so a query that forgets its tenant does not compile.
 use std::collections::BTreeSet;
 
 use sea_orm::ConnectionTrait;
@@ -15,26 +15,9 @@ use super::cache::AuthCache;
 use super::token;
 use crate::error::{Result, fail};
 use crate::storage;
+pub use crate::storage::TenantScope;
 use crate::storage::grants::window_at;
 use crate::time::now_ms;
-
-/// One tenant, as the scope of every query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TenantScope {
-    tenant_id: Uuid,
-}
-
-impl TenantScope {
-    pub fn tenant_id(&self) -> Uuid {
-        self.tenant_id
-    }
-
-    /// A scope for the server acting on its own behalf (bootstrap, CLI, tenant creation).
-    /// Never built from client input: callers pass a tenant id they just read or created.
-    pub(crate) fn system(tenant_id: Uuid) -> Self {
-        Self { tenant_id }
-    }
-}
 
 /// An authenticated user of one tenant, with the permissions they hold right now.
 #[derive(Debug, Clone)]
@@ -88,7 +71,7 @@ impl AuthContext {
     }
     /// Whether the user belongs to the operator tenant `default`.
     pub fn is_operator_tenant(&self) -> bool {
-        self.tenant_slug == crate::services::bootstrap::DEFAULT_TENANT
+        self.tenant_slug == crate::storage::tenants::DEFAULT_TENANT
     }
 }
 

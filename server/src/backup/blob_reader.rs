@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
-use super::stream::from_io;
+use crate::archive::stream::from_io;
 use crate::error::Result;
 use crate::storage::blobs::{BlobStore, ByteStream};
 

@@ -19,9 +19,10 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use super::blob_reader::BlobReader;
-use super::keys::KeyFile;
-use super::{prune, stored, verify};
+use super::{prune, stored};
 use crate::app::AppState;
+use crate::archive::keys::{BoundKey, KeyFile};
+use crate::archive::verify;
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::events::Audience;
@@ -72,17 +73,19 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
     if backup.status != backups::COMPLETED {
         return Err(fail(ErrorCode::BackupNotReady));
     }
-    let outcome = check(state, &backup, cancel).await;
+    let outcome = match held_key(state, &backup).await {
+        Ok(key) => check(state, &backup, key, cancel).await,
+        Err(e) => Err(e),
+    };
     if cancel.load(Ordering::SeqCst) {
         // Ended elsewhere: this run records nothing.
         return Err(fail(ErrorCode::JobStateConflict));
     }
     let now = state.clock.now_ms();
     match outcome {
-        Ok((method, size)) => {
-            state.metrics.bytes(crate::metrics::Flow::Verified, size);
+        Ok(checked) => {
             let result = serde_json::json!({"backup_id": id.to_string(), "verified": true,
-                "method": method});
+                "method": checked.method});
             // Still this run's job, then recorded.
             if !jobs::complete(&scope, &state.db, &Claim::of(job), result).await? {
                 return Err(fail(ErrorCode::JobStateConflict));
@@ -102,7 +105,11 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
                 && backups::find(&scope, &state.db, id).await?.is_some()
                 && jobs::lost(&state.db, &[Claim::of(job)]).await?.is_empty() =>
         {
-            failed(state, &scope, job, &backup, params.cause, e.code(), now).await;
+            let by = Verifier {
+                cause: params.cause,
+                job: Some(job.id),
+            };
+            failed(state, &scope, &backup, by, e.code(), now).await;
             Err(e)
         }
         Err(e) => Err(e),
@@ -130,16 +137,59 @@ pub fn damaged(code: ErrorCode) -> bool {
     )
 }
 
+/// `verify_backup`: checks backup `b` now, with the key its key file and the caller's
+/// secret (a passphrase, or a write-only backup's identity) open, and records the outcome
+/// as a verify job does: good, or failed — recorded, audited, counted and announced — when
+/// the stored bytes are damaged. A failure that says nothing about the stored bytes (a wrong
+/// passphrase, a store that does not answer) changes nothing.
+pub async fn on_request(
+    state: &Arc<AppState>,
+    scope: &TenantScope,
+    b: &backup::Model,
+    passphrase: Option<String>,
+    identity: Option<String>,
+) -> Result<verify::Summary> {
+    let file = KeyFile::parse(&stored::read_key_file(state, b.tenant_id, b.id).await?)?;
+    let secret = file
+        .pick_secret(passphrase, identity)
+        .map(zeroize::Zeroizing::new);
+    let key = state.unlocker.unlock(b.tenant_id, file, secret).await?;
+    let outcome = check(state, b, Some(key), &Arc::new(AtomicBool::new(false))).await;
+    let now = state.clock.now_ms();
+    match &outcome {
+        Ok(_) => {
+            backups::set_verification(scope, &state.db, b.id, backups::GOOD, now, None).await?
+        }
+        Err(e) if damaged(e.code()) => {
+            let by = Verifier {
+                cause: VerifyCause::Request,
+                job: None,
+            };
+            failed(state, scope, b, by, e.code(), now).await;
+        }
+        Err(_) => {}
+    }
+    outcome?
+        .summary
+        .ok_or_else(|| Error::Internal("a full verification without its summary".into()))
+}
+
+/// Who verified a backup: why, and the verify job, if a job did.
+struct Verifier {
+    cause: VerifyCause,
+    job: Option<Uuid>,
+}
+
 /// Records, audits, counts and announces a failed verification.
 async fn failed(
     state: &AppState,
     scope: &TenantScope,
-    job: &job::Model,
     b: &backup::Model,
-    cause: VerifyCause,
+    by: Verifier,
     code: ErrorCode,
     now: i64,
 ) {
+    let cause = by.cause;
     let error = crate::jobs::code_str(code);
     let failed = backups::VERIFY_FAILED;
     if let Err(e) =
@@ -163,7 +213,7 @@ async fn failed(
     // Announced last: a listener that reacts finds the failure recorded, audited and counted.
     let event = BackupVerifyFailed {
         backup_id: b.id.to_string(),
-        backup_task_id: job.id.to_string(),
+        backup_task_id: by.job.map(|id| id.to_string()),
         cause,
         error,
     };
@@ -175,19 +225,34 @@ async fn failed(
     );
 }
 
-/// Checks backup `b`'s bytes as stored; says how (`full` or `sha256`) and how many bytes.
+/// The key of backup `b` when the server can open its key file alone; None when a
+/// passphrase or an identity the server does not keep is needed.
+async fn held_key(state: &AppState, b: &backup::Model) -> Result<Option<BoundKey>> {
+    let file = KeyFile::parse(&stored::read_key_file(state, b.tenant_id, b.id).await?)?;
+    Ok(match file.needs_secret() {
+        true => None,
+        false => Some(state.unlocker.unlock(b.tenant_id, file, None).await?),
+    })
+}
+
+/// What checking a stored backup found: how it was checked (`full`, or `sha256` without
+/// the key), how many bytes, and with the key what the archive holds.
+struct Checked {
+    method: &'static str,
+    size: u64,
+    summary: Option<verify::Summary>,
+}
+
+/// Checks backup `b`'s bytes as stored: with `key`, every MAC, manifest and blob; with or
+/// without it, the size and SHA-256 recorded when it was written. The one check behind the
+/// verify jobs and `verify_backup`; counts the bytes verified.
 async fn check(
     state: &AppState,
     b: &backup::Model,
+    key: Option<BoundKey>,
     cancel: &Arc<AtomicBool>,
-) -> Result<(&'static str, u64)> {
+) -> Result<Checked> {
     let tenant = b.tenant_id;
-    let file = KeyFile::parse(&stored::read_key_file(state, tenant, b.id).await?)?;
-    // A passphrase or an identity the server does not keep: only the bytes can be checked.
-    let key = match file.needs_secret() {
-        true => None,
-        false => Some(state.unlocker.unlock(tenant, file, None).await?),
-    };
     let object = archive_object(tenant, b.id);
     let size = state
         .blobs
@@ -201,22 +266,21 @@ async fn check(
         return Err(fail(ErrorCode::BackupPassphraseRequired));
     }
     let cancel = Arc::clone(cancel);
-    tokio::task::spawn_blocking(move || {
+    let checked = tokio::task::spawn_blocking(move || {
         let mut reader = BlobReader::open(&rt, blobs.as_ref(), &object, size)?;
-        let method = match &key {
+        let summary = match &key {
             Some(key) => {
                 let counted = Cancellable {
                     inner: &mut reader,
                     cancel: &cancel,
                 };
-                verify::verify(
+                Some(verify::verify(
                     std::io::BufReader::with_capacity(1 << 20, counted),
                     key,
                     |_| {},
-                )?;
-                "full"
+                )?)
             }
-            None => "sha256",
+            None => None,
         };
         let mut rest = Cancellable {
             inner: &mut reader,
@@ -233,9 +297,17 @@ async fn check(
         if expected_sha.is_some_and(|s| s != sha256) {
             return Err(fail(ErrorCode::HashMismatch));
         }
-        Ok((method, reader.count))
+        Ok(Checked {
+            method: if summary.is_some() { "full" } else { "sha256" },
+            size: reader.count,
+            summary,
+        })
     })
-    .await?
+    .await??;
+    state
+        .metrics
+        .bytes(crate::app::counters::Flow::Verified, checked.size);
+    Ok(checked)
 }
 
 /// A reader that fails once its job's cancel flag is raised.

@@ -13,9 +13,9 @@ use uuid::Uuid;
 use api_spec::ErrorCode;
 use api_spec::jobs::{ExportParams, JobParams, KeySource};
 
-use super::keys::{BackupKey, DerivedKeys, KeyFile};
 use super::writer::{self, Plan};
 use crate::app::AppState;
+use crate::archive::keys::{BackupKey, DerivedKeys, KeyFile};
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::events::Audience;
@@ -71,7 +71,7 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
     // A passphrase wins: it was asked for this backup.
     let recipients = match passphrase {
         Some(_) => Vec::new(),
-        None => super::keys::parse_recipients(&req.recipients)?,
+        None => crate::archive::keys::parse_recipients(&req.recipients)?,
     };
     let write_only = !recipients.is_empty();
     let (key, key_file) = tokio::task::spawn_blocking(move || {
@@ -332,7 +332,7 @@ pub async fn run(
     drop(turn);
     state
         .metrics
-        .bytes(crate::metrics::Flow::Exported, written.size);
+        .bytes(crate::app::counters::Flow::Exported, written.size);
     after_completion(state, &scope, job, backup_id).await;
     Ok(())
 }

@@ -1,23 +1,15 @@
-//! Encrypted backups (BACKUP_IMPORT.md): keys and key files, the segment format, streaming
-//! writer and verifying reader, manifests, the export job and verification.
+//! Backups on the server (BACKUP_IMPORT.md): the export, import and verify jobs and the
+//! lifecycle (policy, schedules, retention, prune, drills). The archive format itself, with
+//! its keys, is `crate::archive`.
 mod blob_reader;
 pub mod check;
-pub mod cli;
 pub mod export;
-pub mod extract;
-pub mod format;
 pub mod import;
-pub mod keys;
-pub mod manifest;
 pub mod policy;
 pub mod prune;
 pub mod retention;
 pub mod snapshot;
 pub mod stored;
-pub mod stream;
-mod tar_io;
-pub mod unlock;
-pub mod verify;
 pub mod writer;
 
 use std::sync::Arc;
@@ -27,8 +19,8 @@ use std::sync::atomic::AtomicBool;
 use entity::job;
 
 use crate::app::AppState;
+use crate::app::jobs::{Kind, Pending};
 use crate::error::Result;
-use crate::jobs::{Kind, Pending};
 use crate::storage::jobs::JobKind;
 
 /// The kinds of job backups run, for `jobs` (the server registers them at start-up).

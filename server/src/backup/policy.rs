@@ -146,7 +146,7 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
             if recipients.is_empty() || recipients.len() > RECIPIENTS_MAX {
                 return Err(invalid("recipients"));
             }
-            crate::backup::keys::parse_recipients(&recipients)
+            crate::archive::keys::parse_recipients(&recipients)
                 .map_err(|_| invalid("recipients"))?;
         }
         _ => return Err(invalid("key_protection")),

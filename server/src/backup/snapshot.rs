@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::manifest::{self as m, Counts};
+use crate::archive::manifest::{self as m, Counts};
 use crate::auth::TenantScope;
 use crate::error::Result;
 use crate::services::rules::render;

@@ -16,11 +16,11 @@ use tokio::runtime::Handle;
 use uuid::Uuid;
 
 use super::blob_reader::BlobReader;
-use super::format::{FLAG_ZSTD, Header};
-use super::keys::DerivedKeys;
-use super::manifest::{self as m, Counts, Metadata};
 use super::snapshot;
-use super::stream::{SegmentWriter, code_of, from_io};
+use crate::archive::format::{FLAG_ZSTD, Header};
+use crate::archive::keys::DerivedKeys;
+use crate::archive::manifest::{self as m, Counts, Metadata};
+use crate::archive::stream::{SegmentWriter, code_of, from_io};
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::storage::ID_SLICE;

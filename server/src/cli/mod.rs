@@ -6,6 +6,8 @@
 //! (an error too, as `{"error": CODE, "message": …}`); without it, lines for people.
 mod args;
 pub mod backups;
+pub mod extract;
+pub mod offline;
 mod output;
 pub mod progress;
 pub mod remote;
@@ -15,9 +17,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde_json::{Value, json};
 
+use crate::archive::keys::KdfLimits;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::token;
-use crate::backup::keys::KdfLimits;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::server::{Signals, start};
@@ -106,14 +108,14 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
             BackupCommand::Keygen { output } => {
                 let output = output.clone();
                 Box::pin(offline(move || {
-                    crate::backup::cli::keygen(output.as_deref())
+                    crate::cli::offline::keygen(output.as_deref())
                 }))
             }
             BackupCommand::Ls { archive } => {
                 let archive = archive.clone();
                 Box::pin(offline(move || {
                     let opened = open_archive(&archive, "verifying")?;
-                    crate::backup::extract::list(opened.reader, &opened.key)
+                    crate::cli::extract::list(opened.reader, &opened.key)
                 }))
             }
             BackupCommand::Extract {
@@ -127,7 +129,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
                 Box::pin(offline(move || {
                     let opened = open_archive(&archive, "extracting")?;
                     let root = path.as_deref().unwrap_or("");
-                    crate::backup::extract::extract(opened.reader, &opened.key, &output, root, all)
+                    crate::cli::extract::extract(opened.reader, &opened.key, &output, root, all)
                 }))
             }
             BackupCommand::Create {
@@ -253,11 +255,11 @@ fn tenants_on_a_server(cli: &Cli) -> bool {
 
 /// Opens an archive for `backup ls` or `extract`, paying for a wrapped key what a server
 /// would by default.
-fn open_archive(args: &ArchiveArgs, doing: &'static str) -> Result<crate::backup::cli::Opened> {
-    crate::backup::cli::open(
+fn open_archive(args: &ArchiveArgs, doing: &'static str) -> Result<crate::cli::offline::Opened> {
+    crate::cli::offline::open(
         &args.archive,
         &args.key,
-        crate::backup::cli::SecretFiles {
+        crate::cli::offline::SecretFiles {
             passphrase: args.passphrase_file.as_deref(),
             identity: args.identity.as_deref(),
         },
@@ -303,11 +305,11 @@ pub async fn run(cli: Cli) -> Result<Value> {
             max_iterations: max_kdf_iterations.unwrap_or(defaults.max_iterations),
         };
         return tokio::task::spawn_blocking(move || {
-            let secret = crate::backup::cli::SecretFiles {
+            let secret = crate::cli::offline::SecretFiles {
                 passphrase: passphrase_file.as_deref(),
                 identity: identity.as_deref(),
             };
-            crate::backup::cli::verify(&archive, &key, secret, limits)
+            crate::cli::offline::verify(&archive, &key, secret, limits)
         })
         .await?;
     }

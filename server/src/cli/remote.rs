@@ -357,7 +357,7 @@ pub async fn get(target: &Target, path: &str, output: Option<PathBuf>) -> Outcom
         .await?;
     // Into a directory (or the current one), under the document's title — escaped as
     // `backup extract` escapes names, so no server can make it a path elsewhere.
-    let name = crate::backup::extract::escape(&entry.title);
+    let name = crate::cli::extract::escape(&entry.title);
     let dest = match output {
         Some(dir) if dir.is_dir() => dir.join(name),
         Some(file) => file,

@@ -25,8 +25,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Audience, BusMessage};
-use crate::app::AppState;
+use super::{Audience, BusMessage, EventBus};
 use crate::storage::rules::Object;
 use crate::time::now_ms;
 
@@ -90,20 +89,35 @@ impl Body {
 /// listening connection).
 pub type Running = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// What the bus reaches on this instance. The server's state implements it: `events` sits
+/// below that state and names only this.
+pub trait Instance: Send + Sync + 'static {
+    fn db(&self) -> &sea_orm::DatabaseConnection;
+    /// The database's URL, for a listening connection of the bus's own.
+    fn database_url(&self) -> String;
+    /// This instance's id (the `worker_id` of its jobs), which its messages carry.
+    fn instance_id(&self) -> &str;
+    fn events(&self) -> &EventBus;
+    /// Forgets every cached authentication here (the others are not told).
+    fn forget_authentications_here(&self);
+    /// Wakes this instance's job runner.
+    fn wake_jobs(&self);
+}
+
 /// On PostgreSQL, connects this instance to the others: it listens before this returns (so
 /// nothing published after start-up is missed); the caller runs what it returns beside the
 /// server. Elsewhere there are no others, and what it returns waits for ever.
-pub async fn start(state: &Arc<AppState>) -> Result<Running, DbErr> {
-    if state.db.get_database_backend() != DatabaseBackend::Postgres {
+pub async fn start<S: Instance>(state: &Arc<S>) -> Result<Running, DbErr> {
+    if state.db().get_database_backend() != DatabaseBackend::Postgres {
         return Ok(Box::pin(std::future::pending()));
     }
-    let pool = state.db.get_postgres_connection_pool().clone();
-    let origin = state.jobs.instance().to_owned();
+    let pool = state.db().get_postgres_connection_pool().clone();
+    let origin = state.instance_id().to_owned();
     // A connection of its own, not one of the pool's: closing the pool must not wait for it.
-    let url = state.config.effective_database_url();
+    let url = state.database_url();
     let listener = listen(&url).await.map_err(sqlx_err)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    state.events.reach_others(tx);
+    state.events().reach_others(tx);
     let state = Arc::clone(state);
     Ok(Box::pin(async move {
         tokio::join!(
@@ -185,8 +199,8 @@ async fn pg_notify(pool: &PgPool, payload: &str) -> Result<(), sea_orm::sqlx::Er
 
 /// Receives the other instances' messages until the server stops, listening again on a new
 /// connection whenever this one drops or falls silent.
-async fn receive(
-    state: Arc<AppState>,
+async fn receive<S: Instance>(
+    state: Arc<S>,
     pool: PgPool,
     url: String,
     mut listener: PgListener,
@@ -195,7 +209,7 @@ async fn receive(
     loop {
         match tokio::time::timeout(SILENCE, listener.try_recv()).await {
             Ok(Ok(Some(notification))) => {
-                if let Err(e) = take(&state, &pool, &origin, notification.payload()).await {
+                if let Err(e) = take(&*state, &pool, &origin, notification.payload()).await {
                     tracing::warn!(error = %e, "a message from another instance was dropped");
                 }
                 continue;
@@ -206,7 +220,7 @@ async fn receive(
             Err(_) => tracing::warn!("the event bus fell silent; listening again"),
         }
         // What was said meanwhile is lost: cached authentications may be stale.
-        state.auth_cache.invalidate();
+        state.forget_authentications_here();
         loop {
             match listen(&url).await {
                 Ok(fresh) => {
@@ -220,12 +234,17 @@ async fn receive(
             }
         }
         // Anything cached while it was deaf goes too.
-        state.auth_cache.invalidate();
+        state.forget_authentications_here();
     }
 }
 
 /// Hands one notification (`<origin> <message id>` or `<origin> ping`) to this instance.
-async fn take(state: &AppState, pool: &PgPool, origin: &str, payload: &str) -> Result<(), String> {
+async fn take<S: Instance>(
+    state: &S,
+    pool: &PgPool,
+    origin: &str,
+    payload: &str,
+) -> Result<(), String> {
     let (from, what) = payload
         .split_once(' ')
         .ok_or_else(|| format!("not a bus notification: {payload:.80}"))?;
@@ -263,7 +282,7 @@ async fn take(state: &AppState, pool: &PgPool, origin: &str, payload: &str) -> R
                 WireAudience::Folder { id } => Audience::Readers(Some(Object::Folder(id))),
                 WireAudience::Document { id } => Audience::Readers(Some(Object::Document(id))),
             };
-            state.events.deliver(BusMessage::Event {
+            state.events().deliver(BusMessage::Event {
                 tenant_id,
                 audience,
                 name,
@@ -274,14 +293,14 @@ async fn take(state: &AppState, pool: &PgPool, origin: &str, payload: &str) -> R
             user_id,
             session_id,
         } => {
-            state.auth_cache.invalidate();
-            state.events.deliver(BusMessage::SessionsRevoked {
+            state.forget_authentications_here();
+            state.events().deliver(BusMessage::SessionsRevoked {
                 user_id,
                 session_id,
             });
         }
-        Body::AuthChanged => state.auth_cache.invalidate(),
-        Body::JobsQueued => state.jobs.wake(),
+        Body::AuthChanged => state.forget_authentications_here(),
+        Body::JobsQueued => state.wake_jobs(),
     }
     Ok(())
 }

@@ -72,10 +72,7 @@ pub async fn reap(state: &AppState, at_start: bool) -> Result<usize> {
 /// attempt this stop cut short is not counted against it), failed with `job_interrupted`
 /// when only this instance's memory held its key. Returns how many jobs it moved.
 pub async fn hand_off(state: &AppState, wait: Duration) -> Result<usize> {
-    state
-        .jobs
-        .stopping
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    state.jobs.stop_claiming();
     for claim in state.jobs.claims() {
         state.jobs.cancel(claim.id);
     }

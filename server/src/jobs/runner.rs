@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use api_spec::ErrorCode;
 use entity::job;
 
-use super::{Kind, announce_end, end_persistently, event};
+use super::{announce_end, end_persistently, event};
 use crate::app::AppState;
+use crate::app::jobs::Kind;
 use crate::auth::TenantScope;
 use crate::error::{Error, Result};
 use crate::storage::jobs::{self, Claim, JobState};

@@ -27,7 +27,7 @@ pub async fn dispatch(state: Arc<AppState>, conn: Arc<ConnectionCtx>, text: &str
         Ok(request) => request,
         Err(refusal) => return error_reply(&refusal.error, None, refusal.request_id),
     };
-    let Some(entry) = state.registry.get(&request.action) else {
+    let Some(entry) = super::table().get(&request.action) else {
         let message = format!("Unknown action: {}", truncate(&request.action, 64));
         return error_reply(
             &fail(ErrorCode::UnknownAction),

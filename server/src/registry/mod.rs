@@ -9,38 +9,16 @@ use api_spec::{Access, ActionSpec, ErrorCode};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::app::AppState;
-use crate::auth::AuthContext;
-use crate::connection::ConnectionCtx;
-use crate::error::{Result, fail, field_error};
+use crate::error::{Result, field_error};
 
 mod dispatch;
 pub mod envelope;
 
 use crate::actions::{
-    access, audit, auth, backups, directories, documents, groups, imports, lookup, meta, revisions,
-    tenants, transfers, users,
+    Call, access, audit, auth, backups, directories, documents, groups, imports, lookup, meta,
+    revisions, tenants, transfers, users,
 };
 pub use dispatch::{dispatch, error_reply};
-
-/// Everything an action gets besides its request.
-pub struct Call {
-    pub state: Arc<AppState>,
-    pub conn: Arc<ConnectionCtx>,
-    /// The request's correlation id, for control messages sent before the reply.
-    pub request_id: Option<Value>,
-    auth: Option<AuthContext>,
-}
-
-impl Call {
-    /// The caller's authentication. The dispatcher guarantees it for non-public actions;
-    /// this is an error rather than a panic should an action be registered wrongly.
-    pub fn auth(&self) -> Result<&AuthContext> {
-        self.auth
-            .as_ref()
-            .ok_or_else(|| fail(ErrorCode::AuthenticationRequired))
-    }
-}
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
 /// Reads the action's typed request from the raw `data` text (`None`: absent or `null`)
@@ -59,6 +37,13 @@ pub struct Entry {
 /// The table of actions, by wire name.
 pub struct Registry {
     entries: HashMap<&'static str, Entry>,
+}
+
+/// The server's table of actions, built once for the process (it holds no state: every
+/// server in the process shares it).
+pub fn table() -> &'static Registry {
+    static TABLE: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Registry::build);
+    &TABLE
 }
 
 /// Maps a serde error on `data` to the distinct protocol codes clients rely on, naming the

@@ -13,8 +13,7 @@ use crate::error::{Error, Result};
 use crate::secret::SecretString;
 use crate::storage::tenants;
 
-/// The operator tenant: the one bootstrapped on first start, whose users may manage tenants.
-pub const DEFAULT_TENANT: &str = "default";
+use crate::storage::tenants::DEFAULT_TENANT;
 /// Where a generated admin password is written, under the data directory.
 pub const ADMIN_PASSWORD_FILE: &str = "admin_password.txt";
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-use super::transfers::UploadSlot;
+use crate::app::uploads::UploadSlot;
 
 /// Bytes gathered before a batch is written.
 const BATCH: usize = 1024 * 1024;

@@ -6,9 +6,7 @@
 //! kept prefix is recomputed by reading it back, so memory stays flat). A size or hash
 //! mismatch removes them. A complete, verified file moves into the blob store — unless the
 //! tenant already has those bytes — and becomes a new revision in one transaction.
-use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use api_spec::ErrorCode;
 use api_spec::actions::TaskData;
@@ -18,6 +16,7 @@ use uuid::Uuid;
 
 use super::names::parse_id;
 use crate::app::AppState;
+
 use crate::auth::{AuthContext, TenantScope};
 use crate::error::{Error, Result, fail};
 use crate::storage::blobs::ByteStream;
@@ -28,27 +27,6 @@ use sha2::Digest;
 
 /// Largest binary frame a download sends.
 pub const DOWNLOAD_CHUNK: usize = 256 * 1024;
-
-/// Upload tasks with an attempt in progress in this process: one writer per part file.
-#[derive(Default)]
-pub struct ActiveUploads(pub(crate) Mutex<HashSet<Uuid>>);
-
-/// Holds a task's upload slot until dropped.
-pub struct UploadSlot {
-    pub(crate) uploads: Arc<AppState>,
-    pub(crate) task_id: Uuid,
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        self.uploads
-            .uploads
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.task_id);
-    }
-}
 
 /// Creates a task and renders it for the client.
 pub async fn new_task(

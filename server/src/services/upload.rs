@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::part::PartWriter;
-use super::transfers::{UploadSlot, io, part_path, received};
+use super::transfers::{io, part_path, received};
 use crate::app::AppState;
+use crate::app::uploads::UploadSlot;
 use crate::auth::{AuthContext, TenantScope};
 use crate::error::{Error, Result, fail, field_error};
 use crate::layout;

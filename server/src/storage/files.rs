@@ -8,8 +8,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 use crate::time::now_ms;
 
 pub async fn find(

@@ -8,8 +8,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 
 /// Who a grant is for.
 #[derive(Debug, Clone, Copy)]

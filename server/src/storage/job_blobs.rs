@@ -5,8 +5,8 @@ use entity::job_blob;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 
 /// Rows inserted per statement (well under every database's bound-parameter limit).
 const INSERT_SLICE: usize = 1000;

@@ -14,8 +14,8 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 use crate::time::now_ms;
 
 pub use api_spec::jobs::{JobKind, JobParams, JobState, JobStep, KeySource};

@@ -1,5 +1,5 @@
 //! Tenant-scoped queries. Every function on tenant-owned data takes the
-//! [`TenantScope`](crate::auth::TenantScope) first and filters by it; "not found" is `None`
+//! [`TenantScope`] first and filters by it; "not found" is `None`
 //! (or `false`), and the caller names what was missing. Functions take any
 //! `ConnectionTrait`, so services can compose them inside one transaction.
 pub mod audit;
@@ -14,12 +14,15 @@ pub mod job_blobs;
 pub mod jobs;
 pub mod policies;
 pub mod rules;
+mod scope;
 pub mod sessions;
 pub mod staging;
 pub mod tasks;
 pub mod tenants;
 pub mod tree;
 pub mod users;
+
+pub use scope::TenantScope;
 
 use std::future::Future;
 

@@ -4,8 +4,8 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 
 /// The tenant's policy, if it has one.
 pub async fn get(

@@ -9,8 +9,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::access::{AccessType, Rule, RuleSet};
-use crate::auth::TenantScope;
 use crate::error::{Error, Result};
+use crate::storage::TenantScope;
 
 /// A folder or a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,8 +3,8 @@ use entity::session;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 use crate::time::now_ms;
 
 /// The unexpired session whose token has this digest. Not tenant-scoped: the token is what

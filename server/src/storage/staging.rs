@@ -11,8 +11,8 @@ use entity::folder;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 use crate::time::now_ms;
 
 /// Levels below a staging folder that [`hidden`] walks: beyond any tree an import writes.

@@ -5,9 +5,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 use crate::time::now_ms;
+
+/// The operator tenant: the one bootstrapped on first start, whose users may manage tenants.
+pub const DEFAULT_TENANT: &str = "default";
 
 pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<tenant::Model>> {
     Ok(tenant::Entity::find()

@@ -5,8 +5,8 @@
 use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult, Statement, Value};
 use uuid::Uuid;
 
-use crate::auth::TenantScope;
 use crate::error::Result;
+use crate::storage::TenantScope;
 
 /// One folder on the way up.
 #[derive(Debug, Clone, FromQueryResult)]

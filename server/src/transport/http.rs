@@ -56,7 +56,7 @@ async fn metrics(req: HttpRequest, state: web::Data<Arc<AppState>>) -> HttpRespo
                 .finish();
         }
     }
-    match state.metrics.render(&state).await {
+    match crate::metrics::render(&state).await {
         Ok(text) => HttpResponse::Ok()
             .content_type(prometheus_client::encoding::prometheus_text::CONTENT_TYPE)
             .body(text),

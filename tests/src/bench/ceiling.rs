@@ -1,5 +1,5 @@
 //! What the archive format alone costs on this machine: the export's per-segment work
-//! (`zstd` level 3, then AES-256-CBC and HMAC-SHA256 via `coffer::backup::format`) on one
+//! (`zstd` level 3, then AES-256-CBC and HMAC-SHA256 via `coffer::archive::format`) on one
 //! thread, over the same bytes the tenant holds, without the database, the blob reads, the
 //! tar stream or the ordering of the writer. Two cores can at best double it. Timed as this
 //! thread's CPU time (`/proc/thread-self/schedstat`), so another build on the machine slows
@@ -8,8 +8,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coffer::backup::format::seal_segment;
-use coffer::backup::keys::BackupKey;
+use coffer::archive::format::seal_segment;
+use coffer::archive::keys::BackupKey;
 
 /// Segment size of the default configuration.
 pub const SEGMENT: usize = 1024 * 1024;

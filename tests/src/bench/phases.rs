@@ -10,7 +10,7 @@ use api_spec::actions::{
     InitiateBackupImportRequest, JobIdRequest, JobStatus, StartBackupImport,
     StartBackupImportRequest,
 };
-use coffer::backup::keys::KeyFile;
+use coffer::archive::keys::KeyFile;
 
 use super::report::Figure;
 use super::rss::{Peak, Sampler};
@@ -182,12 +182,12 @@ pub async fn download_as(
 pub async fn verify(archive: &Path, key: &Path) -> Result<Duration, String> {
     let key = std::fs::read(key).map_err(err)?;
     let key = KeyFile::parse(&key)
-        .and_then(|k| k.unlock(None, coffer::backup::keys::KdfLimits::FORMAT))
+        .and_then(|k| k.unlock(None, coffer::archive::keys::KdfLimits::FORMAT))
         .map_err(|e| format!("key: {:?}", e.code()))?;
     let file = std::fs::File::open(archive).map_err(err)?;
     tokio::task::spawn_blocking(move || {
         let start = Instant::now();
-        coffer::backup::verify::verify(std::io::BufReader::new(file), &key, |_| {})
+        coffer::archive::verify::verify(std::io::BufReader::new(file), &key, |_| {})
             .map_err(|e| format!("verify: {:?}", e.code()))?;
         Ok(start.elapsed())
     })

@@ -10,8 +10,8 @@ use crate::auth::TenantScope;
 use crate::auth::throttle::ThrottleKey;
 use crate::error::{Error, Result, fail};
 use crate::services::accounts::open_session;
-use crate::services::bootstrap::DEFAULT_TENANT;
 use crate::storage::audit::{self, NewEntry};
+use crate::storage::tenants::DEFAULT_TENANT;
 use crate::storage::{grants, tenants, users};
 use crate::time::{now_ms, to_secs};
 

@@ -2,8 +2,8 @@ use api_spec::ErrorCode;
 use api_spec::actions::{InitiateBackupImportRequest, InitiateBackupImportResponse};
 
 use crate::actions::Call;
+use crate::backup::import::start;
 use crate::error::{Result, field_error};
-use crate::storage::jobs;
 use crate::storage::tasks::{self, NewTask, PURPOSE_IMPORT_ARCHIVE, PURPOSE_IMPORT_KEY};
 use crate::time::now_ms;
 
@@ -24,16 +24,7 @@ pub async fn run(
     }
     let ttl_ms = timeout as i64 * 1000;
     let (_turn, txn) = call.state.begin_write().await?;
-    let deadline = Some(now_ms() + ttl_ms);
-    let new = jobs::NewJob {
-        kind: jobs::JobKind::Import,
-        owner: auth.user_id(),
-        status: jobs::JobState::Pending,
-        deadline,
-        params: None,
-        reserved_for: None,
-    };
-    let job = jobs::insert(auth.scope(), &txn, new).await?;
+    let job = start::pending(&txn, auth, now_ms() + ttl_ms, None).await?;
     let task = |purpose| NewTask {
         ttl_ms,
         ..NewTask::import(auth.user_id(), job.id, purpose)

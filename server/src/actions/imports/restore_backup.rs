@@ -42,15 +42,7 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
         select: Vec::new(),
         target_folder_id: None,
     });
-    let new = jobs::NewJob {
-        kind: jobs::JobKind::Import,
-        owner: auth.user_id(),
-        status: jobs::JobState::Pending,
-        deadline: Some(now_ms() + PENDING_MS),
-        params: Some(&reading),
-        reserved_for: None,
-    };
-    let job = jobs::insert(auth.scope(), &state.db, new).await?;
+    let job = start::pending(&state.db, auth, now_ms() + PENDING_MS, Some(&reading)).await?;
     let options = start::Options {
         mode: req.mode.as_deref(),
         on_conflict: req.on_conflict.as_deref(),

@@ -8,7 +8,7 @@ use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecryptMut, KeyIvInit};
 use api_spec::ErrorCode;
 
-use crate::backup::stream::{coded, serve};
+use crate::archive::stream::{coded, serve};
 use crate::error::{Result, fail};
 
 /// Decrypts `IV ‖ CBC(PKCS7(plain))` as a stream, holding back the last block until the end

@@ -19,7 +19,7 @@ use super::cbc::CbcReader;
 pub use super::legacy_convert::Converted;
 use super::legacy_convert::{LegacyDocument, LegacyFile, LegacyFolder, convert};
 use super::unpack::Staging;
-use crate::backup::stream::from_io;
+use crate::archive::stream::from_io;
 use crate::error::{Error, Result, fail};
 
 /// Largest JSON member of a legacy archive (they are arrays read whole; blobs never are).

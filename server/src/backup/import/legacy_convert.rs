@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::legacy::{check_id, invalid, staging_err};
 use super::unpack::Staging;
-use crate::backup::manifest::{self as m, Counts};
+use crate::archive::manifest::{self as m, Counts};
 use crate::error::{Error, Result, fail};
 
 #[derive(Deserialize)]

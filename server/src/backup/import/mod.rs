@@ -150,7 +150,9 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
     let key = key_of(state, job, &uploads, &params).await?;
     let dir = job_dir(&state.config, job.tenant_id, job.id);
     let size = pipeline(state, job, &dir, &params, &uploads, key, cancel).await?;
-    state.metrics.bytes(crate::metrics::Flow::Imported, size);
+    state
+        .metrics
+        .bytes(crate::app::counters::Flow::Imported, size);
     let scope = TenantScope::system(job.tenant_id);
     // Every blob it put is referenced now.
     if let Err(e) = job_blobs::clear(&scope, &state.db, job.id).await {

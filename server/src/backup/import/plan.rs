@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::unpack::Staging;
 use crate::access::{AccessType, Rule, RuleSet};
-use crate::backup::manifest::{self as m};
+use crate::archive::manifest::{self as m};
 use crate::error::{Error, Result, fail};
 use crate::services::depth;
 use crate::services::names::check_name;

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use api_spec::ErrorCode;
 use api_spec::jobs::{ImportMode, ImportParams, ImportUploads, JobParams, KeySource, OnConflict};
 use entity::job;
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::unpack::{self, Parsed, Unlocked};
 use super::uploads;
 use crate::app::AppState;
+use crate::archive::stream::SegmentReader;
 use crate::auth::AuthContext;
-use crate::backup::stream::SegmentReader;
 use crate::error::{Result, fail, field_error};
 use crate::storage::{self, folders, jobs};
 
@@ -75,6 +76,28 @@ async fn params(state: &AppState, auth: &AuthContext, o: &Options<'_>) -> Result
         select,
         target_folder_id,
     })
+}
+
+/// Makes a `pending` import job of the caller's, due to be queued by [`queue`] before
+/// `deadline` (the reaper times it out then): the one place import jobs are created, for
+/// `initiate_backup_import` (in the transaction that makes its upload tasks; no parameters
+/// yet) and `restore_backup` (naming the stored backup it reads, so that retention leaves it
+/// alone meanwhile).
+pub async fn pending(
+    conn: &impl ConnectionTrait,
+    auth: &AuthContext,
+    deadline: i64,
+    params: Option<&JobParams>,
+) -> Result<job::Model> {
+    let new = jobs::NewJob {
+        kind: jobs::JobKind::Import,
+        owner: auth.user_id(),
+        status: jobs::JobState::Pending,
+        deadline: Some(deadline),
+        params,
+        reserved_for: None,
+    };
+    jobs::insert(auth.scope(), conn, new).await
 }
 
 /// Queues `job` (the caller's, `pending`) to import the archive and key file at `objects`.

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use api_spec::ErrorCode;
 
 use super::legacy::{self, LegacyKey};
-use crate::backup::keys::{BoundKey, KeyFile};
-use crate::backup::manifest::Counts;
-use crate::backup::verify::{Visitor, walk};
+use crate::archive::keys::{BoundKey, KeyFile};
+use crate::archive::manifest::Counts;
+use crate::archive::verify::{Visitor, walk};
 use crate::error::{Error, Result, fail};
 
 /// Where an archive is unpacked: `manifests/<member>` and `blobs/<sha256>`.
@@ -54,7 +54,7 @@ pub enum Unlocked {
 
 /// A key file, read.
 pub enum Parsed {
-    /// To unlock (see `crate::backup::unlock`).
+    /// To unlock (see `crate::app::unlock`).
     Coffer(Box<KeyFile>),
     Legacy(LegacyKey),
 }

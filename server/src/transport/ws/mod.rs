@@ -3,7 +3,6 @@
 //! backpressure), writes replies and events from one bounded queue, pings, and closes idle
 //! or misbehaving connections with the right close code. An address holding
 //! `max_connections_per_address` connections is refused before the upgrade.
-mod addresses;
 mod frames;
 mod origin;
 
@@ -23,8 +22,8 @@ use crate::connection::{ConnectionCtx, Frame, Outgoing};
 use crate::error::fail;
 use crate::registry::{dispatch, error_reply};
 
-pub use addresses::AddressCounts;
-use addresses::AddressSlot;
+pub use crate::app::addresses::AddressCounts;
+use crate::app::addresses::AddressSlot;
 use frames::{FrameGuard, Tripped};
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);

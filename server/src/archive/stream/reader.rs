@@ -8,8 +8,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use api_spec::ErrorCode;
 
 use super::{coded, from_io, pool, serve, to_io};
-use crate::backup::format::{self, HEADER_LEN, Header, RawSegment, SEGMENT_SLACK};
-use crate::backup::keys::{BoundKey, DerivedKeys};
+use crate::archive::format::{self, HEADER_LEN, Header, RawSegment, SEGMENT_SLACK};
+use crate::archive::keys::{BoundKey, DerivedKeys};
 use crate::error::{Result, fail};
 
 /// Reads the plaintext of an archive, verifying each segment first. Segments are framed on

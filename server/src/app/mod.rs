@@ -1,24 +1,31 @@
-//! Shared state of a running server.
+//! Shared state of a running server, and the leaf types it holds (each in a submodule here):
+//! what the layers above (`services`, the jobs, `actions`, `transport`) take as `&AppState`.
+//! Nothing here imports those layers: state is passed down, never imported back up.
+pub mod addresses;
+pub mod counters;
+pub mod jobs;
+pub mod unlock;
+pub mod uploads;
+
 use std::time::Duration;
 
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
+use self::addresses::AddressCounts;
+use self::jobs::JobControl;
+use self::unlock::Unlocker;
+use self::uploads::ActiveUploads;
 use crate::auth::cache::AuthCache;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::LoginThrottle;
-use crate::backup::unlock::Unlocker;
 use crate::config::Config;
 use crate::db::{Turn, WriteGate};
 use crate::error::Result;
 use crate::events::EventBus;
-use crate::jobs::JobControl;
-use crate::registry::Registry;
-use crate::services::transfers::ActiveUploads;
 use crate::storage::blobs::BlobStore;
 use crate::time::Clock;
-use crate::transport::ws::AddressCounts;
 
 pub struct AppState {
     pub config: Config,
@@ -28,7 +35,6 @@ pub struct AppState {
     /// Authenticated sessions; see [`AuthCache`] for when entries hold.
     pub auth_cache: AuthCache,
     pub events: EventBus,
-    pub registry: Registry,
     pub blobs: Arc<dyn BlobStore>,
     pub uploads: ActiveUploads,
     pub jobs: JobControl,
@@ -41,7 +47,7 @@ pub struct AppState {
     /// The clock of time-driven work: schedules, retention, drills.
     pub clock: Arc<dyn Clock>,
     /// This process's counts for `/metrics`.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::app::counters::Metrics,
 }
 
 impl AppState {
@@ -62,7 +68,6 @@ impl AppState {
             hasher,
             throttle,
             events: EventBus::default(),
-            registry: Registry::build(),
             blobs,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
@@ -70,7 +75,7 @@ impl AppState {
             unlocker,
             writes: WriteGate::new(&db, &config),
             clock,
-            metrics: crate::metrics::Metrics::default(),
+            metrics: crate::app::counters::Metrics::default(),
             config,
             db,
         }
@@ -88,5 +93,31 @@ impl AppState {
     /// the [`Turn`] until the transaction has committed.
     pub async fn begin_write(&self) -> Result<(Turn, DatabaseTransaction)> {
         self.writes.begin(&self.db).await
+    }
+}
+
+impl crate::events::pg::Instance for AppState {
+    fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn database_url(&self) -> String {
+        self.config.effective_database_url()
+    }
+
+    fn instance_id(&self) -> &str {
+        self.jobs.instance()
+    }
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    fn forget_authentications_here(&self) {
+        self.auth_cache.invalidate();
+    }
+
+    fn wake_jobs(&self) {
+        self.jobs.wake();
     }
 }

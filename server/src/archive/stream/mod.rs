@@ -244,7 +244,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::backup::keys::{BackupKey, BoundKey, KeyFile, WrapParams};
+    use crate::archive::keys::{BackupKey, BoundKey, KeyFile, WrapParams};
 
     /// A fresh key, as its key file unlocks it, for a backup with `backup_id`.
     pub(crate) fn bound_key(backup_id: uuid::Uuid) -> BoundKey {
@@ -255,7 +255,7 @@ pub(crate) mod tests {
             None,
             WrapParams::default(),
         );
-        file.and_then(|f| f.unlock(None, crate::backup::keys::KdfLimits::FORMAT))
+        file.and_then(|f| f.unlock(None, crate::archive::keys::KdfLimits::FORMAT))
             .unwrap()
     }
 

@@ -3,9 +3,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::import::unpack::{Parsed, Unlocked, parse_key};
-use super::keys::KdfLimits;
-use super::verify;
+use crate::archive::keys::KdfLimits;
+use crate::archive::verify;
+use crate::backup::import::unpack::{Parsed, Unlocked, parse_key};
 use crate::error::{Error, Result};
 
 /// Counts bytes read, for progress.
@@ -48,7 +48,7 @@ impl SecretFiles<'_> {
     /// backup's key file, the passphrase otherwise.
     pub fn read_for(
         &self,
-        file: &crate::backup::keys::KeyFile,
+        file: &crate::archive::keys::KeyFile,
     ) -> Result<Option<zeroize::Zeroizing<String>>> {
         let io =
             |what: &'static str| move |e: std::io::Error| Error::Internal(format!("{what}: {e}"));

@@ -29,10 +29,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::import::legacy;
-use super::import::unpack::{Staging, Unlocked};
-use super::manifest::{self as m, DocumentLine, FileLine, FolderLine};
-use super::verify::{Summary, Visitor, walk};
+use crate::archive::manifest::{self as m, DocumentLine, FileLine, FolderLine};
+use crate::archive::verify::{Summary, Visitor, walk};
+use crate::backup::import::legacy;
+use crate::backup::import::unpack::{Staging, Unlocked};
 use crate::error::{Error, Result, fail};
 
 mod tree;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::keys::{BoundKey, KdfLimits, KeyFile};
+use crate::archive::keys::{BoundKey, KdfLimits, KeyFile};
 use crate::error::Result;
 use crate::kdf::KdfPool;
 
@@ -108,7 +108,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::backup::keys::{BackupKey, WrapParams};
+    use crate::archive::keys::{BackupKey, WrapParams};
 
     const LIGHT: WrapParams = WrapParams {
         memory_kib: 8 * 1024,
