@@ -174,3 +174,47 @@ pub fn is_busy(e: &DbErr) -> bool {
         Err(_) => matches!(code.as_ref(), "55P03" | "40P01" | "40001"),
     }
 }
+
+/// The archive's errors as the server's: the same code, the same key-cost limits, and an
+/// error of the server's own that a visitor passed through the archive code, as it was.
+impl From<crate::archive::error::Error> for Error {
+    fn from(e: crate::archive::error::Error) -> Self {
+        use crate::archive::error::Error as Archive;
+        match e {
+            Archive::Api { code } => fail(code),
+            Archive::KeyCost {
+                max_memory_kib,
+                max_iterations,
+            } => Error::KeyCost {
+                max_memory_kib,
+                max_iterations,
+            },
+            Archive::Internal(cause) => Error::Internal(cause),
+            Archive::Caller(inner) => match inner.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(other) => Error::Internal(other.to_string()),
+            },
+        }
+    }
+}
+
+/// The server's errors as the archive's (a visitor's, on their way through it): a bare code
+/// stays a code the archive code can pass on; anything else is carried whole.
+impl From<Error> for crate::archive::error::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Api {
+                code,
+                field: None,
+                retry_after: None,
+            } => crate::archive::error::Error::Api { code },
+            other => crate::archive::error::Error::Caller(Box::new(other)),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(format!("json: {e}"))
+    }
+}

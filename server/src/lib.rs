@@ -14,7 +14,7 @@
 //! (transactional rules), which call `storage/` (tenant-scoped queries). `app/` is the
 //! server's state and the leaf types it holds, passed down as `&AppState`. `auth/` mints
 //! the tenant scope every storage function takes first; `events/` carries committed changes
-//! to listeners. `archive/` is the backup format alone: no database, store or state.
+//! to listeners. `archive` (the crate `coffer-archive`) is the backup format alone: no database, store or state.
 
 /// The allocator (see the README's Performance section, `connections`).
 #[global_allocator]
@@ -23,7 +23,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod access;
 pub mod actions;
 pub mod app;
-pub mod archive;
 pub mod auth;
 pub mod backup;
 pub mod cli;
@@ -46,5 +45,8 @@ pub mod telemetry;
 pub mod time;
 pub mod transport;
 
+/// The backup archive format, a crate of its own (`archive/`): it compiles without the
+/// server's state, database or store.
+pub use coffer_archive as archive;
 pub use config::Config;
 pub use server::{RunningServer, Signals, start, start_with_clock};

@@ -251,7 +251,7 @@ async fn uploaded_through_one_started_on_another_watched_on_a_third() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_import_on_its_own_disk_has_it_finished_by_another() {
-    crate::imports::an_instance_dies_mid_import(true).await;
+    crate::import_jobs::an_instance_dies_mid_import(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,8 @@ use tests::{Client, TestServer};
 use uuid::Uuid;
 
 use crate::backups::{download, export, listener, plain, populate};
-use crate::imports::{census, import_leftovers_gone, set_job, start, tenant, upload_pair};
+use crate::import_jobs::set_job;
+use crate::imports::{census, import_leftovers_gone, start, tenant, upload_pair};
 
 const PASSPHRASE: &str = "correct horse battery";
 

@@ -558,7 +558,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 const LEGACY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/cfms-legacy/cfms-legacy-sample"
+    "/fixtures/cfms-legacy/cfms-legacy-sample"
 );
 
 /// The real CFMS archive lists and extracts offline with `--allow-legacy` (and only with it):

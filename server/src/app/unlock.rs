@@ -93,12 +93,12 @@ impl Unlocker {
         file.check_cost(self.limits)?;
         if file.wrapped.is_none() {
             // A raw key costs nothing to read, nor one an identity opens (X25519).
-            return file.unlock(passphrase.as_deref().map(String::as_str), self.limits);
+            return Ok(file.unlock(passphrase.as_deref().map(String::as_str), self.limits)?);
         }
         let _turn = self.turn(tenant).await;
         let limits = self.limits;
         self.pool
-            .run(move || file.unlock(passphrase.as_deref().map(String::as_str), limits))
+            .run(move || Ok(file.unlock(passphrase.as_deref().map(String::as_str), limits)?))
             .await
     }
 }

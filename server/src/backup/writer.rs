@@ -84,7 +84,7 @@ fn tar_header(size: u64, mtime: u64) -> tar::Header {
 }
 
 fn io(e: std::io::Error) -> Error {
-    from_io(e)
+    from_io(e).into()
 }
 
 /// Spools JSON lines to a temp file (in `dir`) and returns it rewound with its size.

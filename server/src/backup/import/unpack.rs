@@ -66,7 +66,7 @@ pub fn parse_key(bytes: &[u8], allow_legacy: bool) -> Result<Parsed> {
         Err(e) => match LegacyKey::parse(bytes) {
             Ok(_) if !allow_legacy => Err(fail(ErrorCode::ImportLegacyNotAllowed)),
             Ok(key) => Ok(Parsed::Legacy(key)),
-            Err(_) => Err(e),
+            Err(_) => Err(e.into()),
         },
     }
 }
@@ -87,25 +87,26 @@ struct ToStaging<'a> {
 }
 
 impl Visitor for ToStaging<'_> {
-    fn manifest(&mut self, name: &str, file: &mut File) -> Result<()> {
+    fn manifest(&mut self, name: &str, file: &mut File) -> crate::archive::error::Result<()> {
         let mut out = File::create(self.staging.manifest(name)).map_err(io)?;
         std::io::copy(file, &mut out).map_err(io)?;
         Ok(())
     }
 
-    fn blob_sink(&mut self, sha256: &str) -> Result<Box<dyn Write>> {
+    fn blob_sink(&mut self, sha256: &str) -> crate::archive::error::Result<Box<dyn Write>> {
         let path = self.staging.blob(&format!("{sha256}.partial"));
         Ok(Box::new(std::io::BufWriter::new(
             File::create(path).map_err(io)?,
         )))
     }
 
-    fn blob_done(&mut self, sha256: &str) -> Result<()> {
+    fn blob_done(&mut self, sha256: &str) -> crate::archive::error::Result<()> {
         std::fs::rename(
             self.staging.blob(&format!("{sha256}.partial")),
             self.staging.blob(sha256),
         )
-        .map_err(io)
+        .map_err(io)?;
+        Ok(())
     }
 }
 

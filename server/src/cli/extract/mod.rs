@@ -297,8 +297,8 @@ fn summary_json(summary: &Summary) -> Value {
 struct Collect(Index);
 
 impl Visitor for Collect {
-    fn manifest(&mut self, name: &str, file: &mut File) -> Result<()> {
-        self.0.read(name, file)
+    fn manifest(&mut self, name: &str, file: &mut File) -> crate::archive::error::Result<()> {
+        Ok(self.0.read(name, file)?)
     }
 }
 
@@ -369,11 +369,11 @@ impl Extract<'_> {
 }
 
 impl Visitor for Extract<'_> {
-    fn manifest(&mut self, name: &str, file: &mut File) -> Result<()> {
-        self.index.read(name, file)
+    fn manifest(&mut self, name: &str, file: &mut File) -> crate::archive::error::Result<()> {
+        Ok(self.index.read(name, file)?)
     }
 
-    fn blob_sink(&mut self, sha256: &str) -> Result<Box<dyn Write>> {
+    fn blob_sink(&mut self, sha256: &str) -> crate::archive::error::Result<Box<dyn Write>> {
         if !self.layout()?.blobs.contains_key(sha256) {
             return Ok(Box::new(io::sink()));
         }
@@ -381,7 +381,7 @@ impl Visitor for Extract<'_> {
         Ok(Box::new(BufWriter::with_capacity(256 * 1024, file)))
     }
 
-    fn blob_done(&mut self, sha256: &str) -> Result<()> {
+    fn blob_done(&mut self, sha256: &str) -> crate::archive::error::Result<()> {
         let Some(targets) = self.layout()?.blobs.remove(sha256) else {
             return Ok(());
         };

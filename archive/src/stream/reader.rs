@@ -8,9 +8,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use api_spec::ErrorCode;
 
 use super::{coded, from_io, pool, serve, to_io};
-use crate::archive::format::{self, HEADER_LEN, Header, RawSegment, SEGMENT_SLACK};
-use crate::archive::keys::{BoundKey, DerivedKeys};
 use crate::error::{Result, fail};
+use crate::format::{self, HEADER_LEN, Header, RawSegment, SEGMENT_SLACK};
+use crate::keys::{BoundKey, DerivedKeys};
 
 /// Reads the plaintext of an archive, verifying each segment first. Segments are framed on
 /// the caller's thread and opened (MAC, decryption, decompression) by a pool of worker

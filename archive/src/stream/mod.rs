@@ -40,19 +40,28 @@ pub fn code_of(e: &io::Error) -> Option<ErrorCode> {
         .map(|c| c.0)
 }
 
-/// Turns an I/O error from the archive layer into a coded error (internal if uncoded).
+/// Turns an I/O error from the archive layer into a coded error: the code it carries, an
+/// [`Error`] passed through it (a caller's, say) as it was, internal otherwise.
 pub fn from_io(e: io::Error) -> Error {
-    match code_of(&e) {
-        Some(code) => fail(code),
-        None if e.kind() == io::ErrorKind::UnexpectedEof => fail(ErrorCode::BackupTruncated),
-        None => Error::Internal(format!("archive i/o: {e}")),
+    if let Some(code) = code_of(&e) {
+        return fail(code);
     }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return fail(ErrorCode::BackupTruncated);
+    }
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(Ok(ours)) = e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            return *ours;
+        }
+        return Error::Internal("archive i/o".into());
+    }
+    Error::Internal(format!("archive i/o: {e}"))
 }
 
 fn to_io(e: Error) -> io::Error {
     match e {
-        Error::Api { code, .. } => coded(code),
-        other => io::Error::other(other.to_string()),
+        Error::Api { code } => coded(code),
+        other => io::Error::other(other),
     }
 }
 
@@ -244,7 +253,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::archive::keys::{BackupKey, BoundKey, KeyFile, WrapParams};
+    use crate::keys::{BackupKey, BoundKey, KeyFile, WrapParams};
 
     /// A fresh key, as its key file unlocks it, for a backup with `backup_id`.
     pub(crate) fn bound_key(backup_id: uuid::Uuid) -> BoundKey {
@@ -255,7 +264,7 @@ pub(crate) mod tests {
             None,
             WrapParams::default(),
         );
-        file.and_then(|f| f.unlock(None, crate::archive::keys::KdfLimits::FORMAT))
+        file.and_then(|f| f.unlock(None, crate::keys::KdfLimits::FORMAT))
             .unwrap()
     }
 

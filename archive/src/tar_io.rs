@@ -128,9 +128,9 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
-    use crate::archive::manifest::{self as m, Counts, Metadata};
-    use crate::archive::stream::tests::seal;
-    use crate::archive::verify::verify;
+    use crate::manifest::{self as m, Counts, Metadata};
+    use crate::stream::tests::seal;
+    use crate::verify::verify;
 
     const BLOB: &[u8] = b"the bytes of the only file";
 
