@@ -181,29 +181,10 @@ pub fn walk(
             let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| invalid())?;
             let size = tar_io::member_size(entry.header())?;
             if stage == 0 && name == m::METADATA && size <= m::MAX_JSON as u64 {
-                // A failed read of the stream keeps its code; bad JSON is the member's fault.
-                let meta: Metadata =
-                    serde_json::from_reader(entry).map_err(|e| read_err(e.into()))?;
-                if meta.format != m::FORMAT
-                    || meta.format_version != 1
-                    || meta.backup_id != backup_id.to_string()
-                {
-                    return Err(invalid());
-                }
-                metadata = Some(meta);
+                metadata = Some(metadata_member(entry, backup_id)?);
                 stage = 1;
             } else if (1..=6).contains(&stage) && name == m::MANIFESTS[stage - 1] {
-                let mut copy = tempfile::tempfile().map_err(spool_err)?;
-                let mut tee = TeeReader {
-                    inner: entry,
-                    copy: BufWriter::new(&mut copy),
-                };
-                manifest(&name, &mut tee, &mut seen, &mut spool)?;
-                io::copy(&mut tee, &mut io::sink()).map_err(read_err)?;
-                tee.copy.flush().map_err(spool_err)?;
-                drop(tee);
-                copy.rewind().map_err(spool_err)?;
-                visitor.manifest(&name, &mut copy)?;
+                manifest_member(&name, entry, &mut seen, &mut spool, visitor)?;
                 stage += 1;
                 if stage == 7 {
                     spool.flush().map_err(spool_err)?;
@@ -221,19 +202,7 @@ pub fn walk(
                 next_line(list, &mut line, spool_err)?.ok_or_else(mismatch)?;
                 let want: m::FileLine =
                     serde_json::from_str(line.trim_end()).map_err(|_| mismatch())?;
-                if sha != want.sha256 || size != want.size {
-                    return Err(mismatch());
-                }
-                let mut hasher = Sha256::new();
-                let mut sink = visitor.blob_sink(sha)?;
-                let mut out = HashWriter(&mut hasher, &mut sink);
-                let copied = copy_in_blocks(&mut entry.take(size), &mut out, size)?;
-                out.flush().map_err(spool_err)?;
-                drop(sink);
-                if copied != size || hex::encode(hasher.finalize()) != sha {
-                    return Err(fail(ErrorCode::BackupBlobMismatch));
-                }
-                visitor.blob_done(sha)?;
+                blob_member(sha, size, &want, entry, visitor)?;
                 seen.bytes += size;
                 progress(0);
             } else {
@@ -255,6 +224,65 @@ pub fn walk(
         compressed,
         counts: seen,
     })
+}
+
+/// The `metadata.json` member: this format, this version, the header's backup.
+fn metadata_member(entry: impl Read, backup_id: uuid::Uuid) -> Result<Metadata> {
+    // A failed read of the stream keeps its code; bad JSON is the member's fault.
+    let meta: Metadata = serde_json::from_reader(entry).map_err(|e| read_err(e.into()))?;
+    if meta.format != m::FORMAT
+        || meta.format_version != 1
+        || meta.backup_id != backup_id.to_string()
+    {
+        return Err(invalid());
+    }
+    Ok(meta)
+}
+
+/// A manifest member: checked line by line (and its file lines spooled for the blobs),
+/// then shown to the visitor whole.
+fn manifest_member(
+    name: &str,
+    entry: impl Read,
+    seen: &mut Counts,
+    spool: &mut BufWriter<File>,
+    visitor: &mut dyn Visitor,
+) -> Result<()> {
+    let mut copy = tempfile::tempfile().map_err(spool_err)?;
+    let mut tee = TeeReader {
+        inner: entry,
+        copy: BufWriter::new(&mut copy),
+    };
+    manifest(name, &mut tee, seen, spool)?;
+    io::copy(&mut tee, &mut io::sink()).map_err(read_err)?;
+    tee.copy.flush().map_err(spool_err)?;
+    drop(tee);
+    copy.rewind().map_err(spool_err)?;
+    visitor.manifest(name, &mut copy)
+}
+
+/// A blob member named `sha`: the next file line's (`want`), exactly its size and SHA-256,
+/// streamed to the visitor's sink.
+fn blob_member(
+    sha: &str,
+    size: u64,
+    want: &m::FileLine,
+    entry: impl Read,
+    visitor: &mut dyn Visitor,
+) -> Result<()> {
+    if sha != want.sha256 || size != want.size {
+        return Err(mismatch());
+    }
+    let mut hasher = Sha256::new();
+    let mut sink = visitor.blob_sink(sha)?;
+    let mut out = HashWriter(&mut hasher, &mut sink);
+    let copied = copy_in_blocks(&mut entry.take(size), &mut out, size)?;
+    out.flush().map_err(spool_err)?;
+    drop(sink);
+    if copied != size || hex::encode(hasher.finalize()) != sha {
+        return Err(fail(ErrorCode::BackupBlobMismatch));
+    }
+    visitor.blob_done(sha)
 }
 
 /// Hashes what it passes on.

@@ -1,4 +1,5 @@
 //! A stored backup of a tenant: its archive and key file live in the object store, apart.
+use api_spec::actions::{BackupOrigin, BackupStatus, Verification};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,8 +10,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub job_id: Uuid,
     pub name: String,
-    /// `running`, `completed` or `failed`.
-    pub status: String,
+    pub status: BackupStatus,
     pub compressed: bool,
     /// Whether the key file is wrapped by a passphrase.
     pub wrapped: bool,
@@ -19,10 +19,8 @@ pub struct Model {
     pub archive_sha256: Option<String>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
-    /// `manual` (`generate_backup`) or `scheduled` (the tenant's backup policy).
-    pub origin: String,
-    /// `unverified`, `good` (its bytes as stored verified) or `failed`.
-    pub verify_state: String,
+    pub origin: BackupOrigin,
+    pub verify_state: Verification,
     pub verified_at: Option<i64>,
     /// The error code of the last failed verification.
     pub verify_error: Option<String>,

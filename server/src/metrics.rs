@@ -67,21 +67,42 @@ pub async fn render(state: &AppState) -> Result<String> {
 
 /// Each tenant's backup health.
 async fn tenants(state: &AppState, registry: &mut Registry) -> Result<()> {
-    let last_success: Family<TenantLabels, Timestamp> = Family::default();
-    let last_failure: Family<TenantLabels, Timestamp> = Family::default();
-    let last_size: Family<TenantLabels, Gauge> = Family::default();
-    let last_duration: Family<TenantLabels, Gauge<f64, std::sync::atomic::AtomicU64>> =
-        Family::default();
-    let by_verification: Family<VerificationLabels, Gauge> = Family::default();
-    let verify_failures: Family<TenantLabels, Counter> = Family::default();
+    let health = Health::default();
     let failures = state.metrics.verify_failures();
     for tenant in tenants::list(&state.db).await? {
+        health.add(state, &tenant, failures.get(&tenant.id)).await?;
+    }
+    health.register(registry);
+    Ok(())
+}
+
+/// The backup-health metrics, one series per tenant.
+#[derive(Default)]
+struct Health {
+    last_success: Family<TenantLabels, Timestamp>,
+    last_failure: Family<TenantLabels, Timestamp>,
+    last_size: Family<TenantLabels, Gauge>,
+    last_duration: Family<TenantLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    by_verification: Family<VerificationLabels, Gauge>,
+    verify_failures: Family<TenantLabels, Counter>,
+}
+
+impl Health {
+    /// Adds `tenant`'s series; `failures`: its failed verifications on this instance.
+    async fn add(
+        &self,
+        state: &AppState,
+        tenant: &entity::tenant::Model,
+        failures: Option<&u64>,
+    ) -> Result<()> {
         let labels = TenantLabels {
             tenant: tenant.slug.clone(),
         };
         let scope = crate::auth::TenantScope::system(tenant.id);
         let all = backups::list(&scope, &state.db).await?;
-        let completed = all.iter().filter(|b| b.status == backups::COMPLETED);
+        let completed = all
+            .iter()
+            .filter(|b| b.status == backups::BackupStatus::Completed);
         // Good as retention counts it: never one whose verification failed, and under
         // `verify_after` only one verified.
         let verified_only = crate::storage::policies::get(&scope, &state.db)
@@ -93,71 +114,74 @@ async fn tenants(state: &AppState, registry: &mut Registry) -> Result<()> {
             .filter_map(|b| b.completed_at)
             .max();
         if let Some(at) = good {
-            last_success.get_or_create(&labels).set(to_secs(at));
+            self.last_success.get_or_create(&labels).set(to_secs(at));
         }
         let failed_backup = all
             .iter()
-            .filter(|b| b.status == backups::FAILED)
+            .filter(|b| b.status == backups::BackupStatus::Failed)
             .filter_map(|b| b.completed_at);
         let failed_verify = all
             .iter()
-            .filter(|b| b.verify_state == backups::VERIFY_FAILED)
+            .filter(|b| b.verify_state == backups::Verification::Failed)
             .filter_map(|b| b.verified_at);
         if let Some(at) = failed_backup.chain(failed_verify).max() {
-            last_failure.get_or_create(&labels).set(to_secs(at));
+            self.last_failure.get_or_create(&labels).set(to_secs(at));
         }
         if let Some(last) = completed.clone().max_by_key(|b| b.completed_at) {
-            last_size
+            self.last_size
                 .get_or_create(&labels)
                 .set(last.archive_size.unwrap_or(0));
             if let Some(job) = jobs::find(&scope, &state.db, last.job_id).await?
                 && let (Some(started), Some(finished)) = (job.started_at, job.finished_at)
             {
                 let secs = (finished - started).max(0) as f64 / 1000.0;
-                last_duration.get_or_create(&labels).set(secs);
+                self.last_duration.get_or_create(&labels).set(secs);
             }
         }
         for b in completed {
-            by_verification
+            self.by_verification
                 .get_or_create(&VerificationLabels {
                     tenant: tenant.slug.clone(),
-                    verification: b.verify_state.clone(),
+                    verification: b.verify_state.as_str().to_owned(),
                 })
                 .inc();
         }
-        if let Some(n) = failures.get(&tenant.id) {
-            verify_failures.get_or_create(&labels).inc_by(*n);
+        if let Some(n) = failures {
+            self.verify_failures.get_or_create(&labels).inc_by(*n);
         }
+        Ok(())
     }
-    registry.register(
-        "backup_last_success_timestamp_seconds",
-        "When the tenant's newest good backup completed",
-        last_success,
-    );
-    registry.register(
-        "backup_last_failure_timestamp_seconds",
-        "When the tenant's latest backup or verification failed",
-        last_failure,
-    );
-    registry.register(
-        "backup_last_size_bytes",
-        "Size of the tenant's newest completed backup",
-        last_size,
-    );
-    registry.register(
-        "backup_last_duration_seconds",
-        "How long the tenant's newest completed backup took to write",
-        last_duration,
-    );
-    registry.register(
-        "backups",
-        "The tenant's completed backups by verification state",
-        by_verification,
-    );
-    registry.register(
-        "backup_verify_failures",
-        "Verifications of the tenant's stored backups that failed on this instance",
-        verify_failures,
-    );
-    Ok(())
+
+    fn register(self, registry: &mut Registry) {
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When the tenant's newest good backup completed",
+            self.last_success,
+        );
+        registry.register(
+            "backup_last_failure_timestamp_seconds",
+            "When the tenant's latest backup or verification failed",
+            self.last_failure,
+        );
+        registry.register(
+            "backup_last_size_bytes",
+            "Size of the tenant's newest completed backup",
+            self.last_size,
+        );
+        registry.register(
+            "backup_last_duration_seconds",
+            "How long the tenant's newest completed backup took to write",
+            self.last_duration,
+        );
+        registry.register(
+            "backups",
+            "The tenant's completed backups by verification state",
+            self.by_verification,
+        );
+        registry.register(
+            "backup_verify_failures",
+            "Verifications of the tenant's stored backups that failed on this instance",
+            self.verify_failures,
+        );
+    }
 }

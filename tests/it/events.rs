@@ -369,3 +369,38 @@ async fn a_listener_can_filter_by_event_name() {
         dir_event(&f, None, "created"),
     );
 }
+
+/// A write's events are said only when it commits: dropping the write (an action that
+/// failed) says nothing, and before `commit` nothing is said either; then its events and
+/// revoked sessions come in the order they were added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_announces_only_once_it_commits() {
+    use coffer::events::{Audience, BusMessage};
+    let server = TestServer::start().await;
+    let state = server.state();
+    let mut heard = state.events.subscribe();
+    let tenant = uuid::Uuid::new_v4();
+    let user = uuid::Uuid::new_v4();
+    let audience = Audience::Permission("list_users");
+
+    let mut dropped = state.write().await.unwrap();
+    dropped.publish(tenant, audience, "user_changed", &json!({"n": 0}));
+    dropped.sessions_revoked(user, None);
+    drop(dropped);
+    assert!(heard.try_recv().is_err(), "a dropped write said something");
+
+    let mut w = state.write().await.unwrap();
+    w.publish(tenant, audience, "user_changed", &json!({"n": 1}));
+    w.sessions_revoked(user, None);
+    w.publish(tenant, audience, "user_changed", &json!({"n": 2}));
+    assert!(heard.try_recv().is_err(), "said before the commit");
+    w.commit().await.unwrap();
+    let mut said = Vec::new();
+    while let Ok(message) = heard.try_recv() {
+        said.push(match message {
+            BusMessage::Event { name, data, .. } => format!("{name} {}", data["n"]),
+            BusMessage::SessionsRevoked { user_id, .. } => format!("revoked {}", user_id == user),
+        });
+    }
+    assert_eq!(said, ["user_changed 1", "revoked true", "user_changed 2"]);
+}

@@ -71,14 +71,77 @@ pub struct JobStatus {
     pub backup_id: Option<String>,
 }
 
+/// Where a backup is in its making.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
+)]
+#[cfg_attr(
+    feature = "sea-orm",
+    sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
+)]
+pub enum BackupStatus {
+    /// Its export job is writing it.
+    Running,
+    /// Its archive is stored whole.
+    Completed,
+    /// Its export failed; nothing of it is kept.
+    Failed,
+}
+
+wire_names!(BackupStatus { Running => "running", Completed => "completed", Failed => "failed" });
+
+/// What the last verification of a stored backup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
+)]
+#[cfg_attr(
+    feature = "sea-orm",
+    sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
+)]
+pub enum Verification {
+    /// Never verified.
+    Unverified,
+    /// Its bytes as stored were verified.
+    Good,
+    /// Its bytes as stored are damaged (`verify_error` says how).
+    Failed,
+}
+
+wire_names!(Verification { Unverified => "unverified", Good => "good", Failed => "failed" });
+
+/// Who asked for a backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
+)]
+#[cfg_attr(
+    feature = "sea-orm",
+    sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
+)]
+pub enum BackupOrigin {
+    /// `generate_backup`.
+    Manual,
+    /// The tenant's backup policy.
+    Scheduled,
+}
+
+wire_names!(BackupOrigin { Manual => "manual", Scheduled => "scheduled" });
+
 /// One stored backup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BackupInfo {
     pub backup_id: String,
     pub backup_task_id: String,
     pub name: String,
-    /// `running`, `completed` or `failed`.
-    pub status: String,
+    pub status: BackupStatus,
     pub compressed: bool,
     /// Whether the key file needs a secret the server does not keep: a passphrase, or an
     /// identity (a write-only backup).
@@ -88,14 +151,12 @@ pub struct BackupInfo {
     pub sha256: Option<String>,
     pub created_time: f64,
     pub completed_time: Option<f64>,
-    /// `manual` (`generate_backup`) or `scheduled` (the tenant's backup policy).
-    pub origin: String,
+    pub origin: BackupOrigin,
     /// Whether the tenant's retention rules keep it (always, without a policy or rules; a
     /// backup that is not `completed`, or not yet verified under `verify_after`, is not
     /// counted).
     pub retained: bool,
-    /// `unverified`, `good` (its bytes as stored were verified) or `failed`.
-    pub verification: String,
+    pub verification: Verification,
     /// When it was last verified (seconds).
     pub verified_time: Option<f64>,
     /// The error code of its last failed verification.

@@ -6,6 +6,7 @@ pub mod counters;
 pub mod jobs;
 pub mod unlock;
 pub mod uploads;
+pub mod write;
 
 use std::time::Duration;
 
@@ -89,8 +90,16 @@ impl AppState {
         self.events.authentications_changed();
     }
 
+    /// Waits for this writer's turn and begins a write transaction: the one [`write::Write`]
+    /// that carries the turn, the transaction and the events to publish when it commits.
+    pub async fn write(&self) -> Result<write::Write<'_>> {
+        let (turn, txn) = self.begin_write().await?;
+        Ok(write::Write::new(self, turn, txn))
+    }
+
     /// Waits for this writer's turn and begins a write transaction (see [`WriteGate`]); keep
-    /// the [`Turn`] until the transaction has committed.
+    /// the [`Turn`] until the transaction has committed. Work that commits in slices or
+    /// announces nothing takes this; an action takes [`AppState::write`].
     pub async fn begin_write(&self) -> Result<(Turn, DatabaseTransaction)> {
         self.writes.begin(&self.db).await
     }

@@ -70,7 +70,7 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
     let backup = backups::find(&scope, &state.db, id)
         .await?
         .ok_or_else(|| fail(ErrorCode::BackupNotFound))?;
-    if backup.status != backups::COMPLETED {
+    if backup.status != backups::BackupStatus::Completed {
         return Err(fail(ErrorCode::BackupNotReady));
     }
     let outcome = match held_key(state, &backup).await {
@@ -90,7 +90,15 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
             if !jobs::complete(&scope, &state.db, &Claim::of(job), result).await? {
                 return Err(fail(ErrorCode::JobStateConflict));
             }
-            backups::set_verification(&scope, &state.db, id, backups::GOOD, now, None).await?;
+            backups::set_verification(
+                &scope,
+                &state.db,
+                id,
+                backups::Verification::Good,
+                now,
+                None,
+            )
+            .await?;
             if params.cause == VerifyCause::AfterBackup {
                 // Good now: the policy's retention counts it.
                 prune::after_backup(state, &scope).await;
@@ -158,7 +166,15 @@ pub async fn on_request(
     let now = state.clock.now_ms();
     match &outcome {
         Ok(_) => {
-            backups::set_verification(scope, &state.db, b.id, backups::GOOD, now, None).await?
+            backups::set_verification(
+                scope,
+                &state.db,
+                b.id,
+                backups::Verification::Good,
+                now,
+                None,
+            )
+            .await?
         }
         Err(e) if damaged(e.code()) => {
             let by = Verifier {
@@ -191,7 +207,7 @@ async fn failed(
 ) {
     let cause = by.cause;
     let error = crate::jobs::code_str(code);
-    let failed = backups::VERIFY_FAILED;
+    let failed = backups::Verification::Failed;
     if let Err(e) =
         backups::set_verification(scope, &state.db, b.id, failed, now, Some(&error)).await
     {

@@ -53,8 +53,7 @@ pub struct ExportRequest {
     pub name: String,
     pub passphrase: Option<zeroize::Zeroizing<String>>,
     pub compress: bool,
-    /// `storage::backups::MANUAL` or `SCHEDULED`.
-    pub origin: &'static str,
+    pub origin: crate::storage::backups::BackupOrigin,
     /// Without a passphrase: the `age1…` public keys the key is wrapped to (a write-only
     /// backup; the server keeps the key only while the backup is written). None: the server
     /// keeps the key file.
@@ -65,6 +64,28 @@ pub struct ExportRequest {
 pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, Uuid)> {
     let backup_id = Uuid::now_v7();
     let created_at = state.clock.now_ms();
+    let (key, key_file) = make_key(state, &req, backup_id, created_at).await?;
+    let tenant = req.scope.tenant_id();
+    keep_key_file(state, tenant, backup_id, &key_file).await?;
+    let job = match queue(state, &req, backup_id, created_at, key, &key_file).await {
+        Ok(job) => job,
+        Err(e) => {
+            let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
+            return Err(e);
+        }
+    };
+    state.jobs.queued(state);
+    Ok((backup_id, job))
+}
+
+/// A new backup key and its key file: wrapped by the request's passphrase, sealed to its
+/// recipients (a write-only backup), or plain.
+async fn make_key(
+    state: &AppState,
+    req: &ExportRequest,
+    backup_id: Uuid,
+    created_at: i64,
+) -> Result<(BackupKey, KeyFile)> {
     let key = BackupKey::generate();
     let params = state.config.backup_wrap_params();
     let passphrase = req.passphrase.clone();
@@ -73,27 +94,28 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
         Some(_) => Vec::new(),
         None => crate::archive::keys::parse_recipients(&req.recipients)?,
     };
-    let write_only = !recipients.is_empty();
-    let (key, key_file) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let file = if recipients.is_empty() {
-            KeyFile::new(
-                &key,
-                backup_id,
-                created_at,
-                passphrase.as_deref().map(String::as_str),
-                params,
-            )?
+            let passphrase = passphrase.as_deref().map(String::as_str);
+            KeyFile::new(&key, backup_id, created_at, passphrase, params)?
         } else {
             KeyFile::for_recipients(&key, backup_id, created_at, &recipients)?
         };
         Ok::<_, Error>((key, file))
     })
-    .await??;
-    // Written privately to local scratch, then kept in the object store (a separate prefix
-    // from the archives).
-    let tenant = req.scope.tenant_id();
+    .await?
+}
+
+/// Writes the key file privately to local scratch, then keeps it in the object store (a
+/// separate prefix from the archives), durably.
+async fn keep_key_file(
+    state: &AppState,
+    tenant: Uuid,
+    backup_id: Uuid,
+    key_file: &KeyFile,
+) -> Result<()> {
     let scratch = export_scratch(&state.config, tenant, backup_id, true);
-    write_private(&scratch, &serde_json::to_vec_pretty(&key_file)?)?;
+    write_private(&scratch, &serde_json::to_vec_pretty(key_file)?)?;
     let kept = async {
         state
             .blobs
@@ -107,10 +129,23 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
         let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
         return Err(e);
     }
+    Ok(())
+}
+
+/// Queues the export job with its backup row, in one transaction; returns the job's id.
+async fn queue(
+    state: &AppState,
+    req: &ExportRequest,
+    backup_id: Uuid,
+    created_at: i64,
+    key: BackupKey,
+    key_file: &KeyFile,
+) -> Result<Uuid> {
     // A key a passphrase wraps, or recipients seal, is usable only here (the server never
     // stores the passphrase, and holds no identity): the job is reserved for this instance,
     // which holds the key meanwhile, and forgets it when the archive is written.
-    let source = if req.passphrase.is_some() || write_only {
+    let wrapped = key_file.needs_secret();
+    let source = if wrapped {
         KeySource::Memory
     } else {
         KeySource::KeyFile
@@ -121,47 +156,36 @@ pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, U
         compress: req.compress,
         key: source,
     });
-    let queued = async {
-        let (_turn, txn) = state.begin_write().await?;
-        let new = jobs::NewJob {
-            kind: jobs::JobKind::Export,
-            owner: req.owner,
-            status: JobState::Queued,
-            deadline: None,
-            params: Some(&params),
-            reserved_for: (source == KeySource::Memory).then(|| state.jobs.instance()),
-        };
-        let job = jobs::insert(&req.scope, &txn, new).await?;
-        let new = NewBackup {
-            id: backup_id,
-            job_id: job.id,
-            name: req.name.clone(),
-            compressed: req.compress,
-            wrapped: req.passphrase.is_some() || write_only,
-            key_id: key_file.key_id.clone(),
-            created_at,
-            origin: req.origin,
-        };
-        backups::insert(&req.scope, &txn, new).await?;
-        // Held before the commit: from then on a runner may claim the job.
-        if source == KeySource::Memory {
-            state.jobs.hold(job.id, key);
-        }
-        if let Err(e) = txn.commit().await {
-            state.jobs.drop_held(job.id);
-            return Err(e.into());
-        }
-        Ok::<_, Error>(job)
+    let (_turn, txn) = state.begin_write().await?;
+    let new = jobs::NewJob {
+        kind: jobs::JobKind::Export,
+        owner: req.owner,
+        status: JobState::Queued,
+        deadline: None,
+        params: Some(&params),
+        reserved_for: wrapped.then(|| state.jobs.instance()),
     };
-    let job = match queued.await {
-        Ok(job) => job,
-        Err(e) => {
-            let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
-            return Err(e);
-        }
+    let job = jobs::insert(&req.scope, &txn, new).await?;
+    let new = NewBackup {
+        id: backup_id,
+        job_id: job.id,
+        name: req.name.clone(),
+        compressed: req.compress,
+        wrapped,
+        key_id: key_file.key_id.clone(),
+        created_at,
+        origin: req.origin,
     };
-    state.jobs.queued(state);
-    Ok((backup_id, job.id))
+    backups::insert(&req.scope, &txn, new).await?;
+    // Held before the commit: from then on a runner may claim the job.
+    if wrapped {
+        state.jobs.hold(job.id, key);
+    }
+    if let Err(e) = txn.commit().await {
+        state.jobs.drop_held(job.id);
+        return Err(e.into());
+    }
+    Ok(job.id)
 }
 
 fn announce(state: &AppState, scope: &TenantScope, name: &'static str, event: &BackupJobEvent) {
@@ -217,32 +241,59 @@ pub async fn run(
             "an export job without its parameters".into(),
         ));
     };
+    let plan = plan_of(state, job, &params, cancel).await?;
+    let (scope, backup_id, path) = (plan.scope, plan.backup_id, plan.path.clone());
+    let written = write_archive(state, job, plan).await?;
+    keep(state, &scope, job, backup_id, &written, &path).await?;
+    state
+        .metrics
+        .bytes(crate::app::counters::Flow::Exported, written.size);
+    after_completion(state, &scope, job, backup_id).await;
+    Ok(())
+}
+
+/// What export job `job` writes, and where.
+async fn plan_of(
+    state: &AppState,
+    job: &entity::job::Model,
+    params: &ExportParams,
+    cancel: &Arc<AtomicBool>,
+) -> Result<Plan> {
     let scope = TenantScope::system(job.tenant_id);
-    let (job_id, backup_id, created_at) = (job.id, parse_id(&params.backup_id)?, params.created_at);
+    let backup_id = parse_id(&params.backup_id)?;
     let tenant = tenants::find_by_id(&state.db, job.tenant_id)
         .await?
         .ok_or_else(|| Error::Internal("an export job of a tenant that is gone".into()))?
         .slug;
-    let keys = keys_of(state, job, &params).await?;
+    let keys = keys_of(state, job, params).await?;
     let workers = match state.config.backup_workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
         n => n,
     };
-    let plan = Plan {
+    Ok(Plan {
         scope,
         tenant,
         backup_id,
-        created_at,
+        created_at: params.created_at,
         compress: params.compress,
         segment_size: state.config.backup_segment_bytes,
         workers,
         keys: Arc::new(keys),
         path: export_scratch(&state.config, scope.tenant_id(), backup_id, false),
         cancel: Arc::clone(cancel),
-    };
-    let written_path = plan.path.clone();
+    })
+}
+
+/// Writes `plan`'s archive on a blocking thread, recording and announcing its progress at
+/// most once a second.
+async fn write_archive(
+    state: &Arc<AppState>,
+    job: &entity::job::Model,
+    plan: Plan,
+) -> Result<writer::Written> {
+    let (job_id, backup_id) = (job.id, plan.backup_id);
     let event = move |done: u64, total: u64| BackupJobEvent {
         backup_task_id: job_id.to_string(),
         backup_id: Some(backup_id.to_string()),
@@ -254,11 +305,10 @@ pub async fn run(
         counts: None,
         error: None,
     };
-    let blocking_state = Arc::clone(state);
+    let state = Arc::clone(state);
     let rt = tokio::runtime::Handle::current();
     let claim = Claim::of(job);
     let outcome = tokio::task::spawn_blocking(move || {
-        let state = blocking_state;
         let mut last = Instant::now();
         let mut on_progress = |done: u64, total: u64| {
             if last.elapsed() < Duration::from_secs(1) {
@@ -273,32 +323,36 @@ pub async fn run(
                 counts: None,
             };
             let _ = rt.block_on(jobs::progress(&plan.scope, &state.db, &claim, p));
-            announce(
-                &state,
-                &plan.scope,
-                BACKUP_EXPORT_PROGRESS,
-                &event(done, total),
-            );
+            let progress = event(done, total);
+            announce(&state, &plan.scope, BACKUP_EXPORT_PROGRESS, &progress);
         };
-        writer::write(
-            rt.clone(),
-            &state.db,
-            Arc::clone(&state.blobs),
-            &plan,
-            &mut on_progress,
-        )
+        let blobs = Arc::clone(&state.blobs);
+        writer::write(rt.clone(), &state.db, blobs, &plan, &mut on_progress)
     })
     .await
     .map_err(Error::from)
     .and_then(|r| r);
-    let written = outcome.map_err(|e| match e {
+    outcome.map_err(|e| match e {
         // The only things an export names are files (whose bytes are missing or wrong).
         Error::About { code, id } => Error::About {
             code,
             id: format!("file {id}"),
         },
         e => e,
-    })?;
+    })
+}
+
+/// Keeps the archive written at `path` in the object store and records the backup complete
+/// with its job — if the job is still this run's (else the archive of the run that has it
+/// must not be replaced).
+async fn keep(
+    state: &AppState,
+    scope: &TenantScope,
+    job: &entity::job::Model,
+    backup_id: Uuid,
+    written: &writer::Written,
+    path: &std::path::Path,
+) -> Result<()> {
     let db = &state.db;
     let counts = serde_json::to_value(&written.counts)?;
     let result = serde_json::json!({"backup_id": backup_id.to_string(), "size": written.size,
@@ -310,30 +364,24 @@ pub async fn run(
         bytes_total: written.counts.bytes,
         counts: Some(counts),
     };
-    // Still this run's job (else the archive of the run that has it must not be replaced),
-    // then kept in the object store before the backup is recorded complete.
     let claim = Claim::of(job);
-    if !jobs::progress(&scope, db, &claim, p).await? {
-        let _ = std::fs::remove_file(&written_path);
+    if !jobs::progress(scope, db, &claim, p).await? {
+        let _ = std::fs::remove_file(path);
         return Err(fail(ErrorCode::JobStateConflict));
     }
     let object = archive_object(scope.tenant_id(), backup_id);
-    state.blobs.put_file(&object, &written_path).await?;
+    state.blobs.put_file(&object, path).await?;
     state.blobs.sync().await?;
     // The backup is recorded complete exactly when the job completes.
     let (turn, txn) = state.begin_write().await?;
     let recorded = Some((written.size, written.sha256.clone()));
-    backups::finish(&scope, &txn, backup_id, recorded).await?;
-    if !jobs::complete(&scope, &txn, &claim, result).await? {
+    backups::finish(scope, &txn, backup_id, recorded).await?;
+    if !jobs::complete(scope, &txn, &claim, result).await? {
         // Ended meanwhile, or no longer this run's: nothing commits.
         return Err(fail(ErrorCode::JobStateConflict));
     }
     txn.commit().await?;
     drop(turn);
-    state
-        .metrics
-        .bytes(crate::app::counters::Flow::Exported, written.size);
-    after_completion(state, &scope, job, backup_id).await;
     Ok(())
 }
 
@@ -377,7 +425,7 @@ pub async fn reset(state: &AppState, job: &entity::job::Model) {
 pub async fn discard(state: &AppState, job: &entity::job::Model) {
     let scope = TenantScope::system(job.tenant_id);
     if let Ok(Some(backup)) = backups::find_by_job(&scope, &state.db, job.id).await {
-        if backup.status == backups::COMPLETED {
+        if backup.status == backups::BackupStatus::Completed {
             // Completed with its job: the backup stands.
             return;
         }

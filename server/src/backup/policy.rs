@@ -337,7 +337,7 @@ async fn scheduled_backup(
         name: format!("scheduled {label}"),
         passphrase: None,
         compress: policy.compress,
-        origin: backups::SCHEDULED,
+        origin: backups::BackupOrigin::Scheduled,
         recipients,
     };
     match export::start(state, request).await {
@@ -366,7 +366,7 @@ async fn drill(state: &Arc<AppState>, policy: &backup_policy::Model) -> Result<u
             .collect();
     let mut queued = 0;
     for b in backups::list(&scope, &state.db).await? {
-        if b.status == backups::COMPLETED && !pending.contains(&b.id.to_string()) {
+        if b.status == backups::BackupStatus::Completed && !pending.contains(&b.id.to_string()) {
             check::queue(state, &scope, policy.owner_id, b.id, VerifyCause::Drill).await?;
             queued += 1;
         }

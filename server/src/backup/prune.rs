@@ -21,9 +21,9 @@ use crate::time::now_ms;
 /// Whether a backup counts as good: completed, its verification not failed, and — when
 /// the tenant's policy says `verify_after` — verified.
 pub fn is_good(b: &entity::backup::Model, verified_only: bool) -> bool {
-    b.status == backups::COMPLETED
-        && b.verify_state != backups::VERIFY_FAILED
-        && (!verified_only || b.verify_state == backups::GOOD)
+    b.status == backups::BackupStatus::Completed
+        && b.verify_state != backups::Verification::Failed
+        && (!verified_only || b.verify_state == backups::Verification::Good)
 }
 
 /// Of the tenant's backups `all`: the ids of the good ones ([`is_good`]) and of those the

@@ -141,45 +141,237 @@ pub fn write(
     }
 }
 
-/// Spools every folder inside `parents` (`None`: the top level), page by page, and adds
-/// their ids to `level` (the parents of the next level).
-fn spool_folders(
-    rt: &Handle,
-    scope: &TenantScope,
-    txn: &DatabaseTransaction,
-    parents: Option<&[Uuid]>,
-    spool: &mut Spool,
-    level: &mut Vec<Uuid>,
-) -> Result<()> {
-    let mut after = None;
-    loop {
-        let page = rt.block_on(snapshot::folder_page(scope, txn, parents, after))?;
-        for line in &page {
-            let id: Uuid = line
-                .id
-                .parse()
-                .map_err(|_| Error::Internal("a folder id that is not a uuid".into()))?;
-            level.push(id);
-            after = Some(id);
-            spool.line(line)?;
+/// The archive being written: the tar stream through the segment writer into the temp file.
+type Tar = tar::Builder<SegmentWriter<Hashing<BufWriter<File>>>>;
+
+/// Where the members come from: the snapshot's transaction, read page by page through `rt`,
+/// and where their manifests spool.
+struct Snapshot<'a> {
+    rt: &'a Handle,
+    scope: &'a TenantScope,
+    txn: &'a DatabaseTransaction,
+    /// The directory manifests spool in.
+    dir: &'a Path,
+    /// Every member's modification time: the backup's.
+    mtime: u64,
+}
+
+impl Snapshot<'_> {
+    /// Appends a spooled manifest as member `name`.
+    fn append(&self, tar: &mut Tar, name: &str, spool: Spool) -> Result<()> {
+        let (file, size) = spool.finish()?;
+        tar.append_data(&mut tar_header(size, self.mtime), name, file)
+            .map_err(io)
+    }
+
+    /// Spools every line `lines` yields into member `name`.
+    fn member<T: serde::Serialize>(
+        &self,
+        tar: &mut Tar,
+        name: &str,
+        lines: impl IntoIterator<Item = T>,
+    ) -> Result<()> {
+        let mut spool = Spool::new(self.dir)?;
+        for line in lines {
+            spool.line(&line)?;
         }
-        if page.len() < snapshot::PAGE as usize {
-            return Ok(());
+        self.append(tar, name, spool)
+    }
+
+    fn metadata(&self, tar: &mut Tar, plan: &Plan, counts: &Counts) -> Result<()> {
+        let metadata = Metadata {
+            format: m::FORMAT.into(),
+            format_version: 1,
+            backup_id: plan.backup_id.to_string(),
+            tenant: plan.tenant.clone(),
+            created_at: plan.created_at,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            compression: if plan.compress { "zstd" } else { "none" }.into(),
+            counts: counts.clone(),
+        };
+        let bytes = serde_json::to_vec(&metadata)?;
+        let mut header = tar_header(bytes.len() as u64, self.mtime);
+        tar.append_data(&mut header, m::METADATA, bytes.as_slice())
+            .map_err(io)
+    }
+
+    /// Level by level, paged: only the ids of one level are held, never its rows.
+    fn folders(&self, tar: &mut Tar) -> Result<()> {
+        let mut spool = Spool::new(self.dir)?;
+        let mut level = Vec::new();
+        self.spool_folders(None, &mut spool, &mut level)?;
+        while !level.is_empty() {
+            let parents = std::mem::take(&mut level);
+            for slice in parents.chunks(ID_SLICE) {
+                self.spool_folders(Some(slice), &mut spool, &mut level)?;
+            }
         }
+        self.append(tar, m::FOLDERS, spool)
+    }
+
+    /// Spools every folder inside `parents` (`None`: the top level), page by page, and adds
+    /// their ids to `level` (the parents of the next level).
+    fn spool_folders(
+        &self,
+        parents: Option<&[Uuid]>,
+        spool: &mut Spool,
+        level: &mut Vec<Uuid>,
+    ) -> Result<()> {
+        let mut after = None;
+        loop {
+            let page = self
+                .rt
+                .block_on(snapshot::folder_page(self.scope, self.txn, parents, after))?;
+            for line in &page {
+                let id: Uuid = line
+                    .id
+                    .parse()
+                    .map_err(|_| Error::Internal("a folder id that is not a uuid".into()))?;
+                level.push(id);
+                after = Some(id);
+                spool.line(line)?;
+            }
+            if page.len() < snapshot::PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    fn documents(&self, tar: &mut Tar) -> Result<()> {
+        let mut spool = Spool::new(self.dir)?;
+        let mut after = None;
+        loop {
+            let page = self
+                .rt
+                .block_on(snapshot::document_page(self.scope, self.txn, after))?;
+            let Some(last) = page.last() else { break };
+            after = last.id.parse().ok();
+            for line in &page {
+                spool.line(line)?;
+            }
+        }
+        self.append(tar, m::DOCUMENTS, spool)
+    }
+
+    fn files(&self, tar: &mut Tar) -> Result<()> {
+        let mut spool = Spool::new(self.dir)?;
+        let mut after = None;
+        loop {
+            let page = self
+                .rt
+                .block_on(snapshot::file_page(self.scope, self.txn, after))?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for f in &page {
+                spool.line(&m::FileLine {
+                    id: f.id.to_string(),
+                    sha256: f.sha256.clone(),
+                    size: f.size as u64,
+                })?;
+            }
+        }
+        self.append(tar, m::FILES, spool)
+    }
+
+    /// Users, groups, and the access entries naming them.
+    fn principals_and_entries(&self, tar: &mut Tar) -> Result<()> {
+        let (scope, txn) = (self.scope, self.txn);
+        let (users, groups) = self
+            .rt
+            .block_on(snapshot::principals(scope, txn, now_ms()))?;
+        self.member(tar, m::USERS, &users)?;
+        self.member(tar, m::GROUPS, &groups)?;
+        let mut names: HashMap<Uuid, String> = HashMap::new();
+        for u in self.rt.block_on(crate::storage::users::list(scope, txn))? {
+            names.insert(u.id, u.username);
+        }
+        for g in self.rt.block_on(crate::storage::groups::list(scope, txn))? {
+            names.insert(g.id, g.name);
+        }
+        let mut spool = Spool::new(self.dir)?;
+        let mut after = None;
+        loop {
+            let page = snapshot::entry_page(scope, txn, after, &names);
+            let (last, lines) = self.rt.block_on(page)?;
+            for line in &lines {
+                spool.line(line)?;
+            }
+            match last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        self.append(tar, m::ACCESS_ENTRIES, spool)
+    }
+
+    /// Every blob, re-hashed as it streams from the store; reports bytes done of `total`.
+    fn blobs(
+        &self,
+        tar: &mut Tar,
+        blobs: &dyn BlobStore,
+        cancel: &AtomicBool,
+        total: u64,
+        progress: OnProgress<'_>,
+    ) -> Result<()> {
+        let mut done = 0u64;
+        let mut after = None;
+        loop {
+            let page = self
+                .rt
+                .block_on(snapshot::file_page(self.scope, self.txn, after))?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for f in page {
+                if cancel.load(Ordering::SeqCst) {
+                    return Err(fail(ErrorCode::JobStateConflict));
+                }
+                self.blob(tar, blobs, &f)?;
+                done += f.size as u64;
+                progress(done, total);
+            }
+        }
+        Ok(())
+    }
+
+    /// One blob as member `blobs/<sha256>`: exactly its recorded size and SHA-256.
+    fn blob(&self, tar: &mut Tar, blobs: &dyn BlobStore, f: &entity::file::Model) -> Result<()> {
+        let size = f.size as u64;
+        let about = |code| Error::About {
+            code,
+            id: f.id.to_string(),
+        };
+        let missing = || about(ErrorCode::BackupBlobMissing);
+        let mut reader =
+            BlobReader::open(self.rt, blobs, &f.storage_key, size).map_err(|_| missing())?;
+        let name = format!("{}{}", m::BLOB_PREFIX, f.sha256);
+        // tar copies what the reader yields without checking it against the header, so the
+        // count is checked here (and a short blob fails the whole export).
+        tar.append_data(
+            &mut tar_header(size, self.mtime),
+            &name,
+            // Large reads from the store; tar's own copy then takes 8 KiB at a time.
+            std::io::BufReader::with_capacity(
+                size.clamp(1, 256 * 1024) as usize,
+                (&mut reader).take(size),
+            ),
+        )
+        .map_err(|e| match code_of(&e) {
+            Some(code) => about(code),
+            // A stream that ends early (tar pads it and fails) or fails is a missing blob.
+            None => missing(),
+        })?;
+        if reader.count != size {
+            return Err(missing());
+        }
+        if hex::encode(reader.hasher.finalize()) != f.sha256 {
+            return Err(about(ErrorCode::BackupBlobMismatch));
+        }
+        Ok(())
     }
 }
 
-fn write_to(
-    rt: &Handle,
-    db: &DatabaseConnection,
-    blobs: Arc<dyn BlobStore>,
-    plan: &Plan,
-    temp: &Path,
-    progress: OnProgress<'_>,
-) -> Result<Written> {
-    let scope = &plan.scope;
-    let txn = rt.block_on(snapshot::begin(scope, db))?;
-    let counts = rt.block_on(snapshot::counts(scope, &txn))?;
+/// Opens the archive at `temp`: its header sealed, a segment writer and a tar stream on it.
+fn open_archive(plan: &Plan, temp: &Path) -> Result<Tar> {
     let flags = if plan.compress { FLAG_ZSTD } else { 0 };
     let (header, header_bytes) = Header::seal(
         &plan.keys,
@@ -194,165 +386,43 @@ fn write_to(
         hasher: Sha256::new(),
         written: 0,
     };
-    let segments = SegmentWriter::new(
-        out,
-        Arc::clone(&plan.keys),
-        &header,
-        &header_bytes,
-        plan.workers,
-    )
-    .map_err(io)?;
-    let mut tar = tar::Builder::new(segments);
-    let mtime = (plan.created_at / 1000).max(0) as u64;
-    let dir = temp.parent().unwrap_or(Path::new("."));
+    let keys = Arc::clone(&plan.keys);
+    let segments =
+        SegmentWriter::new(out, keys, &header, &header_bytes, plan.workers).map_err(io)?;
+    Ok(tar::Builder::new(segments))
+}
 
-    let metadata = Metadata {
-        format: m::FORMAT.into(),
-        format_version: 1,
-        backup_id: plan.backup_id.to_string(),
-        tenant: plan.tenant.clone(),
-        created_at: plan.created_at,
-        server_version: env!("CARGO_PKG_VERSION").into(),
-        compression: if plan.compress { "zstd" } else { "none" }.into(),
-        counts: counts.clone(),
+fn write_to(
+    rt: &Handle,
+    db: &DatabaseConnection,
+    blobs: Arc<dyn BlobStore>,
+    plan: &Plan,
+    temp: &Path,
+    progress: OnProgress<'_>,
+) -> Result<Written> {
+    let scope = &plan.scope;
+    let txn = rt.block_on(snapshot::begin(scope, db))?;
+    let counts = rt.block_on(snapshot::counts(scope, &txn))?;
+    let mut tar = open_archive(plan, temp)?;
+    let from = Snapshot {
+        rt,
+        scope,
+        txn: &txn,
+        dir: temp.parent().unwrap_or(Path::new(".")),
+        mtime: (plan.created_at / 1000).max(0) as u64,
     };
-    let bytes = serde_json::to_vec(&metadata)?;
-    tar.append_data(
-        &mut tar_header(bytes.len() as u64, mtime),
-        m::METADATA,
-        bytes.as_slice(),
-    )
-    .map_err(io)?;
-
-    let append = |tar: &mut tar::Builder<_>, name: &str, spool: Spool| -> Result<()> {
-        let (file, size) = spool.finish()?;
-        tar.append_data(&mut tar_header(size, mtime), name, file)
-            .map_err(io)
-    };
-
-    // Level by level, paged: only the ids of one level are held, never its rows.
-    let mut spool = Spool::new(dir)?;
-    let mut level = Vec::new();
-    spool_folders(rt, scope, &txn, None, &mut spool, &mut level)?;
-    while !level.is_empty() {
-        let parents = std::mem::take(&mut level);
-        for slice in parents.chunks(ID_SLICE) {
-            spool_folders(rt, scope, &txn, Some(slice), &mut spool, &mut level)?;
-        }
-    }
-    append(&mut tar, m::FOLDERS, spool)?;
-
-    let mut spool = Spool::new(dir)?;
-    let mut after = None;
-    loop {
-        let page = rt.block_on(snapshot::document_page(scope, &txn, after))?;
-        let Some(last) = page.last() else { break };
-        after = last.id.parse().ok();
-        for line in &page {
-            spool.line(line)?;
-        }
-    }
-    append(&mut tar, m::DOCUMENTS, spool)?;
-
-    let mut spool = Spool::new(dir)?;
-    let mut after = None;
-    loop {
-        let page = rt.block_on(snapshot::file_page(scope, &txn, after))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for f in &page {
-            spool.line(&m::FileLine {
-                id: f.id.to_string(),
-                sha256: f.sha256.clone(),
-                size: f.size as u64,
-            })?;
-        }
-    }
-    append(&mut tar, m::FILES, spool)?;
-
-    let (users, groups) = rt.block_on(snapshot::principals(scope, &txn, now_ms()))?;
-    let mut spool = Spool::new(dir)?;
-    for line in &users {
-        spool.line(line)?;
-    }
-    append(&mut tar, m::USERS, spool)?;
-    let mut spool = Spool::new(dir)?;
-    for line in &groups {
-        spool.line(line)?;
-    }
-    append(&mut tar, m::GROUPS, spool)?;
-
-    let mut names: HashMap<Uuid, String> = HashMap::new();
-    for u in rt.block_on(crate::storage::users::list(scope, &txn))? {
-        names.insert(u.id, u.username);
-    }
-    for g in rt.block_on(crate::storage::groups::list(scope, &txn))? {
-        names.insert(g.id, g.name);
-    }
-    let mut spool = Spool::new(dir)?;
-    let mut after = None;
-    loop {
-        let (last, lines) = rt.block_on(snapshot::entry_page(scope, &txn, after, &names))?;
-        for line in &lines {
-            spool.line(line)?;
-        }
-        match last {
-            Some(last) => after = Some(last),
-            None => break,
-        }
-    }
-    append(&mut tar, m::ACCESS_ENTRIES, spool)?;
-
-    let mut done = 0u64;
-    let mut after = None;
-    loop {
-        let page = rt.block_on(snapshot::file_page(scope, &txn, after))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for f in page {
-            if plan.cancel.load(Ordering::SeqCst) {
-                return Err(fail(ErrorCode::JobStateConflict));
-            }
-            let size = f.size as u64;
-            let missing = || Error::About {
-                code: ErrorCode::BackupBlobMissing,
-                id: f.id.to_string(),
-            };
-            let mut reader = BlobReader::open(rt, blobs.as_ref(), &f.storage_key, size)
-                .map_err(|_| missing())?;
-            let name = format!("{}{}", m::BLOB_PREFIX, f.sha256);
-            // tar copies what the reader yields without checking it against the header, so the
-            // count is checked here (and a short blob fails the whole export).
-            tar.append_data(
-                &mut tar_header(size, mtime),
-                &name,
-                // Large reads from the store; tar's own copy then takes 8 KiB at a time.
-                std::io::BufReader::with_capacity(
-                    size.clamp(1, 256 * 1024) as usize,
-                    (&mut reader).take(size),
-                ),
-            )
-            .map_err(|e| match code_of(&e) {
-                Some(code) => Error::About {
-                    code,
-                    id: f.id.to_string(),
-                },
-                // A stream that ends early (tar pads it and fails) or fails is a missing blob.
-                None => missing(),
-            })?;
-            if reader.count != size {
-                return Err(missing());
-            }
-            if hex::encode(reader.hasher.finalize()) != f.sha256 {
-                return Err(Error::About {
-                    code: ErrorCode::BackupBlobMismatch,
-                    id: f.id.to_string(),
-                });
-            }
-            done += size;
-            progress(done, counts.bytes);
-        }
-    }
+    from.metadata(&mut tar, plan, &counts)?;
+    from.folders(&mut tar)?;
+    from.documents(&mut tar)?;
+    from.files(&mut tar)?;
+    from.principals_and_entries(&mut tar)?;
+    from.blobs(
+        &mut tar,
+        blobs.as_ref(),
+        &plan.cancel,
+        counts.bytes,
+        progress,
+    )?;
     let segments = tar.into_inner().map_err(io)?;
     let (mut out, _) = segments.finish().map_err(io)?;
     out.flush().map_err(io)?;

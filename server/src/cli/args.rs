@@ -104,25 +104,7 @@ pub enum Command {
 #[derive(Debug, Clone, Subcommand)]
 pub enum BackupCommand {
     /// Verify an archive with its key file, offline: every segment, manifest and blob.
-    Verify {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        /// File holding the key file's passphrase (first line).
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// Identity file (`coffer backup keygen`) that opens a write-only backup's key file.
-        #[arg(long)]
-        identity: Option<PathBuf>,
-        /// Unwrap a passphrase-protected key asking argon2id for up to this much memory, in
-        /// KiB (default: what a server pays by default, 262144; the format allows 4194304).
-        #[arg(long)]
-        max_kdf_memory_kib: Option<u32>,
-        /// Unwrap a passphrase-protected key asking argon2id for up to this many iterations
-        /// (default: what a server pays by default, 8; the format allows 64).
-        #[arg(long)]
-        max_kdf_iterations: Option<u32>,
-    },
+    Verify(VerifyArgs),
     /// Print an archive's tree (folders, documents, revisions, sizes) after checking every
     /// MAC, offline.
     Ls {
@@ -144,26 +126,7 @@ pub enum BackupCommand {
         all_revisions: bool,
     },
     /// Export the tenant on the server; with `-o`, wait and download archive and key.
-    Create {
-        #[arg(long)]
-        name: Option<String>,
-        /// Wrap the key file with the passphrase in this file's first line.
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        #[arg(long, value_parser = ["zstd", "none"])]
-        compression: Option<String>,
-        /// Wait for the export to end.
-        #[arg(long)]
-        wait: bool,
-        /// Wait, then download `<id>.cbk` and `<id>.key.json` into this directory (the key
-        /// file with mode 0600).
-        #[arg(short = 'o', long = "output")]
-        output: Option<PathBuf>,
-        /// Put the key file in this directory instead (made 0700 if missing): keep the key
-        /// away from the archive it opens.
-        #[arg(long, requires = "output")]
-        key_output: Option<PathBuf>,
-    },
+    Create(CreateArgs),
     /// List the tenant's backups on the server.
     List,
     /// Download a backup's archive and key into a directory (the key file with mode 0600).
@@ -180,29 +143,7 @@ pub enum BackupCommand {
     Delete { backup_id: String },
     /// Import an archive into the tenant on the server: upload both files, start, and with
     /// `--wait` follow the job to its end.
-    Import {
-        archive: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// Identity file that opens a write-only backup's key file (sent to the server for
-        /// this import only).
-        #[arg(long)]
-        identity: Option<PathBuf>,
-        #[arg(long, value_parser = ["restore", "merge"])]
-        mode: Option<String>,
-        #[arg(long, value_parser = ["rename", "skip", "fail"])]
-        on_conflict: Option<String>,
-        /// Plan only: report what would happen, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Accept an unauthenticated legacy CFMS archive.
-        #[arg(long)]
-        allow_legacy: bool,
-        #[arg(long)]
-        wait: bool,
-    },
+    Import(ImportArgs),
     /// A backup job's status (an import's or an export's).
     Status { job: String },
     /// Cancel an import job.
@@ -226,31 +167,7 @@ pub enum BackupCommand {
     },
     /// Restore a stored backup on the server: whole (into an empty tenant), or the folders
     /// and documents `--path` names, back where they were or into `--into`.
-    Restore {
-        backup_id: String,
-        /// A folder (with everything below it) or document of the backup, by path; may be
-        /// given several times.
-        #[arg(long = "path")]
-        paths: Vec<String>,
-        /// Put what is restored into this folder (a path in the tenant) instead.
-        #[arg(long)]
-        into: Option<String>,
-        #[arg(long)]
-        passphrase_file: Option<PathBuf>,
-        /// Identity file that opens a write-only backup's key file (sent to the server for
-        /// this restore only).
-        #[arg(long)]
-        identity: Option<PathBuf>,
-        #[arg(long, value_parser = ["restore", "merge"])]
-        mode: Option<String>,
-        #[arg(long, value_parser = ["rename", "skip", "fail"])]
-        on_conflict: Option<String>,
-        /// Plan only: report what would happen, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        wait: bool,
-    },
+    Restore(RestoreArgs),
 }
 
 /// `coffer backup policy …`.
@@ -360,4 +277,103 @@ mod tests {
         assert_eq!(cli.token.as_deref(), Some("-gAbC_d"));
         assert!(matches!(cli.command, Command::Ls { path } if path == "/docs"));
     }
+}
+
+/// What `coffer backup create` takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Wrap the key file with the passphrase in this file's first line.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    #[arg(long, value_parser = ["zstd", "none"])]
+    pub compression: Option<String>,
+    /// Wait for the export to end.
+    #[arg(long)]
+    pub wait: bool,
+    /// Wait, then download `<id>.cbk` and `<id>.key.json` into this directory (the key
+    /// file with mode 0600).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Put the key file in this directory instead (made 0700 if missing): keep the key
+    /// away from the archive it opens.
+    #[arg(long, requires = "output")]
+    pub key_output: Option<PathBuf>,
+}
+
+/// What `coffer backup import` takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImportArgs {
+    pub archive: PathBuf,
+    #[arg(long)]
+    pub key: PathBuf,
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Identity file that opens a write-only backup's key file (sent to the server for
+    /// this import only).
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    #[arg(long, value_parser = ["restore", "merge"])]
+    pub mode: Option<String>,
+    #[arg(long, value_parser = ["rename", "skip", "fail"])]
+    pub on_conflict: Option<String>,
+    /// Plan only: report what would happen, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accept an unauthenticated legacy CFMS archive.
+    #[arg(long)]
+    pub allow_legacy: bool,
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// What `coffer backup restore` takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RestoreArgs {
+    pub backup_id: String,
+    /// A folder (with everything below it) or document of the backup, by path; may be
+    /// given several times.
+    #[arg(long = "path")]
+    pub paths: Vec<String>,
+    /// Put what is restored into this folder (a path in the tenant) instead.
+    #[arg(long)]
+    pub into: Option<String>,
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Identity file that opens a write-only backup's key file (sent to the server for
+    /// this restore only).
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    #[arg(long, value_parser = ["restore", "merge"])]
+    pub mode: Option<String>,
+    #[arg(long, value_parser = ["rename", "skip", "fail"])]
+    pub on_conflict: Option<String>,
+    /// Plan only: report what would happen, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// What `coffer backup verify` takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VerifyArgs {
+    pub archive: PathBuf,
+    #[arg(long)]
+    pub key: PathBuf,
+    /// File holding the key file's passphrase (first line).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Identity file (`coffer backup keygen`) that opens a write-only backup's key file.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    /// Unwrap a passphrase-protected key asking argon2id for up to this much memory, in
+    /// KiB (default: what a server pays by default, 262144; the format allows 4194304).
+    #[arg(long)]
+    pub max_kdf_memory_kib: Option<u32>,
+    /// Unwrap a passphrase-protected key asking argon2id for up to this many iterations
+    /// (default: what a server pays by default, 8; the format allows 64).
+    #[arg(long)]
+    pub max_kdf_iterations: Option<u32>,
 }

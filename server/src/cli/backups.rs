@@ -3,7 +3,7 @@
 //! `import_backup`). A job is
 //! followed through its events (the connection listens before the job starts), with a
 //! progress bar on a terminal; a job whose events stop coming is asked for its status.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use api_spec::events::{
 use api_spec::jobs::JobState;
 use serde_json::{Value, json};
 
+pub use super::args::{CreateArgs, ImportArgs, RestoreArgs};
 use super::progress::Progress;
 use super::remote::{Failure, Outcome, Target, connect, read_first_line};
 use crate::client::{Client, ClientError};
@@ -32,17 +33,6 @@ use crate::client::{Client, ClientError};
 /// How long a followed job may stay silent before its status is asked (an event lost on
 /// the way costs one request, never a hang).
 const EVENT_PATIENCE: Duration = Duration::from_secs(5);
-
-/// What `backup create` was asked.
-#[derive(Debug, Clone, Default)]
-pub struct CreateArgs {
-    pub name: Option<String>,
-    pub passphrase_file: Option<PathBuf>,
-    pub compression: Option<String>,
-    pub wait: bool,
-    pub output: Option<PathBuf>,
-    pub key_output: Option<PathBuf>,
-}
 
 /// Where a downloaded backup goes: the archive into one directory, its key file into the
 /// same one or (`--key-output`) another.
@@ -59,20 +49,6 @@ impl<'a> Destination<'a> {
             key: key.unwrap_or(archive),
         }
     }
-}
-
-/// What `backup import` was asked.
-#[derive(Debug, Clone, Default)]
-pub struct ImportArgs {
-    pub archive: PathBuf,
-    pub key: PathBuf,
-    pub passphrase_file: Option<PathBuf>,
-    pub identity: Option<PathBuf>,
-    pub mode: Option<String>,
-    pub on_conflict: Option<String>,
-    pub dry_run: bool,
-    pub allow_legacy: bool,
-    pub wait: bool,
 }
 
 fn to_value(v: impl serde::Serialize) -> Outcome {
@@ -341,20 +317,6 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
     }
     let done = follow(&mut client, Kind::Import, &job.backup_task_id, "import").await?;
     Ok(summary(&done))
-}
-
-/// What `backup restore` was asked.
-#[derive(Debug, Clone, Default)]
-pub struct RestoreArgs {
-    pub backup_id: String,
-    pub paths: Vec<String>,
-    pub into: Option<String>,
-    pub passphrase_file: Option<PathBuf>,
-    pub identity: Option<PathBuf>,
-    pub mode: Option<String>,
-    pub on_conflict: Option<String>,
-    pub dry_run: bool,
-    pub wait: bool,
 }
 
 /// `coffer backup restore ID [--path P]... [--into FOLDER_PATH]`: a restore of a stored

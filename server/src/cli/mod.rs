@@ -27,8 +27,8 @@ use crate::services::tenants::{self, NewTenant, create_tenant};
 use api_spec::actions::ListTenantsResponse;
 
 pub use args::{
-    AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, PolicyArgs, PolicyCommand,
-    TenantCommand,
+    AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, CreateArgs, ImportArgs, PolicyArgs,
+    PolicyCommand, RestoreArgs, TenantCommand, VerifyArgs,
 };
 
 /// The `coffer` binary: logging, the arguments, the command; its exit code.
@@ -103,129 +103,7 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
             let as_json = cli.json;
             Box::pin(async move { remote::watch(&target, as_json).await })
         }
-        Command::Backup { command } => match command {
-            BackupCommand::Verify { .. } => return None,
-            BackupCommand::Keygen { output } => {
-                let output = output.clone();
-                Box::pin(offline(move || {
-                    crate::cli::offline::keygen(output.as_deref())
-                }))
-            }
-            BackupCommand::Ls { archive } => {
-                let archive = archive.clone();
-                Box::pin(offline(move || {
-                    let opened = open_archive(&archive, "verifying")?;
-                    crate::cli::extract::list(opened.reader, &opened.key)
-                }))
-            }
-            BackupCommand::Extract {
-                archive,
-                output,
-                path,
-                all_revisions,
-            } => {
-                let archive = archive.clone();
-                let (output, path, all) = (output.clone(), path.clone(), *all_revisions);
-                Box::pin(offline(move || {
-                    let opened = open_archive(&archive, "extracting")?;
-                    let root = path.as_deref().unwrap_or("");
-                    crate::cli::extract::extract(opened.reader, &opened.key, &output, root, all)
-                }))
-            }
-            BackupCommand::Create {
-                name,
-                passphrase_file,
-                compression,
-                wait,
-                output,
-                key_output,
-            } => {
-                let args = backups::CreateArgs {
-                    name: name.clone(),
-                    passphrase_file: passphrase_file.clone(),
-                    compression: compression.clone(),
-                    wait: *wait,
-                    output: output.clone(),
-                    key_output: key_output.clone(),
-                };
-                Box::pin(async move { backups::create(&target, args).await })
-            }
-            BackupCommand::List => Box::pin(async move { backups::list(&target).await }),
-            BackupCommand::Download {
-                backup_id,
-                output,
-                key_output,
-            } => Box::pin(async move {
-                let dirs = backups::Destination::new(output, key_output.as_deref());
-                backups::download(&target, backup_id, dirs).await
-            }),
-            BackupCommand::Delete { backup_id } => {
-                Box::pin(async move { backups::delete(&target, backup_id).await })
-            }
-            BackupCommand::Import {
-                archive,
-                key,
-                passphrase_file,
-                identity,
-                mode,
-                on_conflict,
-                dry_run,
-                allow_legacy,
-                wait,
-            } => {
-                let args = backups::ImportArgs {
-                    archive: archive.clone(),
-                    key: key.clone(),
-                    passphrase_file: passphrase_file.clone(),
-                    identity: identity.clone(),
-                    mode: mode.clone(),
-                    on_conflict: on_conflict.clone(),
-                    dry_run: *dry_run,
-                    allow_legacy: *allow_legacy,
-                    wait: *wait,
-                };
-                Box::pin(async move { backups::import(&target, args).await })
-            }
-            BackupCommand::Status { job } => {
-                Box::pin(async move { backups::show_status(&target, job).await })
-            }
-            BackupCommand::Cancel { job } => {
-                Box::pin(async move { backups::cancel(&target, job).await })
-            }
-            BackupCommand::Policy {
-                command: PolicyCommand::Get,
-            } => Box::pin(async move { backups::policy_get(&target).await }),
-            BackupCommand::Policy {
-                command: PolicyCommand::Set(args),
-            } => Box::pin(async move { backups::policy_set(&target, args).await }),
-            BackupCommand::Prune { dry_run } => {
-                Box::pin(async move { backups::prune(&target, *dry_run).await })
-            }
-            BackupCommand::Restore {
-                backup_id,
-                paths,
-                into,
-                passphrase_file,
-                identity,
-                mode,
-                on_conflict,
-                dry_run,
-                wait,
-            } => {
-                let args = backups::RestoreArgs {
-                    backup_id: backup_id.clone(),
-                    paths: paths.clone(),
-                    into: into.clone(),
-                    passphrase_file: passphrase_file.clone(),
-                    identity: identity.clone(),
-                    mode: mode.clone(),
-                    on_conflict: on_conflict.clone(),
-                    dry_run: *dry_run,
-                    wait: *wait,
-                };
-                Box::pin(async move { backups::restore(&target, args).await })
-            }
-        },
+        Command::Backup { command } => return backup_command(target, command),
         Command::Tenant { command } if tenants_on_a_server(cli) => match command {
             TenantCommand::List => Box::pin(async move { remote::tenant_list(&target).await }),
             TenantCommand::Create {
@@ -240,6 +118,80 @@ fn remote_command(cli: &Cli) -> Option<Remote<'_>> {
             }
         },
         _ => return None,
+    })
+}
+
+/// The remote (or offline, run off the reactor) backup command `command` asks for; None for
+/// `verify`, which runs before the configuration is read.
+fn backup_command(target: remote::Target, command: &BackupCommand) -> Option<Remote<'_>> {
+    Some(match command {
+        BackupCommand::Verify(_) => return None,
+        BackupCommand::Keygen { output } => {
+            let output = output.clone();
+            Box::pin(offline(move || {
+                crate::cli::offline::keygen(output.as_deref())
+            }))
+        }
+        BackupCommand::Ls { archive } => {
+            let archive = archive.clone();
+            Box::pin(offline(move || {
+                let opened = open_archive(&archive, "verifying")?;
+                crate::cli::extract::list(opened.reader, &opened.key)
+            }))
+        }
+        BackupCommand::Extract {
+            archive,
+            output,
+            path,
+            all_revisions,
+        } => {
+            let archive = archive.clone();
+            let (output, path, all) = (output.clone(), path.clone(), *all_revisions);
+            Box::pin(offline(move || {
+                let opened = open_archive(&archive, "extracting")?;
+                let root = path.as_deref().unwrap_or("");
+                crate::cli::extract::extract(opened.reader, &opened.key, &output, root, all)
+            }))
+        }
+        BackupCommand::Create(args) => {
+            let args = args.clone();
+            Box::pin(async move { backups::create(&target, args).await })
+        }
+        BackupCommand::List => Box::pin(async move { backups::list(&target).await }),
+        BackupCommand::Download {
+            backup_id,
+            output,
+            key_output,
+        } => Box::pin(async move {
+            let dirs = backups::Destination::new(output, key_output.as_deref());
+            backups::download(&target, backup_id, dirs).await
+        }),
+        BackupCommand::Delete { backup_id } => {
+            Box::pin(async move { backups::delete(&target, backup_id).await })
+        }
+        BackupCommand::Import(args) => {
+            let args = args.clone();
+            Box::pin(async move { backups::import(&target, args).await })
+        }
+        BackupCommand::Status { job } => {
+            Box::pin(async move { backups::show_status(&target, job).await })
+        }
+        BackupCommand::Cancel { job } => {
+            Box::pin(async move { backups::cancel(&target, job).await })
+        }
+        BackupCommand::Policy {
+            command: PolicyCommand::Get,
+        } => Box::pin(async move { backups::policy_get(&target).await }),
+        BackupCommand::Policy {
+            command: PolicyCommand::Set(args),
+        } => Box::pin(async move { backups::policy_set(&target, args).await }),
+        BackupCommand::Prune { dry_run } => {
+            Box::pin(async move { backups::prune(&target, *dry_run).await })
+        }
+        BackupCommand::Restore(args) => {
+            let args = args.clone();
+            Box::pin(async move { backups::restore(&target, args).await })
+        }
     })
 }
 
@@ -288,30 +240,10 @@ async fn local(cli: Cli) -> remote::Outcome {
 /// process exit code is 0 on `Ok`.
 pub async fn run(cli: Cli) -> Result<Value> {
     if let Command::Backup {
-        command:
-            BackupCommand::Verify {
-                archive,
-                key,
-                passphrase_file,
-                identity,
-                max_kdf_memory_kib,
-                max_kdf_iterations,
-            },
+        command: BackupCommand::Verify(args),
     } = cli.command
     {
-        let defaults = Config::default().backup_kdf_limits();
-        let limits = KdfLimits {
-            max_memory_kib: max_kdf_memory_kib.unwrap_or(defaults.max_memory_kib),
-            max_iterations: max_kdf_iterations.unwrap_or(defaults.max_iterations),
-        };
-        return tokio::task::spawn_blocking(move || {
-            let secret = crate::cli::offline::SecretFiles {
-                passphrase: passphrase_file.as_deref(),
-                identity: identity.as_deref(),
-            };
-            crate::cli::offline::verify(&archive, &key, secret, limits)
-        })
-        .await?;
+        return verify_offline(args).await;
     }
     let config = Config::load(cli.config.as_deref())
         .map_err(|e| Error::Internal(format!("configuration: {e}")))?;
@@ -335,32 +267,7 @@ pub async fn run(cli: Cli) -> Result<Value> {
                     display_name,
                     admin_password,
                 },
-        } => {
-            crate::backup::policy::check_default(&config).map_err(|e| {
-                let field = e.to_reply_data().field.unwrap_or_default();
-                Error::Internal(format!("default_backup_policy: invalid {field}"))
-            })?;
-            let (db, hasher) = local_database(&config).await?;
-            let generated = admin_password.is_none();
-            let password = admin_password.unwrap_or_else(token::generate);
-            let new = NewTenant {
-                slug: &slug,
-                display_name: display_name.as_deref(),
-                admin_password: &password,
-                sysop_permissions: api_spec::permissions::tenant_sysop().collect(),
-            };
-            let txn = crate::db::begin_write(&db).await?;
-            let tenant = create_tenant(&txn, &hasher, new).await?;
-            let scope = crate::auth::TenantScope::system(tenant.id);
-            let now = crate::time::now_ms();
-            crate::backup::policy::apply_default(&config, &txn, &scope, now).await?;
-            txn.commit().await?;
-            let mut created = serde_json::to_value(tenants::info(tenant))?;
-            if generated {
-                created["admin_password"] = json!(password);
-            }
-            Ok(created)
-        }
+        } => tenant_create(&config, &slug, display_name.as_deref(), admin_password).await,
         Command::Admin {
             command:
                 AdminCommand::ResetPassword {
@@ -379,6 +286,57 @@ pub async fn run(cli: Cli) -> Result<Value> {
         | Command::Get { .. }
         | Command::Watch => Ok(Value::Null),
     }
+}
+
+/// `coffer tenant create` on the local database: the tenant with its `sysop` and admin (a
+/// password generated and returned when none is given) and the operator's default policy.
+async fn tenant_create(
+    config: &Config,
+    slug: &str,
+    display_name: Option<&str>,
+    admin_password: Option<String>,
+) -> Result<Value> {
+    crate::backup::policy::check_default(config).map_err(|e| {
+        let field = e.to_reply_data().field.unwrap_or_default();
+        Error::Internal(format!("default_backup_policy: invalid {field}"))
+    })?;
+    let (db, hasher) = local_database(config).await?;
+    let generated = admin_password.is_none();
+    let password = admin_password.unwrap_or_else(token::generate);
+    let new = NewTenant {
+        slug,
+        display_name,
+        admin_password: &password,
+        sysop_permissions: api_spec::permissions::tenant_sysop().collect(),
+    };
+    let txn = crate::db::begin_write(&db).await?;
+    let tenant = create_tenant(&txn, &hasher, new).await?;
+    let scope = crate::auth::TenantScope::system(tenant.id);
+    let now = crate::time::now_ms();
+    crate::backup::policy::apply_default(config, &txn, &scope, now).await?;
+    txn.commit().await?;
+    let mut created = serde_json::to_value(tenants::info(tenant))?;
+    if generated {
+        created["admin_password"] = json!(password);
+    }
+    Ok(created)
+}
+
+/// `coffer backup verify`, offline, at the argon2id cost its flags allow.
+async fn verify_offline(args: VerifyArgs) -> Result<Value> {
+    let defaults = Config::default().backup_kdf_limits();
+    let limits = KdfLimits {
+        max_memory_kib: args.max_kdf_memory_kib.unwrap_or(defaults.max_memory_kib),
+        max_iterations: args.max_kdf_iterations.unwrap_or(defaults.max_iterations),
+    };
+    tokio::task::spawn_blocking(move || {
+        let secret = crate::cli::offline::SecretFiles {
+            passphrase: args.passphrase_file.as_deref(),
+            identity: args.identity.as_deref(),
+        };
+        crate::cli::offline::verify(&args.archive, &args.key, secret, limits)
+    })
+    .await?
 }
 
 /// The local database, migrated, with tenant `default` made on first use (as the server

@@ -16,7 +16,7 @@ pub(super) fn human_printer(command: &Command) -> fn(&Value) {
             command: BackupCommand::Ls { .. },
         } => print_archive_tree,
         Command::Backup {
-            command: BackupCommand::Verify { .. },
+            command: BackupCommand::Verify(_),
         } => print_verified,
         Command::Tenant {
             command: TenantCommand::List,

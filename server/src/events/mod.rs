@@ -86,18 +86,27 @@ impl EventBus {
         payload: &impl Serialize,
     ) {
         match serde_json::to_value(payload) {
-            Ok(data) => {
-                let data = Arc::new(data);
-                self.to_others(pg::Body::event(tenant_id, audience, name, &data));
-                self.deliver(BusMessage::Event {
-                    tenant_id,
-                    audience,
-                    name,
-                    data,
-                });
-            }
+            Ok(data) => self.publish_value(tenant_id, audience, name, data),
             Err(e) => tracing::error!(event = name, error = %e, "event payload did not serialise"),
         }
+    }
+
+    /// [`EventBus::publish`] of a payload already made JSON.
+    pub fn publish_value(
+        &self,
+        tenant_id: Uuid,
+        audience: Audience,
+        name: &'static str,
+        data: serde_json::Value,
+    ) {
+        let data = Arc::new(data);
+        self.to_others(pg::Body::event(tenant_id, audience, name, &data));
+        self.deliver(BusMessage::Event {
+            tenant_id,
+            audience,
+            name,
+            data,
+        });
     }
 
     /// Tells listeners that sessions ended (`session_id: None` = all of the user's), here

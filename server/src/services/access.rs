@@ -194,42 +194,16 @@ pub async fn allowed_among(
         }
     }
     let ids: Vec<Uuid> = forest.keys().copied().collect();
-    let (rule_sets, granted) = rules_and_grants(auth, db, true, &ids, access).await?;
-    // Per folder already walked: its decision, and how many levels the walk from it took.
-    let mut memo: HashMap<Uuid, (bool, usize)> = HashMap::new();
-    let mut folder_ok = |start: Uuid| -> Option<bool> {
-        let mut path = Vec::new();
-        let mut current = Some(start);
-        let (result, beyond) = loop {
-            let Some(id) = current else {
-                break (true, 0);
-            };
-            if let Some(&known) = memo.get(&id) {
-                break known;
-            }
-            let Some(&(parent, inherit)) = forest.get(&id) else {
-                break (false, 0);
-            };
-            path.push(id);
-            let own = rule_sets.get(&id).unwrap_or(&no_rules);
-            if let Some(decided) = decide(granted.contains(&id), own, auth, access) {
-                break (decided, 0);
-            }
-            current = parent.filter(|_| inherit);
-        };
-        let levels = path.len() + beyond;
-        if levels > depth::MAX_DEPTH as usize {
-            // Inheritance reaching deeper than the limit: left out, nothing remembered.
-            return None;
-        }
-        // Every folder on the way has the same decision, from fewer levels.
-        memo.extend(
-            path.into_iter()
-                .enumerate()
-                .map(|(i, id)| (id, (result, levels - i))),
-        );
-        Some(result)
+    let (rules, granted) = rules_and_grants(auth, db, true, &ids, access).await?;
+    let mut walk = Walk {
+        auth,
+        access,
+        forest,
+        rules,
+        granted,
+        memo: HashMap::new(),
     };
+    let mut folder_ok = |start: Uuid| walk.folder(start);
     let folders_allowed = folders
         .iter()
         .copied()
@@ -241,6 +215,57 @@ pub async fn allowed_among(
         }
     }
     Ok((folders_allowed, docs_allowed))
+}
+
+/// Walks folders up their inheritance for [`allowed_among`], remembering each decision.
+struct Walk<'a> {
+    auth: &'a AuthContext,
+    access: AccessType,
+    /// Each folder's parent and whether it inherits.
+    forest: HashMap<Uuid, (Option<Uuid>, bool)>,
+    rules: HashMap<Uuid, RuleSet>,
+    granted: HashSet<Uuid>,
+    /// Per folder already walked: its decision, and how many levels the walk from it took.
+    memo: HashMap<Uuid, (bool, usize)>,
+}
+
+impl Walk<'_> {
+    /// Whether the caller may have the access to folder `start`; None when its inheritance
+    /// reaches deeper than the limit.
+    fn folder(&mut self, start: Uuid) -> Option<bool> {
+        let no_rules = RuleSet::new();
+        let mut path = Vec::new();
+        let mut current = Some(start);
+        let (result, beyond) = loop {
+            let Some(id) = current else {
+                break (true, 0);
+            };
+            if let Some(&known) = self.memo.get(&id) {
+                break known;
+            }
+            let Some(&(parent, inherit)) = self.forest.get(&id) else {
+                break (false, 0);
+            };
+            path.push(id);
+            let own = self.rules.get(&id).unwrap_or(&no_rules);
+            if let Some(decided) = decide(self.granted.contains(&id), own, self.auth, self.access) {
+                break (decided, 0);
+            }
+            current = parent.filter(|_| inherit);
+        };
+        let levels = path.len() + beyond;
+        if levels > depth::MAX_DEPTH as usize {
+            // Inheritance reaching deeper than the limit: left out, nothing remembered.
+            return None;
+        }
+        // Every folder on the way has the same decision, from fewer levels.
+        self.memo.extend(
+            path.into_iter()
+                .enumerate()
+                .map(|(i, id)| (id, (result, levels - i))),
+        );
+        Some(result)
+    }
 }
 
 /// [`allowed`], for an object whose rules and parent folder (`None` if it does not inherit,

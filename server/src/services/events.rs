@@ -1,10 +1,11 @@
-//! Announcing committed changes to folders and documents. Call only after the commit.
+//! Announcing changes to folders and documents: queued on the write that makes them, and
+//! published when it commits (`app::write::Write`).
 use api_spec::events::{
     Change, DIRECTORY_CHANGED, DOCUMENT_CHANGED, DirectoryChanged, DocumentChanged,
 };
 use entity::{document, folder};
 
-use crate::app::AppState;
+use crate::app::write::Write;
 use crate::auth::AuthContext;
 use crate::events::Audience;
 use crate::storage::rules::Object;
@@ -18,7 +19,7 @@ fn audience(object: Object, parent: Option<uuid::Uuid>, change: Change) -> Audie
 }
 
 pub fn document_changed(
-    state: &AppState,
+    w: &mut Write<'_>,
     auth: &AuthContext,
     doc: &document::Model,
     change: Change,
@@ -29,7 +30,7 @@ pub fn document_changed(
         change,
     };
     let audience = audience(Object::Document(doc.id), doc.folder_id, change);
-    state.events.publish(
+    w.publish(
         auth.scope().tenant_id(),
         audience,
         DOCUMENT_CHANGED,
@@ -37,14 +38,14 @@ pub fn document_changed(
     );
 }
 
-pub fn directory_changed(state: &AppState, auth: &AuthContext, f: &folder::Model, change: Change) {
+pub fn directory_changed(w: &mut Write<'_>, auth: &AuthContext, f: &folder::Model, change: Change) {
     let payload = DirectoryChanged {
         folder_id: f.id.to_string(),
         parent_id: f.parent_id.map(|p| p.to_string()),
         change,
     };
     let audience = audience(Object::Folder(f.id), f.parent_id, change);
-    state.events.publish(
+    w.publish(
         auth.scope().tenant_id(),
         audience,
         DIRECTORY_CHANGED,

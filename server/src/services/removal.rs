@@ -12,6 +12,7 @@
 //! would have had to check the ancestors' mark.)
 use std::time::{Duration, Instant};
 
+use api_spec::events::Change;
 use entity::folder;
 use uuid::Uuid;
 
@@ -38,7 +39,8 @@ pub async fn pause(since: Instant) {
     tokio::time::sleep(since.elapsed().min(MAX_PAUSE)).await;
 }
 
-/// Deletes a folder and everything below it, slice by slice; returns the folder as it was.
+/// Deletes a folder and everything below it, slice by slice, and announces it with the last
+/// transaction's commit; returns the folder as it was.
 pub async fn delete_folder(
     state: &AppState,
     auth: &AuthContext,
@@ -48,10 +50,10 @@ pub async fn delete_folder(
     names::folder(auth.scope(), &state.db, id).await?;
     access::require(auth, &state.db, Object::Folder(id), AccessType::Write).await?;
     empty_below(state, auth.scope(), id).await?;
-    let (turn, txn) = state.begin_write().await?;
-    let (folder, keys) = tree::delete_folder(auth, &txn, id).await?;
-    txn.commit().await?;
-    drop(turn);
+    let mut w = state.write().await?;
+    let (folder, keys) = tree::delete_folder(auth, w.txn(), id).await?;
+    super::events::directory_changed(&mut w, auth, &folder, Change::Deleted);
+    w.commit().await?;
     // Blobs go only once the rows that referenced them are gone for good.
     transfers::remove_blobs(state, keys).await;
     Ok(folder)

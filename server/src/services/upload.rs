@@ -80,6 +80,24 @@ pub async fn begin_upload(
             received: held,
         });
     }
+    let (file, hasher) = open_part(state, &path, offset).await?;
+    Ok(Upload {
+        task,
+        path,
+        part: PartWriter::new(file, hasher, slot),
+        received: offset,
+        size: header.file_size,
+        declared_sha256,
+    })
+}
+
+/// Opens the part file at `path` cut to `offset` bytes, and the hash of those bytes (read
+/// back in chunks, so memory stays flat), positioned to append.
+async fn open_part(
+    state: &AppState,
+    path: &std::path::Path,
+    offset: u64,
+) -> Result<(std::fs::File, Sha256)> {
     tokio::fs::create_dir_all(path.parent().unwrap_or(&state.config.data_dir))
         .await
         .map_err(io("creating upload dir"))?;
@@ -91,7 +109,7 @@ pub async fn begin_upload(
         .read(true)
         .write(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .await
         .map_err(io("opening upload"))?;
     file.set_len(offset)
@@ -118,14 +136,7 @@ pub async fn begin_upload(
     file.seek(SeekFrom::Start(offset))
         .await
         .map_err(io("seeking upload"))?;
-    Ok(Upload {
-        task,
-        path,
-        part: PartWriter::new(file.into_std().await, hasher, slot),
-        received: offset,
-        size: header.file_size,
-        declared_sha256,
-    })
+    Ok((file.into_std().await, hasher))
 }
 
 impl Upload {
@@ -311,28 +322,24 @@ async fn publish(
         state.blobs.put_file(&key, &upload.path).await?;
         stored = true;
     }
-    let (_turn, txn) = state.begin_write().await?;
-    let result = record(state, scope, &txn, upload, sha256, &key, &mut stored).await;
+    let mut w = state.write().await?;
+    let result = record(state, scope, w.txn(), upload, sha256, &key, &mut stored).await;
     let committed = match result {
-        Ok(v) => txn.commit().await.map(|_| v).map_err(Error::from),
+        Ok((doc, revision)) => {
+            let change = api_spec::events::Change::ContentChanged;
+            super::events::document_changed(&mut w, auth, &doc, change);
+            w.commit().await.map(|()| (doc, revision))
+        }
         Err(e) => Err(e),
     };
     match committed {
-        Ok((doc, revision)) => {
-            super::events::document_changed(
-                state,
-                auth,
-                &doc,
-                api_spec::events::Change::ContentChanged,
-            );
-            Ok(UploadFileResponse {
-                task_id: upload.task.id.to_string(),
-                file_size: upload.size,
-                sha256: sha256.to_owned(),
-                document_id: Some(doc.id.to_string()),
-                revision_id: Some(revision.id.to_string()),
-            })
-        }
+        Ok((doc, revision)) => Ok(UploadFileResponse {
+            task_id: upload.task.id.to_string(),
+            file_size: upload.size,
+            sha256: sha256.to_owned(),
+            document_id: Some(doc.id.to_string()),
+            revision_id: Some(revision.id.to_string()),
+        }),
         Err(e) => {
             if stored {
                 super::transfers::remove_if_unreferenced(state, scope, sha256, &key).await;

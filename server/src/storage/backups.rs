@@ -9,9 +9,7 @@ use crate::error::Result;
 use crate::storage::TenantScope;
 use crate::time::now_ms;
 
-pub const RUNNING: &str = "running";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
+pub use api_spec::actions::{BackupOrigin, BackupStatus, Verification};
 
 /// What a new backup starts with.
 pub struct NewBackup {
@@ -23,15 +21,8 @@ pub struct NewBackup {
     pub key_id: String,
     /// When it was asked for (the time-driven clock's now: schedules and retention read it).
     pub created_at: i64,
-    /// [`MANUAL`] or [`SCHEDULED`].
-    pub origin: &'static str,
+    pub origin: BackupOrigin,
 }
-
-/// Verification states of a backup: its bytes as stored not checked yet, checked, or found
-/// wrong (or unreadable).
-pub const UNVERIFIED: &str = "unverified";
-pub const GOOD: &str = "good";
-pub const VERIFY_FAILED: &str = "failed";
 
 /// Records the outcome of a verification of backup `id` (at `at`; `error`: the code of a
 /// failure).
@@ -39,7 +30,7 @@ pub async fn set_verification(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
     id: Uuid,
-    state: &str,
+    state: Verification,
     at: i64,
     error: Option<&str>,
 ) -> Result<()> {
@@ -54,11 +45,6 @@ pub async fn set_verification(
     Ok(())
 }
 
-/// A backup `generate_backup` asked for.
-pub const MANUAL: &str = "manual";
-/// A backup the tenant's policy ran.
-pub const SCHEDULED: &str = "scheduled";
-
 pub async fn insert(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
@@ -69,7 +55,7 @@ pub async fn insert(
         tenant_id: Set(scope.tenant_id()),
         job_id: Set(new.job_id),
         name: Set(new.name),
-        status: Set(RUNNING.to_owned()),
+        status: Set(BackupStatus::Running),
         compressed: Set(new.compressed),
         wrapped: Set(new.wrapped),
         key_id: Set(new.key_id),
@@ -77,8 +63,8 @@ pub async fn insert(
         archive_sha256: Set(None),
         created_at: Set(new.created_at),
         completed_at: Set(None),
-        origin: Set(new.origin.to_owned()),
-        verify_state: Set(UNVERIFIED.to_owned()),
+        origin: Set(new.origin),
+        verify_state: Set(Verification::Unverified),
         verified_at: Set(None),
         verify_error: Set(None),
     };
@@ -127,10 +113,10 @@ pub async fn finish(
         backup::Entity::update_many().col_expr(backup::Column::CompletedAt, Some(now_ms()).into());
     let update = match archive {
         Some((size, sha)) => update
-            .col_expr(backup::Column::Status, COMPLETED.into())
+            .col_expr(backup::Column::Status, BackupStatus::Completed.into())
             .col_expr(backup::Column::ArchiveSize, Some(size as i64).into())
             .col_expr(backup::Column::ArchiveSha256, Some(sha).into()),
-        None => update.col_expr(backup::Column::Status, FAILED.into()),
+        None => update.col_expr(backup::Column::Status, BackupStatus::Failed.into()),
     };
     update
         .filter(backup::Column::TenantId.eq(scope.tenant_id()))

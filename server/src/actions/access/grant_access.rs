@@ -17,20 +17,20 @@ pub async fn run(call: Call, req: GrantAccessRequest) -> Result<GrantAccessRespo
         })
         .collect::<Result<_>>()?;
     let window = validate::window(req.start_time, req.end_time, "end_time")?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let entity = super::entity(auth, &txn, req.entity_type, &req.entity_identifier).await?;
-    let object = super::object(auth, &txn, req.target_type, &req.target_identifier).await?;
+    let w = call.state.write().await?;
+    let entity = super::entity(auth, w.txn(), req.entity_type, &req.entity_identifier).await?;
+    let object = super::object(auth, w.txn(), req.target_type, &req.target_identifier).await?;
     let mut entry_ids = Vec::new();
     for t in types {
         // Nobody hands out access they do not have.
-        access::require(auth, &txn, object, t).await?;
+        access::require(auth, w.txn(), object, t).await?;
         entry_ids.push(
-            insert_entry(auth.scope(), &txn, entity, object, t, window)
+            insert_entry(auth.scope(), w.txn(), entity, object, t, window)
                 .await?
                 .id
                 .to_string(),
         );
     }
-    txn.commit().await?;
+    w.commit().await?;
     Ok(GrantAccessResponse { entry_ids })
 }

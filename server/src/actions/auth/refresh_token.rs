@@ -12,14 +12,12 @@ use crate::time::to_secs;
 pub async fn run(call: Call, _: Empty) -> Result<RefreshTokenResponse> {
     let auth = call.auth()?;
     let ttl_ms = call.state.config.token_ttl().as_millis() as i64;
-    let (_turn, txn) = call.state.begin_write().await?;
-    sessions::delete(auth.scope(), &txn, auth.session_id()).await?;
-    let (token, expires_at) = open_session(auth.scope(), &txn, auth.user_id(), ttl_ms).await?;
-    txn.commit().await?;
-    call.state.forget_authentications();
-    call.state
-        .events
-        .sessions_revoked(auth.user_id(), Some(auth.session_id()));
+    let mut w = call.state.write().await?;
+    sessions::delete(auth.scope(), w.txn(), auth.session_id()).await?;
+    let (token, expires_at) = open_session(auth.scope(), w.txn(), auth.user_id(), ttl_ms).await?;
+    w.forget_authentications();
+    w.sessions_revoked(auth.user_id(), Some(auth.session_id()));
+    w.commit().await?;
     Ok(RefreshTokenResponse {
         token,
         exp: to_secs(expires_at),

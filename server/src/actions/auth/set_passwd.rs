@@ -15,10 +15,10 @@ pub async fn run(call: Call, req: SetPasswdRequest) -> Result<Empty> {
         old_password: req.old_passwd.as_deref(),
         new_password: &req.new_passwd,
     };
-    let (_turn, txn) = call.state.begin_write().await?;
-    let user_id = set_password(auth.scope(), &txn, &call.state.hasher, change).await?;
-    txn.commit().await?;
-    call.state.forget_authentications();
-    call.state.events.sessions_revoked(user_id, None);
+    let mut w = call.state.write().await?;
+    let user_id = set_password(auth.scope(), w.txn(), &call.state.hasher, change).await?;
+    w.forget_authentications();
+    w.sessions_revoked(user_id, None);
+    w.commit().await?;
     Ok(Empty {})
 }

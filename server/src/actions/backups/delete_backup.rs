@@ -10,7 +10,7 @@ use crate::storage::backups;
 pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
     let (auth, db) = (call.auth()?, &call.state.db);
     let backup = super::find(auth, db, &req.backup_id).await?;
-    if backup.status == backups::RUNNING {
+    if backup.status == backups::BackupStatus::Running {
         return Err(fail(ErrorCode::BackupNotReady));
     }
     backups::delete(auth.scope(), db, backup.id).await?;

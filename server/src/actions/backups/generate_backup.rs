@@ -43,7 +43,7 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
         name,
         passphrase: req.passphrase.clone().map(zeroize::Zeroizing::new),
         compress,
-        origin: crate::storage::backups::MANUAL,
+        origin: crate::storage::backups::BackupOrigin::Manual,
         // Write-only when the tenant's policy names recipients (and no passphrase is given).
         recipients: match crate::storage::policies::get(auth.scope(), &call.state.db).await? {
             Some(p) => crate::backup::policy::recipients_of(&p)?,

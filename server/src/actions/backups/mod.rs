@@ -35,7 +35,7 @@ async fn find_completed(
     raw: &str,
 ) -> Result<backup::Model> {
     let b = find(auth, db, raw).await?;
-    if b.status != backups::COMPLETED {
+    if b.status != backups::BackupStatus::Completed {
         return Err(fail(ErrorCode::BackupNotReady));
     }
     Ok(b)

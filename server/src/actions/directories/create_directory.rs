@@ -15,12 +15,12 @@ pub async fn run(call: Call, req: CreateDirectoryRequest) -> Result<CreateDirect
         rules: req.access_rules.as_ref().map(rules::parse).transpose()?,
         inherit: req.inherit_parent.unwrap_or(true),
     };
-    let (_turn, txn) = call.state.begin_write().await?;
-    let (folder, existed) = tree::create_folder(auth, &txn, new, req.exists_ok).await?;
-    txn.commit().await?;
+    let mut w = call.state.write().await?;
+    let (folder, existed) = tree::create_folder(auth, w.txn(), new, req.exists_ok).await?;
     if !existed {
-        events::directory_changed(&call.state, auth, &folder, Change::Created);
+        events::directory_changed(&mut w, auth, &folder, Change::Created);
     }
+    w.commit().await?;
     Ok(CreateDirectoryResponse {
         id: folder.id.to_string(),
         name: folder.name,

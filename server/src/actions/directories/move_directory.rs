@@ -11,9 +11,9 @@ pub async fn run(call: Call, req: MoveDirectoryRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.folder_id, ErrorCode::FolderNotFound)?;
     let target = names::parse_folder(req.target_folder_id.as_deref())?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let folder = tree::move_folder(auth, &txn, id, target).await?;
-    txn.commit().await?;
-    events::directory_changed(&call.state, auth, &folder, Change::Moved);
+    let mut w = call.state.write().await?;
+    let folder = tree::move_folder(auth, w.txn(), id, target).await?;
+    events::directory_changed(&mut w, auth, &folder, Change::Moved);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -10,9 +10,9 @@ use crate::services::{events, names, tree};
 pub async fn run(call: Call, req: RenameDirectoryRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.folder_id, ErrorCode::FolderNotFound)?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let folder = tree::rename_folder(auth, &txn, id, &req.new_name).await?;
-    txn.commit().await?;
-    events::directory_changed(&call.state, auth, &folder, Change::Renamed);
+    let mut w = call.state.write().await?;
+    let folder = tree::rename_folder(auth, w.txn(), id, &req.new_name).await?;
+    events::directory_changed(&mut w, auth, &folder, Change::Renamed);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -14,15 +14,15 @@ pub async fn run(call: Call, req: SetDirectoryRulesRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.directory_id, ErrorCode::FolderNotFound)?;
     let set = rules::parse(&req.access_rules)?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let mut folder = names::folder(auth.scope(), &txn, id).await?;
-    access::require(auth, &txn, Object::Folder(id), AccessType::Manage).await?;
+    let mut w = call.state.write().await?;
+    let mut folder = names::folder(auth.scope(), w.txn(), id).await?;
+    access::require(auth, w.txn(), Object::Folder(id), AccessType::Manage).await?;
     if let Some(inherit) = req.inherit_parent {
         folder.inherit = inherit;
-        folders::update(auth.scope(), &txn, folder.clone()).await?;
+        folders::update(auth.scope(), w.txn(), folder.clone()).await?;
     }
-    rules::apply(auth, &txn, Object::Folder(id), &set).await?;
-    txn.commit().await?;
-    events::directory_changed(&call.state, auth, &folder, Change::RulesChanged);
+    rules::apply(auth, w.txn(), Object::Folder(id), &set).await?;
+    events::directory_changed(&mut w, auth, &folder, Change::RulesChanged);
+    w.commit().await?;
     Ok(Empty {})
 }

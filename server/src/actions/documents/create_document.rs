@@ -15,12 +15,12 @@ pub async fn run(call: Call, req: CreateDocumentRequest) -> Result<CreateDocumen
         rules: req.access_rules.as_ref().map(rules::parse).transpose()?,
         inherit: req.inherit_parent.unwrap_or(true),
     };
-    let (_turn, txn) = call.state.begin_write().await?;
-    let document = tree::create_document(auth, &txn, new).await?;
+    let mut w = call.state.write().await?;
+    let document = tree::create_document(auth, w.txn(), new).await?;
     let task = NewTask::upload(auth.user_id(), tasks::PURPOSE_DOCUMENT, document.id);
-    let task_data = transfers::new_task(&call.state, auth, &txn, task).await?;
-    txn.commit().await?;
-    events::document_changed(&call.state, auth, &document, Change::Created);
+    let task_data = transfers::new_task(&call.state, auth, w.txn(), task).await?;
+    events::document_changed(&mut w, auth, &document, Change::Created);
+    w.commit().await?;
     Ok(CreateDocumentResponse {
         document_id: document.id.to_string(),
         task_data,

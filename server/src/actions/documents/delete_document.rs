@@ -10,10 +10,10 @@ use crate::services::{events, names, transfers, tree};
 pub async fn run(call: Call, req: DocumentIdRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let (document, blob_keys) = tree::delete_document(auth, &txn, id).await?;
-    txn.commit().await?;
+    let mut w = call.state.write().await?;
+    let (document, blob_keys) = tree::delete_document(auth, w.txn(), id).await?;
+    events::document_changed(&mut w, auth, &document, Change::Deleted);
+    w.commit().await?;
     transfers::remove_blobs(&call.state, blob_keys).await;
-    events::document_changed(&call.state, auth, &document, Change::Deleted);
     Ok(Empty {})
 }

@@ -11,9 +11,9 @@ pub async fn run(call: Call, req: MoveDocumentRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let target = names::parse_folder(req.target_folder_id.as_deref())?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let document = tree::move_document(auth, &txn, id, target).await?;
-    txn.commit().await?;
-    events::document_changed(&call.state, auth, &document, Change::Moved);
+    let mut w = call.state.write().await?;
+    let document = tree::move_document(auth, w.txn(), id, target).await?;
+    events::document_changed(&mut w, auth, &document, Change::Moved);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -10,9 +10,9 @@ use crate::services::{events, names, tree};
 pub async fn run(call: Call, req: RenameDocumentRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let document = tree::rename_document(auth, &txn, id, &req.new_title).await?;
-    txn.commit().await?;
-    events::document_changed(&call.state, auth, &document, Change::Renamed);
+    let mut w = call.state.write().await?;
+    let document = tree::rename_document(auth, w.txn(), id, &req.new_title).await?;
+    events::document_changed(&mut w, auth, &document, Change::Renamed);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -14,15 +14,15 @@ pub async fn run(call: Call, req: SetDocumentRulesRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     let set = rules::parse(&req.access_rules)?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let mut document = names::document(auth.scope(), &txn, id).await?;
-    access::require(auth, &txn, Object::Document(id), AccessType::Manage).await?;
+    let mut w = call.state.write().await?;
+    let mut document = names::document(auth.scope(), w.txn(), id).await?;
+    access::require(auth, w.txn(), Object::Document(id), AccessType::Manage).await?;
     if let Some(inherit) = req.inherit_parent {
         document.inherit = inherit;
-        documents::update(auth.scope(), &txn, document.clone()).await?;
+        documents::update(auth.scope(), w.txn(), document.clone()).await?;
     }
-    rules::apply(auth, &txn, Object::Document(id), &set).await?;
-    txn.commit().await?;
-    events::document_changed(&call.state, auth, &document, Change::RulesChanged);
+    rules::apply(auth, w.txn(), Object::Document(id), &set).await?;
+    events::document_changed(&mut w, auth, &document, Change::RulesChanged);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -8,10 +8,11 @@ use crate::services::groups;
 
 pub async fn run(call: Call, req: ChangeGroupPermissionsRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    groups::change_group_permissions(auth.scope(), &txn, &req.group_name, &req.permissions).await?;
-    txn.commit().await?;
-    call.state.forget_authentications();
-    super::announce(&call, auth, &req.group_name, Change::PermissionsChanged);
+    let mut w = call.state.write().await?;
+    groups::change_group_permissions(auth.scope(), w.txn(), &req.group_name, &req.permissions)
+        .await?;
+    w.forget_authentications();
+    super::announce(&mut w, auth, &req.group_name, Change::PermissionsChanged);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -8,9 +8,9 @@ use crate::services::groups;
 
 pub async fn run(call: Call, req: CreateGroupRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    groups::create_group(auth.scope(), &txn, &req).await?;
-    txn.commit().await?;
-    super::announce(&call, auth, &req.group_name, Change::Created);
+    let mut w = call.state.write().await?;
+    groups::create_group(auth.scope(), w.txn(), &req).await?;
+    super::announce(&mut w, auth, &req.group_name, Change::Created);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -8,10 +8,10 @@ use crate::services::groups;
 
 pub async fn run(call: Call, req: GroupNameRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    groups::delete_group(auth.scope(), &txn, &req.group_name).await?;
-    txn.commit().await?;
-    call.state.forget_authentications();
-    super::announce(&call, auth, &req.group_name, Change::Deleted);
+    let mut w = call.state.write().await?;
+    groups::delete_group(auth.scope(), w.txn(), &req.group_name).await?;
+    w.forget_authentications();
+    super::announce(&mut w, auth, &req.group_name, Change::Deleted);
+    w.commit().await?;
     Ok(Empty {})
 }

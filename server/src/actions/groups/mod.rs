@@ -6,17 +6,17 @@ pub mod list_groups;
 use api_spec::events::{Change, GROUP_CHANGED, GroupChanged};
 use api_spec::permissions::LIST_GROUPS;
 
-use crate::actions::Call;
+use crate::app::write::Write;
 use crate::auth::AuthContext;
 use crate::events::Audience;
 
 /// Announces a committed change to a group.
-fn announce(call: &Call, auth: &AuthContext, group_name: &str, change: Change) {
+fn announce(w: &mut Write<'_>, auth: &AuthContext, group_name: &str, change: Change) {
     let payload = GroupChanged {
         group_name: group_name.to_owned(),
         change,
     };
-    call.state.events.publish(
+    w.publish(
         auth.scope().tenant_id(),
         Audience::Permission(LIST_GROUPS),
         GROUP_CHANGED,

@@ -23,15 +23,15 @@ pub async fn run(
         return Err(field_error(ErrorCode::InvalidField, "timeout_seconds"));
     }
     let ttl_ms = timeout as i64 * 1000;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let job = start::pending(&txn, auth, now_ms() + ttl_ms, None).await?;
+    let w = call.state.write().await?;
+    let job = start::pending(w.txn(), auth, now_ms() + ttl_ms, None).await?;
     let task = |purpose| NewTask {
         ttl_ms,
         ..NewTask::import(auth.user_id(), job.id, purpose)
     };
-    let archive = tasks::insert(auth.scope(), &txn, task(PURPOSE_IMPORT_ARCHIVE)).await?;
-    let key = tasks::insert(auth.scope(), &txn, task(PURPOSE_IMPORT_KEY)).await?;
-    txn.commit().await?;
+    let archive = tasks::insert(auth.scope(), w.txn(), task(PURPOSE_IMPORT_ARCHIVE)).await?;
+    let key = tasks::insert(auth.scope(), w.txn(), task(PURPOSE_IMPORT_KEY)).await?;
+    w.commit().await?;
     Ok(InitiateBackupImportResponse {
         backup_task_id: job.id.to_string(),
         archive_task_id: archive.id.to_string(),

@@ -22,7 +22,7 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
     let backup = backups::find(auth.scope(), &state.db, id)
         .await?
         .ok_or_else(|| fail(ErrorCode::BackupNotFound))?;
-    if backup.status != backups::COMPLETED {
+    if backup.status != backups::BackupStatus::Completed {
         return Err(fail(ErrorCode::BackupNotReady));
     }
     let tenant = auth.scope().tenant_id();

@@ -40,8 +40,15 @@ fn hit(
     }
 }
 
-pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
-    let auth = call.auth()?;
+/// How a search's hits are ordered and cut.
+struct Order<'a> {
+    limit: u32,
+    by: &'a str,
+    desc: bool,
+}
+
+/// Checks the request's query and ordering.
+fn order(req: &SearchRequest) -> Result<(&str, Order<'_>)> {
     let query = req.query.trim();
     if query.is_empty() || query.chars().count() > 255 {
         return Err(field_error(ErrorCode::InvalidField, "query"));
@@ -59,6 +66,12 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
         "desc" => true,
         _ => return Err(field_error(ErrorCode::InvalidField, "sort_order")),
     };
+    Ok((query, Order { limit, by, desc }))
+}
+
+pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
+    let auth = call.auth()?;
+    let (query, Order { limit, by, desc }) = order(&req)?;
     // One snapshot for the hits, what is hidden among them, and the access checks.
     let txn = crate::db::begin_read(&call.state.db).await?;
     let db = &txn;

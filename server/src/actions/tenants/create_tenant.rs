@@ -13,11 +13,11 @@ pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
         admin_password: &req.admin_password,
         sysop_permissions: permissions::tenant_sysop().collect(),
     };
-    let (_turn, txn) = call.state.begin_write().await?;
-    let tenant = create_tenant(&txn, &call.state.hasher, new).await?;
+    let w = call.state.write().await?;
+    let tenant = create_tenant(w.txn(), &call.state.hasher, new).await?;
     let scope = crate::auth::TenantScope::system(tenant.id);
     let now = call.state.clock.now_ms();
-    crate::backup::policy::apply_default(&call.state.config, &txn, &scope, now).await?;
-    txn.commit().await?;
+    crate::backup::policy::apply_default(&call.state.config, w.txn(), &scope, now).await?;
+    w.commit().await?;
     Ok(info(tenant))
 }

@@ -8,10 +8,10 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: ChangeUserGroupsRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    accounts::change_user_groups(auth.scope(), &txn, &req.username, &req.groups).await?;
-    txn.commit().await?;
-    call.state.forget_authentications();
-    super::announce(&call, auth, &req.username, Change::GroupsChanged);
+    let mut w = call.state.write().await?;
+    accounts::change_user_groups(auth.scope(), w.txn(), &req.username, &req.groups).await?;
+    w.forget_authentications();
+    super::announce(&mut w, auth, &req.username, Change::GroupsChanged);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -8,9 +8,9 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: CreateUserRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    accounts::create_user(auth.scope(), &txn, &call.state.hasher, &req).await?;
-    txn.commit().await?;
-    super::announce(&call, auth, &req.username, Change::Created);
+    let mut w = call.state.write().await?;
+    accounts::create_user(auth.scope(), w.txn(), &call.state.hasher, &req).await?;
+    super::announce(&mut w, auth, &req.username, Change::Created);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -8,11 +8,12 @@ use crate::services::accounts;
 
 pub async fn run(call: Call, req: UsernameRequest) -> Result<Empty> {
     let auth = call.auth()?;
-    let (_turn, txn) = call.state.begin_write().await?;
-    let user_id = accounts::delete_user(auth.scope(), &txn, auth.user_id(), &req.username).await?;
-    txn.commit().await?;
-    call.state.forget_authentications();
-    call.state.events.sessions_revoked(user_id, None);
-    super::announce(&call, auth, &req.username, Change::Deleted);
+    let mut w = call.state.write().await?;
+    let user_id =
+        accounts::delete_user(auth.scope(), w.txn(), auth.user_id(), &req.username).await?;
+    w.forget_authentications();
+    w.sessions_revoked(user_id, None);
+    super::announce(&mut w, auth, &req.username, Change::Deleted);
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -108,15 +108,7 @@ pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<
             kind,
             tar::EntryType::XHeader | tar::EntryType::XGlobalHeader | tar::EntryType::GNULongName
         ) {
-            let body = small_member(&mut entry)?;
-            let path = match kind {
-                tar::EntryType::GNULongName => {
-                    Some(body.split(|b| *b == 0).next().unwrap_or(&[]).to_vec())
-                }
-                tar::EntryType::XHeader => pax_path(&body)?,
-                _ => None,
-            };
-            long_name = path.or(long_name);
+            long_name = extension_path(&mut entry, kind)?.or(long_name);
             continue;
         }
         let raw_name = long_name
@@ -156,28 +148,53 @@ pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<
             return Err(invalid());
         }
         let temp = staging.blob(&format!("legacy-{}.partial", blobs.len()));
-        let mut out = BufWriter::new(File::create(&temp).map_err(staging_err)?);
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut copied = 0u64;
-        loop {
-            let n = entry.read(&mut buf).map_err(from_io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(staging_err)?;
-            copied += n as u64;
-        }
-        out.flush().map_err(staging_err)?;
-        drop(out);
-        if copied != size {
-            return Err(fail(ErrorCode::BackupTruncated));
-        }
-        let sha = hex::encode(hasher.finalize());
+        let sha = stage_blob(&mut entry, &temp, size)?;
         std::fs::rename(&temp, staging.blob(&sha)).map_err(staging_err)?;
         blobs.insert(id.to_owned(), (sha, size));
     }
+    convert_manifests(staging, json, &blobs)
+}
+
+/// The path an extension header (PAX or GNU long name) gives the next member, if any.
+fn extension_path(entry: &mut impl Read, kind: tar::EntryType) -> Result<Option<Vec<u8>>> {
+    let body = small_member(entry)?;
+    Ok(match kind {
+        tar::EntryType::GNULongName => Some(body.split(|b| *b == 0).next().unwrap_or(&[]).to_vec()),
+        tar::EntryType::XHeader => pax_path(&body)?,
+        _ => None,
+    })
+}
+
+/// Copies a member of `size` bytes to `temp`, hashing it; its SHA-256.
+fn stage_blob(entry: &mut impl Read, temp: &std::path::Path, size: u64) -> Result<String> {
+    let mut out = BufWriter::new(File::create(temp).map_err(staging_err)?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = entry.read(&mut buf).map_err(from_io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(staging_err)?;
+        copied += n as u64;
+    }
+    out.flush().map_err(staging_err)?;
+    drop(out);
+    if copied != size {
+        return Err(fail(ErrorCode::BackupTruncated));
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reads the legacy JSON members, checks their counts against the metadata, and writes them
+/// as v1 manifests.
+fn convert_manifests(
+    staging: &Staging,
+    json: HashMap<&'static str, Vec<u8>>,
+    blobs: &HashMap<String, (String, u64)>,
+) -> Result<Converted> {
     let parse =
         |name: &str| -> Result<&[u8]> { json.get(name).map(Vec::as_slice).ok_or_else(invalid) };
     let meta: LegacyMetadata = serde_json::from_slice(parse("metadata")?).map_err(|_| invalid())?;
@@ -196,7 +213,7 @@ pub fn unpack(archive: impl Read, key: &LegacyKey, staging: &Staging) -> Result<
     {
         return Err(fail(ErrorCode::BackupManifestMismatch));
     }
-    convert(staging, folders, documents, files, &blobs)
+    convert(staging, folders, documents, files, blobs)
 }
 
 /// Largest extension header accepted.

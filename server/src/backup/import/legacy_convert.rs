@@ -93,9 +93,30 @@ pub(super) fn convert(
 ) -> Result<Converted> {
     let mut counts = Counts::default();
     let mut warnings = Vec::new();
-    // Files: a recorded sha256 must match the bytes (CFMS never checked it).
+    check_files(&files, blobs)?;
+    write_folders(staging, folders, &mut counts)?;
+    let used = write_documents(staging, documents, &files, blobs, &mut counts)?;
+    write_files(staging, &files, blobs, &used, &mut counts)?;
+    let unused = files.len() as u64 - counts.files;
+    if unused > 0 {
+        warnings.push(format!(
+            "{unused} file entries of the archive were not imported on their own (used by no revision, or the same bytes as another entry)"
+        ));
+    }
+    for name in [m::USERS, m::GROUPS, m::ACCESS_ENTRIES] {
+        finish(lines(staging, name)?)?;
+    }
+    warnings.push(
+        "legacy CFMS archive: its contents are not authenticated; users, groups and grants are not part of it"
+            .to_owned(),
+    );
+    Ok(Converted { counts, warnings })
+}
+
+/// Files: ids unique, and a recorded sha256 must match the bytes (CFMS never checked it).
+fn check_files(files: &[LegacyFile], blobs: &HashMap<String, (String, u64)>) -> Result<()> {
     let mut known: HashSet<&str> = HashSet::new();
-    for f in &files {
+    for f in files {
         check_id(&f.id)?;
         if !known.insert(&f.id) {
             return Err(invalid());
@@ -109,7 +130,11 @@ pub(super) fn convert(
             });
         }
     }
-    // Folders, parents before children (CFMS exported them in any order).
+    Ok(())
+}
+
+/// Folders, parents before children (CFMS exported them in any order).
+fn write_folders(staging: &Staging, folders: Vec<LegacyFolder>, counts: &mut Counts) -> Result<()> {
     let mut by_parent: BTreeMap<Option<String>, Vec<LegacyFolder>> = BTreeMap::new();
     let ids: HashSet<String> = folders.iter().map(|f| f.id.clone()).collect();
     if ids.len() != folders.len() {
@@ -150,16 +175,25 @@ pub(super) fn convert(
         // What is left hangs in a cycle of parents.
         return Err(fail(ErrorCode::ImportReferenceInvalid));
     }
-    finish(out)?;
-    // Documents, with revisions in time order, each the parent of the next.
-    // Files with equal bytes are one file: the first listed stands for the others.
+    finish(out)
+}
+
+/// Documents, with revisions in time order, each the parent of the next. Files with equal
+/// bytes are one file: the first listed stands for the others. Returns the files used.
+fn write_documents<'f>(
+    staging: &Staging,
+    documents: Vec<LegacyDocument>,
+    files: &'f [LegacyFile],
+    blobs: &'f HashMap<String, (String, u64)>,
+    counts: &mut Counts,
+) -> Result<HashSet<&'f str>> {
     let mut canonical: HashMap<&str, &str> = HashMap::new();
-    for f in &files {
+    for f in files {
         if let Some((sha, _)) = blobs.get(&f.id) {
             canonical.entry(sha.as_str()).or_insert(f.id.as_str());
         }
     }
-    let mut used: Vec<&str> = Vec::new();
+    let mut used = HashSet::new();
     let mut out = lines(staging, m::DOCUMENTS)?;
     for mut d in documents {
         check_id(&d.id)?;
@@ -185,7 +219,7 @@ pub(super) fn convert(
                     id: r.file_id.clone(),
                 });
             };
-            used.push(file_id);
+            used.insert(file_id);
             revisions.push(m::RevisionLine {
                 id: id.clone(),
                 file_id: file_id.to_owned(),
@@ -211,10 +245,19 @@ pub(super) fn convert(
         counts.documents += 1;
     }
     finish(out)?;
-    // Files that some revision uses; CFMS listed others too.
-    let used: HashSet<&str> = used.into_iter().collect();
+    Ok(used)
+}
+
+/// Files that some revision uses; CFMS listed others too.
+fn write_files(
+    staging: &Staging,
+    files: &[LegacyFile],
+    blobs: &HashMap<String, (String, u64)>,
+    used: &HashSet<&str>,
+    counts: &mut Counts,
+) -> Result<()> {
     let mut out = lines(staging, m::FILES)?;
-    for f in &files {
+    for f in files {
         let Some((sha, size)) = blobs.get(&f.id) else {
             continue;
         };
@@ -230,21 +273,7 @@ pub(super) fn convert(
         counts.files += 1;
         counts.bytes += size;
     }
-    finish(out)?;
-    let unused = files.len() as u64 - counts.files;
-    if unused > 0 {
-        warnings.push(format!(
-            "{unused} file entries of the archive were not imported on their own (used by no revision, or the same bytes as another entry)"
-        ));
-    }
-    for name in [m::USERS, m::GROUPS, m::ACCESS_ENTRIES] {
-        finish(lines(staging, name)?)?;
-    }
-    warnings.push(
-        "legacy CFMS archive: its contents are not authenticated; users, groups and grants are not part of it"
-            .to_owned(),
-    );
-    Ok(Converted { counts, warnings })
+    finish(out)
 }
 
 fn lines(staging: &Staging, name: &str) -> Result<BufWriter<File>> {

@@ -186,6 +186,46 @@ async fn pipeline(
     let options = Options::from(params);
     let scope = TenantScope::system(job.tenant_id);
     let cancelled = || fail(ErrorCode::JobStateConflict);
+    // One staging directory per run: a run that lost the job (its instance was taken for
+    // stopped) never writes into the next run's.
+    let staging = Staging::create(dir.join(format!("staging-{}", job.attempts)))?;
+    let (unpacked, plan, size) = unpack_and_plan(state, job, uploads, key, &staging, flag).await?;
+    if flag.load(Ordering::SeqCst) {
+        return Err(cancelled());
+    }
+    let plan = place(state, &scope, params, plan).await?;
+    let mut publisher = Publisher::new(state, scope, job.id, &staging);
+    if !options.dry_run {
+        publisher.put_missing(&plan).await?;
+    }
+    if flag.load(Ordering::SeqCst) {
+        return Err(cancelled());
+    }
+    let import = apply::Import {
+        scope,
+        claim: Claim::of(job),
+        plan: &plan,
+        source: &unpacked,
+        options,
+    };
+    let mut on_rows = rows_progress(state, job, size);
+    let result = apply::apply(&mut publisher, &import, &mut on_rows, flag).await?;
+    if options.dry_run && !jobs::complete(&scope, &state.db, &Claim::of(job), result).await? {
+        return Err(cancelled());
+    }
+    Ok(size)
+}
+
+/// Verifies and unpacks the uploaded archive into `staging` and reads its plan, off the
+/// reactor, reporting the bytes read; the archive's size.
+async fn unpack_and_plan(
+    state: &Arc<AppState>,
+    job: &job::Model,
+    uploads: &ImportUploads,
+    key: Unlocked,
+    staging: &Staging,
+    flag: &Arc<AtomicBool>,
+) -> Result<(unpack::Unpacked, plan::Plan, u64)> {
     let mut reporter = Reporter {
         state: Arc::clone(state),
         job: job.clone(),
@@ -196,67 +236,56 @@ async fn pipeline(
     // and unpacked, once as what they hold is imported.
     let total = size.saturating_mul(2);
     reporter.report(JobStep::Verifying, 0, 0, total, true).await;
-    // One staging directory per run: a run that lost the job (its instance was taken for
-    // stopped) never writes into the next run's.
-    let staging = Staging::create(dir.join(format!("staging-{}", job.attempts)))?;
     let rt = tokio::runtime::Handle::current();
-    let (unpacked, plan, reporter) = {
-        let staging = staging.clone();
-        let flag = Arc::clone(flag);
-        tokio::task::spawn_blocking(move || {
-            let mut reporter = reporter;
-            let mut on_read = |read: u64| {
-                let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
-                rt.block_on(reporter.report(
-                    JobStep::Verifying,
-                    percent,
-                    read.min(size),
-                    total,
-                    false,
-                ));
-            };
-            let unpacked = unpack::unpack(archive, &key, &staging, flag, &mut on_read)?;
-            drop(key);
-            let plan = plan::plan(&staging)?;
-            Ok::<_, Error>((unpacked, plan, reporter))
-        })
-        .await??
-    };
-    let mut reporter = reporter;
-    if flag.load(Ordering::SeqCst) {
-        return Err(cancelled());
-    }
-    // A partial import (`select`) keeps only what it names; a target folder or the selected
-    // items' own paths decide where the top level goes.
+    let (staging, flag) = (staging.clone(), Arc::clone(flag));
+    let (unpacked, plan, mut reporter) = tokio::task::spawn_blocking(move || {
+        let mut on_read = |read: u64| {
+            let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
+            let done = read.min(size);
+            rt.block_on(reporter.report(JobStep::Verifying, percent, done, total, false));
+        };
+        let unpacked = unpack::unpack(archive, &key, &staging, flag, &mut on_read)?;
+        drop(key);
+        let plan = plan::plan(&staging)?;
+        Ok::<_, Error>((unpacked, plan, reporter))
+    })
+    .await??;
+    reporter
+        .report(JobStep::Importing, 60, size, total, true)
+        .await;
+    Ok((unpacked, plan, size))
+}
+
+/// Where the plan's items go: a partial import (`select`) keeps only what it names, and a
+/// target folder or the selected items' own paths decide where the top level goes.
+async fn place(
+    state: &AppState,
+    scope: &TenantScope,
+    params: &ImportParams,
+    plan: plan::Plan,
+) -> Result<plan::Plan> {
     let plan = if params.select.is_empty() {
         plan
     } else {
         select::narrow(plan, &params.select, params.target_folder_id.is_none())?
     };
     let merge_paths = !params.select.is_empty();
-    let plan = select::destinations(
-        &scope,
-        &state.db,
-        plan,
-        params.target_folder_id,
-        merge_paths,
-    )
-    .await?;
-    reporter
-        .report(JobStep::Importing, 60, size, total, true)
-        .await;
-    let mut publisher = Publisher::new(state, scope, job.id, &staging);
-    if !options.dry_run {
-        publisher.put_missing(&plan).await?;
-    }
-    if flag.load(Ordering::SeqCst) {
-        return Err(cancelled());
-    }
+    let target = params.target_folder_id;
+    select::destinations(scope, &state.db, plan, target, merge_paths).await
+}
+
+/// The import's progress as rows are written: at most once a second, reported beside the
+/// import's transaction, never inside it; the second half of the job's measure.
+fn rows_progress(
+    state: &Arc<AppState>,
+    job: &job::Model,
+    size: u64,
+) -> impl FnMut(u64, u64) + use<> {
     let rt = tokio::runtime::Handle::current();
     let progress_state = Arc::clone(state);
     let job_row = job.clone();
     let mut last = Instant::now();
-    let mut on_rows = move |done: u64, total: u64| {
+    move |done: u64, total: u64| {
         if last.elapsed() < Duration::from_secs(1) {
             return;
         }
@@ -265,7 +294,6 @@ async fn pipeline(
         let bytes = size + size.saturating_mul(done) / total.max(1);
         let state = Arc::clone(&progress_state);
         let job_row = job_row.clone();
-        // Reported beside the import's transaction, never inside it.
         rt.spawn(async move {
             let mut r = Reporter {
                 state,
@@ -276,19 +304,7 @@ async fn pipeline(
             r.report(JobStep::Importing, percent, bytes.min(total), total, true)
                 .await;
         });
-    };
-    let import = apply::Import {
-        scope,
-        claim: Claim::of(job),
-        plan: &plan,
-        source: &unpacked,
-        options,
-    };
-    let result = apply::apply(&mut publisher, &import, &mut on_rows, flag).await?;
-    if options.dry_run && !jobs::complete(&scope, &state.db, &Claim::of(job), result).await? {
-        return Err(cancelled());
     }
-    Ok(size)
 }
 
 /// Puts an import's blobs into the store, listing each in the job's journal (in the

@@ -157,52 +157,88 @@ fn claim_name(
 
 /// Reads and checks the staged manifests.
 pub fn plan(staging: &Staging) -> Result<Plan> {
-    let mut plan = Plan::default();
-    // Files first: documents refer to them.
-    let mut file_ids: HashMap<String, usize> = HashMap::new();
-    let mut by_sha: HashMap<String, usize> = HashMap::new();
-    each_line(staging, m::FILES, |f: m::FileLine| {
-        if !m::is_sha256(&f.sha256) || file_ids.contains_key(&f.id) {
+    let mut p = Planner::default();
+    // Files first: documents refer to them; folders before documents, which they hold.
+    each_line(staging, m::FILES, |f| p.file(staging, f))?;
+    each_line(staging, m::FOLDERS, |f| p.folder(f))?;
+    each_line(staging, m::DOCUMENTS, |d| p.document(d))?;
+    each_line(staging, m::USERS, |u: m::UserLine| {
+        p.plan.users.insert(u.username);
+        p.groups.extend(u.groups);
+        Ok(())
+    })?;
+    each_line(staging, m::GROUPS, |g: m::GroupLine| {
+        p.groups.insert(g.name);
+        Ok(())
+    })?;
+    each_line(staging, m::ACCESS_ENTRIES, |e| p.entry(e))?;
+    p.plan.groups = p.groups;
+    Ok(p.plan)
+}
+
+/// A plan being read, with the indexes that check each line against the lines before it.
+#[derive(Default)]
+struct Planner {
+    plan: Plan,
+    file_ids: HashMap<String, usize>,
+    by_sha: HashMap<String, usize>,
+    /// Sibling names taken, by parent folder.
+    names: HashSet<(Option<usize>, String)>,
+    folder_ids: HashMap<String, usize>,
+    /// Each folder's depth (parents come first, so a parent's is known): an archive deeper
+    /// than the server's limit is refused before anything is written.
+    depths: Vec<u32>,
+    groups: BTreeSet<String>,
+    document_ids: HashMap<String, usize>,
+    revision_ids: HashSet<String>,
+    revisions_total: u64,
+}
+
+impl Planner {
+    fn file(&mut self, staging: &Staging, f: m::FileLine) -> Result<()> {
+        if !m::is_sha256(&f.sha256) || self.file_ids.contains_key(&f.id) {
             return Err(invalid());
         }
         if !staging.blob(&f.sha256).is_file() {
             return Err(dangling(&f.id));
         }
         // One line per content: an exporter never lists the same bytes twice.
-        if by_sha.contains_key(&f.sha256) {
+        if self.by_sha.contains_key(&f.sha256) {
             return Err(invalid());
         }
-        by_sha.insert(f.sha256.clone(), plan.files.len());
-        file_ids.insert(f.id.clone(), plan.files.len());
-        plan.files.push(FilePlan {
+        self.by_sha.insert(f.sha256.clone(), self.plan.files.len());
+        self.file_ids.insert(f.id.clone(), self.plan.files.len());
+        self.plan.files.push(FilePlan {
             old_ids: vec![f.id],
             sha256: f.sha256,
             size: f.size,
         });
         Ok(())
-    })?;
-    let mut names: HashSet<(Option<usize>, String)> = HashSet::new();
-    let mut folder_ids: HashMap<String, usize> = HashMap::new();
-    // Each folder's depth (parents come first, so a parent's is known): an archive deeper
-    // than the server's limit is refused before anything is written.
-    let mut depths: Vec<u32> = Vec::new();
-    let mut groups = BTreeSet::new();
-    each_line(staging, m::FOLDERS, |f: m::FolderLine| {
-        if folder_ids.contains_key(&f.id) {
+    }
+
+    /// The index of the folder the archive calls `id` (None: the top level).
+    fn folder_of(&self, id: &Option<String>) -> Result<Option<usize>> {
+        match id {
+            None => Ok(None),
+            Some(f) => Ok(Some(*self.folder_ids.get(f).ok_or_else(|| dangling(f))?)),
+        }
+    }
+
+    fn folder(&mut self, f: m::FolderLine) -> Result<()> {
+        if self.folder_ids.contains_key(&f.id) {
             return Err(invalid());
         }
-        let parent = match &f.parent_id {
-            None => None,
-            Some(p) => Some(*folder_ids.get(p).ok_or_else(|| dangling(p))?),
-        };
-        claim_name(&mut names, parent, &f.name)?;
-        let depth = parent.map_or(0, |p| depths[p]) + 1;
+        let parent = self.folder_of(&f.parent_id)?;
+        claim_name(&mut self.names, parent, &f.name)?;
+        let depth = parent.map_or(0, |p| self.depths[p]) + 1;
         if depth > depth::MAX_DEPTH {
             return Err(depth::exceeded());
         }
-        depths.push(depth);
-        folder_ids.insert(f.id.clone(), plan.folders.len());
-        plan.folders.push(FolderPlan {
+        self.depths.push(depth);
+        self.folder_ids
+            .insert(f.id.clone(), self.plan.folders.len());
+        let rules = rules(f.rules, &mut self.groups)?;
+        self.plan.folders.push(FolderPlan {
             old: f.id,
             id: Uuid::now_v7(),
             parent,
@@ -210,35 +246,60 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             inherit: f.inherit,
             created_at: f.created_at,
             last_modified: f.last_modified,
-            rules: rules(f.rules, &mut groups)?,
+            rules,
             dest: None,
             ancestor_only: false,
         });
         Ok(())
-    })?;
-    let mut document_ids: HashMap<String, usize> = HashMap::new();
-    let mut revision_ids: HashSet<String> = HashSet::new();
-    let mut revisions_total = 0u64;
-    each_line(staging, m::DOCUMENTS, |d: m::DocumentLine| {
-        if document_ids.contains_key(&d.id) {
+    }
+
+    fn document(&mut self, d: m::DocumentLine) -> Result<()> {
+        if self.document_ids.contains_key(&d.id) {
             return Err(invalid());
         }
-        let folder = match &d.folder_id {
+        let folder = self.folder_of(&d.folder_id)?;
+        claim_name(&mut self.names, folder, &d.title)?;
+        self.revisions_total += d.revisions.len() as u64;
+        if self.revisions_total > m::MAX_COUNT {
+            return Err(invalid());
+        }
+        let (revisions, mine) = self.revisions(d.revisions)?;
+        let current = match &d.current_revision_id {
             None => None,
-            Some(f) => Some(*folder_ids.get(f).ok_or_else(|| dangling(f))?),
+            Some(c) => Some(*mine.get(c).ok_or_else(|| dangling(c))?),
         };
-        claim_name(&mut names, folder, &d.title)?;
-        revisions_total += d.revisions.len() as u64;
-        if revisions_total > m::MAX_COUNT {
-            return Err(invalid());
-        }
+        self.document_ids
+            .insert(d.id.clone(), self.plan.documents.len());
+        let rules = rules(d.rules, &mut self.groups)?;
+        self.plan.documents.push(DocumentPlan {
+            old: d.id,
+            id: Uuid::now_v7(),
+            folder,
+            title: d.title,
+            inherit: d.inherit,
+            created_at: d.created_at,
+            last_modified: d.last_modified,
+            current,
+            rules,
+            revisions,
+            dest: None,
+        });
+        Ok(())
+    }
+
+    /// A document's revisions, each with its new id (and the map from the archive's ids).
+    fn revisions(
+        &mut self,
+        lines: Vec<m::RevisionLine>,
+    ) -> Result<(Vec<RevisionPlan>, HashMap<String, Uuid>)> {
         let mut mine: HashMap<String, Uuid> = HashMap::new();
-        let mut revisions = Vec::with_capacity(d.revisions.len());
-        for r in d.revisions {
-            if !revision_ids.insert(r.id.clone()) {
+        let mut revisions = Vec::with_capacity(lines.len());
+        for r in lines {
+            if !self.revision_ids.insert(r.id.clone()) {
                 return Err(invalid());
             }
-            let file = *file_ids
+            let file = *self
+                .file_ids
                 .get(&r.file_id)
                 .ok_or_else(|| dangling(&r.file_id))?;
             let parent = match &r.parent_revision_id {
@@ -255,47 +316,18 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
                 created_at: r.created_at,
             });
         }
-        let current = match &d.current_revision_id {
-            None => None,
-            Some(c) => Some(*mine.get(c).ok_or_else(|| dangling(c))?),
+        Ok((revisions, mine))
+    }
+
+    fn entry(&mut self, e: m::AccessEntryLine) -> Result<()> {
+        let index = |ids: &HashMap<String, usize>| {
+            ids.get(&e.target_id)
+                .copied()
+                .ok_or_else(|| dangling(&e.target_id))
         };
-        document_ids.insert(d.id.clone(), plan.documents.len());
-        plan.documents.push(DocumentPlan {
-            old: d.id,
-            id: Uuid::now_v7(),
-            folder,
-            title: d.title,
-            inherit: d.inherit,
-            created_at: d.created_at,
-            last_modified: d.last_modified,
-            current,
-            rules: rules(d.rules, &mut groups)?,
-            revisions,
-            dest: None,
-        });
-        Ok(())
-    })?;
-    each_line(staging, m::USERS, |u: m::UserLine| {
-        plan.users.insert(u.username);
-        groups.extend(u.groups);
-        Ok(())
-    })?;
-    each_line(staging, m::GROUPS, |g: m::GroupLine| {
-        groups.insert(g.name);
-        Ok(())
-    })?;
-    each_line(staging, m::ACCESS_ENTRIES, |e: m::AccessEntryLine| {
         let target = match e.target_type.as_str() {
-            "directory" => Target::Folder(
-                *folder_ids
-                    .get(&e.target_id)
-                    .ok_or_else(|| dangling(&e.target_id))?,
-            ),
-            "document" => Target::Document(
-                *document_ids
-                    .get(&e.target_id)
-                    .ok_or_else(|| dangling(&e.target_id))?,
-            ),
+            "directory" => Target::Folder(index(&self.folder_ids)?),
+            "document" => Target::Document(index(&self.document_ids)?),
             _ => return Err(invalid()),
         };
         let group = match e.entity_type.as_str() {
@@ -307,11 +339,11 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             return Err(invalid());
         }
         if group {
-            groups.insert(e.entity.clone());
+            self.groups.insert(e.entity.clone());
         } else {
-            plan.users.insert(e.entity.clone());
+            self.plan.users.insert(e.entity.clone());
         }
-        plan.entries.push(EntryPlan {
+        self.plan.entries.push(EntryPlan {
             group,
             entity: e.entity,
             target,
@@ -320,7 +352,5 @@ pub fn plan(staging: &Staging) -> Result<Plan> {
             end_time: e.end_time,
         });
         Ok(())
-    })?;
-    plan.groups = groups;
-    Ok(plan)
+    }
 }

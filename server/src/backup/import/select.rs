@@ -186,27 +186,55 @@ pub async fn destinations(
     target: Option<Uuid>,
     merge_paths: bool,
 ) -> Result<Plan> {
-    let mut plan = plan;
     if let Some(target) = target {
-        if folders::find(scope, db, target).await?.is_none() {
-            return Err(fail(ErrorCode::FolderNotFound));
-        }
-        let room = depth::MAX_DEPTH.saturating_sub(depth::of(scope, db, Some(target)).await?);
-        if plan_height(&plan) > room {
-            return Err(depth::exceeded());
-        }
-        for f in plan.folders.iter_mut().filter(|f| f.parent.is_none()) {
-            f.dest = Some(target);
-        }
-        for d in plan.documents.iter_mut().filter(|d| d.folder.is_none()) {
-            d.dest = Some(target);
-        }
-        return Ok(plan);
+        return into_target(scope, db, plan, target).await;
     }
     if !merge_paths {
         return Ok(plan);
     }
-    // The tenant's folder at each plan folder's path, parents first, while they match.
+    let existing = existing_paths(scope, db, &plan).await?;
+    let plan = merge(plan, &existing);
+    // Each merged destination's depth leaves less room below it.
+    let mut deepest = 0u32;
+    for f in plan.folders.iter().filter(|f| f.parent.is_none()) {
+        let base = depth::of(scope, db, f.dest).await?;
+        deepest = deepest.max(base);
+    }
+    if plan_height(&plan) + deepest > depth::MAX_DEPTH {
+        return Err(depth::exceeded());
+    }
+    Ok(plan)
+}
+
+/// The plan's top level goes into folder `target`, if it has room for the plan's depth.
+async fn into_target(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    mut plan: Plan,
+    target: Uuid,
+) -> Result<Plan> {
+    if folders::find(scope, db, target).await?.is_none() {
+        return Err(fail(ErrorCode::FolderNotFound));
+    }
+    let room = depth::MAX_DEPTH.saturating_sub(depth::of(scope, db, Some(target)).await?);
+    if plan_height(&plan) > room {
+        return Err(depth::exceeded());
+    }
+    for f in plan.folders.iter_mut().filter(|f| f.parent.is_none()) {
+        f.dest = Some(target);
+    }
+    for d in plan.documents.iter_mut().filter(|d| d.folder.is_none()) {
+        d.dest = Some(target);
+    }
+    Ok(plan)
+}
+
+/// The tenant's folder at each plan folder's path, parents first, while they match.
+async fn existing_paths(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    plan: &Plan,
+) -> Result<Vec<Option<Uuid>>> {
     let mut existing: Vec<Option<Uuid>> = vec![None; plan.folders.len()];
     for i in 0..plan.folders.len() {
         let parent = match plan.folders[i].parent {
@@ -219,15 +247,20 @@ pub async fn destinations(
         let named = folders::named(scope, db, parent, &plan.folders[i].name).await?;
         existing[i] = named.first().map(|f| f.id);
     }
-    // Only folders the archive keeps as ancestors are merged: a selected folder itself is
-    // restored (its name's conflict policy applies), never merged into one of the same name.
+    Ok(existing)
+}
+
+/// Merges the plan's folders that the tenant has at the same path (`existing`) into the
+/// tenant's: they leave the plan, and what was below them becomes top-level with its
+/// destination. Only folders the archive keeps as ancestors are merged: a selected folder
+/// itself is restored (its name's conflict policy applies), never merged into one of the
+/// same name.
+fn merge(mut plan: Plan, existing: &[Option<Uuid>]) -> Plan {
     let merged: Vec<bool> = existing
         .iter()
         .enumerate()
         .map(|(i, e)| e.is_some() && plan.folders[i].ancestor_only)
         .collect();
-    // Merged folders leave the plan; what was below them becomes top-level with its
-    // destination.
     let mut index: HashMap<usize, usize> = HashMap::new();
     let mut folders = Vec::new();
     let old_folders = std::mem::take(&mut plan.folders);
@@ -268,16 +301,7 @@ pub async fn destinations(
     plan.entries
         .retain(|e| !matches!(e.target, Target::Folder(usize::MAX)));
     plan.folders = folders;
-    // Each merged destination's depth leaves less room below it.
-    let mut deepest = 0u32;
-    for f in plan.folders.iter().filter(|f| f.parent.is_none()) {
-        let base = depth::of(scope, db, f.dest).await?;
-        deepest = deepest.max(base);
-    }
-    if plan_height(&plan) + deepest > depth::MAX_DEPTH {
-        return Err(depth::exceeded());
-    }
-    Ok(plan)
+    plan
 }
 
 /// How many levels the plan's folders span.

@@ -189,18 +189,7 @@ fn layout(index: &Index, root: &str, all_revisions: bool, summary: Value) -> Res
         .filter_map(|f| names.get(f.id.as_str()).map(|n| (f, n)))
         .filter(|(_, n)| n.len() > skip && n[..skip] == wanted[..])
         .collect();
-    // The folder the extraction starts from (`None`: the top level).
-    let root_id = match skip {
-        0 => None,
-        _ => Some(
-            index
-                .folders
-                .iter()
-                .find(|f| names.get(f.id.as_str()) == Some(&wanted))
-                .map(|f| f.id.clone())
-                .ok_or_else(|| fail(ErrorCode::FolderNotFound))?,
-        ),
-    };
+    let root_id = root_of(index, &names, &wanted)?;
     // Parents before children; siblings in a stable order.
     folders.sort_by(|(a, an), (b, bn)| (an.len(), an, &a.id).cmp(&(bn.len(), bn, &b.id)));
     let mut taken = Names::default();
@@ -237,37 +226,13 @@ fn layout(index: &Index, root: &str, all_revisions: bool, summary: Value) -> Res
             .as_ref()
             .and_then(|f| dirs.get(f).cloned())
             .unwrap_or_default();
-        let name = escape(&doc.title);
-        let mut revisions: Vec<&m::RevisionLine> = doc.revisions.iter().collect();
-        revisions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let mut described_revisions = Vec::new();
-        for (k, rev) in revisions.iter().enumerate() {
-            let file = index.files.get(&rev.file_id).ok_or_else(invalid)?;
-            let current = doc.current_revision_id.as_deref() == Some(rev.id.as_str());
-            let path = if current {
-                Some(taken.take(&dir, name.clone()))
-            } else if all_revisions {
-                Some(taken.take(&dir, format!("{name}.rev{}", k + 1)))
-            } else {
-                None
-            };
-            if let Some(path) = &path {
-                blobs
-                    .entry(file.sha256.clone())
-                    .or_default()
-                    .push(path.clone());
-            }
-            described_revisions.push(json!({
-                "id": rev.id, "current": current, "file": path, "sha256": file.sha256,
-                "size": file.size, "created_at": rev.created_at,
-                "parent_revision_id": rev.parent_revision_id,
-            }));
-        }
-        described_documents.push(json!({
-            "id": doc.id, "title": doc.title, "folder_id": doc.folder_id, "inherit": doc.inherit,
-            "rules": doc.rules, "created_at": doc.created_at, "last_modified": doc.last_modified,
-            "current_revision_id": doc.current_revision_id, "revisions": described_revisions,
-        }));
+        let placed = Placing {
+            index,
+            taken: &mut taken,
+            blobs: &mut blobs,
+            all_revisions,
+        };
+        described_documents.push(placed.document(doc, &dir)?);
     }
     let mut description = json!({
         "archive": summary,
@@ -283,6 +248,70 @@ fn layout(index: &Index, root: &str, all_revisions: bool, summary: Value) -> Res
         blobs,
         description,
     })
+}
+
+/// The folder an extraction starts from, by its path's names (`None`: the top level).
+fn root_of(
+    index: &Index,
+    names: &HashMap<&str, Vec<&str>>,
+    wanted: &Vec<&str>,
+) -> Result<Option<String>> {
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    index
+        .folders
+        .iter()
+        .find(|f| names.get(f.id.as_str()) == Some(wanted))
+        .map(|f| Some(f.id.clone()))
+        .ok_or_else(|| fail(ErrorCode::FolderNotFound))
+}
+
+/// Where a document's revisions go, as [`layout`] places them.
+struct Placing<'a> {
+    index: &'a Index,
+    taken: &'a mut Names,
+    /// Each blob's files.
+    blobs: &'a mut HashMap<String, Vec<PathBuf>>,
+    all_revisions: bool,
+}
+
+impl Placing<'_> {
+    /// Places `doc`'s revisions in `dir` (the current one under the escaped title, with
+    /// `all_revisions` the others as `<title>.rev<k>`); the document's description.
+    fn document(self, doc: &DocumentLine, dir: &Path) -> Result<Value> {
+        let name = escape(&doc.title);
+        let mut revisions: Vec<&m::RevisionLine> = doc.revisions.iter().collect();
+        revisions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let mut described_revisions = Vec::new();
+        for (k, rev) in revisions.iter().enumerate() {
+            let file = self.index.files.get(&rev.file_id).ok_or_else(invalid)?;
+            let current = doc.current_revision_id.as_deref() == Some(rev.id.as_str());
+            let path = if current {
+                Some(self.taken.take(dir, name.clone()))
+            } else if self.all_revisions {
+                Some(self.taken.take(dir, format!("{name}.rev{}", k + 1)))
+            } else {
+                None
+            };
+            if let Some(path) = &path {
+                self.blobs
+                    .entry(file.sha256.clone())
+                    .or_default()
+                    .push(path.clone());
+            }
+            described_revisions.push(json!({
+                "id": rev.id, "current": current, "file": path, "sha256": file.sha256,
+                "size": file.size, "created_at": rev.created_at,
+                "parent_revision_id": rev.parent_revision_id,
+            }));
+        }
+        Ok(json!({
+            "id": doc.id, "title": doc.title, "folder_id": doc.folder_id, "inherit": doc.inherit,
+            "rules": doc.rules, "created_at": doc.created_at, "last_modified": doc.last_modified,
+            "current_revision_id": doc.current_revision_id, "revisions": described_revisions,
+        }))
+    }
 }
 
 fn summary_json(summary: &Summary) -> Value {

@@ -105,6 +105,90 @@ fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
     })
 }
 
+/// What the connection loop does after a message.
+enum Next {
+    Go,
+    /// Close (with the reason, if any).
+    Stop(Option<CloseReason>),
+}
+
+/// What a connection's incoming messages are handled with.
+struct Incoming<'a> {
+    state: &'a Arc<AppState>,
+    conn: &'a Arc<ConnectionCtx>,
+    in_flight: &'a Arc<Semaphore>,
+    tripped: &'a Tripped,
+}
+
+impl Incoming<'_> {
+    /// Handles one incoming message (None: the stream ended): a request is dispatched on a
+    /// task of its own, under the in-flight limit; a transfer in progress takes the frames.
+    async fn message(
+        &self,
+        message: Option<Result<AggregatedMessage, ProtocolError>>,
+        session: &mut Session,
+    ) -> Next {
+        let conn = self.conn;
+        match message {
+            None => Next::Stop(None),
+            Some(Err(_)) if self.tripped.is_set() => {
+                Next::Stop(close(CloseCode::Size, "message too large"))
+            }
+            Some(Err(ProtocolError::Overflow)) => {
+                Next::Stop(close(CloseCode::Size, "message too large"))
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "protocol error");
+                Next::Stop(close(CloseCode::Protocol, "protocol error"))
+            }
+            // A transfer in progress owns the connection's messages until it ends.
+            Some(Ok(AggregatedMessage::Text(text))) if let Some(sink) = conn.frame_sink() => {
+                let _ = sink.send(Frame::Text(text.to_string())).await;
+                Next::Go
+            }
+            Some(Ok(AggregatedMessage::Binary(bytes))) if let Some(sink) = conn.frame_sink() => {
+                let _ = sink.send(Frame::Binary(bytes)).await;
+                Next::Go
+            }
+            Some(Ok(AggregatedMessage::Text(text))) => {
+                let Ok(permit) = Arc::clone(self.in_flight).try_acquire_owned() else {
+                    return Next::Go;
+                };
+                let (state, conn) = (Arc::clone(self.state), Arc::clone(conn));
+                tokio::spawn(
+                    async move {
+                        let reply = dispatch(state, Arc::clone(&conn), &text).await;
+                        if let Ok(json) = serde_json::to_string(&reply) {
+                            let _ = conn.outgoing.send(Outgoing::Text(json)).await;
+                        }
+                        drop(permit);
+                    }
+                    .in_current_span(),
+                );
+                Next::Go
+            }
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                let why = "Binary messages are accepted only during a file upload";
+                let reply = error_reply(&fail(ErrorCode::NotAnObject), Some(why.into()), None);
+                let Ok(json) = serde_json::to_string(&reply) else {
+                    return Next::Go;
+                };
+                match session.text(json).await {
+                    Ok(()) => Next::Go,
+                    Err(_) => Next::Stop(None),
+                }
+            }
+            Some(Ok(AggregatedMessage::Ping(bytes))) => match session.pong(&bytes).await {
+                Ok(()) => Next::Go,
+                Err(_) => Next::Stop(None),
+            },
+            Some(Ok(AggregatedMessage::Pong(_))) => Next::Go,
+            // actix-ws does not answer a Close itself: echo it, or the client waits.
+            Some(Ok(AggregatedMessage::Close(reason))) => Next::Stop(reason),
+        }
+    }
+}
+
 async fn run(state: Arc<AppState>, wire: Wire, id: u64, remote: Option<String>) {
     tracing::debug!("connected");
     let config = &state.config;
@@ -135,44 +219,9 @@ async fn run(state: Arc<AppState>, wire: Wire, id: u64, remote: Option<String>) 
                 if matches!(message, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) {
                     last_request = Instant::now();
                 }
-                match message {
-                    None => break None,
-                    Some(Err(_)) if tripped.is_set() => break close(CloseCode::Size, "message too large"),
-                    Some(Err(ProtocolError::Overflow)) => break close(CloseCode::Size, "message too large"),
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "protocol error");
-                        break close(CloseCode::Protocol, "protocol error");
-                    }
-                    // A transfer in progress owns the connection's messages until it ends.
-                    Some(Ok(AggregatedMessage::Text(text))) if let Some(sink) = conn.frame_sink() => {
-                        let _ = sink.send(Frame::Text(text.to_string())).await;
-                    }
-                    Some(Ok(AggregatedMessage::Binary(bytes))) if let Some(sink) = conn.frame_sink() => {
-                        let _ = sink.send(Frame::Binary(bytes)).await;
-                    }
-                    Some(Ok(AggregatedMessage::Text(text))) => {
-                        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else { continue };
-                        let (state, conn) = (Arc::clone(&state), Arc::clone(&conn));
-                        tokio::spawn(async move {
-                            let reply = dispatch(state, Arc::clone(&conn), &text).await;
-                            if let Ok(json) = serde_json::to_string(&reply) {
-                                let _ = conn.outgoing.send(Outgoing::Text(json)).await;
-                            }
-                            drop(permit);
-                        }.in_current_span());
-                    }
-                    Some(Ok(AggregatedMessage::Binary(_))) => {
-                        let reply = error_reply(&fail(ErrorCode::NotAnObject),
-                            Some("Binary messages are accepted only during a file upload".into()), None);
-                        if let Ok(json) = serde_json::to_string(&reply)
-                            && session.text(json).await.is_err() { break None; }
-                    }
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() { break None; }
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    // actix-ws does not answer a Close itself: echo it, or the client waits.
-                    Some(Ok(AggregatedMessage::Close(reason))) => break reason,
+                let on = Incoming { state: &state, conn: &conn, in_flight: &in_flight, tripped: &tripped };
+                if let Next::Stop(reason) = on.message(message, &mut session).await {
+                    break reason;
                 }
             }
             Some(out) = out_rx.recv() => match out {
