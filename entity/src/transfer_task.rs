@@ -8,23 +8,20 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub user_id: Uuid,
-    /// `upload` or `download`.
-    pub mode: String,
-    /// `document` (first content of a new document), `revision` or `download`.
-    pub purpose: String,
+    pub mode: TaskMode,
+    pub purpose: TaskPurpose,
     pub document_id: Option<Uuid>,
     /// The file a download serves.
     pub file_id: Option<Uuid>,
-    /// `pending`, `completed` or `expired`.
-    pub status: String,
+    pub status: TaskStatus,
     pub declared_size: Option<i64>,
     pub declared_sha256: Option<String>,
     pub bytes_received: i64,
     pub created_at: i64,
     pub expires_at: i64,
-    /// For backup downloads: the backup, and which part (`archive` or `key`).
+    /// For backup downloads: the backup, and which part.
     pub backup_id: Option<Uuid>,
-    pub backup_part: Option<String>,
+    pub backup_part: Option<BackupPart>,
     /// For backup-import uploads: the import job.
     pub job_id: Option<Uuid>,
     /// For a completed document upload: the revision it published.
@@ -35,3 +32,46 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Which way a task's bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum TaskMode {
+    Upload,
+    Download,
+}
+
+/// What a task is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum TaskPurpose {
+    /// The first content of a new document.
+    Document,
+    /// A new revision of a document.
+    Revision,
+    /// A download of one file.
+    Download,
+    /// A download of a backup's archive or key.
+    Backup,
+    /// An import's archive.
+    ImportArchive,
+    /// An import's key file.
+    ImportKey,
+}
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Completed,
+    Expired,
+}
+
+/// Which part of a backup a download task serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum BackupPart {
+    Archive,
+    Key,
+}

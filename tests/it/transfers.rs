@@ -627,7 +627,7 @@ async fn part_files_no_upload_can_resume_are_swept() {
             .unwrap()
             .unwrap();
     let mut row = row.into_active_model();
-    row.status = Set("expired".into());
+    row.status = Set(entity::transfer_task::TaskStatus::Expired);
     row.update(&server.state().db).await.unwrap();
     // Once the server has let go of the vanished upload (an upload still in progress keeps
     // its part whatever its task says).

@@ -65,14 +65,18 @@ pub async fn open_task(
     auth: &AuthContext,
     db: &impl ConnectionTrait,
     raw_id: &str,
-    mode: &str,
+    mode: tasks::TaskMode,
 ) -> Result<transfer_task::Model> {
     let id = parse_id(raw_id, ErrorCode::TaskNotFound)?;
     let task = tasks::find_for(auth.scope(), db, id, auth.user_id())
         .await?
         .ok_or_else(|| fail(ErrorCode::TaskNotFound))?;
-    let replacing = mode == tasks::UPLOAD && tasks::replaceable(&task);
-    if task.mode != mode || (mode == tasks::UPLOAD && task.status != tasks::PENDING && !replacing) {
+    let replacing = mode == tasks::TaskMode::Upload && tasks::replaceable(&task);
+    if task.mode != mode
+        || (mode == tasks::TaskMode::Upload
+            && task.status != tasks::TaskStatus::Pending
+            && !replacing)
+    {
         return Err(fail(ErrorCode::TaskNotUsable));
     }
     // An import's upload is replaced only while its job waits for it.
@@ -126,12 +130,12 @@ async fn source(
     task: &transfer_task::Model,
 ) -> Result<(u64, String, String)> {
     let gone = || fail(ErrorCode::TaskNotFound);
-    if let (Some(backup_id), Some(part)) = (task.backup_id, task.backup_part.as_deref()) {
+    if let (Some(backup_id), Some(part)) = (task.backup_id, task.backup_part) {
         let backup = crate::storage::backups::find(auth.scope(), &state.db, backup_id)
             .await?
             .ok_or_else(gone)?;
         let tenant = auth.scope().tenant_id();
-        if part == tasks::PART_KEY {
+        if part == tasks::BackupPart::Key {
             let key = crate::layout::key_object(tenant, backup_id);
             let limit = crate::layout::KEY_FILE_LIMIT;
             let bytes = crate::storage::blobs::read_small(&*state.blobs, &key, limit)
@@ -159,7 +163,7 @@ pub async fn begin_download(
     offset: u64,
     end: Option<u64>,
 ) -> Result<Download> {
-    let task = open_task(auth, &state.db, raw_id, tasks::DOWNLOAD).await?;
+    let task = open_task(auth, &state.db, raw_id, tasks::TaskMode::Download).await?;
     let (size, sha256, source) = source(state, auth, &task).await?;
     let end = end.unwrap_or(size).min(size);
     if offset > end {
@@ -244,7 +248,7 @@ pub async fn sweep_parts(state: &AppState) -> Result<usize> {
             continue;
         }
         let resumable = match tasks::find_any(&state.db, id).await? {
-            Some(task) if task.status == tasks::PENDING => true,
+            Some(task) if task.status == tasks::TaskStatus::Pending => true,
             Some(task) if tasks::replaceable(&task) => match task.job_id {
                 Some(job) => jobs::find(&TenantScope::system(task.tenant_id), &state.db, job)
                     .await?

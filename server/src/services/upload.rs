@@ -43,7 +43,7 @@ pub async fn begin_upload(
     header: &UploadHeader,
 ) -> Result<Upload> {
     // A key file is a few hundred bytes; refuse anything that cannot be one.
-    let limit = if task.purpose == tasks::PURPOSE_IMPORT_KEY {
+    let limit = if task.purpose == tasks::TaskPurpose::ImportKey {
         layout::KEY_FILE_LIMIT
     } else {
         state.config.max_upload_bytes
@@ -245,10 +245,10 @@ pub async fn completed_with(
     let Some(task) = tasks::find_for(scope, &state.db, id, auth.user_id()).await? else {
         return Ok(None);
     };
-    let same = task.mode == tasks::UPLOAD
-        && task.status == tasks::COMPLETED
+    let same = task.mode == tasks::TaskMode::Upload
+        && task.status == tasks::TaskStatus::Completed
         && now_ms() <= task.expires_at
-        && [tasks::PURPOSE_DOCUMENT, tasks::PURPOSE_REVISION].contains(&task.purpose.as_str())
+        && [tasks::TaskPurpose::Document, tasks::TaskPurpose::Revision].contains(&task.purpose)
         && task.declared_size == i64::try_from(size).ok()
         && task.declared_sha256.as_deref() == Some(sha256.as_str());
     let (true, Some(document_id), Some(revision_id)) = (same, task.document_id, task.revision_id)
@@ -282,7 +282,7 @@ async fn stage_import(
     if job.is_none_or(|j| jobs::state_of(&j) != jobs::JobState::Pending) {
         return Err(fail(ErrorCode::TaskNotUsable));
     }
-    let key = upload.task.purpose == tasks::PURPOSE_IMPORT_KEY;
+    let key = upload.task.purpose == tasks::TaskPurpose::ImportKey;
     let object = layout::import_upload(job_id, upload.task.id, sha256, key);
     state.blobs.put_file(&object, &upload.path).await?;
     state.blobs.sync().await?;

@@ -9,31 +9,16 @@ use crate::error::Result;
 use crate::storage::TenantScope;
 use crate::time::now_ms;
 
-pub const UPLOAD: &str = "upload";
-pub const DOWNLOAD: &str = "download";
-/// Purposes: the first content of a new document, a new revision, or a download.
-pub const PURPOSE_DOCUMENT: &str = "document";
-pub const PURPOSE_REVISION: &str = "revision";
-pub const PURPOSE_DOWNLOAD: &str = "download";
-pub const PENDING: &str = "pending";
-pub const COMPLETED: &str = "completed";
-
-pub const PURPOSE_BACKUP: &str = "backup";
-/// Purposes of the two uploads of a backup import.
-pub const PURPOSE_IMPORT_ARCHIVE: &str = "import_archive";
-pub const PURPOSE_IMPORT_KEY: &str = "import_key";
-/// The two parts of a backup a download task can serve.
-pub const PART_ARCHIVE: &str = "archive";
-pub const PART_KEY: &str = "key";
+pub use entity::transfer_task::{BackupPart, TaskMode, TaskPurpose, TaskStatus};
 
 /// What a new task is for.
 pub struct NewTask {
     pub user_id: Uuid,
-    pub mode: &'static str,
-    pub purpose: &'static str,
+    pub mode: TaskMode,
+    pub purpose: TaskPurpose,
     pub document_id: Option<Uuid>,
     pub file_id: Option<Uuid>,
-    pub backup: Option<(Uuid, &'static str)>,
+    pub backup: Option<(Uuid, BackupPart)>,
     /// For import uploads: the import job.
     pub job_id: Option<Uuid>,
     pub ttl_ms: i64,
@@ -41,10 +26,10 @@ pub struct NewTask {
 
 impl NewTask {
     /// An upload of a document's content (`purpose`: first content or a new revision).
-    pub fn upload(user_id: Uuid, purpose: &'static str, document_id: Uuid) -> Self {
+    pub fn upload(user_id: Uuid, purpose: TaskPurpose, document_id: Uuid) -> Self {
         Self {
             user_id,
-            mode: UPLOAD,
+            mode: TaskMode::Upload,
             purpose,
             document_id: Some(document_id),
             file_id: None,
@@ -59,8 +44,8 @@ impl NewTask {
         let (document_id, file_id) = (Some(document_id), Some(file_id));
         Self {
             user_id,
-            mode: DOWNLOAD,
-            purpose: PURPOSE_DOWNLOAD,
+            mode: TaskMode::Download,
+            purpose: TaskPurpose::Download,
             document_id,
             file_id,
             backup: None,
@@ -69,12 +54,12 @@ impl NewTask {
         }
     }
 
-    /// An upload of an import's archive or key (`purpose`: `PURPOSE_IMPORT_*`).
-    pub fn import(user_id: Uuid, job_id: Uuid, purpose: &'static str) -> Self {
+    /// An upload of an import's archive or key (`purpose`: `ImportArchive` or `ImportKey`).
+    pub fn import(user_id: Uuid, job_id: Uuid, purpose: TaskPurpose) -> Self {
         let job_id = Some(job_id);
         Self {
             user_id,
-            mode: UPLOAD,
+            mode: TaskMode::Upload,
             purpose,
             document_id: None,
             file_id: None,
@@ -85,12 +70,12 @@ impl NewTask {
     }
 
     /// A download of a backup's archive or key.
-    pub fn backup(user_id: Uuid, backup_id: Uuid, part: &'static str) -> Self {
+    pub fn backup(user_id: Uuid, backup_id: Uuid, part: BackupPart) -> Self {
         let backup = Some((backup_id, part));
         Self {
             user_id,
-            mode: DOWNLOAD,
-            purpose: PURPOSE_BACKUP,
+            mode: TaskMode::Download,
+            purpose: TaskPurpose::Backup,
             document_id: None,
             file_id: None,
             backup,
@@ -110,18 +95,18 @@ pub async fn insert(
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
         user_id: Set(new.user_id),
-        mode: Set(new.mode.to_owned()),
-        purpose: Set(new.purpose.to_owned()),
+        mode: Set(new.mode),
+        purpose: Set(new.purpose),
         document_id: Set(new.document_id),
         file_id: Set(new.file_id),
-        status: Set(PENDING.to_owned()),
+        status: Set(TaskStatus::Pending),
         declared_size: Set(None),
         declared_sha256: Set(None),
         bytes_received: Set(0),
         created_at: Set(now),
         expires_at: Set(now + new.ttl_ms),
         backup_id: Set(new.backup.map(|(id, _)| id)),
-        backup_part: Set(new.backup.map(|(_, part)| part.to_owned())),
+        backup_part: Set(new.backup.map(|(_, part)| part)),
         job_id: Set(new.job_id),
         revision_id: Set(None),
     };
@@ -178,8 +163,8 @@ pub async fn backups_in_download(
     }
     let rows = transfer_task::Entity::find()
         .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
-        .filter(transfer_task::Column::Mode.eq(DOWNLOAD))
-        .filter(transfer_task::Column::Status.eq(PENDING))
+        .filter(transfer_task::Column::Mode.eq(TaskMode::Download))
+        .filter(transfer_task::Column::Status.eq(TaskStatus::Pending))
         .filter(transfer_task::Column::ExpiresAt.gt(now))
         .filter(transfer_task::Column::BackupId.is_in(ids.iter().copied()))
         .all(db)
@@ -190,8 +175,8 @@ pub async fn backups_in_download(
 /// Whether a completed upload task may be uploaded again: an import's archive or key, whose
 /// bytes a new upload replaces while the job is pending (a wrong key file, say).
 pub fn replaceable(task: &transfer_task::Model) -> bool {
-    task.status == COMPLETED
-        && (task.purpose == PURPOSE_IMPORT_ARCHIVE || task.purpose == PURPOSE_IMPORT_KEY)
+    task.status == TaskStatus::Completed
+        && (task.purpose == TaskPurpose::ImportArchive || task.purpose == TaskPurpose::ImportKey)
 }
 
 /// Marks a pending task (or a [`replaceable`] one) completed with its final size and hash;
@@ -204,7 +189,7 @@ pub async fn complete(
     sha256: &str,
 ) -> Result<bool> {
     let res = transfer_task::Entity::update_many()
-        .col_expr(transfer_task::Column::Status, COMPLETED.into())
+        .col_expr(transfer_task::Column::Status, TaskStatus::Completed.into())
         .col_expr(transfer_task::Column::BytesReceived, (size as i64).into())
         .col_expr(
             transfer_task::Column::DeclaredSize,
@@ -218,13 +203,13 @@ pub async fn complete(
         .filter(transfer_task::Column::Id.eq(id))
         .filter(
             Condition::any()
-                .add(transfer_task::Column::Status.eq(PENDING))
+                .add(transfer_task::Column::Status.eq(TaskStatus::Pending))
                 .add(
                     Condition::all()
-                        .add(transfer_task::Column::Status.eq(COMPLETED))
+                        .add(transfer_task::Column::Status.eq(TaskStatus::Completed))
                         .add(
                             transfer_task::Column::Purpose
-                                .is_in([PURPOSE_IMPORT_ARCHIVE, PURPOSE_IMPORT_KEY]),
+                                .is_in([TaskPurpose::ImportArchive, TaskPurpose::ImportKey]),
                         ),
                 ),
         )
@@ -239,7 +224,7 @@ pub async fn expired_uploads(
     now: i64,
 ) -> Result<Vec<transfer_task::Model>> {
     Ok(transfer_task::Entity::find()
-        .filter(transfer_task::Column::Status.eq(PENDING))
+        .filter(transfer_task::Column::Status.eq(TaskStatus::Pending))
         .filter(transfer_task::Column::ExpiresAt.lt(now))
         .all(db)
         .await?)
@@ -249,7 +234,7 @@ pub async fn expired_uploads(
 pub async fn mark_expired(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
     for slice in ids.chunks(super::ID_SLICE) {
         transfer_task::Entity::update_many()
-            .col_expr(transfer_task::Column::Status, "expired".into())
+            .col_expr(transfer_task::Column::Status, TaskStatus::Expired.into())
             .filter(transfer_task::Column::Id.is_in(slice.iter().copied()))
             .exec(db)
             .await?;
@@ -278,10 +263,10 @@ pub async fn expire_for_job(
     job_id: Uuid,
 ) -> Result<()> {
     transfer_task::Entity::update_many()
-        .col_expr(transfer_task::Column::Status, "expired".into())
+        .col_expr(transfer_task::Column::Status, TaskStatus::Expired.into())
         .filter(transfer_task::Column::TenantId.eq(scope.tenant_id()))
         .filter(transfer_task::Column::JobId.eq(job_id))
-        .filter(transfer_task::Column::Status.eq(PENDING))
+        .filter(transfer_task::Column::Status.eq(TaskStatus::Pending))
         .exec(db)
         .await?;
     Ok(())

@@ -160,7 +160,8 @@ async fn put_inner(
         sha256: header_str(headers, SHA256_HEADER).map(str::to_owned),
         offset: Some(offset),
     };
-    let task = match transfers::open_task(&auth, &state.db, task_id, tasks::UPLOAD).await {
+    let task = match transfers::open_task(&auth, &state.db, task_id, tasks::TaskMode::Upload).await
+    {
         Err(e) if e.code() == ErrorCode::TaskNotUsable => {
             let sha256 = header.sha256.as_deref();
             return match upload::completed_with(state, &auth, task_id, total, sha256).await? {

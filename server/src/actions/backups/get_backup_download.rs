@@ -3,7 +3,7 @@ use api_spec::actions::{BackupDownloadResponse, BackupIdRequest};
 use crate::actions::Call;
 use crate::error::Result;
 use crate::services::transfers;
-use crate::storage::tasks::{NewTask, PART_ARCHIVE, PART_KEY};
+use crate::storage::tasks::{BackupPart, NewTask};
 
 pub async fn run(call: Call, req: BackupIdRequest) -> Result<BackupDownloadResponse> {
     let (auth, db) = (call.auth()?, &call.state.db);
@@ -12,14 +12,14 @@ pub async fn run(call: Call, req: BackupIdRequest) -> Result<BackupDownloadRespo
         &call.state,
         auth,
         db,
-        NewTask::backup(auth.user_id(), backup.id, PART_ARCHIVE),
+        NewTask::backup(auth.user_id(), backup.id, BackupPart::Archive),
     )
     .await?;
     let key = transfers::new_task(
         &call.state,
         auth,
         db,
-        NewTask::backup(auth.user_id(), backup.id, PART_KEY),
+        NewTask::backup(auth.user_id(), backup.id, BackupPart::Key),
     )
     .await?;
     Ok(BackupDownloadResponse { archive, key })

@@ -17,7 +17,7 @@ pub async fn run(call: Call, req: CreateDocumentRequest) -> Result<CreateDocumen
     };
     let mut w = call.state.write().await?;
     let document = tree::create_document(auth, w.txn(), new).await?;
-    let task = NewTask::upload(auth.user_id(), tasks::PURPOSE_DOCUMENT, document.id);
+    let task = NewTask::upload(auth.user_id(), tasks::TaskPurpose::Document, document.id);
     let task_data = transfers::new_task(&call.state, auth, w.txn(), task).await?;
     events::document_changed(&mut w, auth, &document, Change::Created);
     w.commit().await?;

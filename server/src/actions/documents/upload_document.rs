@@ -13,7 +13,7 @@ pub async fn run(call: Call, req: DocumentIdRequest) -> Result<TaskResponse> {
     let id = names::parse_id(&req.document_id, ErrorCode::DocumentNotFound)?;
     names::document(auth.scope(), db, id).await?;
     access::require(auth, db, Object::Document(id), AccessType::Write).await?;
-    let task = NewTask::upload(auth.user_id(), tasks::PURPOSE_REVISION, id);
+    let task = NewTask::upload(auth.user_id(), tasks::TaskPurpose::Revision, id);
     Ok(TaskResponse {
         task_data: transfers::new_task(&call.state, auth, db, task).await?,
     })

@@ -4,7 +4,7 @@ use api_spec::actions::{InitiateBackupImportRequest, InitiateBackupImportRespons
 use crate::actions::Call;
 use crate::backup::import::start;
 use crate::error::{Result, field_error};
-use crate::storage::tasks::{self, NewTask, PURPOSE_IMPORT_ARCHIVE, PURPOSE_IMPORT_KEY};
+use crate::storage::tasks::{self, NewTask, TaskPurpose};
 use crate::time::now_ms;
 
 /// Seconds a client may take to upload both files and start the import.
@@ -29,8 +29,8 @@ pub async fn run(
         ttl_ms,
         ..NewTask::import(auth.user_id(), job.id, purpose)
     };
-    let archive = tasks::insert(auth.scope(), w.txn(), task(PURPOSE_IMPORT_ARCHIVE)).await?;
-    let key = tasks::insert(auth.scope(), w.txn(), task(PURPOSE_IMPORT_KEY)).await?;
+    let archive = tasks::insert(auth.scope(), w.txn(), task(TaskPurpose::ImportArchive)).await?;
+    let key = tasks::insert(auth.scope(), w.txn(), task(TaskPurpose::ImportKey)).await?;
     w.commit().await?;
     Ok(InitiateBackupImportResponse {
         backup_task_id: job.id.to_string(),

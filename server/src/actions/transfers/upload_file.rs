@@ -17,7 +17,8 @@ const FRAME_QUEUE: usize = 8;
 
 pub async fn run(call: Call, req: UploadFileRequest) -> Result<UploadFileResponse> {
     let auth = call.auth()?;
-    let task = transfers::open_task(auth, &call.state.db, &req.task_id, tasks::UPLOAD).await?;
+    let task =
+        transfers::open_task(auth, &call.state.db, &req.task_id, tasks::TaskMode::Upload).await?;
     let mut claim = call
         .conn
         .claim_frames(FRAME_QUEUE)

@@ -25,17 +25,17 @@ fn incomplete() -> crate::error::Error {
 /// The uploads of job `job` as its tasks name them now: both completed, both in the store.
 pub async fn current(state: &AppState, scope: &TenantScope, job: Uuid) -> Result<ImportUploads> {
     let uploads = tasks::of_job(scope, &state.db, job).await?;
-    let object = |purpose: &str| {
+    let object = |purpose: tasks::TaskPurpose| {
         let task = uploads
             .iter()
-            .find(|t| t.purpose == purpose && t.status == tasks::COMPLETED)?;
+            .find(|t| t.purpose == purpose && t.status == tasks::TaskStatus::Completed)?;
         let sha256 = task.declared_sha256.as_deref()?;
-        let key = purpose == tasks::PURPOSE_IMPORT_KEY;
+        let key = purpose == tasks::TaskPurpose::ImportKey;
         Some(import_upload(job, task.id, sha256, key))
     };
     let (Some(archive), Some(key_file)) = (
-        object(tasks::PURPOSE_IMPORT_ARCHIVE),
-        object(tasks::PURPOSE_IMPORT_KEY),
+        object(tasks::TaskPurpose::ImportArchive),
+        object(tasks::TaskPurpose::ImportKey),
     ) else {
         return Err(incomplete());
     };
