@@ -4,7 +4,7 @@
 //! Layers, each importing only those below it (`tools/layers.py` checks; README *Layout*):
 //!
 //! ```text
-//! cli ─► server ─► transport ─► registry ─► actions ─► backup (jobs, lifecycle) ─► jobs
+//! cli ─► server ─► transport ─► registry ─► actions ─► lifecycle ─► backup (jobs) ─► jobs
 //!                                                   └─► services ─► app ─► events ─► auth
 //!                                                                       ─► storage ─► archive
 //! ```
@@ -35,6 +35,7 @@ pub mod events;
 pub mod jobs;
 pub mod kdf;
 pub mod layout;
+pub mod lifecycle;
 pub mod metrics;
 pub mod registry;
 pub mod secret;

@@ -110,7 +110,7 @@ impl Health {
             .is_some_and(|p| p.verify_after);
         let good = all
             .iter()
-            .filter(|b| crate::backup::prune::is_good(b, verified_only))
+            .filter(|b| crate::lifecycle::prune::is_good(b, verified_only))
             .filter_map(|b| b.completed_at)
             .max();
         if let Some(at) = good {

@@ -55,7 +55,7 @@ pub async fn start_with_clock(
     // sqlx and object_store enable both rustls providers; without a process default the
     // first TLS connection panics. Installing twice is harmless (tests start many servers).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    crate::backup::policy::check_default(&config).map_err(|e| {
+    crate::lifecycle::policy::check_default(&config).map_err(|e| {
         let field = e.to_reply_data().field.unwrap_or_default();
         Error::Internal(format!("default_backup_policy: invalid {field}"))
     })?;
@@ -72,6 +72,9 @@ pub async fn start_with_clock(
     let unlocker = crate::app::unlock::Unlocker::new(config.backup_kdf_limits())?;
     let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker, clock));
     state.jobs.register(crate::backup::job_kinds());
+    state
+        .jobs
+        .register_lifecycle(std::sync::Arc::new(crate::lifecycle::Policies));
     crate::backup::stored::adopt_local_backups(&state).await?;
     let bus = crate::events::pg::start(&state).await?;
     crate::jobs::reap(&state, true).await?;
@@ -104,7 +107,7 @@ pub async fn start_with_clock(
             housekeeping(chores),
             crate::jobs::reaper(reaper),
             crate::jobs::runner(runner),
-            crate::backup::policy::scheduler(scheduler),
+            crate::lifecycle::policy::scheduler(scheduler),
             bus
         );
     });

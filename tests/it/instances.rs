@@ -433,8 +433,8 @@ async fn a_scheduled_slot_runs_once_however_many_instances_look() {
     for slot in 1..=5 {
         clock.set(start + slot * HOUR + 1);
         let (on_a, on_b) = tokio::join!(
-            coffer::backup::policy::tick(server.state()),
-            coffer::backup::policy::tick(b.state()),
+            coffer::lifecycle::policy::tick(server.state()),
+            coffer::lifecycle::policy::tick(b.state()),
         );
         assert_eq!(on_a.unwrap() + on_b.unwrap(), 1, "slot {slot}");
     }
@@ -468,8 +468,8 @@ async fn a_scheduled_slot_runs_once_however_many_instances_look() {
     assert_eq!(completed, 5);
     clock.set(start + 28 * HOUR + 1);
     let (on_a, on_b) = tokio::join!(
-        coffer::backup::policy::tick(server.state()),
-        coffer::backup::policy::tick(b.state()),
+        coffer::lifecycle::policy::tick(server.state()),
+        coffer::lifecycle::policy::tick(b.state()),
     );
     assert_eq!(
         on_a.unwrap() + on_b.unwrap(),

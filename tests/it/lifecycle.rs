@@ -22,7 +22,9 @@ const HOUR: i64 = 3_600_000;
 const JAN_1: i64 = 1_767_225_600_000;
 
 pub(crate) async fn tick(server: &TestServer) -> usize {
-    coffer::backup::policy::tick(server.state()).await.unwrap()
+    coffer::lifecycle::policy::tick(server.state())
+        .await
+        .unwrap()
 }
 
 pub(crate) async fn backups(c: &mut Client) -> Vec<BackupInfo> {

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::error::Result;
+use crate::storage::TenantScope;
 use crate::storage::jobs::{self, Claim, JobKind};
 
 /// A future a [`Kind`] returns.
@@ -37,6 +38,25 @@ pub trait Kind: Send + Sync {
     fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>>;
 }
 
+/// What a tenant's policy makes of a backup job's outcome (`crate::lifecycle` implements it;
+/// the server registers it at start-up): the jobs call it, and never import the lifecycle.
+pub trait Lifecycle: Send + Sync {
+    /// Backup `backup` (made for `owner`) completed: verify it first, or apply retention.
+    fn completed<'a>(
+        &'a self,
+        state: &'a AppState,
+        scope: &'a TenantScope,
+        owner: Uuid,
+        backup: Uuid,
+    ) -> Pending<'a, ()>;
+    /// A backup verified after it was made is good now: retention counts it.
+    fn verified_after_backup<'a>(
+        &'a self,
+        state: &'a AppState,
+        scope: &'a TenantScope,
+    ) -> Pending<'a, ()>;
+}
+
 /// A job's secret that only this instance holds (a key a passphrase unwrapped).
 type Held = Box<dyn Any + Send>;
 
@@ -53,6 +73,7 @@ struct Run {
 pub struct JobControl {
     instance: String,
     kinds: std::sync::OnceLock<Vec<Arc<dyn Kind>>>,
+    lifecycle: std::sync::OnceLock<Arc<dyn Lifecycle>>,
     runs: Mutex<HashMap<Uuid, Run>>,
     held: Mutex<HashMap<Uuid, Held>>,
     wake: tokio::sync::Notify,
@@ -66,6 +87,7 @@ impl Default for JobControl {
         Self {
             instance: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             kinds: std::sync::OnceLock::new(),
+            lifecycle: std::sync::OnceLock::new(),
             runs: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
@@ -83,6 +105,31 @@ impl JobControl {
     /// Makes `kinds` known (once, at start-up).
     pub fn register(&self, kinds: Vec<Arc<dyn Kind>>) {
         let _ = self.kinds.set(kinds);
+    }
+
+    /// Makes the lifecycle known (once, at start-up).
+    pub fn register_lifecycle(&self, lifecycle: Arc<dyn Lifecycle>) {
+        let _ = self.lifecycle.set(lifecycle);
+    }
+
+    /// Tells the lifecycle that backup `backup` completed (nothing without one).
+    pub async fn backup_completed(
+        &self,
+        state: &AppState,
+        scope: &TenantScope,
+        owner: Uuid,
+        backup: Uuid,
+    ) {
+        if let Some(lifecycle) = self.lifecycle.get() {
+            lifecycle.completed(state, scope, owner, backup).await;
+        }
+    }
+
+    /// Tells the lifecycle that a backup verified after it was made is good.
+    pub async fn backup_verified(&self, state: &AppState, scope: &TenantScope) {
+        if let Some(lifecycle) = self.lifecycle.get() {
+            lifecycle.verified_after_backup(state, scope).await;
+        }
     }
 
     /// The kinds registered.

@@ -19,7 +19,7 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use super::blob_reader::BlobReader;
-use super::{prune, stored};
+use super::stored;
 use crate::app::AppState;
 use crate::archive::keys::{BoundKey, KeyFile};
 use crate::archive::verify;
@@ -101,7 +101,7 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
             .await?;
             if params.cause == VerifyCause::AfterBackup {
                 // Good now: the policy's retention counts it.
-                prune::after_backup(state, &scope).await;
+                state.jobs.backup_verified(state, &scope).await;
             }
             Ok(())
         }
@@ -176,7 +176,8 @@ pub async fn on_request(
             )
             .await?
         }
-        Err(e) if damaged(e.code()) => {
+        // As a job does: a backup deleted meanwhile has nothing to record.
+        Err(e) if damaged(e.code()) && backups::find(scope, &state.db, b.id).await?.is_some() => {
             let by = Verifier {
                 cause: VerifyCause::Request,
                 job: None,

@@ -248,7 +248,10 @@ pub async fn run(
     state
         .metrics
         .bytes(crate::app::counters::Flow::Exported, written.size);
-    after_completion(state, &scope, job, backup_id).await;
+    state
+        .jobs
+        .backup_completed(state, &scope, job.owner_id, backup_id)
+        .await;
     Ok(())
 }
 
@@ -383,32 +386,6 @@ async fn keep(
     txn.commit().await?;
     drop(turn);
     Ok(())
-}
-
-/// What follows a completed backup by its tenant's policy: a verification first when the
-/// policy says `verify_after` (the backup counts as good once verified, and retention
-/// follows that), retention at once otherwise.
-async fn after_completion(
-    state: &AppState,
-    scope: &TenantScope,
-    job: &entity::job::Model,
-    backup_id: Uuid,
-) {
-    let verify_after = match crate::storage::policies::get(scope, &state.db).await {
-        Ok(policy) => policy.is_some_and(|p| p.verify_after),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read a backup policy");
-            false
-        }
-    };
-    if verify_after {
-        let cause = api_spec::jobs::VerifyCause::AfterBackup;
-        if let Err(e) = super::check::queue(state, scope, job.owner_id, backup_id, cause).await {
-            tracing::warn!(backup = %backup_id, error = %e, "could not queue a verification");
-        }
-    } else {
-        super::prune::after_backup(state, scope).await;
-    }
 }
 
 /// Undoes an export cut short: its partial archive goes (local scratch, and the object if it

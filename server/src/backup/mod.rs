@@ -1,13 +1,11 @@
-//! Backups on the server (BACKUP_IMPORT.md): the export, import and verify jobs and the
-//! lifecycle (policy, schedules, retention, prune, drills). The archive format itself, with
-//! its keys, is `crate::archive`.
+//! Backups on the server (BACKUP_IMPORT.md): the export, import and verify jobs, and where
+//! archives and key files are kept. The format itself, with its keys, is `crate::archive`;
+//! what a tenant's policy makes of its backups (schedules, retention, prune, drills) is
+//! `crate::lifecycle`, which these jobs reach only through `app::jobs::Lifecycle`.
 mod blob_reader;
 pub mod check;
 pub mod export;
 pub mod import;
-pub mod policy;
-pub mod prune;
-pub mod retention;
 pub mod snapshot;
 pub mod stored;
 pub mod writer;

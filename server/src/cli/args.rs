@@ -308,24 +308,11 @@ pub struct ImportArgs {
     pub archive: PathBuf,
     #[arg(long)]
     pub key: PathBuf,
-    #[arg(long)]
-    pub passphrase_file: Option<PathBuf>,
-    /// Identity file that opens a write-only backup's key file (sent to the server for
-    /// this import only).
-    #[arg(long)]
-    pub identity: Option<PathBuf>,
-    #[arg(long, value_parser = ["restore", "merge"])]
-    pub mode: Option<String>,
-    #[arg(long, value_parser = ["rename", "skip", "fail"])]
-    pub on_conflict: Option<String>,
-    /// Plan only: report what would happen, change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub job: JobArgs,
     /// Accept an unauthenticated legacy CFMS archive.
     #[arg(long)]
     pub allow_legacy: bool,
-    #[arg(long)]
-    pub wait: bool,
 }
 
 /// What `coffer backup restore` takes.
@@ -339,21 +326,8 @@ pub struct RestoreArgs {
     /// Put what is restored into this folder (a path in the tenant) instead.
     #[arg(long)]
     pub into: Option<String>,
-    #[arg(long)]
-    pub passphrase_file: Option<PathBuf>,
-    /// Identity file that opens a write-only backup's key file (sent to the server for
-    /// this restore only).
-    #[arg(long)]
-    pub identity: Option<PathBuf>,
-    #[arg(long, value_parser = ["restore", "merge"])]
-    pub mode: Option<String>,
-    #[arg(long, value_parser = ["rename", "skip", "fail"])]
-    pub on_conflict: Option<String>,
-    /// Plan only: report what would happen, change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[arg(long)]
-    pub wait: bool,
+    #[command(flatten)]
+    pub job: JobArgs,
 }
 
 /// What `coffer backup verify` takes.
@@ -376,4 +350,27 @@ pub struct VerifyArgs {
     /// (default: what a server pays by default, 8; the format allows 64).
     #[arg(long)]
     pub max_kdf_iterations: Option<u32>,
+}
+
+/// How an import or a restore runs: the secret that opens its key file, what it does with
+/// the tenant, and whether the command follows it to its end.
+#[derive(Debug, Clone, Default, Args)]
+pub struct JobArgs {
+    /// File whose first line is the key file's passphrase.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Identity file that opens a write-only backup's key file (sent to the server for
+    /// this job only).
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    #[arg(long, value_parser = ["restore", "merge"])]
+    pub mode: Option<String>,
+    #[arg(long, value_parser = ["rename", "skip", "fail"])]
+    pub on_conflict: Option<String>,
+    /// Plan only: report what would happen, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Follow the job to its end.
+    #[arg(long)]
+    pub wait: bool,
 }

@@ -297,22 +297,22 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
     // outlasts the server's idle timeout: start on a fresh connection.
     drop(client);
     let mut client = connect(target).await?;
-    if args.wait {
+    if args.job.wait {
         listen(&client, Kind::Import).await?;
     }
     let started = client
         .call::<StartBackupImport>(&StartBackupImportRequest {
             backup_task_id: job.backup_task_id.clone(),
-            passphrase: passphrase(args.passphrase_file.as_deref())?,
-            identity: identity(args.identity.as_deref())?,
-            mode: args.mode.clone(),
-            on_conflict: args.on_conflict.clone(),
-            dry_run: args.dry_run,
+            passphrase: passphrase(args.job.passphrase_file.as_deref())?,
+            identity: identity(args.job.identity.as_deref())?,
+            mode: args.job.mode.clone(),
+            on_conflict: args.job.on_conflict.clone(),
+            dry_run: args.job.dry_run,
             allow_legacy: args.allow_legacy,
             ..StartBackupImportRequest::default()
         })
         .await?;
-    if !args.wait {
+    if !args.job.wait {
         return to_value(started);
     }
     let done = follow(&mut client, Kind::Import, &job.backup_task_id, "import").await?;
@@ -330,22 +330,22 @@ pub async fn restore(target: &Target, args: RestoreArgs) -> Outcome {
             })?),
             None => None,
         };
-    if args.wait {
+    if args.job.wait {
         listen(&client, Kind::Import).await?;
     }
     let queued = client
         .call::<RestoreBackup>(&RestoreBackupRequest {
             backup_id: args.backup_id.clone(),
-            passphrase: passphrase(args.passphrase_file.as_deref())?,
-            identity: identity(args.identity.as_deref())?,
-            mode: args.mode.clone(),
-            on_conflict: args.on_conflict.clone(),
-            dry_run: args.dry_run,
+            passphrase: passphrase(args.job.passphrase_file.as_deref())?,
+            identity: identity(args.job.identity.as_deref())?,
+            mode: args.job.mode.clone(),
+            on_conflict: args.job.on_conflict.clone(),
+            dry_run: args.job.dry_run,
             select: (!args.paths.is_empty()).then(|| args.paths.clone()),
             target_folder_id,
         })
         .await?;
-    if !args.wait {
+    if !args.job.wait {
         return to_value(queued);
     }
     let done = follow(&mut client, Kind::Import, &queued.backup_task_id, "restore").await?;

@@ -27,8 +27,8 @@ use crate::services::tenants::{self, NewTenant, create_tenant};
 use api_spec::actions::ListTenantsResponse;
 
 pub use args::{
-    AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, CreateArgs, ImportArgs, PolicyArgs,
-    PolicyCommand, RestoreArgs, TenantCommand, VerifyArgs,
+    AdminCommand, ArchiveArgs, BackupCommand, Cli, Command, CreateArgs, ImportArgs, JobArgs,
+    PolicyArgs, PolicyCommand, RestoreArgs, TenantCommand, VerifyArgs,
 };
 
 /// The `coffer` binary: logging, the arguments, the command; its exit code.
@@ -296,7 +296,7 @@ async fn tenant_create(
     display_name: Option<&str>,
     admin_password: Option<String>,
 ) -> Result<Value> {
-    crate::backup::policy::check_default(config).map_err(|e| {
+    crate::lifecycle::policy::check_default(config).map_err(|e| {
         let field = e.to_reply_data().field.unwrap_or_default();
         Error::Internal(format!("default_backup_policy: invalid {field}"))
     })?;
@@ -313,7 +313,7 @@ async fn tenant_create(
     let tenant = create_tenant(&txn, &hasher, new).await?;
     let scope = crate::auth::TenantScope::system(tenant.id);
     let now = crate::time::now_ms();
-    crate::backup::policy::apply_default(config, &txn, &scope, now).await?;
+    crate::lifecycle::policy::apply_default(config, &txn, &scope, now).await?;
     txn.commit().await?;
     let mut created = serde_json::to_value(tenants::info(tenant))?;
     if generated {

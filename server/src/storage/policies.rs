@@ -1,4 +1,4 @@
-//! Backup policies, one per tenant (`backup::policy` says what they mean).
+//! Backup policies, one per tenant (`lifecycle::policy` says what they mean).
 use entity::backup_policy;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};

@@ -46,7 +46,7 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
         origin: crate::storage::backups::BackupOrigin::Manual,
         // Write-only when the tenant's policy names recipients (and no passphrase is given).
         recipients: match crate::storage::policies::get(auth.scope(), &call.state.db).await? {
-            Some(p) => crate::backup::policy::recipients_of(&p)?,
+            Some(p) => crate::lifecycle::policy::recipients_of(&p)?,
             None => Vec::new(),
         },
     };

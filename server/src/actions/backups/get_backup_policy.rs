@@ -2,8 +2,8 @@ use api_spec::actions::BackupPolicyResponse;
 use api_spec::envelope::Empty;
 
 use crate::actions::Call;
-use crate::backup::policy;
 use crate::error::Result;
+use crate::lifecycle::policy;
 use crate::storage::policies;
 
 pub async fn run(call: Call, _: Empty) -> Result<BackupPolicyResponse> {

@@ -2,8 +2,8 @@ use api_spec::actions::ListBackupsResponse;
 use api_spec::envelope::Empty;
 
 use crate::actions::Call;
-use crate::backup::prune;
 use crate::error::Result;
+use crate::lifecycle::prune;
 use crate::storage::backups;
 
 pub async fn run(call: Call, _: Empty) -> Result<ListBackupsResponse> {

@@ -1,8 +1,8 @@
 use api_spec::actions::{PruneBackupsRequest, PruneBackupsResponse};
 
 use crate::actions::Call;
-use crate::backup::prune;
 use crate::error::Result;
+use crate::lifecycle::prune;
 
 pub async fn run(call: Call, req: PruneBackupsRequest) -> Result<PruneBackupsResponse> {
     let auth = call.auth()?;

@@ -1,8 +1,8 @@
 use api_spec::actions::{BackupPolicy, BackupPolicyResponse};
 
 use crate::actions::Call;
-use crate::backup::policy;
 use crate::error::Result;
+use crate::lifecycle::policy;
 use crate::storage::policies;
 
 /// Checks the whole policy first (a bad field changes nothing), then replaces the tenant's;

@@ -31,7 +31,7 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
         key_file: key_object(tenant, backup.id),
     };
     // The backup it reads is named from the start, so retention leaves it alone while the
-    // key and options are checked (`backup::prune`); `start::queue` writes the rest.
+    // key and options are checked (`lifecycle::prune`); `start::queue` writes the rest.
     let reading = JobParams::Import(ImportParams {
         mode: ImportMode::Merge,
         on_conflict: OnConflict::Rename,

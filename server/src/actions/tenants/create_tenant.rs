@@ -17,7 +17,7 @@ pub async fn run(call: Call, req: CreateTenantRequest) -> Result<TenantInfo> {
     let tenant = create_tenant(w.txn(), &call.state.hasher, new).await?;
     let scope = crate::auth::TenantScope::system(tenant.id);
     let now = call.state.clock.now_ms();
-    crate::backup::policy::apply_default(&call.state.config, w.txn(), &scope, now).await?;
+    crate::lifecycle::policy::apply_default(&call.state.config, w.txn(), &scope, now).await?;
     w.commit().await?;
     Ok(info(tenant))
 }

@@ -189,11 +189,16 @@ async fn pipeline(
     // One staging directory per run: a run that lost the job (its instance was taken for
     // stopped) never writes into the next run's.
     let staging = Staging::create(dir.join(format!("staging-{}", job.attempts)))?;
-    let (unpacked, plan, size) = unpack_and_plan(state, job, uploads, key, &staging, flag).await?;
+    let (unpacked, plan, size, mut reporter) =
+        unpack_and_plan(state, job, uploads, key, &staging, flag).await?;
     if flag.load(Ordering::SeqCst) {
         return Err(cancelled());
     }
     let plan = place(state, &scope, params, plan).await?;
+    let total = size.saturating_mul(2);
+    reporter
+        .report(JobStep::Importing, 60, size, total, true)
+        .await;
     let mut publisher = Publisher::new(state, scope, job.id, &staging);
     if !options.dry_run {
         publisher.put_missing(&plan).await?;
@@ -217,7 +222,8 @@ async fn pipeline(
 }
 
 /// Verifies and unpacks the uploaded archive into `staging` and reads its plan, off the
-/// reactor, reporting the bytes read; the archive's size.
+/// reactor, reporting the bytes read; the archive's size, and the reporter (to report the
+/// next step once the plan is placed).
 async fn unpack_and_plan(
     state: &Arc<AppState>,
     job: &job::Model,
@@ -225,7 +231,7 @@ async fn unpack_and_plan(
     key: Unlocked,
     staging: &Staging,
     flag: &Arc<AtomicBool>,
-) -> Result<(unpack::Unpacked, plan::Plan, u64)> {
+) -> Result<(unpack::Unpacked, plan::Plan, u64, Reporter)> {
     let mut reporter = Reporter {
         state: Arc::clone(state),
         job: job.clone(),
@@ -238,7 +244,7 @@ async fn unpack_and_plan(
     reporter.report(JobStep::Verifying, 0, 0, total, true).await;
     let rt = tokio::runtime::Handle::current();
     let (staging, flag) = (staging.clone(), Arc::clone(flag));
-    let (unpacked, plan, mut reporter) = tokio::task::spawn_blocking(move || {
+    let (unpacked, plan, reporter) = tokio::task::spawn_blocking(move || {
         let mut on_read = |read: u64| {
             let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
             let done = read.min(size);
@@ -250,10 +256,7 @@ async fn unpack_and_plan(
         Ok::<_, Error>((unpacked, plan, reporter))
     })
     .await??;
-    reporter
-        .report(JobStep::Importing, 60, size, total, true)
-        .await;
-    Ok((unpacked, plan, size))
+    Ok((unpacked, plan, size, reporter))
 }
 
 /// Where the plan's items go: a partial import (`select`) keeps only what it names, and a

@@ -18,11 +18,11 @@ use croner::Cron;
 use entity::backup_policy;
 use uuid::Uuid;
 
-use super::check;
-use super::export::{self, ExportRequest};
 use super::retention::Rules;
 use crate::app::AppState;
 use crate::auth::TenantScope;
+use crate::backup::check;
+use crate::backup::export::{self, ExportRequest};
 use crate::error::{Result, fail, field_error};
 use crate::storage::policies::Slot;
 use crate::storage::{backups, policies};

@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use api_spec::actions::PruneBackupsResponse;
 use uuid::Uuid;
 
+use super::policy;
 use super::retention::{self, Candidate};
-use super::{policy, stored};
 use crate::app::AppState;
 use crate::auth::TenantScope;
+use crate::backup::stored;
 use crate::error::Result;
 use crate::storage::audit::{self, NewEntry};
 use crate::storage::jobs::{self, JobKind};
