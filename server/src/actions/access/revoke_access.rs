@@ -10,8 +10,10 @@ use crate::storage::rules::delete_entry;
 pub async fn run(call: Call, req: RevokeAccessRequest) -> Result<Empty> {
     let auth = call.auth()?;
     let id = names::parse_id(&req.entry_id, ErrorCode::EntryNotFound)?;
-    if !delete_entry(auth.scope(), &call.state.db, id).await? {
+    let w = call.state.write().await?;
+    if !delete_entry(auth.scope(), w.txn(), id).await? {
         return Err(fail(ErrorCode::EntryNotFound));
     }
+    w.commit().await?;
     Ok(Empty {})
 }

@@ -64,20 +64,20 @@ pub async fn run(call: Call, req: LoginRequest) -> Result<LoginResponse> {
     let (Some(scope), Some(tenant), Some(user), true) = (scope, tenant, user, verified) else {
         attempt.failed();
         if let Some(scope) = scope {
-            audit::insert(
-                &scope,
-                &state.db,
-                audit_entry(ErrorCode::InvalidCredentials.status()),
-            )
-            .await?;
+            let w = state.write().await?;
+            let refused = audit_entry(ErrorCode::InvalidCredentials.status());
+            audit::insert(&scope, w.txn(), refused).await?;
+            w.commit().await?;
         }
         return Err(fail(ErrorCode::InvalidCredentials));
     };
     attempt.succeeded();
     let ttl_ms = state.config.token_ttl().as_millis() as i64;
-    let (token, expires_at) = open_session(&scope, &state.db, user.id, ttl_ms).await?;
-    users::touch_last_login(&scope, &state.db, user.id).await?;
-    audit::insert(&scope, &state.db, audit_entry(200)).await?;
+    let w = state.write().await?;
+    let (token, expires_at) = open_session(&scope, w.txn(), user.id, ttl_ms).await?;
+    users::touch_last_login(&scope, w.txn(), user.id).await?;
+    audit::insert(&scope, w.txn(), audit_entry(200)).await?;
+    w.commit().await?;
     let now = now_ms();
     let permissions = grants::effective_permissions(&scope, &state.db, user.id, now).await?;
     let mut groups: Vec<String> = grants::current_groups(&scope, &state.db, user.id, now)

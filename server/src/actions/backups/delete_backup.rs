@@ -8,12 +8,14 @@ use crate::error::{Result, fail};
 use crate::storage::backups;
 
 pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
-    let (auth, db) = (call.auth()?, &call.state.db);
-    let backup = super::find(auth, db, &req.backup_id).await?;
+    let auth = call.auth()?;
+    let w = call.state.write().await?;
+    let backup = super::find(auth, w.txn(), &req.backup_id).await?;
     if backup.status == backups::BackupStatus::Running {
         return Err(fail(ErrorCode::BackupNotReady));
     }
-    backups::delete(auth.scope(), db, backup.id).await?;
+    backups::delete(auth.scope(), w.txn(), backup.id).await?;
+    w.commit().await?;
     // Download tasks for it now answer task_not_found: their files are gone.
     let tenant = auth.scope().tenant_id();
     stored::remove_files(&call.state, tenant, backup.id).await;

@@ -10,8 +10,10 @@ use crate::storage::policies;
 pub async fn run(call: Call, req: BackupPolicy) -> Result<BackupPolicyResponse> {
     let auth = call.auth()?;
     let row = policy::from_request(&req, auth.user_id(), call.state.clock.now_ms())?;
-    policies::put(auth.scope(), &call.state.db, row).await?;
-    let stored = policies::get(auth.scope(), &call.state.db).await?;
+    let w = call.state.write().await?;
+    policies::put(auth.scope(), w.txn(), row).await?;
+    let stored = policies::get(auth.scope(), w.txn()).await?;
+    w.commit().await?;
     Ok(BackupPolicyResponse {
         policy: stored.map(policy::info),
     })

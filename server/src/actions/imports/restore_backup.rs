@@ -55,7 +55,9 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
     };
     if let Err(e) = start::queue(state, auth, &job, objects, options).await {
         // Never queued: it goes, as if it had not been made.
-        jobs::delete_pending(auth.scope(), &state.db, job.id).await?;
+        let w = state.write().await?;
+        jobs::delete_pending(auth.scope(), w.txn(), job.id).await?;
+        w.commit().await?;
         return Err(e);
     }
     Ok(StartBackupImportResponse {
