@@ -46,6 +46,31 @@ macro_rules! wire_names {
     };
 }
 
+/// A wire enum that a table also stores as its name: the enum (snake_case on the wire and in
+/// the table, `DeriveActiveEnum` behind the `sea-orm` feature) with [`wire_names!`]'s items.
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        #[cfg_attr(
+            feature = "sea-orm",
+            derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
+        )]
+        #[cfg_attr(
+            feature = "sea-orm",
+            sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
+        )]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        wire_names!($name { $($variant => $text),+ });
+    };
+}
+
 pub mod actions;
 pub mod bounds;
 pub mod catalogue;

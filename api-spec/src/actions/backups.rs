@@ -71,69 +71,39 @@ pub struct JobStatus {
     pub backup_id: Option<String>,
 }
 
-/// Where a backup is in its making.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "sea-orm",
-    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
-)]
-#[cfg_attr(
-    feature = "sea-orm",
-    sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
-)]
-pub enum BackupStatus {
-    /// Its export job is writing it.
-    Running,
-    /// Its archive is stored whole.
-    Completed,
-    /// Its export failed; nothing of it is kept.
-    Failed,
+stored_enum! {
+    /// Where a backup is in its making.
+    pub enum BackupStatus {
+        /// Its export job is writing it.
+        Running => "running",
+        /// Its archive is stored whole.
+        Completed => "completed",
+        /// Its export failed; nothing of it is kept.
+        Failed => "failed",
+    }
 }
 
-wire_names!(BackupStatus { Running => "running", Completed => "completed", Failed => "failed" });
-
-/// What the last verification of a stored backup found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "sea-orm",
-    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
-)]
-#[cfg_attr(
-    feature = "sea-orm",
-    sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
-)]
-pub enum Verification {
-    /// Never verified.
-    Unverified,
-    /// Its bytes as stored were verified.
-    Good,
-    /// Its bytes as stored are damaged (`verify_error` says how).
-    Failed,
+stored_enum! {
+    /// What the last verification of a stored backup found.
+    pub enum Verification {
+        /// Never verified.
+        Unverified => "unverified",
+        /// Its bytes as stored were verified.
+        Good => "good",
+        /// Its bytes as stored are damaged (`verify_error` says how).
+        Failed => "failed",
+    }
 }
 
-wire_names!(Verification { Unverified => "unverified", Good => "good", Failed => "failed" });
-
-/// Who asked for a backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "sea-orm",
-    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)
-)]
-#[cfg_attr(
-    feature = "sea-orm",
-    sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")
-)]
-pub enum BackupOrigin {
-    /// `generate_backup`.
-    Manual,
-    /// The tenant's backup policy.
-    Scheduled,
+stored_enum! {
+    /// Who asked for a backup.
+    pub enum BackupOrigin {
+        /// `generate_backup`.
+        Manual => "manual",
+        /// The tenant's backup policy.
+        Scheduled => "scheduled",
+    }
 }
-
-wire_names!(BackupOrigin { Manual => "manual", Scheduled => "scheduled" });
 
 /// One stored backup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

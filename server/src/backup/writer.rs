@@ -255,22 +255,31 @@ impl Snapshot<'_> {
 
     fn files(&self, tar: &mut Tar) -> Result<()> {
         let mut spool = Spool::new(self.dir)?;
+        self.each_file(|f| {
+            spool.line(&m::FileLine {
+                id: f.id.to_string(),
+                sha256: f.sha256.clone(),
+                size: f.size as u64,
+            })
+        })?;
+        self.append(tar, m::FILES, spool)
+    }
+
+    /// Calls `each` with every file row of the snapshot, page by page.
+    fn each_file(&self, mut each: impl FnMut(entity::file::Model) -> Result<()>) -> Result<()> {
         let mut after = None;
         loop {
             let page = self
                 .rt
                 .block_on(snapshot::file_page(self.scope, self.txn, after))?;
-            let Some(last) = page.last() else { break };
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
             after = Some(last.id);
-            for f in &page {
-                spool.line(&m::FileLine {
-                    id: f.id.to_string(),
-                    sha256: f.sha256.clone(),
-                    size: f.size as u64,
-                })?;
+            for f in page {
+                each(f)?;
             }
         }
-        self.append(tar, m::FILES, spool)
     }
 
     /// Users, groups, and the access entries naming them.
@@ -314,23 +323,15 @@ impl Snapshot<'_> {
         progress: OnProgress<'_>,
     ) -> Result<()> {
         let mut done = 0u64;
-        let mut after = None;
-        loop {
-            let page = self
-                .rt
-                .block_on(snapshot::file_page(self.scope, self.txn, after))?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for f in page {
-                if cancel.load(Ordering::SeqCst) {
-                    return Err(fail(ErrorCode::JobStateConflict));
-                }
-                self.blob(tar, blobs, &f)?;
-                done += f.size as u64;
-                progress(done, total);
+        self.each_file(|f| {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(fail(ErrorCode::JobStateConflict));
             }
-        }
-        Ok(())
+            self.blob(tar, blobs, &f)?;
+            done += f.size as u64;
+            progress(done, total);
+            Ok(())
+        })
     }
 
     /// One blob as member `blobs/<sha256>`: exactly its recorded size and SHA-256.
