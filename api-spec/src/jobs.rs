@@ -4,44 +4,32 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    /// A backup export (`generate_backup`).
-    Export,
-    /// A backup import (`initiate_backup_import`).
-    Import,
-    /// A verification of a stored backup (after it was made, or by a drill).
-    Verify,
+stored_enum! {
+    /// What a job does.
+    pub enum JobKind {
+        /// A backup export (`generate_backup`).
+        Export => "export",
+        /// A backup import (`initiate_backup_import`).
+        Import => "import",
+        /// A verification of a stored backup (after it was made, or by a drill).
+        Verify => "verify",
+    }
 }
 
-wire_names!(JobKind { Export => "export", Import => "import", Verify => "verify" });
-
-/// Where a job is in its life. `pending` (an import waiting for its uploads) → `queued` →
-/// `running` → one of `completed`, `failed`, `timeout` (an import whose uploads never
-/// finished) or `cancelled`; the last four are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Pending,
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Timeout,
-    Cancelled,
+stored_enum! {
+    /// Where a job is in its life. `pending` (an import waiting for its uploads) → `queued` →
+    /// `running` → one of `completed`, `failed`, `timeout` (an import whose uploads never
+    /// finished) or `cancelled`; the last four are final.
+    pub enum JobState {
+        Pending => "pending",
+        Queued => "queued",
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        Timeout => "timeout",
+        Cancelled => "cancelled",
+    }
 }
-
-wire_names!(JobState {
-    Pending => "pending",
-    Queued => "queued",
-    Running => "running",
-    Completed => "completed",
-    Failed => "failed",
-    Timeout => "timeout",
-    Cancelled => "cancelled",
-});
 
 impl JobState {
     /// The states a job can still leave.
@@ -53,26 +41,19 @@ impl JobState {
     }
 }
 
-/// What a running job is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStep {
-    /// An import reads its archive once, checking every MAC and hash, into its staging.
-    Verifying,
-    /// An import writes its rows (out of sight until its last transaction).
-    Importing,
-    /// An export writes its archive.
-    Writing,
-    /// The job completed.
-    Completed,
+stored_enum! {
+    /// What a running job is doing.
+    pub enum JobStep {
+        /// An import reads its archive once, checking every MAC and hash, into its staging.
+        Verifying => "verifying",
+        /// An import writes its rows (out of sight until its last transaction).
+        Importing => "importing",
+        /// An export writes its archive.
+        Writing => "writing",
+        /// The job completed.
+        Completed => "completed",
+    }
 }
-
-wire_names!(JobStep {
-    Verifying => "verifying",
-    Importing => "importing",
-    Writing => "writing",
-    Completed => "completed",
-});
 
 /// What an import does with the tenant: `restore` needs it empty, `merge` adds to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -97,6 +78,53 @@ pub enum OnConflict {
 }
 
 wire_names!(OnConflict { Rename => "rename", Skip => "skip", Fail => "fail" });
+
+/// One top-level name of a `merge` that was already taken where it goes, and what the
+/// import did about it (an import's `conflicts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportConflict {
+    pub object_type: ConflictObject,
+    /// The item's id in the archive.
+    pub old_id: String,
+    pub name: String,
+    /// The id of what holds the name: a tenant item, or (`existing_type: archive`) the
+    /// archive's item that took it first.
+    pub existing_id: String,
+    pub existing_type: ConflictHolder,
+    pub resolution: ConflictResolution,
+    /// The name it was imported under (`renamed`).
+    pub new_name: Option<String>,
+}
+
+/// What a conflicting item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictObject {
+    Folder,
+    Document,
+}
+
+/// What holds a name an import's item wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictHolder {
+    /// A folder of the tenant.
+    Folder,
+    /// A document of the tenant.
+    Document,
+    /// An earlier item of the same archive, going to the same place.
+    Archive,
+}
+
+/// What an import did with a conflicting item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictResolution {
+    /// Left out, with everything below it (`on_conflict: skip`).
+    Skipped,
+    /// Imported under `new_name` (`on_conflict: rename`).
+    Renamed,
+}
 
 /// Where the instance that runs a job finds the backup key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -53,7 +53,9 @@ macro_rules! stored_enum {
         $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)?
     }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+        )]
         #[serde(rename_all = "snake_case")]
         #[cfg_attr(
             feature = "sea-orm",

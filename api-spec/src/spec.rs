@@ -340,15 +340,25 @@ fn schemas_markdown() -> String {
                 } else {
                     "no"
                 },
-                property["description"]
-                    .as_str()
-                    .unwrap_or("")
+                description_of(property)
                     .replace('\n', " ")
                     .replace('|', "\\|")
             ));
         }
     }
     out
+}
+
+/// A property's description: its own, or (an optional reference is a `oneOf` of the
+/// reference and null) its reference's.
+fn description_of(property: &serde_json::Value) -> &str {
+    property["description"]
+        .as_str()
+        .or_else(|| {
+            let variants = property["oneOf"].as_array()?;
+            variants.iter().find_map(|v| v["description"].as_str())
+        })
+        .unwrap_or("")
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 //! An explicit grant of one access type on one folder or document to a user or a group, which bypasses the rules while valid.
+use api_spec::actions::AccessType;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub group_id: Option<Uuid>,
     pub folder_id: Option<Uuid>,
     pub document_id: Option<Uuid>,
-    pub access_type: String,
+    pub access_type: AccessType,
     pub start_time: i64,
     pub end_time: Option<i64>,
     pub created_at: i64,

@@ -1,4 +1,5 @@
 //! One access rule (CFMS `rule_data`) of a folder or a document (exactly one is set).
+use api_spec::actions::AccessType;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,8 +10,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub folder_id: Option<Uuid>,
     pub document_id: Option<Uuid>,
-    /// `read`, `write`, `move` or `manage`.
-    pub access_type: String,
+    pub access_type: AccessType,
     pub rule_data: Json,
     /// Order within the object's rules of this type.
     pub position: i32,

@@ -1,4 +1,5 @@
 //! A tenant's backup policy: when backups run, how they are made, which retention keeps.
+use api_spec::actions::KeyProtection;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -14,9 +15,7 @@ pub struct Model {
     /// days, weeks and months are read in.
     pub time_zone: String,
     pub compress: bool,
-    /// `server`: the key file is kept by the server, unwrapped; `recipients`: wrapped to
-    /// `recipients` (write-only backups).
-    pub key_protection: String,
+    pub key_protection: KeyProtection,
     pub keep_last: Option<i32>,
     pub keep_daily: Option<i32>,
     pub keep_weekly: Option<i32>,

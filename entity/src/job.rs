@@ -1,4 +1,5 @@
 //! A background job (a backup export or import) and its progress.
+use api_spec::jobs::{JobKind, JobState, JobStep};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,12 +8,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    /// `export` or `import`.
-    pub kind: String,
+    pub kind: JobKind,
     pub owner_id: Uuid,
-    /// `pending`, `queued`, `running`, `completed`, `failed`, `timeout` or `cancelled`.
-    pub status: String,
-    pub current_step: Option<String>,
+    pub status: JobState,
+    pub current_step: Option<JobStep>,
     pub progress_percent: i32,
     pub bytes_done: i64,
     pub bytes_total: i64,

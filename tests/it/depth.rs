@@ -4,6 +4,7 @@
 //! reads a chain's ancestors in one query, not three per level. An archive one level deeper
 //! is refused with `depth_limit_exceeded` and changes nothing; create and move refuse to go
 //! deeper too.
+use api_spec::jobs::ImportMode;
 use std::time::{Duration, Instant};
 
 use api_spec::Reply;
@@ -260,7 +261,7 @@ async fn an_archive_deeper_than_the_limit_is_refused_and_changes_nothing() {
     let before = census(&server, "deep").await;
     let blobs = server.blob_files().len();
     let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
     })
     .await;
     assert_eq!(event["status"], "failed", "{status:?}");

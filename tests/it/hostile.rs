@@ -3,6 +3,7 @@
 //! swapped blobs or dangling references; and legacy CFMS archives with the same tricks (CFMS
 //! faults 1–3, 7). Each import must fail with its own code and leave the tenant, the blob
 //! store and the import directory exactly as they were.
+use api_spec::jobs::ImportMode;
 use std::io::Read;
 
 use aes::Aes256;
@@ -125,7 +126,7 @@ async fn refused(
     let before = census(server, "victim").await;
     let blobs = server.blob_files().len();
     let (event, status) = import(victim, listener, archive, key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
         r.allow_legacy = legacy;
     })
     .await;
@@ -251,7 +252,7 @@ async fn malformed_tar_in_an_authenticated_archive_is_refused() {
     .await
     .unwrap();
     let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
     })
     .await;
     assert_eq!(event["status"], "completed", "{status:?}");
@@ -414,7 +415,7 @@ async fn hostile_members_and_references_in_an_authenticated_archive_are_refused(
     assert!(!std::path::Path::new("/tmp/coffer-evil").exists());
     // The untouched archive still imports into the same tenant afterwards.
     let (event, _) = import(&mut v, &mut vl, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
     })
     .await;
     assert_eq!(event["status"], "completed");
@@ -585,7 +586,7 @@ async fn hostile_legacy_archives_are_refused() {
     // The same archive, unaltered, imports.
     let archive = legacy_archive(&legacy_members());
     let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
         r.allow_legacy = true;
     })
     .await;

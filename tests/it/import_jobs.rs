@@ -3,10 +3,13 @@
 //! dies mid-import has the job run again; random tenants survive export and import; progress
 //! moves against one total.
 use api_spec::ErrorCode;
+use api_spec::actions::Compression;
 use api_spec::actions::{
     CancelBackupImport, GetBackupImportStatus, InitiateBackupImport, InitiateBackupImportRequest,
     JobIdRequest, RegisterListener, RegisterListenerRequest, StartBackupImport,
 };
+use api_spec::jobs::ImportMode;
+use api_spec::jobs::JobState;
 use entity::job;
 use sea_orm::EntityTrait;
 use tests::{Client, TestServer};
@@ -108,7 +111,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     let blocker = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &blocker.backup_task_id, |j| {
-        j.status = Set("running".into());
+        j.status = Set(JobState::Running);
         j.worker_id = Set(Some(instance));
         j.heartbeat_at = Set(Some(i64::MAX / 2));
     })
@@ -118,7 +121,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     let init = upload_pair(&mut c, &fixture, &fixture_key).await;
     let mut req = start(&init.backup_task_id);
     req.allow_legacy = true;
-    req.mode = Some("merge".into());
+    req.mode = Some(ImportMode::Merge);
     c.call::<StartBackupImport>(&req).await.unwrap();
     let id = JobIdRequest {
         backup_task_id: init.backup_task_id.clone(),
@@ -157,7 +160,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     );
     assert_eq!(census(&server, "default").await, [0, 0, 0, 0]);
     set_job(&server, &blocker.backup_task_id, |j| {
-        j.status = Set("cancelled".into())
+        j.status = Set(JobState::Cancelled)
     })
     .await;
     coffer::backup::import::discard(
@@ -173,7 +176,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     // A job another (now silent) server was running fails as interrupted.
     let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     set_job(&server, &init.backup_task_id, |j| {
-        j.status = Set("running".into());
+        j.status = Set(JobState::Running);
         j.worker_id = Set(Some("a-dead-server".into()));
         j.heartbeat_at = Set(Some(1));
     })
@@ -188,7 +191,7 @@ async fn deadlines_cancellation_and_dead_servers_end_jobs_and_remove_uploads() {
     let init = upload_pair(&mut c, &archive, LEGACY_KEY.as_bytes()).await;
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &init.backup_task_id, |j| {
-        j.status = Set("running".into());
+        j.status = Set(JobState::Running);
         j.worker_id = Set(Some(instance));
         j.heartbeat_at = Set(Some(1));
     })
@@ -465,11 +468,11 @@ async fn random_tenants_survive_export_and_import() {
         let (mut src, mut sl) = tenant(&server, &format!("src-{}", seed % 1000)).await;
         random_tenant(&mut src, &mut rng).await;
         let before = snapshot(&server, &format!("src-{}", seed % 1000)).await;
-        let compression = ["zstd", "none"][(seed % 2) as usize];
+        let compression = [Compression::Zstd, Compression::None][(seed % 2) as usize];
         let req = api_spec::actions::GenerateBackupRequest {
             backup_name: Some(format!("random {seed}")),
             passphrase: None,
-            compression: Some(compression.into()),
+            compression: Some(compression),
         };
         let (backup_id, _, done) = export(&mut src, &mut sl, req).await;
         assert_eq!(done["status"], "completed", "seed {seed}");

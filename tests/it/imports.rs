@@ -2,6 +2,8 @@
 //! another tenant and another server; the legacy CFMS fixture; tampering, conflicts, dry runs,
 //! what start checks — and that a failed import leaves nothing behind (deadlines,
 //! cancellation, crashes and progress: `import_jobs.rs`).
+use api_spec::jobs::ImportMode;
+use api_spec::jobs::OnConflict;
 use std::collections::BTreeMap;
 
 use api_spec::ErrorCode;
@@ -466,7 +468,7 @@ async fn the_legacy_cfms_fixture_imports_to_its_expected_contents() {
     // Without opting in, an unauthenticated archive is refused, and the job stays pending.
     let init = upload_pair(&mut c, &archive, &key).await;
     let mut req = start(&init.backup_task_id);
-    req.mode = Some("merge".into());
+    req.mode = Some(ImportMode::Merge);
     let refused = c.call::<StartBackupImport>(&req).await.unwrap_err();
     assert_eq!(refused.error, ErrorCode::ImportLegacyNotAllowed);
     req.allow_legacy = true;
@@ -624,7 +626,7 @@ async fn restore_merge_conflicts_and_dry_runs() {
     assert_eq!(pending.status, "pending");
     assert_eq!(tree(&mut c).await, source);
     let mut merge = start(&init.backup_task_id);
-    merge.mode = Some("merge".into());
+    merge.mode = Some(ImportMode::Merge);
     merge.dry_run = true;
     c.call::<StartBackupImport>(&merge)
         .await
@@ -633,14 +635,14 @@ async fn restore_merge_conflicts_and_dry_runs() {
     assert_eq!(event["status"], "completed");
     // Merge with `fail` stops at the first clash.
     let (event, _) = import(&mut c, &mut l, &archive, &key, |r| {
-        r.mode = Some("merge".into());
-        r.on_conflict = Some("fail".into());
+        r.mode = Some(ImportMode::Merge);
+        r.on_conflict = Some(OnConflict::Fail);
     })
     .await;
     assert_eq!(event["error"], "import_name_conflict");
     // A dry run reports the plan and writes nothing.
     let (event, status) = import(&mut c, &mut l, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
         r.dry_run = true;
     })
     .await;
@@ -656,8 +658,8 @@ async fn restore_merge_conflicts_and_dry_runs() {
     assert_eq!(tree(&mut c).await, source);
     // Skip leaves the clashing top level alone (here: everything).
     let (event, status) = import(&mut c, &mut l, &archive, &key, |r| {
-        r.mode = Some("merge".into());
-        r.on_conflict = Some("skip".into());
+        r.mode = Some(ImportMode::Merge);
+        r.on_conflict = Some(OnConflict::Skip);
     })
     .await;
     assert_eq!(event["status"], "completed");
@@ -666,7 +668,7 @@ async fn restore_merge_conflicts_and_dry_runs() {
     // Rename imports a second copy beside the first, sharing the stored blobs.
     let blobs = server.blob_files().len();
     let (event, _) = import(&mut c, &mut l, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
     })
     .await;
     assert_eq!(event["status"], "completed");
@@ -770,7 +772,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
         .await
         .expect("a pending job's key file is replaced");
     req.passphrase = Some("correct horse battery".into());
-    req.mode = Some("merge".into());
+    req.mode = Some(ImportMode::Merge);
     c.call::<StartBackupImport>(&req).await.unwrap();
     let e = c.call::<StartBackupImport>(&req).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::JobStateConflict);
@@ -779,7 +781,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
     // The job with the replaced key runs; once it has started, its uploads are final.
     let mut right = start(&other.backup_task_id);
     right.passphrase = Some("correct horse battery".into());
-    right.mode = Some("merge".into());
+    right.mode = Some(ImportMode::Merge);
     right.dry_run = true;
     c.call::<StartBackupImport>(&right)
         .await

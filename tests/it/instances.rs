@@ -2,6 +2,7 @@
 //! reaches the listeners of every instance exactly once, however long; a session ended on one
 //! instance is refused by the others at once, not after `auth_cache_ms`. On SQLite (one
 //! instance per database) there is nothing to check, and these tests return.
+use api_spec::jobs::ImportMode;
 use std::time::{Duration, Instant};
 
 use api_spec::actions::{
@@ -299,7 +300,7 @@ async fn jobs_of_ten_tenants_across_three_instances_each_run_exactly_once() {
         for _ in 0..2 {
             let init = upload_through(addrs[i % 3], &mut here, &archive, &key).await;
             let mut req = crate::imports::start(&init.backup_task_id);
-            req.mode = Some("merge".into());
+            req.mode = Some(ImportMode::Merge);
             next.call::<StartBackupImport>(&req).await.unwrap();
             submitted.push(init.backup_task_id);
         }

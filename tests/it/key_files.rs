@@ -2,6 +2,7 @@
 //! archive header's — edited, or written for another backup with the same key — is
 //! `backup_key_invalid` on every path that pairs a key with an archive (the import's start,
 //! `verify_backup`, the offline `coffer backup verify`), and nothing is written.
+use api_spec::jobs::ImportMode;
 use std::time::{Duration, Instant};
 
 use api_spec::ErrorCode;
@@ -53,7 +54,7 @@ async fn a_key_file_naming_another_backup_is_refused_everywhere() {
         let init = upload_pair(&mut v, &archive, &edited).await;
         // A merge: the victim holds a folder, and a restore would be refused for that first.
         let mut merge = start(&init.backup_task_id);
-        merge.mode = Some("merge".into());
+        merge.mode = Some(ImportMode::Merge);
         let e = v.call::<StartBackupImport>(&merge).await.unwrap_err();
         assert_eq!(e.error, ErrorCode::BackupKeyInvalid, "import, {case}");
         let job = v
@@ -74,7 +75,7 @@ async fn a_key_file_naming_another_backup_is_refused_everywhere() {
     }
     // The key file as written still opens its archive.
     let (event, status) = import(&mut v, &mut vl, &archive, &key, |r| {
-        r.mode = Some("merge".into());
+        r.mode = Some(ImportMode::Merge);
     })
     .await;
     assert_eq!(event["status"], "completed", "{status:?}");

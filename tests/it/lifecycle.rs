@@ -1,6 +1,10 @@
 //! The backup lifecycle (issue 13): backup policies, schedules run on the server's clock
 //! (a `ManualClock` the tests move; nothing here sleeps for a schedule), retention after
 //! every good backup and through `prune_backups`.
+use crate::support::refused_field;
+use api_spec::actions::KeyProtection;
+use api_spec::jobs::ImportMode;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,10 +165,6 @@ async fn policies_are_checked_whole_and_prune_shows_and_applies_retention() {
             "keep_within",
         ),
         (
-            with(|p| p.key_protection = Some("passphrase".into())),
-            "key_protection",
-        ),
-        (
             with(|p| p.drill_schedule = Some("every day".into())),
             "drill_schedule",
         ),
@@ -181,6 +181,10 @@ async fn policies_are_checked_whole_and_prune_shows_and_applies_retention() {
         assert_eq!(e.error, ErrorCode::InvalidField, "{field}");
         assert_eq!(e.data["field"], field);
     }
+    let unknown = json!({"key_protection": "passphrase"});
+    refused_field(&c, "set_backup_policy", unknown, "key_protection").await;
+    let unknown = json!({"compression": "lz4"});
+    refused_field(&c, "set_backup_policy", unknown, "compression").await;
     let none = c.call::<GetBackupPolicy>(&Empty {}).await.unwrap();
     assert_eq!(none.policy, None, "a refused policy changes nothing");
 
@@ -597,7 +601,7 @@ async fn a_folder_deleted_after_a_backup_comes_back_as_it_was_and_nothing_else_c
     let whole = c.call::<RestoreBackup>(&restore(None)).await.unwrap_err();
     assert_eq!(whole.error, ErrorCode::ImportTargetNotEmpty);
     let with_restore_mode = RestoreBackupRequest {
-        mode: Some("restore".into()),
+        mode: Some(ImportMode::Restore),
         ..restore(Some(vec!["Отчёты 2026/报告".into()]))
     };
     let e = c
@@ -769,7 +773,7 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     // A recipient that is none is refused; then the tenant's backups become write-only.
     let e = c
         .call::<SetBackupPolicy>(&BackupPolicy {
-            key_protection: Some("recipients".into()),
+            key_protection: Some(KeyProtection::Recipients),
             recipients: Some(vec!["age1nonsense".into()]),
             ..BackupPolicy::default()
         })
@@ -777,7 +781,7 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
         .unwrap_err();
     assert_eq!(e.data["field"], "recipients");
     c.call::<SetBackupPolicy>(&BackupPolicy {
-        key_protection: Some("recipients".into()),
+        key_protection: Some(KeyProtection::Recipients),
         recipients: Some(vec![recipient.clone()]),
         verify_after: Some(true),
         ..BackupPolicy::default()

@@ -2,6 +2,8 @@
 //! restart; a job of an instance that stopped runs again when its key is in its key file, and
 //! fails with `job_interrupted` when only the stopped instance held its key, or when it was
 //! claimed `MAX_ATTEMPTS` times.
+use api_spec::jobs::ImportMode;
+use api_spec::jobs::JobState;
 use std::time::Duration;
 
 use api_spec::actions::{
@@ -128,7 +130,7 @@ async fn queued_jobs_survive_a_restart_by_the_documented_rule() {
     let blocker = upload_pair(&mut p, &archive, &key).await;
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &blocker.backup_task_id, |j| {
-        j.status = Set("running".into());
+        j.status = Set(JobState::Running);
         j.worker_id = Set(Some(instance));
         j.heartbeat_at = Set(Some(i64::MAX / 2));
     })
@@ -198,10 +200,10 @@ async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
     let again = upload_pair(&mut p, &archive, &key).await;
     for (init, attempts) in [(&spent, coffer::jobs::MAX_ATTEMPTS), (&again, 1)] {
         let mut req = start(&init.backup_task_id);
-        req.mode = Some("merge".into());
+        req.mode = Some(ImportMode::Merge);
         p.call::<StartBackupImport>(&req).await.unwrap();
         set_job(&server, &init.backup_task_id, |j| {
-            j.status = Set("running".into());
+            j.status = Set(JobState::Running);
             j.worker_id = Set(Some("a-stopped-instance".into()));
             j.heartbeat_at = Set(Some(1));
             j.attempts = Set(attempts);
@@ -244,7 +246,7 @@ async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
     assert_eq!(lost, [lost_run]);
     // Back to the queue for the instance below (as a reaper would after that claimer died).
     set_job(&server, &again.backup_task_id, |j| {
-        j.status = Set("queued".into());
+        j.status = Set(JobState::Queued);
         j.worker_id = Set(None);
         j.attempts = Set(1);
     })
@@ -331,7 +333,7 @@ async fn blobs_a_stopped_instances_import_placed_go_with_whoever_takes_it_over()
         .unwrap();
     let job_id = Uuid::parse_str(&init.backup_task_id).unwrap();
     set_job(&server, &init.backup_task_id, |j| {
-        j.status = Set("running".into());
+        j.status = Set(JobState::Running);
         j.worker_id = Set(Some("a-stopped-instance".into()));
         j.heartbeat_at = Set(Some(1));
         j.attempts = Set(1);
@@ -393,7 +395,7 @@ async fn a_server_stopping_on_purpose_hands_its_jobs_off() {
         .unwrap();
     let instance = server.state().jobs.instance().to_owned();
     set_job(&server, &held.backup_task_id, |j| {
-        j.status = Set("running".into());
+        j.status = Set(JobState::Running);
         j.worker_id = Set(Some(instance));
         j.heartbeat_at = Set(Some(coffer::time::now_ms()));
         j.attempts = Set(2);
@@ -402,7 +404,7 @@ async fn a_server_stopping_on_purpose_hands_its_jobs_off() {
     let wrapped = upload_pair(&mut p, &wrapped_archive, &wrapped_key).await;
     let mut req = start(&wrapped.backup_task_id);
     req.passphrase = Some(PASSPHRASE.into());
-    req.mode = Some("merge".into());
+    req.mode = Some(ImportMode::Merge);
     p.call::<StartBackupImport>(&req).await.unwrap();
 
     let moved = coffer::jobs::hand_off(server.state(), Duration::from_secs(1))

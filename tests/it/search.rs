@@ -2,12 +2,16 @@
 //! kind switches and argument checks. (That hits are only readable objects is in
 //! `access.rs`.)
 use api_spec::ErrorCode;
+use api_spec::actions::SortBy;
+use api_spec::actions::SortOrder;
+use api_spec::actions::TargetType;
 use api_spec::actions::{
     RenameDocument, RenameDocumentRequest, Search, SearchRequest, SearchResponse,
 };
 use tests::{Client, TestServer};
 
-use crate::support::{expect_error, mkdir, mkdoc};
+use crate::support::{expect_error, mkdir, mkdoc, refused_field};
+use serde_json::json;
 
 fn req(query: &str) -> SearchRequest {
     SearchRequest {
@@ -46,8 +50,12 @@ async fn search_matches_names_case_insensitively_sorted_and_limited() {
     assert_eq!(names(&res.directories), ["Report archive", "reports 2025"]);
     assert_eq!(names(&res.documents), ["annual REPORT.pdf", "report.txt"]);
     assert_eq!(res.total_count, 4);
-    assert!(res.directories.iter().all(|h| h.kind == "directory"));
-    assert!(res.documents.iter().all(|h| h.kind == "document"));
+    assert!(
+        res.directories
+            .iter()
+            .all(|h| h.kind == TargetType::Directory)
+    );
+    assert!(res.documents.iter().all(|h| h.kind == TargetType::Document));
     assert_eq!(res.directories[0].id, archive);
     assert_eq!(res.directories[0].parent_id, None);
     assert_eq!(res.directories[1].id, year);
@@ -59,7 +67,7 @@ async fn search_matches_names_case_insensitively_sorted_and_limited() {
     let desc = run(
         &mut c,
         SearchRequest {
-            sort_order: Some("desc".into()),
+            sort_order: Some(SortOrder::Desc),
             ..req("report")
         },
     )
@@ -72,7 +80,7 @@ async fn search_matches_names_case_insensitively_sorted_and_limited() {
         &mut c,
         SearchRequest {
             limit: Some(1),
-            sort_order: Some("desc".into()),
+            sort_order: Some(SortOrder::Desc),
             ..req("report")
         },
     )
@@ -123,7 +131,7 @@ async fn search_matches_names_case_insensitively_sorted_and_limited() {
     let by_modified = run(
         &mut c,
         SearchRequest {
-            sort_by: Some("last_modified".into()),
+            sort_by: Some(SortBy::LastModified),
             ..req("report")
         },
     )
@@ -135,8 +143,8 @@ async fn search_matches_names_case_insensitively_sorted_and_limited() {
     let by_created = run(
         &mut c,
         SearchRequest {
-            sort_by: Some("created_time".into()),
-            sort_order: Some("desc".into()),
+            sort_by: Some(SortBy::CreatedTime),
+            sort_order: Some(SortOrder::Desc),
             ..req("e")
         },
     )
@@ -175,24 +183,16 @@ async fn search_rejects_bad_arguments() {
             },
             "limit",
         ),
-        (
-            SearchRequest {
-                sort_by: Some("size".into()),
-                ..req("a")
-            },
-            "sort_by",
-        ),
-        (
-            SearchRequest {
-                sort_order: Some("up".into()),
-                ..req("a")
-            },
-            "sort_order",
-        ),
     ];
     for (r, field) in cases {
         let e = expect_error(c.call::<Search>(&r).await, 400, ErrorCode::InvalidField);
         assert_eq!(e.data["field"], field, "{e:?}");
+    }
+    for (bad, field) in [
+        (json!({"query": "a", "sort_by": "size"}), "sort_by"),
+        (json!({"query": "a", "sort_order": "up"}), "sort_order"),
+    ] {
+        refused_field(&c, "search", bad, field).await;
     }
     // The edges of the ranges are fine.
     run(

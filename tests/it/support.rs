@@ -257,3 +257,12 @@ pub fn expect_error<T: std::fmt::Debug>(
     assert_eq!((e.code, e.error), (code, error), "{e:?}");
     e
 }
+
+/// Sends `data` to `action` as it stands (a value no typed request can hold) and expects
+/// `invalid_field` naming `field`.
+pub async fn refused_field(c: &Client, action: &str, data: Value, field: &str) {
+    let reply = c.request(action, data).await;
+    assert_eq!(reply.code, 400, "{reply:?}");
+    assert_eq!(reply.data["error"], "invalid_field", "{reply:?}");
+    assert_eq!(reply.data["field"], field, "{reply:?}");
+}

@@ -5,6 +5,28 @@ use utoipa::ToSchema;
 use crate::envelope::Empty;
 use crate::{Access, permissions};
 
+stored_enum! {
+    /// The four access types a rule or an entry is about.
+    pub enum AccessType {
+        Read => "read",
+        Write => "write",
+        Move => "move",
+        Manage => "manage",
+    }
+}
+
+impl AccessType {
+    /// Which rule lists a check for `self` must pass.
+    pub fn applicable(self) -> &'static [AccessType] {
+        match self {
+            AccessType::Read => &[AccessType::Read],
+            AccessType::Write => &[AccessType::Read, AccessType::Write],
+            AccessType::Manage => &[AccessType::Read, AccessType::Manage],
+            AccessType::Move => &[AccessType::Move],
+        }
+    }
+}
+
 /// Who an entry is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -77,7 +99,7 @@ pub struct AccessEntryInfo {
     pub entity_identifier: String,
     pub target_type: TargetType,
     pub target_identifier: String,
-    pub access_type: String,
+    pub access_type: AccessType,
     pub start_time: f64,
     pub end_time: Option<f64>,
 }
@@ -98,16 +120,35 @@ pub struct SearchRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `name` (default), `created_time` or `last_modified`.
+    /// `name` when left out.
     #[serde(default)]
-    pub sort_by: Option<String>,
-    /// `asc` (default) or `desc`.
+    pub sort_by: Option<SortBy>,
+    /// `asc` when left out.
     #[serde(default)]
-    pub sort_order: Option<String>,
+    pub sort_order: Option<SortOrder>,
     #[serde(default = "yes")]
     pub search_documents: bool,
     #[serde(default = "yes")]
     pub search_directories: bool,
+}
+
+/// What `search` sorts its hits by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    #[default]
+    Name,
+    CreatedTime,
+    LastModified,
+}
+
+/// Which way `search` sorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    #[default]
+    Asc,
+    Desc,
 }
 
 fn yes() -> bool {
@@ -123,9 +164,8 @@ pub struct SearchHit {
     pub parent_id: Option<String>,
     pub created_time: f64,
     pub last_modified: f64,
-    /// `document` or `directory`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: TargetType,
 }
 
 /// What `search` answers: readable hits, sorted, at most `limit` of each kind.

@@ -18,9 +18,9 @@ pub struct GenerateBackupRequest {
     /// Wraps the key file with this passphrase (argon2id); 8–1024 characters.
     #[serde(default)]
     pub passphrase: Option<String>,
-    /// `zstd` (default) or `none`.
+    /// `zstd` when left out.
     #[serde(default)]
-    pub compression: Option<String>,
+    pub compression: Option<Compression>,
 }
 
 impl std::fmt::Debug for GenerateBackupRequest {
@@ -69,6 +69,31 @@ pub struct JobStatus {
     pub completed_time: Option<f64>,
     /// For exports: the backup.
     pub backup_id: Option<String>,
+}
+
+/// How an archive's members are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// zstd, level 3.
+    #[default]
+    Zstd,
+    /// As they are.
+    None,
+}
+
+wire_names!(Compression { Zstd => "zstd", None => "none" });
+
+stored_enum! {
+    /// Who can open the backups a policy makes.
+    pub enum KeyProtection {
+        /// The key file is kept by the server (a scheduled backup has nobody to type a
+        /// passphrase).
+        Server => "server",
+        /// Write-only backups: the key is wrapped to the policy's `recipients` and kept by
+        /// the server only while the backup is written.
+        Recipients => "recipients",
+    }
 }
 
 stored_enum! {
@@ -197,14 +222,12 @@ pub struct BackupPolicy {
     /// weeks and months are read in it too.
     #[serde(default)]
     pub time_zone: Option<String>,
-    /// `zstd` (default) or `none`.
+    /// `zstd` when left out.
     #[serde(default)]
-    pub compression: Option<String>,
-    /// `server` (default): the key file is kept by the server (a scheduled backup has
-    /// nobody to type a passphrase); `recipients`: write-only backups, the key wrapped to
-    /// `recipients` and kept by the server only while the backup is written.
+    pub compression: Option<Compression>,
+    /// `server` when left out.
     #[serde(default)]
-    pub key_protection: Option<String>,
+    pub key_protection: Option<KeyProtection>,
     /// With `key_protection: recipients`: X25519 public keys (`age1…`, from `coffer backup
     /// keygen`), 1 to 16. Every backup of the tenant made without a passphrase is then
     /// write-only: only an identity of one of them restores it.
@@ -241,8 +264,8 @@ pub struct BackupPolicy {
 pub struct BackupPolicyInfo {
     pub schedule: Option<String>,
     pub time_zone: String,
-    pub compression: String,
-    pub key_protection: String,
+    pub compression: Compression,
+    pub key_protection: KeyProtection,
     pub recipients: Vec<String>,
     pub keep_last: Option<u32>,
     pub keep_daily: Option<u32>,

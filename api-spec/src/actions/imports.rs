@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use super::JobIdRequest;
 use super::JobStatus;
 use crate::envelope::Empty;
+use crate::jobs::{ImportMode, OnConflict};
 use crate::{Access, permissions};
 
 /// Arguments of `initiate_backup_import`.
@@ -45,10 +46,10 @@ pub struct StartBackupImportRequest {
     pub identity: Option<String>,
     /// `restore` (default; the tenant must have no folders or documents) or `merge`.
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: Option<ImportMode>,
     /// With `merge`, for a top-level name already taken: `rename` (default), `skip` or `fail`.
     #[serde(default)]
-    pub on_conflict: Option<String>,
+    pub on_conflict: Option<OnConflict>,
     /// Plan only: report what would be created, conflicts and warnings; change nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -80,11 +81,11 @@ pub struct RestoreBackupRequest {
     /// `restore` (the tenant must have no folders or documents) or `merge`; `merge` when
     /// `select` or `target_folder_id` is given, `restore` otherwise.
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: Option<ImportMode>,
     /// With `merge`, for a name already taken where an item goes: `rename` (default),
     /// `skip` or `fail`.
     #[serde(default)]
-    pub on_conflict: Option<String>,
+    pub on_conflict: Option<OnConflict>,
     #[serde(default)]
     pub dry_run: bool,
     /// As for `start_backup_import`.

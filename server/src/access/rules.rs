@@ -17,47 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-/// The four access types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessType {
-    Read,
-    Write,
-    Move,
-    Manage,
-}
-
-impl AccessType {
-    pub const ALL: [AccessType; 4] = [
-        AccessType::Read,
-        AccessType::Write,
-        AccessType::Move,
-        AccessType::Manage,
-    ];
-
-    /// Which rule lists a check for `self` must pass.
-    pub fn applicable(self) -> &'static [AccessType] {
-        match self {
-            AccessType::Read => &[AccessType::Read],
-            AccessType::Write => &[AccessType::Read, AccessType::Write],
-            AccessType::Manage => &[AccessType::Read, AccessType::Manage],
-            AccessType::Move => &[AccessType::Move],
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessType::Read => "read",
-            AccessType::Write => "write",
-            AccessType::Move => "move",
-            AccessType::Manage => "manage",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        AccessType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
+pub use api_spec::actions::AccessType;
 
 /// `all` or `any`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +167,7 @@ mod tests {
 
     #[test]
     fn no_rules_allow_everything() {
-        for t in AccessType::ALL {
+        for &t in AccessType::ALL {
             assert!(check(&RuleSet::new(), t, &[], &[]));
         }
     }
@@ -371,7 +331,7 @@ mod tests {
             p2.insert(extra.clone());
             g2.insert(extra);
             let s2 = Subject { permissions: &p2, groups: &g2 };
-            for t in AccessType::ALL {
+            for &t in AccessType::ALL {
                 if allows(&rs, t, s, false) {
                     prop_assert!(allows(&rs, t, s2, false));
                 }
@@ -383,7 +343,7 @@ mod tests {
             let s = Subject { permissions: &p, groups: &g };
             let mut wider = rs.clone();
             wider.entry(AccessType::ALL[t]).or_default().push(extra);
-            for a in AccessType::ALL {
+            for &a in AccessType::ALL {
                 if allows(&wider, a, s, false) {
                     prop_assert!(allows(&rs, a, s, false));
                 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::error::Result;
 use crate::storage::TenantScope;
-use crate::storage::jobs::{self, Claim, JobKind};
+use crate::storage::jobs::{Claim, JobKind};
 
 /// A future a [`Kind`] returns.
 pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -139,8 +139,7 @@ impl JobControl {
 
     /// The registered kind of a job row.
     pub fn kind_of(&self, job: &job::Model) -> Option<&Arc<dyn Kind>> {
-        let kind = jobs::kind_of(job)?;
-        self.kinds().iter().find(|k| k.kind() == kind)
+        self.kinds().iter().find(|k| k.kind() == job.kind)
     }
 
     /// The `worker_id` this process writes on the jobs it runs.

@@ -273,7 +273,7 @@ pub async fn entry_page(
                 entity,
                 target_type: target_type.into(),
                 target_id: target.to_string(),
-                access_type: e.access_type,
+                access_type: e.access_type.as_str().to_owned(),
                 start_time: e.start_time,
                 end_time: e.end_time,
             }

@@ -75,7 +75,7 @@ pub async fn sweep(state: &AppState) -> Result<usize> {
                     // live job of another instance may write here (a shared data_dir).
                     Some(j) => {
                         let own = j.worker_id.as_deref() == Some(state.jobs.instance());
-                        jobs::state_of(&j).is_final() || (own && !state.jobs.runs(j.id))
+                        j.status.is_final() || (own && !state.jobs.runs(j.id))
                     }
                     None => true,
                 },

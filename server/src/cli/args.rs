@@ -1,7 +1,23 @@
 //! The command line's arguments: every command and its flags, as `coffer --help` shows them.
 use std::path::PathBuf;
 
+use api_spec::actions::Compression;
+use api_spec::jobs::{ImportMode, OnConflict};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+
+/// Parses a flag that takes one of a wire enum's names (`all`, named by `name`).
+fn wire<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(|v| name(*v))).try_map(move |text| {
+        all.iter()
+            .copied()
+            .find(|v| name(*v) == text)
+            .ok_or("not one of the possible values")
+    })
+}
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -188,8 +204,8 @@ pub struct PolicyArgs {
     /// An IANA time zone (`Europe/Berlin`); UTC when absent.
     #[arg(long)]
     pub time_zone: Option<String>,
-    #[arg(long, value_parser = ["zstd", "none"])]
-    pub compression: Option<String>,
+    #[arg(long, value_parser = wire(Compression::ALL, Compression::as_str))]
+    pub compression: Option<Compression>,
     #[arg(long)]
     pub keep_last: Option<u32>,
     #[arg(long)]
@@ -287,8 +303,8 @@ pub struct CreateArgs {
     /// Wrap the key file with the passphrase in this file's first line.
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,
-    #[arg(long, value_parser = ["zstd", "none"])]
-    pub compression: Option<String>,
+    #[arg(long, value_parser = wire(Compression::ALL, Compression::as_str))]
+    pub compression: Option<Compression>,
     /// Wait for the export to end.
     #[arg(long)]
     pub wait: bool,
@@ -363,10 +379,10 @@ pub struct JobArgs {
     /// this job only).
     #[arg(long)]
     pub identity: Option<PathBuf>,
-    #[arg(long, value_parser = ["restore", "merge"])]
-    pub mode: Option<String>,
-    #[arg(long, value_parser = ["rename", "skip", "fail"])]
-    pub on_conflict: Option<String>,
+    #[arg(long, value_parser = wire(ImportMode::ALL, ImportMode::as_str))]
+    pub mode: Option<ImportMode>,
+    #[arg(long, value_parser = wire(OnConflict::ALL, OnConflict::as_str))]
+    pub on_conflict: Option<OnConflict>,
     /// Plan only: report what would happen, change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -14,7 +14,7 @@ use api_spec::actions::{
     RegisterListenerRequest, StartBackupImport, StartBackupImportRequest,
 };
 use api_spec::actions::{
-    BackupPolicy, GetBackupPolicy, PruneBackups, PruneBackupsRequest, RestoreBackup,
+    BackupPolicy, GetBackupPolicy, KeyProtection, PruneBackups, PruneBackupsRequest, RestoreBackup,
     RestoreBackupRequest, SetBackupPolicy,
 };
 use api_spec::envelope::Empty;
@@ -185,7 +185,7 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
         .call::<GenerateBackup>(&GenerateBackupRequest {
             backup_name: args.name.clone(),
             passphrase: passphrase(args.passphrase_file.as_deref())?,
-            compression: args.compression.clone(),
+            compression: args.compression,
         })
         .await?;
     if !wait {
@@ -305,8 +305,8 @@ pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
             backup_task_id: job.backup_task_id.clone(),
             passphrase: passphrase(args.job.passphrase_file.as_deref())?,
             identity: identity(args.job.identity.as_deref())?,
-            mode: args.job.mode.clone(),
-            on_conflict: args.job.on_conflict.clone(),
+            mode: args.job.mode,
+            on_conflict: args.job.on_conflict,
             dry_run: args.job.dry_run,
             allow_legacy: args.allow_legacy,
             ..StartBackupImportRequest::default()
@@ -338,8 +338,8 @@ pub async fn restore(target: &Target, args: RestoreArgs) -> Outcome {
             backup_id: args.backup_id.clone(),
             passphrase: passphrase(args.job.passphrase_file.as_deref())?,
             identity: identity(args.job.identity.as_deref())?,
-            mode: args.job.mode.clone(),
-            on_conflict: args.job.on_conflict.clone(),
+            mode: args.job.mode,
+            on_conflict: args.job.on_conflict,
             dry_run: args.job.dry_run,
             select: (!args.paths.is_empty()).then(|| args.paths.clone()),
             target_folder_id,
@@ -364,8 +364,8 @@ pub async fn policy_set(target: &Target, args: &super::PolicyArgs) -> Outcome {
     let policy = BackupPolicy {
         schedule: args.schedule.clone(),
         time_zone: args.time_zone.clone(),
-        compression: args.compression.clone(),
-        key_protection: (!args.recipients.is_empty()).then(|| "recipients".to_owned()),
+        compression: args.compression,
+        key_protection: (!args.recipients.is_empty()).then_some(KeyProtection::Recipients),
         recipients: (!args.recipients.is_empty()).then(|| args.recipients.clone()),
         keep_last: args.keep_last,
         keep_daily: args.keep_daily,

@@ -26,7 +26,7 @@ use api_spec::ErrorCode;
 use api_spec::events::{
     BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED, BACKUP_VERIFY_COMPLETED, BackupJobEvent,
 };
-use api_spec::jobs::{JobParams, JobStep};
+use api_spec::jobs::JobParams;
 use api_spec::permissions::{EXPORT_BACKUP, IMPORT_BACKUP};
 use entity::job;
 
@@ -54,7 +54,7 @@ pub fn event(job: &job::Model, status: JobState, error: Option<ErrorCode>) -> Ba
         },
         bytes_done: job.bytes_done.max(0) as u64,
         bytes_total: job.bytes_total.max(0) as u64,
-        current_step: job.current_step.as_deref().and_then(JobStep::parse),
+        current_step: job.current_step,
         counts: job.counts.clone(),
         error: error.map(code_str),
     }
@@ -70,10 +70,10 @@ pub fn code_str(code: ErrorCode) -> String {
 
 /// Announces that a job ended, to the tenant's listeners who hold the job kind's permission.
 pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) {
-    let (name, permission) = match jobs::kind_of(job) {
-        Some(JobKind::Import) => (BACKUP_IMPORT_COMPLETED, IMPORT_BACKUP),
-        Some(JobKind::Verify) => (BACKUP_VERIFY_COMPLETED, EXPORT_BACKUP),
-        _ => (BACKUP_EXPORT_COMPLETED, EXPORT_BACKUP),
+    let (name, permission) = match job.kind {
+        JobKind::Import => (BACKUP_IMPORT_COMPLETED, IMPORT_BACKUP),
+        JobKind::Verify => (BACKUP_VERIFY_COMPLETED, EXPORT_BACKUP),
+        JobKind::Export => (BACKUP_EXPORT_COMPLETED, EXPORT_BACKUP),
     };
     state
         .events

@@ -110,7 +110,7 @@ async fn orphaned(state: &AppState, job: &job::Model) -> Result<bool> {
 /// stopped on purpose, not because the job took it down).
 async fn orphaned_by(state: &AppState, job: &job::Model, refund: bool) -> Result<bool> {
     let anyones = jobs::params_of(job).is_some_and(|p| p.key() == KeySource::KeyFile);
-    let status = jobs::state_of(job);
+    let status = job.status;
     let instance = state.jobs.instance();
     if anyones && status == JobState::Running && job.attempts < MAX_ATTEMPTS {
         // Taken over first, and tracked while it is reset (this instance beats for it), so

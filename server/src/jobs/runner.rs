@@ -121,7 +121,7 @@ fn start(state: &Arc<AppState>, job: job::Model) {
 async fn discard_if_ended(state: &AppState, kind: &dyn Kind, job: &job::Model) {
     let scope = TenantScope::system(job.tenant_id);
     match jobs::find(&scope, &state.db, job.id).await {
-        Ok(Some(row)) if !jobs::state_of(&row).is_final() => {
+        Ok(Some(row)) if !row.status.is_final() => {
             tracing::info!(job = %job.id, "a run that lost its job stopped");
         }
         Ok(_) => kind.discard(state, job).await,

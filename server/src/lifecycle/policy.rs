@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api_spec::ErrorCode;
-use api_spec::actions::{BackupPolicy, BackupPolicyInfo};
+use api_spec::actions::{BackupPolicy, BackupPolicyInfo, Compression, KeyProtection};
 use api_spec::jobs::VerifyCause;
 use chrono::TimeZone;
 use chrono_tz::Tz;
@@ -30,11 +30,6 @@ use crate::time::to_secs;
 
 /// How often the scheduler looks for slots that have come.
 const TICK: Duration = Duration::from_secs(15);
-
-/// Key protections a policy may ask for: the server keeps the key file; or the key is
-/// wrapped to recipients (write-only backups).
-const SERVER_HELD: &str = "server";
-const RECIPIENTS: &str = "recipients";
 
 /// Recipients a policy may name at most.
 const RECIPIENTS_MAX: usize = 16;
@@ -132,24 +127,19 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
         Some(expr) => Some(first_slot(expr, tz, now, "schedule")?),
         None => None,
     };
-    let compress = match req.compression.as_deref().unwrap_or("zstd") {
-        "zstd" => true,
-        "none" => false,
-        _ => return Err(invalid("compression")),
-    };
-    let key_protection = req.key_protection.as_deref().unwrap_or(SERVER_HELD);
+    let compress = req.compression.unwrap_or_default() == Compression::Zstd;
+    let key_protection = req.key_protection.unwrap_or(KeyProtection::Server);
     let recipients = req.recipients.clone().unwrap_or_default();
     match key_protection {
-        SERVER_HELD if recipients.is_empty() => {}
-        SERVER_HELD => return Err(invalid("recipients")),
-        RECIPIENTS => {
+        KeyProtection::Server if recipients.is_empty() => {}
+        KeyProtection::Server => return Err(invalid("recipients")),
+        KeyProtection::Recipients => {
             if recipients.is_empty() || recipients.len() > RECIPIENTS_MAX {
                 return Err(invalid("recipients"));
             }
             crate::archive::keys::parse_recipients(&recipients)
                 .map_err(|_| invalid("recipients"))?;
         }
-        _ => return Err(invalid("key_protection")),
     }
     // 0 would keep only the newest backup, not "no rule": refused, so nobody loses their
     // backups by writing 0 for "off".
@@ -181,7 +171,7 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
         schedule,
         time_zone,
         compress,
-        key_protection: key_protection.to_owned(),
+        key_protection,
         keep_last: count(req.keep_last, "keep_last")?,
         keep_daily: count(req.keep_daily, "keep_daily")?,
         keep_weekly: count(req.keep_weekly, "keep_weekly")?,
@@ -235,7 +225,11 @@ pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
     BackupPolicyInfo {
         schedule: p.schedule,
         time_zone: p.time_zone,
-        compression: if p.compress { "zstd" } else { "none" }.to_owned(),
+        compression: if p.compress {
+            Compression::Zstd
+        } else {
+            Compression::None
+        },
         key_protection: p.key_protection,
         recipients,
         keep_last: count(p.keep_last),
@@ -255,7 +249,7 @@ pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
 /// write-only policy whose recipients cannot be read is an error, never a fallback to keys
 /// the server keeps.
 pub fn recipients_of(p: &backup_policy::Model) -> Result<Vec<String>> {
-    if p.key_protection != RECIPIENTS {
+    if p.key_protection != KeyProtection::Recipients {
         return Ok(Vec::new());
     }
     let recipients: Vec<String> = p

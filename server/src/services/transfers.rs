@@ -85,7 +85,7 @@ pub async fn open_task(
             Some(id) => jobs::find(auth.scope(), db, id).await?,
             None => None,
         };
-        if job.is_none_or(|j| jobs::state_of(&j) != jobs::JobState::Pending) {
+        if job.is_none_or(|j| j.status != jobs::JobState::Pending) {
             return Err(fail(ErrorCode::TaskNotUsable));
         }
     }
@@ -252,7 +252,7 @@ pub async fn sweep_parts(state: &AppState) -> Result<usize> {
             Some(task) if tasks::replaceable(&task) => match task.job_id {
                 Some(job) => jobs::find(&TenantScope::system(task.tenant_id), &state.db, job)
                     .await?
-                    .is_some_and(|j| jobs::state_of(&j) == jobs::JobState::Pending),
+                    .is_some_and(|j| j.status == jobs::JobState::Pending),
                 None => false,
             },
             _ => false,

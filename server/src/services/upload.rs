@@ -279,7 +279,7 @@ async fn stage_import(
         .job_id
         .ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
     let job = jobs::find(scope, &state.db, job_id).await?;
-    if job.is_none_or(|j| jobs::state_of(&j) != jobs::JobState::Pending) {
+    if job.is_none_or(|j| j.status != jobs::JobState::Pending) {
         return Err(fail(ErrorCode::TaskNotUsable));
     }
     let key = upload.task.purpose == tasks::TaskPurpose::ImportKey;

@@ -20,16 +20,6 @@ use crate::time::now_ms;
 
 pub use api_spec::jobs::{JobKind, JobParams, JobState, JobStep, KeySource};
 
-/// The state a job row records (one no version of the server wrote reads as `failed`).
-pub fn state_of(job: &job::Model) -> JobState {
-    JobState::parse(&job.status).unwrap_or(JobState::Failed)
-}
-
-/// The kind of a job row (`None`: one no version of the server wrote).
-pub fn kind_of(job: &job::Model) -> Option<JobKind> {
-    JobKind::parse(&job.kind)
-}
-
 /// One run of a job: the instance that claimed it and which attempt. A run's writes are
 /// fenced by it: once the job was queued again and claimed anew (its instance was taken for
 /// stopped), they change nothing.
@@ -55,7 +45,7 @@ impl Claim {
 fn fenced<E: EntityTrait>(update: sea_orm::UpdateMany<E>, claim: &Claim) -> sea_orm::UpdateMany<E> {
     update
         .filter(job::Column::Id.eq(claim.id))
-        .filter(job::Column::Status.eq(JobState::Running.as_str()))
+        .filter(job::Column::Status.eq(JobState::Running))
         .filter(job::Column::WorkerId.eq(claim.worker.as_str()))
         .filter(job::Column::Attempts.eq(claim.attempt))
 }
@@ -64,10 +54,6 @@ fn fenced<E: EntityTrait>(update: sea_orm::UpdateMany<E>, claim: &Claim) -> sea_
 /// rows no version of the server wrote).
 pub fn params_of(job: &job::Model) -> Option<JobParams> {
     serde_json::from_value(job.params.clone()?).ok()
-}
-
-fn names(states: &[JobState]) -> impl Iterator<Item = &'static str> + '_ {
-    states.iter().map(|s| s.as_str())
 }
 
 /// A job to insert.
@@ -98,9 +84,9 @@ pub async fn insert(
     let model = job::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(scope.tenant_id()),
-        kind: Set(kind.as_str().to_owned()),
+        kind: Set(kind),
         owner_id: Set(owner),
-        status: Set(status.as_str().to_owned()),
+        status: Set(status),
         current_step: Set(None),
         progress_percent: Set(0),
         bytes_done: Set(0),
@@ -141,7 +127,7 @@ pub async fn delete_pending(
     job::Entity::delete_many()
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(JobState::Pending.as_str()))
+        .filter(job::Column::Status.eq(JobState::Pending))
         .exec(db)
         .await?;
     Ok(())
@@ -156,11 +142,7 @@ pub async fn live_of_kind(
     Ok(job::Entity::find()
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Kind.eq(kind.as_str()))
-        .filter(job::Column::Status.is_in(names(&[
-            JobState::Pending,
-            JobState::Queued,
-            JobState::Running,
-        ])))
+        .filter(job::Column::Status.is_in([JobState::Pending, JobState::Queued, JobState::Running]))
         .all(db)
         .await?)
 }
@@ -186,7 +168,7 @@ pub async fn is_live(db: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
     Ok(job::Entity::find_by_id(id)
         .one(db)
         .await?
-        .is_some_and(|j| !state_of(&j).is_final()))
+        .is_some_and(|j| !j.status.is_final()))
 }
 
 /// The queued jobs `worker` may claim, oldest first: of one of `kinds`, reserved for
@@ -204,16 +186,16 @@ fn claimable(worker: &str, kinds: &[JobKind], shared: bool) -> sea_orm::Select<j
     let running_imports = Query::select()
         .column(job::Column::TenantId)
         .from(job::Entity)
-        .and_where(job::Column::Kind.eq(JobKind::Import.as_str()))
-        .and_where(job::Column::Status.eq(JobState::Running.as_str()))
+        .and_where(job::Column::Kind.eq(JobKind::Import))
+        .and_where(job::Column::Status.eq(JobState::Running))
         .to_owned();
     job::Entity::find()
-        .filter(job::Column::Status.eq(JobState::Queued.as_str()))
-        .filter(job::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())))
+        .filter(job::Column::Status.eq(JobState::Queued))
+        .filter(job::Column::Kind.is_in(kinds.iter().copied()))
         .filter(whose)
         .filter(
             Condition::any()
-                .add(job::Column::Kind.ne(JobKind::Import.as_str()))
+                .add(job::Column::Kind.ne(JobKind::Import))
                 .add(job::Column::TenantId.not_in_subquery(running_imports)),
         )
         .order_by_asc(job::Column::CreatedAt)
@@ -256,7 +238,7 @@ pub async fn claim_next(
     };
     let now = now_ms();
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, JobState::Running.as_str().into())
+        .col_expr(job::Column::Status, Expr::value(JobState::Running))
         .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
         .col_expr(job::Column::StartedAt, Some(now).into())
         .col_expr(job::Column::HeartbeatAt, Some(now).into())
@@ -265,7 +247,7 @@ pub async fn claim_next(
             Expr::col(job::Column::Attempts).add(1),
         )
         .filter(job::Column::Id.eq(job.id))
-        .filter(job::Column::Status.eq(JobState::Queued.as_str()))
+        .filter(job::Column::Status.eq(JobState::Queued))
         .exec(txn)
         .await?;
     if res.rows_affected != 1 {
@@ -281,7 +263,7 @@ pub async fn take_over(db: &impl ConnectionTrait, job: &job::Model, worker: &str
         .col_expr(job::Column::WorkerId, Some(worker.to_owned()).into())
         .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
         .filter(job::Column::Id.eq(job.id))
-        .filter(job::Column::Status.eq(JobState::Running.as_str()));
+        .filter(job::Column::Status.eq(JobState::Running));
     update = match &job.worker_id {
         Some(w) => update.filter(job::Column::WorkerId.eq(w.as_str())),
         None => update.filter(job::Column::WorkerId.is_null()),
@@ -306,7 +288,7 @@ pub async fn requeue(
     let attempts = Expr::col(job::Column::Attempts).sub(i32::from(refund));
     let res = job::Entity::update_many()
         .col_expr(job::Column::Attempts, attempts)
-        .col_expr(job::Column::Status, JobState::Queued.as_str().into())
+        .col_expr(job::Column::Status, Expr::value(JobState::Queued))
         .col_expr(job::Column::WorkerId, Option::<String>::None.into())
         .col_expr(job::Column::StartedAt, Option::<i64>::None.into())
         .col_expr(job::Column::HeartbeatAt, Option::<i64>::None.into())
@@ -314,7 +296,7 @@ pub async fn requeue(
         .col_expr(job::Column::ProgressPercent, 0.into())
         .col_expr(job::Column::BytesDone, 0i64.into())
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(JobState::Running.as_str()))
+        .filter(job::Column::Status.eq(JobState::Running))
         .filter(job::Column::WorkerId.eq(worker))
         .exec(db)
         .await?;
@@ -326,7 +308,7 @@ pub async fn beat(db: &impl ConnectionTrait, worker: &str) -> Result<()> {
     job::Entity::update_many()
         .col_expr(job::Column::HeartbeatAt, Some(now_ms()).into())
         .filter(job::Column::WorkerId.eq(worker))
-        .filter(job::Column::Status.is_in(names(&[JobState::Queued, JobState::Running])))
+        .filter(job::Column::Status.is_in([JobState::Queued, JobState::Running]))
         .exec(db)
         .await?;
     Ok(())
@@ -341,7 +323,7 @@ pub async fn ended(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Uuid>>
         .select_only()
         .column(job::Column::Id)
         .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(job::Column::Status.is_in(names(&JobState::LIVE)))
+        .filter(job::Column::Status.is_in(JobState::LIVE.iter().copied()))
         .into_tuple::<Uuid>()
         .all(db)
         .await?
@@ -368,7 +350,7 @@ pub async fn lost(db: &impl ConnectionTrait, claims: &[Claim]) -> Result<Vec<Cla
         .filter(|c| {
             !rows.iter().any(|r| {
                 r.id == c.id
-                    && state_of(r) == JobState::Running
+                    && r.status == JobState::Running
                     && r.worker_id.as_deref() == Some(c.worker.as_str())
                     && r.attempts == c.attempt
             })
@@ -399,7 +381,7 @@ pub async fn transition(
     let res = update
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.is_in(names(from)))
+        .filter(job::Column::Status.is_in(from.iter().copied()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -408,7 +390,7 @@ pub async fn transition(
 /// Pending jobs of every tenant whose deadline has passed (housekeeping).
 pub async fn past_deadline(db: &impl ConnectionTrait, now: i64) -> Result<Vec<job::Model>> {
     Ok(job::Entity::find()
-        .filter(job::Column::Status.eq(JobState::Pending.as_str()))
+        .filter(job::Column::Status.eq(JobState::Pending))
         .filter(job::Column::Deadline.lt(now))
         .all(db)
         .await?)
@@ -431,7 +413,7 @@ pub async fn silent(
             .add(job::Column::WorkerId.ne(instance))
     };
     Ok(job::Entity::find()
-        .filter(job::Column::Status.is_in(names(&[JobState::Queued, JobState::Running])))
+        .filter(job::Column::Status.is_in([JobState::Queued, JobState::Running]))
         .filter(whose)
         .filter(
             Condition::any()
@@ -454,10 +436,10 @@ pub async fn complete(
     // The last step, all the work done, and the result's counts where the status shows them.
     let counts = result.get("counts").cloned();
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, JobState::Completed.as_str().into())
+        .col_expr(job::Column::Status, Expr::value(JobState::Completed))
         .col_expr(
             job::Column::CurrentStep,
-            Some(JobStep::Completed.as_str().to_owned()).into(),
+            Expr::value(Some(JobStep::Completed)),
         )
         .col_expr(job::Column::ProgressPercent, 100.into())
         .col_expr(job::Column::BytesDone, Expr::col(job::Column::BytesTotal))
@@ -513,7 +495,7 @@ pub async fn queue(
     params: &JobParams,
 ) -> Result<bool> {
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, JobState::Queued.as_str().into())
+        .col_expr(job::Column::Status, Expr::value(JobState::Queued))
         .col_expr(
             job::Column::WorkerId,
             reserved_for.map(str::to_owned).into(),
@@ -525,7 +507,7 @@ pub async fn queue(
         )
         .filter(job::Column::TenantId.eq(scope.tenant_id()))
         .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(JobState::Pending.as_str()))
+        .filter(job::Column::Status.eq(JobState::Pending))
         .filter(job::Column::Deadline.gte(now_ms()))
         .exec(db)
         .await?;

@@ -38,9 +38,7 @@ impl Object {
 fn parse(rows: Vec<access_rule::Model>) -> Result<RuleSet> {
     let mut set = RuleSet::new();
     for row in rows {
-        let Some(t) = AccessType::parse(&row.access_type) else {
-            continue;
-        };
+        let t = row.access_type;
         // Rules are validated when written; a row that no longer parses is corrupt data.
         let rule: Rule = serde_json::from_value(row.rule_data)
             .map_err(|e| Error::Internal(format!("stored rule {} is invalid: {e}", row.id)))?;
@@ -111,7 +109,7 @@ pub async fn replace_types(
         access_rule::Entity::delete_many()
             .filter(access_rule::Column::TenantId.eq(scope.tenant_id()))
             .filter(object.rule_filter())
-            .filter(access_rule::Column::AccessType.eq(t.as_str()))
+            .filter(access_rule::Column::AccessType.eq(*t))
             .exec(db)
             .await?;
         for (position, rule) in rules.iter().enumerate() {
@@ -140,7 +138,7 @@ pub fn rule_row(
         tenant_id: Set(scope.tenant_id()),
         folder_id: Set(folder_id),
         document_id: Set(document_id),
-        access_type: Set(t.as_str().to_owned()),
+        access_type: Set(t),
         rule_data: Set(serde_json::to_value(rule).map_err(|e| Error::Internal(e.to_string()))?),
         position: Set(position as i32),
     })
@@ -170,7 +168,7 @@ fn group_slices(group_ids: &[Uuid]) -> Vec<&[Uuid]> {
 /// Entries granting `access` at `now` to the user or one of the groups given.
 fn live_grant_of(access: AccessType, user_id: Uuid, group_ids: &[Uuid], now: i64) -> Condition {
     Condition::all()
-        .add(access_entry::Column::AccessType.eq(access.as_str()))
+        .add(access_entry::Column::AccessType.eq(access))
         .add(access_entry::Column::StartTime.lte(now))
         .add(
             Condition::any()
@@ -290,7 +288,7 @@ pub fn entry_row(
         group_id: Set(group_id),
         folder_id: Set(folder_id),
         document_id: Set(document_id),
-        access_type: Set(access.as_str().to_owned()),
+        access_type: Set(access),
         start_time: Set(window.0),
         end_time: Set(window.1),
         created_at: Set(crate::time::now_ms()),

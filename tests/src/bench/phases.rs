@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use api_spec::actions::{
-    BackupIdRequest, CreateTenant, CreateTenantRequest, GenerateBackup, GenerateBackupRequest,
-    GetBackupDownload, GetBackupExportStatus, GetBackupImportStatus, InitiateBackupImport,
-    InitiateBackupImportRequest, JobIdRequest, JobStatus, StartBackupImport,
+    BackupIdRequest, Compression, CreateTenant, CreateTenantRequest, GenerateBackup,
+    GenerateBackupRequest, GetBackupDownload, GetBackupExportStatus, GetBackupImportStatus,
+    InitiateBackupImport, InitiateBackupImportRequest, JobIdRequest, JobStatus, StartBackupImport,
     StartBackupImportRequest,
 };
 use coffer::archive::keys::KeyFile;
@@ -108,7 +108,7 @@ where
 /// `generate_backup` to completion; the time and memory of the whole job.
 pub async fn export(
     b: &mut Bench,
-    compression: Option<&str>,
+    compression: Option<Compression>,
 ) -> Result<(String, Duration, Peak), String> {
     fresh_admin(b).await;
     let rss = Sampler::start();
@@ -119,7 +119,7 @@ pub async fn export(
         .call::<GenerateBackup>(&GenerateBackupRequest {
             backup_name: Some("bench".into()),
             passphrase: None,
-            compression: compression.map(str::to_owned),
+            compression,
         })
         .await
         .map_err(err)?;
@@ -131,7 +131,7 @@ pub async fn export(
     }
     println!(
         "export ({}): {:.2} s, process CPU {:.2} s, RSS +{:.1} MiB",
-        compression.unwrap_or("zstd"),
+        compression.unwrap_or_default(),
         took.as_secs_f64(),
         (ceiling::process_cpu().saturating_sub(cpu)).as_secs_f64(),
         peak.growth_mib()

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use api_spec::actions::{CreateDocument, CreateDocumentRequest, DocumentIdRequest, GetDocument};
+use api_spec::actions::{
+    Compression, CreateDocument, CreateDocumentRequest, DocumentIdRequest, GetDocument,
+};
 use tests::TestServer;
 use tests::bench::phases::{
     Bench, download, err, export, fresh_admin, import, median, mib_s, tenant_ceiling, verify,
@@ -264,7 +266,7 @@ async fn backups(b: &mut Bench, sizes: &Sizes, wants: &dyn Fn(&str) -> bool) -> 
         );
         let mut none = Vec::new();
         for _ in 0..n {
-            none.push(Ok(export(b, Some("none")).await?.1));
+            none.push(Ok(export(b, Some(Compression::None)).await?.1));
         }
         b.figures.push(
             Figure::new(

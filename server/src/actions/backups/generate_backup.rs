@@ -1,5 +1,5 @@
 use api_spec::ErrorCode;
-use api_spec::actions::{GenerateBackupRequest, GenerateBackupResponse};
+use api_spec::actions::{Compression, GenerateBackupRequest, GenerateBackupResponse};
 
 use crate::actions::Call;
 use crate::backup::export::{self, ExportRequest};
@@ -32,11 +32,7 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
     {
         return Err(field_error(ErrorCode::WeakPassword, "passphrase"));
     }
-    let compress = match req.compression.as_deref().unwrap_or("zstd") {
-        "zstd" => true,
-        "none" => false,
-        _ => return Err(field_error(ErrorCode::InvalidField, "compression")),
-    };
+    let compress = req.compression.unwrap_or_default() == Compression::Zstd;
     let request = ExportRequest {
         scope: *auth.scope(),
         owner: auth.user_id(),

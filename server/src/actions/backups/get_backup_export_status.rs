@@ -11,10 +11,7 @@ pub async fn run(call: Call, req: JobIdRequest) -> Result<JobStatus> {
     let id = parse_id(&req.backup_task_id, ErrorCode::JobNotFound)?;
     let job = jobs::find(auth.scope(), db, id)
         .await?
-        .filter(|j| {
-            let kind = jobs::kind_of(j);
-            kind == Some(jobs::JobKind::Export) || kind == Some(jobs::JobKind::Verify)
-        })
+        .filter(|j| matches!(j.kind, jobs::JobKind::Export | jobs::JobKind::Verify))
         .ok_or_else(|| fail(ErrorCode::JobNotFound))?;
     // A verify job names its backup in its parameters; an export's backup names its job.
     let backup_id = match jobs::params_of(&job) {

@@ -17,7 +17,6 @@ use crate::auth::AuthContext;
 use crate::error::{Result, fail};
 use crate::services::names::parse_id;
 use crate::storage::backups;
-use crate::storage::jobs::{self, JobKind, JobStep};
 use crate::time::to_secs;
 
 /// The caller's tenant's backup, or `backup_not_found`.
@@ -67,9 +66,9 @@ fn info(b: backup::Model, retained: bool) -> BackupInfo {
 pub fn job_status(job: job::Model, backup_id: Option<String>) -> JobStatus {
     JobStatus {
         backup_task_id: job.id.to_string(),
-        kind: jobs::kind_of(&job).unwrap_or(JobKind::Export),
-        status: jobs::state_of(&job),
-        current_step: job.current_step.as_deref().and_then(JobStep::parse),
+        kind: job.kind,
+        status: job.status,
+        current_step: job.current_step,
         progress_percent: job.progress_percent,
         bytes_done: job.bytes_done.max(0) as u64,
         bytes_total: job.bytes_total.max(0) as u64,

@@ -20,7 +20,7 @@ async fn find(auth: &AuthContext, db: &impl ConnectionTrait, raw: &str) -> Resul
     let id = parse_id(raw, ErrorCode::JobNotFound)?;
     jobs::find(auth.scope(), db, id)
         .await?
-        .filter(|j| jobs::kind_of(j) == Some(jobs::JobKind::Import))
+        .filter(|j| j.kind == jobs::JobKind::Import)
         .filter(|j| j.owner_id == auth.user_id() || auth.has(IMPORT_BACKUP))
         .ok_or_else(|| fail(ErrorCode::JobNotFound))
 }

@@ -44,8 +44,8 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
     });
     let job = start::pending(&state.db, auth, now_ms() + PENDING_MS, Some(&reading)).await?;
     let options = start::Options {
-        mode: req.mode.as_deref(),
-        on_conflict: req.on_conflict.as_deref(),
+        mode: req.mode,
+        on_conflict: req.on_conflict,
         dry_run: req.dry_run,
         allow_legacy: false,
         select: req.select.as_deref(),

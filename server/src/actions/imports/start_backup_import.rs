@@ -5,7 +5,7 @@ use crate::actions::Call;
 use crate::backup::import::{start, uploads};
 use crate::error::{Result, fail};
 use crate::jobs;
-use crate::storage::jobs::{self as job_rows, JobState};
+use crate::storage::jobs::JobState;
 use crate::storage::tasks;
 use crate::time::now_ms;
 
@@ -20,7 +20,7 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     if job.owner_id != auth.user_id() {
         return Err(fail(ErrorCode::PermissionDenied));
     }
-    let state_now = job_rows::state_of(&job);
+    let state_now = job.status;
     if state_now == JobState::Timeout {
         return Err(fail(ErrorCode::ImportDeadlinePassed));
     }
@@ -33,8 +33,8 @@ pub async fn run(call: Call, req: StartBackupImportRequest) -> Result<StartBacku
     }
     let uploaded = uploads::current(state, auth.scope(), job.id).await?;
     let options = start::Options {
-        mode: req.mode.as_deref(),
-        on_conflict: req.on_conflict.as_deref(),
+        mode: req.mode,
+        on_conflict: req.on_conflict,
         dry_run: req.dry_run,
         allow_legacy: req.allow_legacy,
         select: req.select.as_deref(),

@@ -1,6 +1,6 @@
 //! Name search among what the caller may read, sorted, limited per kind.
 use api_spec::ErrorCode;
-use api_spec::actions::{SearchHit, SearchRequest, SearchResponse};
+use api_spec::actions::{SearchHit, SearchRequest, SearchResponse, SortBy, SortOrder, TargetType};
 use uuid::Uuid;
 
 use crate::access::AccessType;
@@ -13,12 +13,12 @@ use crate::time::to_secs;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
-fn sort(hits: &mut [SearchHit], by: &str, desc: bool) {
+fn sort(hits: &mut [SearchHit], by: SortBy, desc: bool) {
     hits.sort_by(|a, b| {
         let order = match by {
-            "created_time" => a.created_time.total_cmp(&b.created_time),
-            "last_modified" => a.last_modified.total_cmp(&b.last_modified),
-            _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            SortBy::CreatedTime => a.created_time.total_cmp(&b.created_time),
+            SortBy::LastModified => a.last_modified.total_cmp(&b.last_modified),
+            SortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
         };
         if desc { order.reverse() } else { order }
     });
@@ -28,7 +28,7 @@ fn sort(hits: &mut [SearchHit], by: &str, desc: bool) {
 fn hit(
     (id, name, parent): (Uuid, String, Option<Uuid>),
     times: (i64, i64),
-    kind: &str,
+    kind: TargetType,
 ) -> SearchHit {
     SearchHit {
         id: id.to_string(),
@@ -36,19 +36,19 @@ fn hit(
         parent_id: parent.map(|p| p.to_string()),
         created_time: to_secs(times.0),
         last_modified: to_secs(times.1),
-        kind: kind.into(),
+        kind,
     }
 }
 
 /// How a search's hits are ordered and cut.
-struct Order<'a> {
+struct Order {
     limit: u32,
-    by: &'a str,
+    by: SortBy,
     desc: bool,
 }
 
 /// Checks the request's query and ordering.
-fn order(req: &SearchRequest) -> Result<(&str, Order<'_>)> {
+fn order(req: &SearchRequest) -> Result<(&str, Order)> {
     let query = req.query.trim();
     if query.is_empty() || query.chars().count() > 255 {
         return Err(field_error(ErrorCode::InvalidField, "query"));
@@ -57,15 +57,8 @@ fn order(req: &SearchRequest) -> Result<(&str, Order<'_>)> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(field_error(ErrorCode::InvalidField, "limit"));
     }
-    let by = req.sort_by.as_deref().unwrap_or("name");
-    if !["name", "created_time", "last_modified"].contains(&by) {
-        return Err(field_error(ErrorCode::InvalidField, "sort_by"));
-    }
-    let desc = match req.sort_order.as_deref().unwrap_or("asc") {
-        "asc" => false,
-        "desc" => true,
-        _ => return Err(field_error(ErrorCode::InvalidField, "sort_order")),
-    };
+    let by = req.sort_by.unwrap_or_default();
+    let desc = req.sort_order.unwrap_or_default() == SortOrder::Desc;
     Ok((query, Order { limit, by, desc }))
 }
 
@@ -112,7 +105,7 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
         .filter(|d| docs_ok.contains(&d.id))
         .map(|d| {
             let times = (d.created_at, d.last_modified);
-            hit((d.id, d.title, d.folder_id), times, "document")
+            hit((d.id, d.title, d.folder_id), times, TargetType::Document)
         })
         .collect();
     let mut dirs: Vec<SearchHit> = found_dirs
@@ -120,7 +113,7 @@ pub async fn run(call: Call, req: SearchRequest) -> Result<SearchResponse> {
         .filter(|f| dirs_ok.contains(&f.id))
         .map(|f| {
             let times = (f.created_at, f.last_modified);
-            hit((f.id, f.name, f.parent_id), times, "directory")
+            hit((f.id, f.name, f.parent_id), times, TargetType::Directory)
         })
         .collect();
     txn.commit().await?;

@@ -7,7 +7,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use api_spec::ErrorCode;
 use sea_orm::ConnectionTrait;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::plan::Plan;
@@ -17,7 +16,9 @@ use crate::services::depth;
 use crate::storage::{documents, folders};
 
 pub use api_spec::jobs::OnConflict;
-use api_spec::jobs::{ImportMode, ImportParams};
+use api_spec::jobs::{
+    ConflictHolder, ConflictObject, ConflictResolution, ImportConflict, ImportMode, ImportParams,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -42,7 +43,7 @@ pub(super) struct Resolution {
     pub(super) skipped_documents: Vec<bool>,
     pub(super) folder_names: HashMap<usize, String>,
     pub(super) document_names: HashMap<usize, String>,
-    pub(super) conflicts: Vec<Value>,
+    pub(super) conflicts: Vec<ImportConflict>,
 }
 
 fn renamed(name: &str, taken: &HashSet<String>) -> String {
@@ -126,12 +127,12 @@ async fn resolve_in(
     options: Options,
     r: &mut Resolution,
 ) -> Result<()> {
-    let mut holder: HashMap<String, (Uuid, &'static str)> = HashMap::new();
+    let mut holder: HashMap<String, (Uuid, ConflictHolder)> = HashMap::new();
     for f in folders::children(scope, txn, dest).await? {
-        holder.insert(f.name, (f.id, "folder"));
+        holder.insert(f.name, (f.id, ConflictHolder::Folder));
     }
     for d in documents::in_folder(scope, txn, dest).await? {
-        holder.insert(d.title, (d.id, "document"));
+        holder.insert(d.title, (d.id, ConflictHolder::Document));
     }
     let mut taken: HashSet<String> = holder.keys().cloned().collect();
     // Names the archive itself uses in this destination stay reserved for it.
@@ -146,7 +147,7 @@ async fn resolve_in(
                 None => continue,
                 Some(first) => {
                     arrived.insert(name, first);
-                    (first.to_owned(), "archive")
+                    (first.to_owned(), ConflictHolder::Archive)
                 }
             },
         };
@@ -164,7 +165,7 @@ async fn resolve_in(
                 } else {
                     r.skipped_documents[index] = true;
                 }
-                ("skipped", None)
+                (ConflictResolution::Skipped, None)
             }
             OnConflict::Rename => {
                 let new = renamed(name, &taken);
@@ -174,14 +175,22 @@ async fn resolve_in(
                 } else {
                     r.document_names.insert(index, new.clone());
                 }
-                ("renamed", Some(new))
+                (ConflictResolution::Renamed, Some(new))
             }
         };
-        r.conflicts.push(json!({
-            "object_type": if is_folder { "folder" } else { "document" },
-            "old_id": old, "name": name, "existing_id": existing,
-            "existing_type": object_type, "resolution": resolution, "new_name": new_name,
-        }));
+        r.conflicts.push(ImportConflict {
+            object_type: if is_folder {
+                ConflictObject::Folder
+            } else {
+                ConflictObject::Document
+            },
+            old_id: old.to_owned(),
+            name: name.to_owned(),
+            existing_id: existing.clone(),
+            existing_type: object_type,
+            resolution,
+            new_name,
+        });
     }
     Ok(())
 }
@@ -206,15 +215,9 @@ impl Resolution {
     /// Keeps skipped what `earlier` skipped (with its conflict reported), whether or not
     /// the clash is still there.
     pub(super) fn keep_skipped(&mut self, plan: &Plan, earlier: &Resolution) {
-        let reported: HashSet<String> = self
-            .conflicts
-            .iter()
-            .filter_map(|c| c["old_id"].as_str().map(str::to_owned))
-            .collect();
+        let reported: HashSet<String> = self.conflicts.iter().map(|c| c.old_id.clone()).collect();
         for c in &earlier.conflicts {
-            if c["resolution"] == "skipped"
-                && c["old_id"].as_str().is_some_and(|o| !reported.contains(o))
-            {
+            if c.resolution == ConflictResolution::Skipped && !reported.contains(&c.old_id) {
                 self.conflicts.push(c.clone());
             }
         }

@@ -24,8 +24,8 @@ const SELECT_MAX: usize = 1000;
 
 /// The options of an import as a request gives them.
 pub struct Options<'a> {
-    pub mode: Option<&'a str>,
-    pub on_conflict: Option<&'a str>,
+    pub mode: Option<ImportMode>,
+    pub on_conflict: Option<OnConflict>,
     pub dry_run: bool,
     pub allow_legacy: bool,
     pub select: Option<&'a [String]>,
@@ -40,12 +40,16 @@ pub struct Options<'a> {
 /// said otherwise.
 async fn params(state: &AppState, auth: &AuthContext, o: &Options<'_>) -> Result<ImportParams> {
     let partial = o.select.is_some() || o.target_folder_id.is_some();
-    let default_mode = if partial { "merge" } else { "restore" };
-    let mode = ImportMode::parse(o.mode.unwrap_or(default_mode))
-        .filter(|m| !partial || *m == ImportMode::Merge)
-        .ok_or_else(|| field_error(ErrorCode::InvalidField, "mode"))?;
-    let on_conflict = OnConflict::parse(o.on_conflict.unwrap_or("rename"))
-        .ok_or_else(|| field_error(ErrorCode::InvalidField, "on_conflict"))?;
+    let default_mode = if partial {
+        ImportMode::Merge
+    } else {
+        ImportMode::Restore
+    };
+    let mode = o.mode.unwrap_or(default_mode);
+    if partial && mode != ImportMode::Merge {
+        return Err(field_error(ErrorCode::InvalidField, "mode"));
+    }
+    let on_conflict = o.on_conflict.unwrap_or(OnConflict::Rename);
     let select = o.select.unwrap_or_default().to_vec();
     let paths_ok = (o.select.is_none() || !select.is_empty())
         && select.len() <= SELECT_MAX
