@@ -157,6 +157,9 @@ error_codes! {
     BackupNotAnArchive = 400, "Not a Coffer backup archive";
     /// The archive needs a newer reader.
     BackupUnsupportedVersion = 400, "The archive needs a newer Coffer";
+    /// A link of an incremental backup's chain is missing, is another archive than the
+    /// link after it names, or was altered (`data.backup_id`: that link).
+    BackupChainBroken = 400, "A backup this incremental backup builds on is missing or damaged";
     /// The archive header fails its MAC or has a field out of range.
     BackupHeaderInvalid = 400, "The archive header is invalid";
     /// The key is not this archive's key.
@@ -247,6 +250,9 @@ pub struct ErrorData {
     /// On `key_cost_too_high`: the most argon2id iterations the server runs for one unlock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_iterations: Option<u32>,
+    /// On `backup_chain_broken`: the link of the chain at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
 }
 
 impl ErrorData {
@@ -263,6 +269,7 @@ impl ErrorData {
             max_depth: None,
             max_memory_kib: None,
             max_iterations: None,
+            backup_id: None,
         }
     }
 }

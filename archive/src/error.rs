@@ -18,6 +18,10 @@ pub enum Error {
         max_memory_kib: u32,
         max_iterations: u32,
     },
+    /// `backup_chain_broken`: a link of an incremental backup's chain is missing, is
+    /// another archive than its successor names, or was altered; names that link.
+    #[error("the backup chain is broken at {backup_id}")]
+    ChainBroken { backup_id: uuid::Uuid },
     #[error("internal: {0}")]
     Internal(String),
     /// The caller's own error, carried through.
@@ -33,6 +37,7 @@ impl Error {
         match self {
             Error::Api { code } => *code,
             Error::KeyCost { .. } => ErrorCode::KeyCostTooHigh,
+            Error::ChainBroken { .. } => ErrorCode::BackupChainBroken,
             Error::Internal(_) | Error::Caller(_) => ErrorCode::Internal,
         }
     }

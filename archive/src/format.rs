@@ -12,9 +12,13 @@ use super::keys::{DerivedKeys, hmac};
 use crate::error::{Result, fail};
 
 pub const MAGIC: &[u8; 8] = b"COFFERBK";
+/// A full backup's format (BACKUP_IMPORT.md §1): readable by every reader.
 pub const FORMAT_VERSION: u16 = 1;
+/// An incremental backup's format: a link of a chain (BACKUP_IMPORT.md §1.9). Its
+/// `min_reader_version` is this too, so a reader of version 1 alone refuses it.
+pub const CHAIN_FORMAT_VERSION: u16 = 2;
 /// The newest `min_reader_version` this code can read.
-pub const READER_VERSION: u16 = 1;
+pub const READER_VERSION: u16 = CHAIN_FORMAT_VERSION;
 pub const HEADER_LEN: usize = 96;
 pub const FLAG_ZSTD: u32 = 1;
 pub const DEFAULT_SEGMENT_SIZE: u32 = 1024 * 1024;
@@ -32,6 +36,8 @@ type Decryptor = cbc::Decryptor<Aes256>;
 /// The parsed header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// [`FORMAT_VERSION`] or [`CHAIN_FORMAT_VERSION`]; also the header's `min_reader_version`.
+    pub version: u16,
     pub flags: u32,
     pub segment_size: u32,
     pub key_id: [u8; 16],
@@ -45,9 +51,15 @@ impl Header {
         self.flags & FLAG_ZSTD != 0
     }
 
-    /// The 96 header bytes, MAC'd with `keys`.
+    /// Whether this is a link of a chain (an incremental backup).
+    pub fn is_link(&self) -> bool {
+        self.version == CHAIN_FORMAT_VERSION
+    }
+
+    /// The 96 header bytes, MAC'd with `keys`, of format `version`.
     pub fn seal(
         keys: &DerivedKeys,
+        version: u16,
         flags: u32,
         segment_size: u32,
         backup_id: Uuid,
@@ -55,8 +67,8 @@ impl Header {
     ) -> Result<(Self, [u8; HEADER_LEN])> {
         let mut bytes = [0u8; HEADER_LEN];
         bytes[0..8].copy_from_slice(MAGIC);
-        bytes[8..10].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
-        bytes[10..12].copy_from_slice(&READER_VERSION.to_be_bytes());
+        bytes[8..10].copy_from_slice(&version.to_be_bytes());
+        bytes[10..12].copy_from_slice(&version.to_be_bytes());
         bytes[12..16].copy_from_slice(&flags.to_be_bytes());
         bytes[16..20].copy_from_slice(&segment_size.to_be_bytes());
         bytes[20..36].copy_from_slice(&keys.key_id);
@@ -68,6 +80,7 @@ impl Header {
         let tag: [u8; 32] = mac.finalize().into_bytes().into();
         bytes[64..96].copy_from_slice(&tag);
         let header = Header {
+            version,
             flags,
             segment_size,
             key_id: keys.key_id,
@@ -86,8 +99,13 @@ impl Header {
         let u16_at = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
         let u32_at =
             |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        if u16_at(10) > READER_VERSION {
+        let (version, min_reader) = (u16_at(8), u16_at(10));
+        if min_reader > READER_VERSION {
             return Err(fail(ErrorCode::BackupUnsupportedVersion));
+        }
+        // Every version this reader knows needs a reader of its own version.
+        if version != min_reader {
+            return Err(fail(ErrorCode::BackupHeaderInvalid));
         }
         let flags = u32_at(12);
         let segment_size = u32_at(16);
@@ -107,6 +125,7 @@ impl Header {
         let mut mac = [0u8; 32];
         mac.copy_from_slice(&bytes[64..96]);
         Ok(Header {
+            version,
             flags,
             segment_size,
             key_id,

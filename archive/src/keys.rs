@@ -97,6 +97,11 @@ impl BoundKey {
         self.key.derive()
     }
 
+    /// The backup the key file names, as it spells it.
+    pub fn backup_id(&self) -> &str {
+        &self.backup_id
+    }
+
     /// `backup_key_invalid` unless `header` (already authenticated with this key) is of the
     /// backup the key file names. The key id needs no comparison here: `unlock` matched the
     /// file's against the key, and `Header::authenticate` the header's. The file's `backup_id`
@@ -611,7 +616,15 @@ mod tests {
         let key = BackupKey::generate();
         let id = uuid::Uuid::new_v4();
         let file = KeyFile::new(&key, id, 1_795_514_343_054, None, LIGHT).unwrap();
-        let (header, _) = Header::seal(&key.derive(), 0, 64 * 1024, id, 1_795_514_343_054).unwrap();
+        let (header, _) = Header::seal(
+            &key.derive(),
+            crate::format::FORMAT_VERSION,
+            0,
+            64 * 1024,
+            id,
+            1_795_514_343_054,
+        )
+        .unwrap();
         file.unlock(None, KdfLimits::FORMAT)
             .unwrap()
             .check(&header)

@@ -2,6 +2,7 @@
 //! format, the streaming writer and verifying reader, manifests and the tar members. Nothing
 //! here reads the database or the object store or knows the server's state (this crate does
 //! not depend on them); the server's jobs (`coffer::backup`) feed it bytes and records.
+pub mod chain;
 pub mod error;
 pub mod format;
 pub mod keys;

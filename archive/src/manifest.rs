@@ -47,7 +47,34 @@ pub struct Metadata {
     pub created_at: i64,
     pub server_version: String,
     pub compression: String,
+    /// Of the whole snapshot, whichever link holds its blobs (`bytes`: all its files').
     pub counts: Counts,
+    /// Format v2 (a link of a chain): the link it builds on. Absent in format v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseLink>,
+    /// Format v2: the blobs this link's `files/` holds. Absent in format v1 (it holds all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// The archive an incremental one builds on, named so that a missing, swapped or altered
+/// base is found before any of its bytes are used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseLink {
+    pub backup_id: String,
+    /// Its key's id (§1.1), 32 hex.
+    pub key_id: String,
+    /// The SHA-256 of its whole archive file, 64 hex.
+    pub archive_sha256: String,
+}
+
+/// The blobs one link holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Held {
+    pub files: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +118,10 @@ pub struct FileLine {
     pub id: String,
     pub sha256: String,
     pub size: u64,
+    /// Format v2: the link of the chain whose `files/` holds the blob (this one's own id,
+    /// or an earlier link's). Absent in format v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

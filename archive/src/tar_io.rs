@@ -152,6 +152,8 @@ mod tests {
                 bytes: BLOB.len() as u64,
                 ..Counts::default()
             },
+            base: None,
+            held: None,
         };
         let mut members = vec![(
             m::METADATA.to_owned(),

@@ -13,6 +13,7 @@ use api_spec::ErrorCode;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use super::format::Header;
 use super::keys::BoundKey;
 use super::manifest::{self as m, Counts, Metadata};
 use super::stream::{SegmentReader, from_io};
@@ -25,7 +26,12 @@ pub struct Summary {
     pub backup_id: uuid::Uuid,
     pub tenant: String,
     pub compressed: bool,
+    /// Of the whole snapshot, whichever link holds its blobs.
     pub counts: Counts,
+    /// A link of a chain (format v2): the link it builds on.
+    pub base: Option<m::BaseLink>,
+    /// The blobs this archive holds (all of them, but for a link of a chain).
+    pub held: m::Held,
 }
 
 fn invalid() -> Error {
@@ -93,12 +99,24 @@ fn copy_in_blocks(from: &mut impl Read, to: &mut impl Write, size: u64) -> Resul
     }
 }
 
-/// The manifests' part of verification: parses each and records its count.
+/// Whether a file line names its link as the format asks: in format v1 none; in a link of a
+/// chain (`own`: its backup id) a backup id, its own or an earlier link's.
+fn names_link(line: &m::FileLine, own: Option<&str>) -> bool {
+    match (&line.backup_id, own) {
+        (None, None) => true,
+        (Some(id), Some(_)) => uuid::Uuid::parse_str(id).is_ok_and(|u| u.to_string() == *id),
+        _ => false,
+    }
+}
+
+/// The manifests' part of verification: parses each and records its count (and, of the
+/// file lines, the bytes of the snapshot's files). `own`: as for [`names_link`].
 fn manifest(
     name: &str,
     entry: impl Read,
     seen: &mut Counts,
     spool: &mut BufWriter<File>,
+    own: Option<&str>,
 ) -> Result<()> {
     match name {
         m::FOLDERS => seen.folders = count_lines::<m::FolderLine>(entry, |_, _| Ok(()))?,
@@ -111,12 +129,15 @@ fn manifest(
             seen.revisions = revisions;
         }
         m::FILES => {
+            let mut bytes = 0u64;
             seen.files = count_lines::<m::FileLine>(entry, |f, raw| {
-                if !m::is_sha256(&f.sha256) {
+                if !m::is_sha256(&f.sha256) || !names_link(f, own) {
                     return Err(invalid());
                 }
+                bytes = bytes.checked_add(f.size).ok_or_else(invalid)?;
                 writeln!(spool, "{raw}").map_err(spool_err)
             })?;
+            seen.bytes = bytes;
         }
         m::USERS => seen.users = count_lines::<m::UserLine>(entry, |_, _| Ok(()))?,
         m::GROUPS => seen.groups = count_lines::<m::GroupLine>(entry, |_, _| Ok(()))?,
@@ -151,7 +172,9 @@ pub fn verify(archive: impl Read, key: &BoundKey, progress: impl FnMut(u64)) -> 
 }
 
 /// Verifies `archive` with `key`, showing `visitor` every manifest and blob as it passes.
-/// Nothing the visitor is shown counts as trustworthy until this returns `Ok`.
+/// Nothing the visitor is shown counts as trustworthy until this returns `Ok`. A link of a
+/// chain is verified alone: its own blobs, and file lines that name the earlier links
+/// holding the rest (`chain::verify` checks those links).
 pub fn walk(
     archive: impl Read,
     key: &BoundKey,
@@ -159,12 +182,13 @@ pub fn walk(
     visitor: &mut dyn Visitor,
 ) -> Result<Summary> {
     let mut reader = SegmentReader::open(archive, key)?;
-    let compressed = reader.header().compressed();
-    let backup_id = reader.header().backup_id;
+    let header = reader.header().clone();
+    let own = header.is_link().then(|| header.backup_id.to_string());
     let mut spool = BufWriter::new(tempfile::tempfile().map_err(spool_err)?);
     let mut expected: Option<BufReader<File>> = None;
     let mut metadata: Option<Metadata> = None;
     let mut seen = Counts::default();
+    let mut held = m::Held::default();
     // 0: metadata.json; 1..=6: the manifests in order; 7: blobs.
     let mut stage = 0usize;
     let mut line = String::new();
@@ -181,10 +205,11 @@ pub fn walk(
             let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| invalid())?;
             let size = tar_io::member_size(entry.header())?;
             if stage == 0 && name == m::METADATA && size <= m::MAX_JSON as u64 {
-                metadata = Some(metadata_member(entry, backup_id)?);
+                metadata = Some(metadata_member(entry, &header)?);
                 stage = 1;
             } else if (1..=6).contains(&stage) && name == m::MANIFESTS[stage - 1] {
-                manifest_member(&name, entry, &mut seen, &mut spool, visitor)?;
+                let spooled = (&mut seen, &mut spool, own.as_deref());
+                manifest_member(&name, entry, spooled, visitor)?;
                 stage += 1;
                 if stage == 7 {
                     spool.flush().map_err(spool_err)?;
@@ -199,11 +224,10 @@ pub fn walk(
                     // Not a blob name at all (a path, say): the member breaks the format.
                     return Err(invalid());
                 }
-                next_line(list, &mut line, spool_err)?.ok_or_else(mismatch)?;
-                let want: m::FileLine =
-                    serde_json::from_str(line.trim_end()).map_err(|_| mismatch())?;
+                let want = next_held(list, &mut line, own.as_deref())?.ok_or_else(mismatch)?;
                 blob_member(sha, size, &want, entry, visitor)?;
-                seen.bytes += size;
+                held.files += 1;
+                held.bytes += size;
                 progress(0);
             } else {
                 return Err(invalid());
@@ -215,28 +239,67 @@ pub fn walk(
     let (Some(metadata), Some(mut list)) = (metadata, expected) else {
         return Err(invalid());
     };
-    if next_line(&mut list, &mut line, spool_err)?.is_some() || metadata.counts != seen {
+    let held_declared = metadata.held.unwrap_or(held);
+    if next_held(&mut list, &mut line, own.as_deref())?.is_some()
+        || metadata.counts != seen
+        || held_declared != held
+    {
         return Err(mismatch());
     }
     Ok(Summary {
-        backup_id,
+        backup_id: header.backup_id,
         tenant: metadata.tenant,
-        compressed,
+        compressed: header.compressed(),
         counts: seen,
+        base: metadata.base,
+        held,
     })
 }
 
-/// The `metadata.json` member: this format, this version, the header's backup.
-fn metadata_member(entry: impl Read, backup_id: uuid::Uuid) -> Result<Metadata> {
+/// The next file line whose blob this archive holds (every line, but in a link of a chain
+/// (`own`) those naming it); `None` when no more.
+fn next_held(
+    list: &mut BufReader<File>,
+    line: &mut String,
+    own: Option<&str>,
+) -> Result<Option<m::FileLine>> {
+    while next_line(list, line, spool_err)?.is_some() {
+        let parsed: m::FileLine = serde_json::from_str(line.trim_end()).map_err(|_| mismatch())?;
+        if own.is_none() || parsed.backup_id.as_deref() == own {
+            return Ok(Some(parsed));
+        }
+    }
+    Ok(None)
+}
+
+/// The `metadata.json` member: this format, the header's version and backup; a link of a
+/// chain names its base (another backup) and what it holds, and only a link does.
+fn metadata_member(entry: impl Read, header: &Header) -> Result<Metadata> {
     // A failed read of the stream keeps its code; bad JSON is the member's fault.
     let meta: Metadata = serde_json::from_reader(entry).map_err(|e| read_err(e.into()))?;
+    let base_ok = match (&meta.base, meta.held, header.is_link()) {
+        (None, None, false) => true,
+        (Some(base), Some(_), true) => {
+            uuid::Uuid::parse_str(&base.backup_id)
+                .is_ok_and(|b| b != header.backup_id && b.to_string() == base.backup_id)
+                && is_hex(&base.key_id, 32)
+                && is_hex(&base.archive_sha256, 64)
+        }
+        _ => false,
+    };
     if meta.format != m::FORMAT
-        || meta.format_version != 1
-        || meta.backup_id != backup_id.to_string()
+        || meta.format_version != u32::from(header.version)
+        || meta.backup_id != header.backup_id.to_string()
+        || !base_ok
     {
         return Err(invalid());
     }
     Ok(meta)
+}
+
+/// Whether `text` is `len` lower-case hex digits.
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A manifest member: checked line by line (and its file lines spooled for the blobs),
@@ -244,8 +307,7 @@ fn metadata_member(entry: impl Read, backup_id: uuid::Uuid) -> Result<Metadata> 
 fn manifest_member(
     name: &str,
     entry: impl Read,
-    seen: &mut Counts,
-    spool: &mut BufWriter<File>,
+    (seen, spool, own): (&mut Counts, &mut BufWriter<File>, Option<&str>),
     visitor: &mut dyn Visitor,
 ) -> Result<()> {
     let mut copy = tempfile::tempfile().map_err(spool_err)?;
@@ -253,7 +315,7 @@ fn manifest_member(
         inner: entry,
         copy: BufWriter::new(&mut copy),
     };
-    manifest(name, &mut tee, seen, spool)?;
+    manifest(name, &mut tee, seen, spool, own)?;
     io::copy(&mut tee, &mut io::sink()).map_err(read_err)?;
     tee.copy.flush().map_err(spool_err)?;
     drop(tee);

@@ -24,6 +24,11 @@ pub struct Model {
     pub verified_at: Option<i64>,
     /// The error code of the last failed verification.
     pub verify_error: Option<String>,
+    /// The backup an incremental one builds on; none for a full backup.
+    pub base_backup_id: Option<Uuid>,
+    /// Whether `backup_blobs` lists the blobs its archive holds (every backup made since
+    /// they are recorded): only such a backup can be an incremental one's base.
+    pub blobs_recorded: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,9 @@
 //! What the fuzz targets share: a fixed backup key and the sealing of archives with it,
 //! through the server's own public format functions (so a sealed archive is exactly what an
 //! export writes, and every tag verifies).
-use coffer::archive::format::{self, FLAG_ZSTD, HEADER_LEN, Header, MIN_SEGMENT_SIZE};
+use coffer::archive::format::{
+    self, FLAG_ZSTD, FORMAT_VERSION, HEADER_LEN, Header, MIN_SEGMENT_SIZE,
+};
 use coffer::archive::keys::{BoundKey, DerivedKeys, KeyFile};
 
 /// A raw key file for the key 00 01 … 1f. Fixed, so that a crash found in one run reproduces
@@ -29,7 +31,7 @@ pub fn key() -> BoundKey {
 
 /// A header sealed with `keys`.
 pub fn header(keys: &DerivedKeys, flags: u32, segment_size: u32) -> (Header, [u8; HEADER_LEN]) {
-    match Header::seal(keys, flags, segment_size, BACKUP_ID, 0) {
+    match Header::seal(keys, FORMAT_VERSION, flags, segment_size, BACKUP_ID, 0) {
         Ok(sealed) => sealed,
         Err(e) => panic!("sealing a header failed: {e:?}"),
     }

@@ -16,6 +16,7 @@ mod m20261130_000009_backup_policies;
 mod m20261130_000010_backup_verification;
 mod m20261130_000011_backup_recipients;
 mod m20261130_000012_task_revision;
+mod m20261207_000013_backup_blobs;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_backup_verification::Migration),
             Box::new(m20261130_000011_backup_recipients::Migration),
             Box::new(m20261130_000012_task_revision::Migration),
+            Box::new(m20261207_000013_backup_blobs::Migration),
         ]
     }
 }

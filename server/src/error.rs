@@ -31,6 +31,9 @@ pub enum Error {
     /// An error about one object, named in `data.id` (e.g. the file a backup could not read).
     #[error("{code:?} ({id})")]
     About { code: ErrorCode, id: String },
+    /// `backup_chain_broken`, naming the link of the chain at fault in `data.backup_id`.
+    #[error("the backup chain is broken at {backup_id}")]
+    ChainBroken { backup_id: String },
     /// A failed upload, telling the client how many bytes the server holds.
     #[error("{code:?} (received {received})")]
     Transfer { code: ErrorCode, received: u64 },
@@ -59,6 +62,7 @@ impl Error {
             }
             Error::Conflict { .. } => ErrorCode::NameConflict,
             Error::DepthLimit { .. } => ErrorCode::DepthLimitExceeded,
+            Error::ChainBroken { .. } => ErrorCode::BackupChainBroken,
             Error::KeyCost { .. } => ErrorCode::KeyCostTooHigh,
             Error::Db(_) | Error::Internal(_) => ErrorCode::Internal,
         }
@@ -80,6 +84,7 @@ impl Error {
             }
             Error::Transfer { received, .. } => data.received = Some(*received),
             Error::About { id, .. } => data.id = Some(id.clone()),
+            Error::ChainBroken { backup_id } => data.backup_id = Some(backup_id.clone()),
             Error::DepthLimit { max_depth } => data.max_depth = Some(*max_depth),
             Error::KeyCost {
                 max_memory_kib,
@@ -188,6 +193,9 @@ impl From<crate::archive::error::Error> for Error {
             } => Error::KeyCost {
                 max_memory_kib,
                 max_iterations,
+            },
+            Archive::ChainBroken { backup_id } => Error::ChainBroken {
+                backup_id: backup_id.to_string(),
             },
             Archive::Internal(cause) => Error::Internal(cause),
             Archive::Caller(inner) => match inner.downcast::<Error>() {

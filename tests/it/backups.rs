@@ -245,6 +245,9 @@ async fn export_download_and_verify_round_trip() {
 
     let tenant = crate::imports::tenant_id(&server, "default").await;
     let backup = uuid::Uuid::parse_str(&backup_id).unwrap();
+    // The server records what the archive holds, to plan incremental backups from.
+    let held = recorded_blobs(&server, backup).await;
+    assert_eq!(held, (counts.files, counts.bytes as i64));
     let objects = [
         coffer::layout::archive_object(tenant, backup),
         coffer::layout::key_object(tenant, backup),
@@ -265,6 +268,31 @@ async fn export_download_and_verify_round_trip() {
     for object in &objects {
         assert!(!server.has_object(object).await, "{object} is removed");
     }
+    assert_eq!(
+        recorded_blobs(&server, backup).await,
+        (0, 0),
+        "with their backup"
+    );
+}
+
+/// How many blobs, and how many bytes, the server records backup `backup` to hold; and
+/// that a completed backup says it has them recorded.
+async fn recorded_blobs(server: &TestServer, backup: uuid::Uuid) -> (u64, i64) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = &server.state().db;
+    let rows = entity::backup_blob::Entity::find()
+        .filter(entity::backup_blob::Column::BackupId.eq(backup))
+        .all(db)
+        .await
+        .unwrap();
+    if let Some(row) = entity::backup::Entity::find_by_id(backup)
+        .one(db)
+        .await
+        .unwrap()
+    {
+        assert!(row.blobs_recorded);
+    }
+    (rows.len() as u64, rows.iter().map(|r| r.size).sum())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,8 +24,15 @@ pub fn reseal_plain(archive: &[u8], key: &[u8], change: impl FnOnce(&mut Vec<u8>
     reader.read_to_end(&mut plain).unwrap();
     change(&mut plain);
     let keys = key.derive();
-    let (header, bytes) =
-        Header::seal(&keys, h.flags, h.segment_size, h.backup_id, h.created_at).unwrap();
+    let (header, bytes) = Header::seal(
+        &keys,
+        h.version,
+        h.flags,
+        h.segment_size,
+        h.backup_id,
+        h.created_at,
+    )
+    .unwrap();
     let mut w = SegmentWriter::new(Vec::new(), Arc::new(keys), &header, &bytes, 1).unwrap();
     w.write_all(&plain).unwrap();
     w.finish().unwrap().0

@@ -277,16 +277,38 @@ pub(crate) mod tests {
         workers: usize,
     ) -> (BoundKey, Vec<u8>) {
         let key = bound_key(backup_id);
+        let archive = seal_with(
+            &key,
+            format::FORMAT_VERSION,
+            plain,
+            segment_size,
+            compress,
+            workers,
+        );
+        (key, archive)
+    }
+
+    /// `plain` sealed with `key` as an archive of format `version`.
+    pub(crate) fn seal_with(
+        key: &BoundKey,
+        version: u16,
+        plain: &[u8],
+        segment_size: u32,
+        compress: bool,
+        workers: usize,
+    ) -> Vec<u8> {
+        let backup_id: uuid::Uuid = key.backup_id().parse().unwrap();
         let keys = Arc::new(key.derive());
         let flags = if compress { format::FLAG_ZSTD } else { 0 };
-        let (header, bytes) = Header::seal(&keys, flags, segment_size, backup_id, 1).unwrap();
+        let (header, bytes) =
+            Header::seal(&keys, version, flags, segment_size, backup_id, 1).unwrap();
         let mut w = SegmentWriter::new(Vec::new(), keys, &header, &bytes, workers).unwrap();
         // Uneven writes, as tar makes them.
         for piece in plain.chunks(7919) {
             w.write_all(piece).unwrap();
         }
         let (out, _) = w.finish().unwrap();
-        (key, out)
+        out
     }
 
     proptest! {

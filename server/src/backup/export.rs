@@ -21,7 +21,7 @@ use crate::error::{Error, Result, fail};
 use crate::events::Audience;
 use crate::storage::backups::{self, NewBackup};
 use crate::storage::jobs::{self, Claim, JobState, JobStep, Progress};
-use crate::storage::tenants;
+use crate::storage::{backup_blobs, tenants};
 
 use super::stored::{read_key_file, remove_archive, remove_files};
 use crate::layout::{archive_object, export_scratch, key_object};
@@ -378,6 +378,7 @@ async fn keep(
     // The backup is recorded complete exactly when the job completes.
     let (turn, txn) = state.begin_write().await?;
     let recorded = Some((written.size, written.sha256.clone()));
+    backup_blobs::record(scope, &txn, backup_id, &written.held).await?;
     backups::finish(scope, &txn, backup_id, recorded).await?;
     if !jobs::complete(scope, &txn, &claim, result).await? {
         // Ended meanwhile, or no longer this run's: nothing commits.

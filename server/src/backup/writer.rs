@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::blob_reader::BlobReader;
 use super::snapshot;
-use crate::archive::format::{FLAG_ZSTD, Header};
+use crate::archive::format::{FLAG_ZSTD, FORMAT_VERSION, Header};
 use crate::archive::keys::DerivedKeys;
 use crate::archive::manifest::{self as m, Counts, Metadata};
 use crate::archive::stream::{SegmentWriter, code_of, from_io};
@@ -45,11 +45,14 @@ pub struct Plan {
 }
 
 /// What was written.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Written {
     pub size: u64,
     pub sha256: String,
     pub counts: Counts,
+    /// The blobs the archive holds, one JSON line `[sha256, size]` each, rewound: what
+    /// `backup_blobs` records once the backup is kept.
+    pub held: File,
 }
 
 /// Progress: blob bytes done of the total.
@@ -188,6 +191,8 @@ impl Snapshot<'_> {
             server_version: env!("CARGO_PKG_VERSION").into(),
             compression: if plan.compress { "zstd" } else { "none" }.into(),
             counts: counts.clone(),
+            base: None,
+            held: None,
         };
         let bytes = serde_json::to_vec(&metadata)?;
         let mut header = tar_header(bytes.len() as u64, self.mtime);
@@ -260,6 +265,7 @@ impl Snapshot<'_> {
                 id: f.id.to_string(),
                 sha256: f.sha256.clone(),
                 size: f.size as u64,
+                backup_id: None,
             })
         })?;
         self.append(tar, m::FILES, spool)
@@ -313,11 +319,12 @@ impl Snapshot<'_> {
         self.append(tar, m::ACCESS_ENTRIES, spool)
     }
 
-    /// Every blob, re-hashed as it streams from the store; reports bytes done of `total`.
+    /// Every blob, re-hashed as it streams from the store, each listed in `held`; reports
+    /// bytes done of `total`.
     fn blobs(
         &self,
         tar: &mut Tar,
-        blobs: &dyn BlobStore,
+        (blobs, held): (&dyn BlobStore, &mut Spool),
         cancel: &AtomicBool,
         total: u64,
         progress: OnProgress<'_>,
@@ -328,6 +335,7 @@ impl Snapshot<'_> {
                 return Err(fail(ErrorCode::JobStateConflict));
             }
             self.blob(tar, blobs, &f)?;
+            held.line(&(&f.sha256, f.size))?;
             done += f.size as u64;
             progress(done, total);
             Ok(())
@@ -376,6 +384,7 @@ fn open_archive(plan: &Plan, temp: &Path) -> Result<Tar> {
     let flags = if plan.compress { FLAG_ZSTD } else { 0 };
     let (header, header_bytes) = Header::seal(
         &plan.keys,
+        FORMAT_VERSION,
         flags,
         plan.segment_size,
         plan.backup_id,
@@ -417,9 +426,10 @@ fn write_to(
     from.documents(&mut tar)?;
     from.files(&mut tar)?;
     from.principals_and_entries(&mut tar)?;
+    let mut held = Spool::new(from.dir)?;
     from.blobs(
         &mut tar,
-        blobs.as_ref(),
+        (blobs.as_ref(), &mut held),
         &plan.cancel,
         counts.bytes,
         progress,
@@ -433,5 +443,6 @@ fn write_to(
         size: out.written,
         sha256: hex::encode(out.hasher.finalize()),
         counts,
+        held: held.finish()?.0,
     })
 }

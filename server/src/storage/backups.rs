@@ -67,6 +67,8 @@ pub async fn insert(
         verify_state: Set(Verification::Unverified),
         verified_at: Set(None),
         verify_error: Set(None),
+        base_backup_id: Set(None),
+        blobs_recorded: Set(false),
     };
     Ok(model.insert(db).await?)
 }
@@ -102,7 +104,8 @@ pub async fn list(scope: &TenantScope, db: &impl ConnectionTrait) -> Result<Vec<
         .await?)
 }
 
-/// Marks the backup completed with its archive's size and hash, or failed.
+/// Marks the backup completed with its archive's size and hash (and the blobs it holds
+/// recorded: `backup_blobs::record`, in the same transaction), or failed.
 pub async fn finish(
     scope: &TenantScope,
     db: &impl ConnectionTrait,
@@ -115,7 +118,8 @@ pub async fn finish(
         Some((size, sha)) => update
             .col_expr(backup::Column::Status, BackupStatus::Completed.into())
             .col_expr(backup::Column::ArchiveSize, Some(size as i64).into())
-            .col_expr(backup::Column::ArchiveSha256, Some(sha).into()),
+            .col_expr(backup::Column::ArchiveSha256, Some(sha).into())
+            .col_expr(backup::Column::BlobsRecorded, true.into()),
         None => update.col_expr(backup::Column::Status, BackupStatus::Failed.into()),
     };
     update

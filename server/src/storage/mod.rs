@@ -3,6 +3,7 @@
 //! (or `false`), and the caller names what was missing. Functions take any
 //! `ConnectionTrait`, so services can compose them inside one transaction.
 pub mod audit;
+pub mod backup_blobs;
 pub mod backups;
 pub mod blobs;
 pub mod documents;

@@ -268,6 +268,7 @@ fn write_files(
             id: f.id.clone(),
             sha256: sha.clone(),
             size: *size,
+            backup_id: None,
         };
         write_line(&mut out, &line)?;
         counts.files += 1;
