@@ -160,6 +160,9 @@ error_codes! {
     /// A link of an incremental backup's chain is missing, is another archive than the
     /// link after it names, or was altered (`data.backup_id`: that link).
     BackupChainBroken = 400, "A backup this incremental backup builds on is missing or damaged";
+    /// An incremental backup builds on this one, so it cannot go before that one does
+    /// (`data.backup_id`: that backup).
+    BackupNeeded = 409, "Another backup builds on this one; delete that one first";
     /// The archive header fails its MAC or has a field out of range.
     BackupHeaderInvalid = 400, "The archive header is invalid";
     /// The key is not this archive's key.
@@ -250,7 +253,8 @@ pub struct ErrorData {
     /// On `key_cost_too_high`: the most argon2id iterations the server runs for one unlock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_iterations: Option<u32>,
-    /// On `backup_chain_broken`: the link of the chain at fault.
+    /// On `backup_chain_broken`: the link of the chain at fault; on `backup_needed`: the
+    /// backup that builds on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<String>,
 }

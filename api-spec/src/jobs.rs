@@ -147,6 +147,9 @@ pub struct ExportParams {
     pub created_at: i64,
     pub compress: bool,
     pub key: KeySource,
+    /// An incremental backup's base (its row names it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_backup_id: Option<String>,
 }
 
 /// The parameters of an import job, as its row keeps them.

@@ -5,7 +5,7 @@
 //! is found: `backup_chain_broken`, naming that link.
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::keys::BoundKey;
 use super::manifest::{self as m, BaseLink};
 use super::tar_io::spool_err;
-use super::verify::{Summary, Visitor, walk};
+use super::verify::{self, Summary, Visitor};
 use crate::error::{Error, Result};
 
 /// Links a chain may have at most (a full backup and the incrementals on it).
@@ -30,16 +30,26 @@ pub trait Links {
 /// The blobs a snapshot takes from each earlier link: by link, their SHA-256s.
 type Needs = HashMap<Uuid, HashSet<[u8; 32]>>;
 
-/// Collects, from a link's `files.jsonl`, the blobs it takes from earlier links.
-struct Collect {
+/// Collects, from the newest link's `files.jsonl`, the blobs it takes from earlier links,
+/// and shows the caller's visitor everything of it.
+struct Collect<'a> {
     own: String,
     needs: Needs,
+    inner: &'a mut dyn Visitor,
 }
 
-impl Visitor for Collect {
+impl Visitor for Collect<'_> {
+    fn blob_sink(&mut self, sha256: &str) -> Result<Box<dyn Write>> {
+        self.inner.blob_sink(sha256)
+    }
+
+    fn blob_done(&mut self, sha256: &str) -> Result<()> {
+        self.inner.blob_done(sha256)
+    }
+
     fn manifest(&mut self, name: &str, file: &mut File) -> Result<()> {
         if name != m::FILES {
-            return Ok(());
+            return self.inner.manifest(name, file);
         }
         let mut reader = BufReader::new(&mut *file);
         let mut line = String::new();
@@ -55,23 +65,49 @@ impl Visitor for Collect {
                 self.needs.entry(link).or_default().insert(sha);
             }
         }
-        file.rewind().map_err(spool_err)
+        file.rewind().map_err(spool_err)?;
+        self.inner.manifest(name, file)
     }
 }
 
-/// Crosses off the blobs a snapshot needs from this link as they pass, verified.
+/// Shows the caller's visitor the blobs of an earlier link that the newest snapshot takes
+/// from it (and nothing else), crossing each off as it passes, verified.
 struct CrossOff<'a> {
     needs: Option<&'a mut HashSet<[u8; 32]>>,
+    inner: &'a mut dyn Visitor,
+}
+
+impl CrossOff<'_> {
+    fn needed(&self, sha256: &str) -> Result<bool> {
+        Ok(match &self.needs {
+            Some(needs) => needs.contains(&sha256_bytes(sha256)?),
+            None => false,
+        })
+    }
 }
 
 impl Visitor for CrossOff<'_> {
+    fn blob_sink(&mut self, sha256: &str) -> Result<Box<dyn Write>> {
+        match self.needed(sha256)? {
+            true => self.inner.blob_sink(sha256),
+            false => Ok(Box::new(io::sink())),
+        }
+    }
+
     fn blob_done(&mut self, sha256: &str) -> Result<()> {
+        if !self.needed(sha256)? {
+            return Ok(());
+        }
         if let Some(needs) = self.needs.as_mut() {
             needs.remove(&sha256_bytes(sha256)?);
         }
-        Ok(())
+        self.inner.blob_done(sha256)
     }
 }
+
+/// Shows nothing (only verifies).
+struct Nothing;
+impl Visitor for Nothing {}
 
 fn sha256_bytes(hex_text: &str) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -104,14 +140,28 @@ pub fn verify(
     newest: impl Read,
     key: &BoundKey,
     links: &mut dyn Links,
+    progress: impl FnMut(u64),
+) -> Result<(Summary, Vec<Uuid>)> {
+    walk(newest, key, links, progress, &mut Nothing)
+}
+
+/// [`verify`], showing `visitor` the newest link's manifests and blobs and, of each earlier
+/// link, the blobs the newest snapshot takes from it: every blob of the snapshot once.
+/// Nothing the visitor is shown counts as trustworthy until this returns `Ok`.
+pub fn walk(
+    newest: impl Read,
+    key: &BoundKey,
+    links: &mut dyn Links,
     mut progress: impl FnMut(u64),
+    visitor: &mut dyn Visitor,
 ) -> Result<(Summary, Vec<Uuid>)> {
     let mut collect = Collect {
         own: key.backup_id().to_owned(),
         needs: Needs::new(),
+        inner: visitor,
     };
-    let summary = walk(newest, key, &mut progress, &mut collect)?;
-    let mut needs = collect.needs;
+    let summary = verify::walk(newest, key, &mut progress, &mut collect)?;
+    let (mut needs, visitor) = (collect.needs, collect.inner);
     let mut chain = vec![summary.backup_id];
     let mut next = summary.base.clone();
     let mut done = 0u64;
@@ -124,9 +174,11 @@ pub fn verify(
         if chain.len() >= MAX_LINKS || chain.contains(&id) {
             return Err(broken());
         }
-        let link = verify_link(&base, id, links, needs.get_mut(&id), &mut |n| {
-            progress(done + n)
-        })?;
+        let cross_off = CrossOff {
+            needs: needs.get_mut(&id),
+            inner: &mut *visitor,
+        };
+        let link = verify_link(&base, id, links, cross_off, &mut |n| progress(done + n))?;
         done += link.1;
         if needs.remove(&id).is_some_and(|left| !left.is_empty()) {
             return Err(broken());
@@ -147,7 +199,7 @@ fn verify_link(
     base: &BaseLink,
     id: Uuid,
     links: &mut dyn Links,
-    needs: Option<&mut HashSet<[u8; 32]>>,
+    mut cross_off: CrossOff<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Summary, u64)> {
     let broken = || Error::ChainBroken { backup_id: id };
@@ -160,14 +212,14 @@ fn verify_link(
         hasher: Sha256::new(),
     };
     let mut consumed = 0u64;
-    let summary = walk(
+    let summary = verify::walk(
         &mut hashed,
         &key,
         |n| {
             consumed = consumed.max(n);
             progress(consumed)
         },
-        &mut CrossOff { needs },
+        &mut cross_off,
     )
     .map_err(|e| match e {
         // The caller's own faults (a store that cannot be read) stay theirs.

@@ -31,9 +31,10 @@ pub enum Error {
     /// An error about one object, named in `data.id` (e.g. the file a backup could not read).
     #[error("{code:?} ({id})")]
     About { code: ErrorCode, id: String },
-    /// `backup_chain_broken`, naming the link of the chain at fault in `data.backup_id`.
-    #[error("the backup chain is broken at {backup_id}")]
-    ChainBroken { backup_id: String },
+    /// An error about one backup, named in `data.backup_id` (`backup_chain_broken`: the
+    /// link at fault; `backup_needed`: the backup that builds on it).
+    #[error("{code:?} (backup {backup_id})")]
+    AboutBackup { code: ErrorCode, backup_id: String },
     /// A failed upload, telling the client how many bytes the server holds.
     #[error("{code:?} (received {received})")]
     Transfer { code: ErrorCode, received: u64 },
@@ -57,12 +58,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Api { code, .. } | Error::Transfer { code, .. } | Error::About { code, .. } => {
-                *code
-            }
+            Error::Api { code, .. }
+            | Error::Transfer { code, .. }
+            | Error::About { code, .. }
+            | Error::AboutBackup { code, .. } => *code,
             Error::Conflict { .. } => ErrorCode::NameConflict,
             Error::DepthLimit { .. } => ErrorCode::DepthLimitExceeded,
-            Error::ChainBroken { .. } => ErrorCode::BackupChainBroken,
             Error::KeyCost { .. } => ErrorCode::KeyCostTooHigh,
             Error::Db(_) | Error::Internal(_) => ErrorCode::Internal,
         }
@@ -84,7 +85,7 @@ impl Error {
             }
             Error::Transfer { received, .. } => data.received = Some(*received),
             Error::About { id, .. } => data.id = Some(id.clone()),
-            Error::ChainBroken { backup_id } => data.backup_id = Some(backup_id.clone()),
+            Error::AboutBackup { backup_id, .. } => data.backup_id = Some(backup_id.clone()),
             Error::DepthLimit { max_depth } => data.max_depth = Some(*max_depth),
             Error::KeyCost {
                 max_memory_kib,
@@ -194,7 +195,8 @@ impl From<crate::archive::error::Error> for Error {
                 max_memory_kib,
                 max_iterations,
             },
-            Archive::ChainBroken { backup_id } => Error::ChainBroken {
+            Archive::ChainBroken { backup_id } => Error::AboutBackup {
+                code: ErrorCode::BackupChainBroken,
                 backup_id: backup_id.to_string(),
             },
             Archive::Internal(cause) => Error::Internal(cause),

@@ -124,6 +124,8 @@ pub(crate) fn plain(name: &str) -> GenerateBackupRequest {
         backup_name: Some(name.into()),
         passphrase: None,
         compression: None,
+        incremental: false,
+        base_backup_id: None,
     }
 }
 
@@ -304,6 +306,8 @@ async fn empty_tenants_and_uncompressed_archives_verify() {
         backup_name: None,
         passphrase: None,
         compression: Some(Compression::None),
+        incremental: false,
+        base_backup_id: None,
     };
     let (backup_id, _, done) = export(&mut c, &mut l, req).await;
     assert_eq!(done["status"], "completed");
@@ -330,6 +334,8 @@ async fn passphrase_protected_keys() {
         backup_name: Some("locked".into()),
         passphrase: Some("correct horse battery".into()),
         compression: None,
+        incremental: false,
+        base_backup_id: None,
     };
     let (backup_id, _, _) = export(&mut c, &mut l, req).await;
     let (archive, key) = download(&mut c, &backup_id).await;
@@ -364,6 +370,8 @@ async fn passphrase_protected_keys() {
         backup_name: None,
         passphrase: Some("short".into()),
         compression: None,
+        incremental: false,
+        base_backup_id: None,
     };
     assert_eq!(
         c.call::<GenerateBackup>(&weak).await.unwrap_err().error,
@@ -691,6 +699,8 @@ async fn backup_actions_need_the_permission_and_stay_in_their_tenant() {
         backup_name: Some("../../escaped_backup".into()),
         passphrase: None,
         compression: None,
+        incremental: false,
+        base_backup_id: None,
     };
     assert_eq!(
         admin.call::<GenerateBackup>(&bad).await.unwrap_err().error,

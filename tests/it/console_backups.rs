@@ -271,6 +271,8 @@ async fn make_backup(client: &Client, name: &str) -> String {
             backup_name: Some(name.into()),
             passphrase: None,
             compression: None,
+            incremental: false,
+            base_backup_id: None,
         })
         .await
         .unwrap();

@@ -473,6 +473,8 @@ async fn random_tenants_survive_export_and_import() {
             backup_name: Some(format!("random {seed}")),
             passphrase: None,
             compression: Some(compression),
+            incremental: false,
+            base_backup_id: None,
         };
         let (backup_id, _, done) = export(&mut src, &mut sl, req).await;
         assert_eq!(done["status"], "completed", "seed {seed}");

@@ -691,6 +691,8 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
             backup_name: Some("locked".into()),
             passphrase: Some("correct horse battery".into()),
             compression: None,
+            incremental: false,
+            base_backup_id: None,
         },
     )
     .await;

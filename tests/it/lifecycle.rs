@@ -525,7 +525,7 @@ async fn metrics_ask_for_the_token_when_one_is_configured() {
 }
 
 /// Waits for the import job `job` to end (at most 60 s); its status.
-async fn import_ended(c: &mut Client, job: &str) -> api_spec::actions::JobStatus {
+pub(crate) async fn import_ended(c: &mut Client, job: &str) -> api_spec::actions::JobStatus {
     use api_spec::actions::{GetBackupImportStatus, JobIdRequest};
     let id = JobIdRequest {
         backup_task_id: job.into(),

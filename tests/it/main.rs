@@ -25,6 +25,7 @@ mod hostile;
 mod http;
 mod import_jobs;
 mod imports;
+mod incremental;
 mod instances;
 mod isolation;
 mod key_files;

@@ -21,6 +21,15 @@ pub struct GenerateBackupRequest {
     /// `zstd` when left out.
     #[serde(default)]
     pub compression: Option<Compression>,
+    /// Make a link of a chain (BACKUP_IMPORT.md §1.9): an archive holding only the blobs its
+    /// base's chain does not hold yet. Without a usable base the backup is full, and the
+    /// answer says so (`incremental: false`).
+    #[serde(default)]
+    pub incremental: bool,
+    /// With `incremental`: the backup to build on (a completed backup of the tenant's whose
+    /// verification did not fail). Default: the newest such backup.
+    #[serde(default)]
+    pub base_backup_id: Option<String>,
 }
 
 impl std::fmt::Debug for GenerateBackupRequest {
@@ -28,6 +37,8 @@ impl std::fmt::Debug for GenerateBackupRequest {
         f.debug_struct("GenerateBackupRequest")
             .field("backup_name", &self.backup_name)
             .field("compression", &self.compression)
+            .field("incremental", &self.incremental)
+            .field("base_backup_id", &self.base_backup_id)
             .finish_non_exhaustive()
     }
 }
@@ -38,6 +49,11 @@ pub struct GenerateBackupResponse {
     pub backup_id: String,
     /// The export job, for `get_backup_export_status` and the events.
     pub backup_task_id: String,
+    /// Whether it is an incremental backup (a link of a chain): false for a full one, also
+    /// when `incremental` was asked for but no backup could be its base.
+    pub incremental: bool,
+    /// The backup it builds on; null for a full backup.
+    pub base_backup_id: Option<String>,
 }
 
 /// Names one job.
@@ -142,8 +158,14 @@ pub struct BackupInfo {
     /// identity (a write-only backup).
     pub passphrase_protected: bool,
     pub key_id: String,
+    /// The bytes of its archive: what it adds to the store (for an incremental backup, only
+    /// its own link).
     pub size: Option<u64>,
     pub sha256: Option<String>,
+    /// The backup an incremental one builds on; null for a full backup.
+    pub base_backup_id: Option<String>,
+    /// The bytes a restore of it reads: its archive and every earlier link of its chain.
+    pub chain_size: Option<u64>,
     pub created_time: f64,
     pub completed_time: Option<f64>,
     pub origin: BackupOrigin,
@@ -305,6 +327,17 @@ pub struct PruneBackupsResponse {
     /// Retention would remove them, but a download, a restore or a verification reads
     /// them: left for the next run.
     pub in_use: Vec<String>,
+    /// Retention would remove them, but a backup that stays (kept, in use, or being
+    /// written) is an incremental one that needs them: they stay as long as it does.
+    pub held: Vec<HeldBackup>,
+}
+
+/// A backup kept only because another one builds on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeldBackup {
+    pub backup_id: String,
+    /// The backup that stays and whose chain has it (the newest such).
+    pub needed_by: String,
 }
 
 action! {
@@ -314,7 +347,7 @@ action! {
         access: Access::Permission(permissions::EXPORT_BACKUP),
         audited: true,
         success: "Backup export started",
-        errors: [InvalidName, InvalidField, WeakPassword, BackupKeyInvalid],
+        errors: [InvalidName, InvalidField, WeakPassword, BackupKeyInvalid, BackupNotFound],
         request: GenerateBackupRequest,
         response: GenerateBackupResponse,
     }
@@ -360,13 +393,14 @@ action! {
 }
 
 action! {
-    /// Deletes a backup's archive and key.
+    /// Deletes a backup's archive and key. A backup an incremental one builds on (kept, or
+    /// being written) stays: `backup_needed`, naming that one in `data.backup_id`.
     DeleteBackup {
         name: "delete_backup",
         access: Access::Permission(permissions::EXPORT_BACKUP),
         audited: true,
         success: "Backup deleted",
-        errors: [BackupNotFound, BackupNotReady],
+        errors: [BackupNotFound, BackupNotReady, BackupNeeded],
         request: BackupIdRequest,
         response: Empty,
     }
@@ -374,7 +408,9 @@ action! {
 
 action! {
     /// Verifies a stored backup end to end (every segment, manifest and blob), and that its
-    /// key file names this archive's backup (`backup_key_invalid` otherwise).
+    /// key file names this archive's backup (`backup_key_invalid` otherwise). An incremental
+    /// backup is verified with its chain: a fault of an earlier link is
+    /// `backup_chain_broken` naming it (`data.backup_id`), and is recorded on that link too.
     VerifyBackup {
         name: "verify_backup",
         access: Access::Permission(permissions::EXPORT_BACKUP),
@@ -383,7 +419,7 @@ action! {
         errors: [BackupNotFound, BackupNotReady, BackupKeyInvalid, BackupPassphraseRequired,
             BackupIdentityRequired, BackupWrongIdentity,
             BackupWrongPassphrase, KeyCostTooHigh, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
-            BackupManifestMismatch, BackupBlobMismatch],
+            BackupManifestMismatch, BackupBlobMismatch, BackupChainBroken],
         request: VerifyBackupRequest,
         response: VerifyBackupResponse,
     }

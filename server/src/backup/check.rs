@@ -19,10 +19,11 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use super::blob_reader::BlobReader;
+use super::links::StoreLinks;
 use super::stored;
 use crate::app::AppState;
 use crate::archive::keys::{BoundKey, KeyFile};
-use crate::archive::verify;
+use crate::archive::{chain, verify};
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
 use crate::events::Audience;
@@ -74,7 +75,7 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
         return Err(fail(ErrorCode::BackupNotReady));
     }
     let outcome = match held_key(state, &backup).await {
-        Ok(key) => check(state, &backup, key, cancel).await,
+        Ok(key) => check(state, &backup, (key, Secrets::default()), cancel).await,
         Err(e) => Err(e),
     };
     if cancel.load(Ordering::SeqCst) {
@@ -118,6 +119,7 @@ pub async fn run(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
                 job: Some(job.id),
             };
             failed(state, &scope, &backup, by, e.code(), now).await;
+            link_failed(state, &scope, &e, by, now).await;
             Err(e)
         }
         Err(e) => Err(e),
@@ -142,6 +144,7 @@ pub fn damaged(code: ErrorCode) -> bool {
             | BackupKeyInvalid
             | BackupSegmentOutOfOrder
             | BackupTrailingData
+            | BackupChainBroken
     )
 }
 
@@ -158,11 +161,16 @@ pub async fn on_request(
     identity: Option<String>,
 ) -> Result<verify::Summary> {
     let file = KeyFile::parse(&stored::read_key_file(state, b.tenant_id, b.id).await?)?;
+    let secrets = Secrets {
+        passphrase: passphrase.clone(),
+        identity: identity.clone(),
+    };
     let secret = file
         .pick_secret(passphrase, identity)
         .map(zeroize::Zeroizing::new);
     let key = state.unlocker.unlock(b.tenant_id, file, secret).await?;
-    let outcome = check(state, b, Some(key), &Arc::new(AtomicBool::new(false))).await;
+    let not_cancelled = Arc::new(AtomicBool::new(false));
+    let outcome = check(state, b, (Some(key), secrets), &not_cancelled).await;
     let now = state.clock.now_ms();
     match &outcome {
         Ok(_) => {
@@ -183,6 +191,7 @@ pub async fn on_request(
                 job: None,
             };
             failed(state, scope, b, by, e.code(), now).await;
+            link_failed(state, scope, e, by, now).await;
         }
         Err(_) => {}
     }
@@ -191,7 +200,26 @@ pub async fn on_request(
         .ok_or_else(|| Error::Internal("a full verification without its summary".into()))
 }
 
+/// When a chain broke at an earlier link: records, audits, counts and announces that link's
+/// failed verification too (it is no one's base any more).
+async fn link_failed(state: &AppState, scope: &TenantScope, e: &Error, by: Verifier, now: i64) {
+    let Error::AboutBackup {
+        code: code @ ErrorCode::BackupChainBroken,
+        backup_id,
+    } = e
+    else {
+        return;
+    };
+    let Ok(id) = Uuid::parse_str(backup_id) else {
+        return;
+    };
+    if let Ok(Some(link)) = backups::find(scope, &state.db, id).await {
+        failed(state, scope, &link, by, *code, now).await;
+    }
+}
+
 /// Who verified a backup: why, and the verify job, if a job did.
+#[derive(Clone, Copy)]
 struct Verifier {
     cause: VerifyCause,
     job: Option<Uuid>,
@@ -260,13 +288,21 @@ struct Checked {
     summary: Option<verify::Summary>,
 }
 
-/// Checks backup `b`'s bytes as stored: with `key`, every MAC, manifest and blob; with or
-/// without it, the size and SHA-256 recorded when it was written. The one check behind the
-/// verify jobs and `verify_backup`; counts the bytes verified.
+/// The secrets a request gave, for the earlier links of a chain.
+#[derive(Default)]
+struct Secrets {
+    passphrase: Option<String>,
+    identity: Option<String>,
+}
+
+/// Checks backup `b`'s bytes as stored: with `key`, every MAC, manifest and blob, and for
+/// an incremental backup its whole chain (each earlier link opened as `secrets` allow);
+/// with or without it, the size and SHA-256 recorded when it was written. The one check
+/// behind the verify jobs and `verify_backup`; counts the bytes verified.
 async fn check(
-    state: &AppState,
+    state: &Arc<AppState>,
     b: &backup::Model,
-    key: Option<BoundKey>,
+    (key, secrets): (Option<BoundKey>, Secrets),
     cancel: &Arc<AtomicBool>,
 ) -> Result<Checked> {
     let tenant = b.tenant_id;
@@ -283,6 +319,14 @@ async fn check(
         return Err(fail(ErrorCode::BackupPassphraseRequired));
     }
     let cancel = Arc::clone(cancel);
+    let mut links = StoreLinks {
+        state: Arc::clone(state),
+        rt: rt.clone(),
+        tenant,
+        passphrase: secrets.passphrase,
+        identity: secrets.identity,
+    };
+    let link = b.base_backup_id.is_some();
     let checked = tokio::task::spawn_blocking(move || {
         let mut reader = BlobReader::open(&rt, blobs.as_ref(), &object, size)?;
         let summary = match &key {
@@ -291,11 +335,11 @@ async fn check(
                     inner: &mut reader,
                     cancel: &cancel,
                 };
-                Some(verify::verify(
-                    std::io::BufReader::with_capacity(1 << 20, counted),
-                    key,
-                    |_| {},
-                )?)
+                let archive = std::io::BufReader::with_capacity(1 << 20, counted);
+                Some(match link {
+                    true => chain::verify(archive, key, &mut links, |_| {})?.0,
+                    false => verify::verify(archive, key, |_| {})?,
+                })
             }
             None => None,
         };

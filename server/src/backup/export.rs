@@ -58,24 +58,66 @@ pub struct ExportRequest {
     /// backup; the server keeps the key only while the backup is written). None: the server
     /// keeps the key file.
     pub recipients: Vec<String>,
+    /// The base of an incremental backup: `None` for a full backup; `Some(None)` for the
+    /// tenant's newest usable backup; `Some(Some(id))` for that one. Without a usable base
+    /// the backup is full.
+    pub base: Option<Option<Uuid>>,
+}
+
+/// What `start` queued.
+pub struct Started {
+    pub backup_id: Uuid,
+    pub job_id: Uuid,
+    /// The base of an incremental backup; `None`: a full one.
+    pub base: Option<Uuid>,
 }
 
 /// Writes the key file and queues the job with its backup. Returns (backup id, job id).
-pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<(Uuid, Uuid)> {
+pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<Started> {
     let backup_id = Uuid::now_v7();
     let created_at = state.clock.now_ms();
     let (key, key_file) = make_key(state, &req, backup_id, created_at).await?;
     let tenant = req.scope.tenant_id();
     keep_key_file(state, tenant, backup_id, &key_file).await?;
-    let job = match queue(state, &req, backup_id, created_at, key, &key_file).await {
-        Ok(job) => job,
+    let (job_id, base) = match queue(state, &req, backup_id, created_at, key, &key_file).await {
+        Ok(queued) => queued,
         Err(e) => {
             let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
             return Err(e);
         }
     };
     state.jobs.queued(state);
-    Ok((backup_id, job))
+    Ok(Started {
+        backup_id,
+        job_id,
+        base,
+    })
+}
+
+/// The base an export asked for (`ExportRequest::base`), among the tenant's backups as
+/// `db` sees them: `backup_not_found` for a named backup the tenant does not have; `None`
+/// (a full backup) when it, or every backup, is unusable as a base.
+async fn base_of(
+    scope: &TenantScope,
+    db: &impl sea_orm::ConnectionTrait,
+    asked: Option<Option<Uuid>>,
+) -> Result<Option<Uuid>> {
+    let Some(named) = asked else {
+        return Ok(None);
+    };
+    let all = backups::list(scope, db).await?;
+    let usable = |b: &&entity::backup::Model| backups::usable_base(&all, b);
+    Ok(match named {
+        Some(id) => {
+            let b = all
+                .iter()
+                .find(|b| b.id == id)
+                .ok_or_else(|| fail(ErrorCode::BackupNotFound))?;
+            Some(b).filter(usable).map(|b| b.id)
+        }
+        // Newest first.
+        None => all.iter().find(usable).map(|b| b.id),
+    })
 }
 
 /// A new backup key and its key file: wrapped by the request's passphrase, sealed to its
@@ -132,7 +174,9 @@ async fn keep_key_file(
     Ok(())
 }
 
-/// Queues the export job with its backup row, in one transaction; returns the job's id.
+/// Queues the export job with its backup row, in one transaction (which also picks the base
+/// of an incremental backup, so that the base cannot go meanwhile); returns the job's id and
+/// the base.
 async fn queue(
     state: &AppState,
     req: &ExportRequest,
@@ -140,7 +184,7 @@ async fn queue(
     created_at: i64,
     key: BackupKey,
     key_file: &KeyFile,
-) -> Result<Uuid> {
+) -> Result<(Uuid, Option<Uuid>)> {
     // A key a passphrase wraps, or recipients seal, is usable only here (the server never
     // stores the passphrase, and holds no identity): the job is reserved for this instance,
     // which holds the key meanwhile, and forgets it when the archive is written.
@@ -150,13 +194,15 @@ async fn queue(
     } else {
         KeySource::KeyFile
     };
+    let (_turn, txn) = state.begin_write().await?;
+    let base = base_of(&req.scope, &txn, req.base).await?;
     let params = JobParams::Export(ExportParams {
         backup_id: backup_id.to_string(),
         created_at,
         compress: req.compress,
         key: source,
+        base_backup_id: base.map(|b| b.to_string()),
     });
-    let (_turn, txn) = state.begin_write().await?;
     let new = jobs::NewJob {
         kind: jobs::JobKind::Export,
         owner: req.owner,
@@ -175,6 +221,7 @@ async fn queue(
         key_id: key_file.key_id.clone(),
         created_at,
         origin: req.origin,
+        base_backup_id: base,
     };
     backups::insert(&req.scope, &txn, new).await?;
     // Held before the commit: from then on a runner may claim the job.
@@ -185,7 +232,7 @@ async fn queue(
         state.jobs.drop_held(job.id);
         return Err(e.into());
     }
-    Ok(job.id)
+    Ok((job.id, base))
 }
 
 fn announce(state: &AppState, scope: &TenantScope, name: &'static str, event: &BackupJobEvent) {
@@ -286,7 +333,37 @@ async fn plan_of(
         keys: Arc::new(keys),
         path: export_scratch(&state.config, scope.tenant_id(), backup_id, false),
         cancel: Arc::clone(cancel),
+        base: chain_base(state, &scope, params).await?,
     })
+}
+
+/// The base of an incremental export, as its chain stands now: `backup_chain_broken` naming
+/// the base when its chain is no longer whole (a link of it was deleted meanwhile).
+async fn chain_base(
+    state: &AppState,
+    scope: &TenantScope,
+    params: &ExportParams,
+) -> Result<Option<writer::Base>> {
+    let Some(raw) = &params.base_backup_id else {
+        return Ok(None);
+    };
+    let id = parse_id(raw)?;
+    let broken = || Error::AboutBackup {
+        code: ErrorCode::BackupChainBroken,
+        backup_id: raw.clone(),
+    };
+    let all = backups::list(scope, &state.db).await?;
+    let links = backups::chain(&all, id).ok_or_else(broken)?;
+    let base = links[0];
+    let archive_sha256 = base.archive_sha256.clone().ok_or_else(broken)?;
+    Ok(Some(writer::Base {
+        link: crate::archive::manifest::BaseLink {
+            backup_id: base.id.to_string(),
+            key_id: base.key_id.clone(),
+            archive_sha256,
+        },
+        chain: links.iter().map(|l| l.id).collect(),
+    }))
 }
 
 /// Writes `plan`'s archive on a blocking thread, recording and announcing its progress at

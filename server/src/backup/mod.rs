@@ -6,6 +6,7 @@ mod blob_reader;
 pub mod check;
 pub mod export;
 pub mod import;
+pub mod links;
 pub mod snapshot;
 pub mod stored;
 pub mod writer;

@@ -17,15 +17,22 @@ use uuid::Uuid;
 
 use super::blob_reader::BlobReader;
 use super::snapshot;
-use crate::archive::format::{FLAG_ZSTD, FORMAT_VERSION, Header};
+use crate::archive::format::{CHAIN_FORMAT_VERSION, FLAG_ZSTD, FORMAT_VERSION, Header};
 use crate::archive::keys::DerivedKeys;
-use crate::archive::manifest::{self as m, Counts, Metadata};
+use crate::archive::manifest::{self as m, Counts, Held, Metadata};
 use crate::archive::stream::{SegmentWriter, code_of, from_io};
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
-use crate::storage::ID_SLICE;
 use crate::storage::blobs::BlobStore;
+use crate::storage::{ID_SLICE, backup_blobs};
 use crate::time::now_ms;
+
+/// An incremental backup's base: the link its metadata names, and the backups of its chain,
+/// newest first (the blobs they hold stay out of the archive).
+pub struct Base {
+    pub link: m::BaseLink,
+    pub chain: Vec<Uuid>,
+}
 
 /// What to write.
 pub struct Plan {
@@ -42,6 +49,8 @@ pub struct Plan {
     /// Raised when the job was ended elsewhere (or taken from this run): the writer stops
     /// before the next blob with `job_state_conflict`.
     pub cancel: Arc<AtomicBool>,
+    /// Set for an incremental backup (a link of a chain, format v2).
+    pub base: Option<Base>,
 }
 
 /// What was written.
@@ -181,18 +190,18 @@ impl Snapshot<'_> {
         self.append(tar, name, spool)
     }
 
-    fn metadata(&self, tar: &mut Tar, plan: &Plan, counts: &Counts) -> Result<()> {
+    fn metadata(&self, tar: &mut Tar, plan: &Plan, counts: &Counts, held: Held) -> Result<()> {
         let metadata = Metadata {
             format: m::FORMAT.into(),
-            format_version: 1,
+            format_version: if plan.base.is_some() { 2 } else { 1 },
             backup_id: plan.backup_id.to_string(),
             tenant: plan.tenant.clone(),
             created_at: plan.created_at,
             server_version: env!("CARGO_PKG_VERSION").into(),
             compression: if plan.compress { "zstd" } else { "none" }.into(),
             counts: counts.clone(),
-            base: None,
-            held: None,
+            base: plan.base.as_ref().map(|b| b.link.clone()),
+            held: plan.base.as_ref().map(|_| held),
         };
         let bytes = serde_json::to_vec(&metadata)?;
         let mut header = tar_header(bytes.len() as u64, self.mtime);
@@ -258,21 +267,30 @@ impl Snapshot<'_> {
         self.append(tar, m::DOCUMENTS, spool)
     }
 
-    fn files(&self, tar: &mut Tar) -> Result<()> {
+    /// The file manifest; in a link of a chain, each line names the link holding its blob.
+    fn files(&self, tar: &mut Tar, plan: &Plan) -> Result<()> {
         let mut spool = Spool::new(self.dir)?;
-        self.each_file(|f| {
+        self.each_file(plan, |f, holder| {
             spool.line(&m::FileLine {
                 id: f.id.to_string(),
                 sha256: f.sha256.clone(),
                 size: f.size as u64,
-                backup_id: None,
+                backup_id: plan
+                    .base
+                    .as_ref()
+                    .map(|_| holder.unwrap_or(plan.backup_id).to_string()),
             })
         })?;
         self.append(tar, m::FILES, spool)
     }
 
-    /// Calls `each` with every file row of the snapshot, page by page.
-    fn each_file(&self, mut each: impl FnMut(entity::file::Model) -> Result<()>) -> Result<()> {
+    /// Calls `each` with every file row of the snapshot, page by page, and (for a link of a
+    /// chain) the earlier link that holds its blob, if one does.
+    fn each_file(
+        &self,
+        plan: &Plan,
+        mut each: impl FnMut(entity::file::Model, Option<Uuid>) -> Result<()>,
+    ) -> Result<()> {
         let mut after = None;
         loop {
             let page = self
@@ -282,8 +300,17 @@ impl Snapshot<'_> {
                 return Ok(());
             };
             after = Some(last.id);
+            let holders = match &plan.base {
+                Some(base) => {
+                    let shas = page.iter().map(|f| f.sha256.clone()).collect();
+                    let found = backup_blobs::holders(self.scope, self.txn, &base.chain, shas);
+                    self.rt.block_on(found)?
+                }
+                None => HashMap::new(),
+            };
             for f in page {
-                each(f)?;
+                let holder = holders.get(&f.sha256).copied();
+                each(f, holder)?;
             }
         }
     }
@@ -325,13 +352,17 @@ impl Snapshot<'_> {
         &self,
         tar: &mut Tar,
         (blobs, held): (&dyn BlobStore, &mut Spool),
-        cancel: &AtomicBool,
+        plan: &Plan,
         total: u64,
         progress: OnProgress<'_>,
     ) -> Result<()> {
         let mut done = 0u64;
-        self.each_file(|f| {
-            if cancel.load(Ordering::SeqCst) {
+        self.each_file(plan, |f, holder| {
+            if holder.is_some() {
+                // An earlier link of the chain holds it.
+                return Ok(());
+            }
+            if plan.cancel.load(Ordering::SeqCst) {
                 return Err(fail(ErrorCode::JobStateConflict));
             }
             self.blob(tar, blobs, &f)?;
@@ -384,7 +415,11 @@ fn open_archive(plan: &Plan, temp: &Path) -> Result<Tar> {
     let flags = if plan.compress { FLAG_ZSTD } else { 0 };
     let (header, header_bytes) = Header::seal(
         &plan.keys,
-        FORMAT_VERSION,
+        if plan.base.is_some() {
+            CHAIN_FORMAT_VERSION
+        } else {
+            FORMAT_VERSION
+        },
         flags,
         plan.segment_size,
         plan.backup_id,
@@ -421,17 +456,28 @@ fn write_to(
         dir: temp.parent().unwrap_or(Path::new(".")),
         mtime: (plan.created_at / 1000).max(0) as u64,
     };
-    from.metadata(&mut tar, plan, &counts)?;
+    // What this archive holds: everything, or in a link what its chain does not.
+    let carried = match &plan.base {
+        Some(base) => {
+            let (files, bytes) = rt.block_on(backup_blobs::not_held(scope, &txn, &base.chain))?;
+            Held { files, bytes }
+        }
+        None => Held {
+            files: counts.files,
+            bytes: counts.bytes,
+        },
+    };
+    from.metadata(&mut tar, plan, &counts, carried)?;
     from.folders(&mut tar)?;
     from.documents(&mut tar)?;
-    from.files(&mut tar)?;
+    from.files(&mut tar, plan)?;
     from.principals_and_entries(&mut tar)?;
     let mut held = Spool::new(from.dir)?;
     from.blobs(
         &mut tar,
         (blobs.as_ref(), &mut held),
-        &plan.cancel,
-        counts.bytes,
+        plan,
+        carried.bytes,
         progress,
     )?;
     let segments = tar.into_inner().map_err(io)?;

@@ -186,6 +186,8 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
             backup_name: args.name.clone(),
             passphrase: passphrase(args.passphrase_file.as_deref())?,
             compression: args.compression,
+            incremental: false,
+            base_backup_id: None,
         })
         .await?;
     if !wait {

@@ -333,6 +333,7 @@ async fn scheduled_backup(
         compress: policy.compress,
         origin: backups::BackupOrigin::Scheduled,
         recipients,
+        base: None,
     };
     match export::start(state, request).await {
         Ok(_) => 1,

@@ -3,9 +3,9 @@
 //! (`retention`) do not keep are removed — rows and objects — each with an audit entry. A
 //! backup a download or a restore is reading is left for the next run; the newest always
 //! stays.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use api_spec::actions::PruneBackupsResponse;
+use api_spec::actions::{HeldBackup, PruneBackupsResponse};
 use uuid::Uuid;
 
 use super::policy;
@@ -65,33 +65,69 @@ pub async fn prune(
 ) -> Result<PruneBackupsResponse> {
     let all = backups::list(scope, &state.db).await?;
     let (good, kept) = good_and_retained(state, scope, &all).await?;
-    let completed: Vec<_> = all.into_iter().filter(|b| good.contains(&b.id)).collect();
-    let gone: Vec<Uuid> = completed
+    let gone: Vec<Uuid> = all
         .iter()
-        .filter(|b| !kept.contains(&b.id))
+        .filter(|b| good.contains(&b.id) && !kept.contains(&b.id))
         .map(|b| b.id)
         .collect();
     let mut reading = tasks::backups_in_download(scope, &state.db, &gone, now_ms()).await?;
     reading.extend(read_by_jobs(&state.db, scope, &gone).await?);
+    let needed = needed_links(&all, |b| {
+        b.status != backups::BackupStatus::Failed
+            && (!good.contains(&b.id) || kept.contains(&b.id) || reading.contains(&b.id))
+    });
     let mut answer = PruneBackupsResponse {
         kept: Vec::new(),
         removed: Vec::new(),
         in_use: Vec::new(),
+        held: Vec::new(),
     };
-    for b in completed {
+    // Newest first: a link goes only after the backups built on it.
+    for b in all.iter().filter(|b| good.contains(&b.id)) {
         let id = b.id.to_string();
         if kept.contains(&b.id) {
             answer.kept.push(id);
         } else if reading.contains(&b.id) {
             answer.in_use.push(id);
+        } else if let Some(by) = needed.get(&b.id) {
+            answer.held.push(HeldBackup {
+                backup_id: id,
+                needed_by: by.to_string(),
+            });
         } else {
-            if !dry_run && remove(state, scope, &b, username).await? {
+            if !dry_run && remove(state, scope, b, username).await? {
                 tracing::info!(backup = %b.id, tenant = %scope.tenant_id(), "retention removed a backup");
             }
             answer.removed.push(id);
         }
     }
     Ok(answer)
+}
+
+/// The earlier links of the chains of the backups that stay (`stays`), each with the newest
+/// backup that needs it.
+fn needed_links(
+    all: &[entity::backup::Model],
+    stays: impl Fn(&entity::backup::Model) -> bool,
+) -> HashMap<Uuid, Uuid> {
+    let mut needed = HashMap::new();
+    // Newest first, so the first to claim a link is the newest that needs it.
+    for b in all.iter().filter(|b| stays(b)) {
+        let mut next = b.base_backup_id;
+        let mut steps = 0;
+        while let Some(link) = next {
+            steps += 1;
+            if steps > crate::archive::chain::MAX_LINKS {
+                break;
+            }
+            needed.entry(link).or_insert(b.id);
+            next = all
+                .iter()
+                .find(|l| l.id == link)
+                .and_then(|l| l.base_backup_id);
+        }
+    }
+    needed
 }
 
 /// Those of `ids` that a job not yet ended reads: a restore (`restore_backup`) or a
@@ -139,7 +175,16 @@ async fn remove(
     let (turn, txn) = state.begin_write().await?;
     let asked = tasks::backups_in_download(scope, &txn, &[b.id], now_ms()).await?;
     let read = read_by_jobs(&txn, scope, &[b.id]).await?;
-    if !asked.is_empty() || !read.is_empty() || !backups::delete(scope, &txn, b.id).await? {
+    // A backup built on it since the first look (an incremental export) keeps it too.
+    let needed = backups::built_on(scope, &txn, b.id)
+        .await?
+        .iter()
+        .any(|d| d.status != backups::BackupStatus::Failed);
+    if !asked.is_empty()
+        || !read.is_empty()
+        || needed
+        || !backups::delete(scope, &txn, b.id).await?
+    {
         return Ok(false);
     }
     txn.commit().await?;

@@ -1,11 +1,13 @@
 //! The blobs each backup's archive holds: recorded when the backup is kept, so that an
 //! incremental backup is planned from the database, never by reading archives. Rows go
 //! with their backup.
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
-use entity::backup_blob;
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use entity::{backup_blob, file};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -45,4 +47,60 @@ pub async fn record(
             .exec_without_returning(db)
             .await?;
     }
+}
+
+/// Which of `sha256s` the backups of `chain` hold, and in which of them (the first named,
+/// should two hold one).
+pub async fn holders(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    chain: &[Uuid],
+    sha256s: Vec<String>,
+) -> Result<HashMap<String, Uuid>> {
+    let rows = backup_blob::Entity::find()
+        .filter(backup_blob::Column::TenantId.eq(scope.tenant_id()))
+        .filter(backup_blob::Column::BackupId.is_in(chain.iter().copied()))
+        .filter(backup_blob::Column::Sha256.is_in(sha256s))
+        .all(db)
+        .await?;
+    let mut held = HashMap::new();
+    for row in rows {
+        let rank = |id: &Uuid| chain.iter().position(|c| c == id);
+        match held.get(&row.sha256) {
+            Some(other) if rank(other) <= rank(&row.backup_id) => {}
+            _ => {
+                held.insert(row.sha256, row.backup_id);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// How many of the tenant's files, and how many bytes, no backup of `chain` holds: what an
+/// incremental backup on that chain carries.
+pub async fn not_held(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    chain: &[Uuid],
+) -> Result<(u64, u64)> {
+    let held = Query::select()
+        .column(backup_blob::Column::Sha256)
+        .from(backup_blob::Entity)
+        .and_where(backup_blob::Column::TenantId.eq(scope.tenant_id()))
+        .and_where(backup_blob::Column::BackupId.is_in(chain.iter().copied()))
+        .to_owned();
+    let row: Option<(i64, i64)> = file::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "files")
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(size), 0) AS BIGINT)"),
+            "bytes",
+        )
+        .filter(file::Column::TenantId.eq(scope.tenant_id()))
+        .filter(file::Column::Sha256.not_in_subquery(held))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (files, bytes) = row.unwrap_or((0, 0));
+    Ok((files.max(0) as u64, bytes.max(0) as u64))
 }

@@ -22,6 +22,8 @@ pub struct NewBackup {
     /// When it was asked for (the time-driven clock's now: schedules and retention read it).
     pub created_at: i64,
     pub origin: BackupOrigin,
+    /// An incremental backup's base.
+    pub base_backup_id: Option<Uuid>,
 }
 
 /// Records the outcome of a verification of backup `id` (at `at`; `error`: the code of a
@@ -67,7 +69,7 @@ pub async fn insert(
         verify_state: Set(Verification::Unverified),
         verified_at: Set(None),
         verify_error: Set(None),
-        base_backup_id: Set(None),
+        base_backup_id: Set(new.base_backup_id),
         blobs_recorded: Set(false),
     };
     Ok(model.insert(db).await?)
@@ -93,6 +95,51 @@ pub async fn find_by_job(
         .filter(backup::Column::TenantId.eq(scope.tenant_id()))
         .filter(backup::Column::JobId.eq(job_id))
         .one(db)
+        .await?)
+}
+
+/// The chain of backup `id` among `all` (the tenant's backups), newest first: it, its base,
+/// that one's base, … down to a full backup. `None` when a link is missing or not completed
+/// (a chain no restore can read).
+pub fn chain(all: &[backup::Model], id: Uuid) -> Option<Vec<&backup::Model>> {
+    let mut links: Vec<&backup::Model> = Vec::new();
+    let mut next = Some(id);
+    while let Some(id) = next {
+        let link = all.iter().find(|b| b.id == id)?;
+        if link.status != BackupStatus::Completed
+            || links.len() >= crate::archive::chain::MAX_LINKS
+            || links.iter().any(|l| l.id == id)
+        {
+            return None;
+        }
+        links.push(link);
+        next = link.base_backup_id;
+    }
+    Some(links)
+}
+
+/// Whether backup `b` can be an incremental one's base: completed, its blobs recorded, its
+/// verification not failed, and its chain whole.
+pub fn usable_base(all: &[backup::Model], b: &backup::Model) -> bool {
+    b.blobs_recorded
+        && b.verify_state != Verification::Failed
+        && chain(all, b.id).is_some_and(|links| {
+            links
+                .iter()
+                .all(|l| l.blobs_recorded && l.verify_state != Verification::Failed)
+        })
+}
+
+/// The backups whose base is `id`.
+pub async fn built_on(
+    scope: &TenantScope,
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<backup::Model>> {
+    Ok(backup::Entity::find()
+        .filter(backup::Column::TenantId.eq(scope.tenant_id()))
+        .filter(backup::Column::BaseBackupId.eq(id))
+        .all(db)
         .await?)
 }
 

@@ -120,6 +120,8 @@ pub async fn export(
             backup_name: Some("bench".into()),
             passphrase: None,
             compression,
+            incremental: false,
+            base_backup_id: None,
         })
         .await
         .map_err(err)?;

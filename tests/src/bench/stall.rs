@@ -161,6 +161,8 @@ async fn widened_archive(
             backup_name: Some("template".into()),
             passphrase: None,
             compression: None,
+            incremental: false,
+            base_backup_id: None,
         })
         .await
         .map_err(err)?;

@@ -4,7 +4,7 @@ use api_spec::envelope::Empty;
 
 use crate::actions::Call;
 use crate::backup::stored;
-use crate::error::{Result, fail};
+use crate::error::{Error, Result, fail};
 use crate::storage::backups;
 
 pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
@@ -13,6 +13,17 @@ pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
     let backup = super::find(auth, w.txn(), &req.backup_id).await?;
     if backup.status == backups::BackupStatus::Running {
         return Err(fail(ErrorCode::BackupNotReady));
+    }
+    // A link an incremental backup (kept or being written) still needs stays.
+    let dependents = backups::built_on(auth.scope(), w.txn(), backup.id).await?;
+    if let Some(newer) = dependents
+        .iter()
+        .find(|b| b.status != backups::BackupStatus::Failed)
+    {
+        return Err(Error::AboutBackup {
+            code: ErrorCode::BackupNeeded,
+            backup_id: newer.id.to_string(),
+        });
     }
     backups::delete(auth.scope(), w.txn(), backup.id).await?;
     w.commit().await?;

@@ -5,6 +5,7 @@ use crate::actions::Call;
 use crate::backup::export::{self, ExportRequest};
 use crate::error::{Result, field_error};
 use crate::time::now_ms;
+use uuid::Uuid;
 
 /// A label: 1–128 letters, digits, spaces, `.`, `_` or `-`. It is stored, never a path.
 fn check_name(name: &str) -> Result<()> {
@@ -45,12 +46,31 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
             Some(p) => crate::lifecycle::policy::recipients_of(&p)?,
             None => Vec::new(),
         },
+        base: base_asked(&req)?,
     };
-    let (backup_id, job_id) = export::start(&call.state, request).await?;
+    let started = export::start(&call.state, request).await?;
     Ok(GenerateBackupResponse {
-        backup_id: backup_id.to_string(),
-        backup_task_id: job_id.to_string(),
+        backup_id: started.backup_id.to_string(),
+        backup_task_id: started.job_id.to_string(),
+        incremental: started.base.is_some(),
+        base_backup_id: started.base.map(|b| b.to_string()),
     })
+}
+
+/// The base the request asks for (`ExportRequest::base`); a base without `incremental` is
+/// refused, as a sign of a request that does not say what it means.
+fn base_asked(req: &GenerateBackupRequest) -> Result<Option<Option<Uuid>>> {
+    let named = match &req.base_backup_id {
+        Some(raw) => Some(
+            Uuid::parse_str(raw)
+                .map_err(|_| field_error(ErrorCode::InvalidField, "base_backup_id"))?,
+        ),
+        None => None,
+    };
+    if named.is_some() && !req.incremental {
+        return Err(field_error(ErrorCode::InvalidField, "base_backup_id"));
+    }
+    Ok(req.incremental.then_some(named))
 }
 
 #[cfg(test)]

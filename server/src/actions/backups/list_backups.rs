@@ -10,12 +10,20 @@ pub async fn run(call: Call, _: Empty) -> Result<ListBackupsResponse> {
     let auth = call.auth()?;
     let all = backups::list(auth.scope(), &call.state.db).await?;
     let (good, retained) = prune::good_and_retained(&call.state, auth.scope(), &all).await?;
+    let sizes: Vec<Option<u64>> = all
+        .iter()
+        .map(|b| {
+            let links = backups::chain(&all, b.id)?;
+            links.iter().map(|l| l.archive_size.map(|s| s as u64)).sum()
+        })
+        .collect();
     let backups = all
         .into_iter()
-        .map(|b| {
+        .zip(sizes)
+        .map(|(b, chain_size)| {
             // Only good backups are retention's to remove.
             let kept = !good.contains(&b.id) || retained.contains(&b.id);
-            super::info(b, kept)
+            super::info(b, kept, chain_size)
         })
         .collect();
     Ok(ListBackupsResponse { backups })

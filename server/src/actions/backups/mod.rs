@@ -40,8 +40,9 @@ async fn find_completed(
     Ok(b)
 }
 
-/// A backup as `list_backups` shows it; `retained`: whether retention keeps it.
-fn info(b: backup::Model, retained: bool) -> BackupInfo {
+/// A backup as `list_backups` shows it; `retained`: whether retention keeps it;
+/// `chain_size`: the bytes of its chain's archives, when it is whole.
+fn info(b: backup::Model, retained: bool, chain_size: Option<u64>) -> BackupInfo {
     BackupInfo {
         backup_id: b.id.to_string(),
         backup_task_id: b.job_id.to_string(),
@@ -52,6 +53,8 @@ fn info(b: backup::Model, retained: bool) -> BackupInfo {
         key_id: b.key_id,
         size: b.archive_size.map(|s| s as u64),
         sha256: b.archive_sha256,
+        base_backup_id: b.base_backup_id.map(|id| id.to_string()),
+        chain_size,
         created_time: to_secs(b.created_at),
         completed_time: b.completed_at.map(to_secs),
         origin: b.origin,

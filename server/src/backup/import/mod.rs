@@ -48,6 +48,7 @@ use api_spec::jobs::{ImportParams, ImportUploads, JobParams, KeySource};
 
 use self::apply::Options;
 use self::unpack::{Parsed, Staging, Unlocked};
+use super::links::StoreLinks;
 use crate::app::AppState;
 use crate::auth::TenantScope;
 use crate::error::{Error, Result, fail};
@@ -244,13 +245,22 @@ async fn unpack_and_plan(
     reporter.report(JobStep::Verifying, 0, 0, total, true).await;
     let rt = tokio::runtime::Handle::current();
     let (staging, flag) = (staging.clone(), Arc::clone(flag));
+    // An incremental backup's earlier links: the tenant's stored backups, each checked
+    // against what the link after it names.
+    let mut links = StoreLinks {
+        state: Arc::clone(state),
+        rt: rt.clone(),
+        tenant: job.tenant_id,
+        passphrase: None,
+        identity: None,
+    };
     let (unpacked, plan, reporter) = tokio::task::spawn_blocking(move || {
         let mut on_read = |read: u64| {
             let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
             let done = read.min(size);
             rt.block_on(reporter.report(JobStep::Verifying, percent, done, total, false));
         };
-        let unpacked = unpack::unpack(archive, &key, &staging, flag, &mut on_read)?;
+        let unpacked = unpack::unpack(archive, &key, &staging, (flag, &mut links), &mut on_read)?;
         drop(key);
         let plan = plan::plan(&staging)?;
         Ok::<_, Error>((unpacked, plan, reporter))

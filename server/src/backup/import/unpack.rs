@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use api_spec::ErrorCode;
 
 use super::legacy::{self, LegacyKey};
+use crate::archive::chain::{Links, walk};
 use crate::archive::keys::{BoundKey, KeyFile};
 use crate::archive::manifest::Counts;
-use crate::archive::verify::{Visitor, walk};
+use crate::archive::verify::Visitor;
 use crate::error::{Error, Result, fail};
 
 /// Where an archive is unpacked: `manifests/<member>` and `blobs/<sha256>`.
@@ -111,12 +112,13 @@ impl Visitor for ToStaging<'_> {
 }
 
 /// Unpacks `archive` into `staging`, verifying everything; `progress` gets the archive bytes
-/// read so far. A raised `cancel` flag stops the pass at the next read.
+/// read so far. A raised `cancel` flag stops the pass at the next read. An incremental
+/// backup's earlier links come from `links`, each verified and only its needed blobs staged.
 pub fn unpack(
     archive: impl Read,
     key: &Unlocked,
     staging: &Staging,
-    cancel: Arc<AtomicBool>,
+    (cancel, links): (Arc<AtomicBool>, &mut dyn Links),
     progress: &mut dyn FnMut(u64),
 ) -> Result<Unpacked> {
     let reader = Counting {
@@ -127,7 +129,7 @@ pub fn unpack(
     };
     match key {
         Unlocked::Coffer(key) => {
-            let summary = walk(reader, key, |_| {}, &mut ToStaging { staging })?;
+            let (summary, _) = walk(reader, key, links, |_| {}, &mut ToStaging { staging })?;
             Ok(Unpacked {
                 tenant: summary.tenant,
                 backup_id: Some(summary.backup_id.to_string()),

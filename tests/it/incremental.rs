@@ -1,0 +1,215 @@
+//! Incremental backups (issue 26): links of a chain that carry only what changed, listed
+//! with their base, verified and restored with their chain, and kept while needed.
+use api_spec::ErrorCode;
+use api_spec::actions::{
+    BackupIdRequest, BackupInfo, DeleteBackup, DeleteDirectory, DeleteDocument, DocumentIdRequest,
+    FolderIdRequest, GenerateBackup, GenerateBackupRequest, GenerateBackupResponse, RestoreBackup,
+    RestoreBackupRequest, VerifyBackup, VerifyBackupRequest,
+};
+use tests::{Client, TestServer};
+
+use crate::backups::{content, download, plain, server};
+use crate::imports::{snapshot, tenant, tenant_id};
+use crate::lifecycle::{backups, import_ended};
+use crate::support::{mkdir, mkdoc, new_revision};
+
+/// Size of each document's content: random bytes, so the archive is about their sum.
+const DOC: usize = 64 * 1024;
+
+/// Starts an export with `req` and waits for its completion event.
+async fn export(
+    c: &mut Client,
+    l: &mut Client,
+    req: GenerateBackupRequest,
+) -> GenerateBackupResponse {
+    let started = c.call::<GenerateBackup>(&req).await.unwrap();
+    loop {
+        let event = l.next_event().await;
+        if event.event == "backup_export_completed"
+            && event.data["backup_task_id"] == started.backup_task_id
+        {
+            assert_eq!(event.data["status"], "completed", "{}", event.data);
+            return started;
+        }
+    }
+}
+
+fn incremental(name: &str, base: Option<&str>) -> GenerateBackupRequest {
+    GenerateBackupRequest {
+        incremental: true,
+        base_backup_id: base.map(str::to_owned),
+        ..plain(name)
+    }
+}
+
+fn info<'a>(list: &'a [BackupInfo], id: &str) -> &'a BackupInfo {
+    list.iter().find(|b| b.backup_id == id).expect("listed")
+}
+
+/// A tenant `slug` with a folder of 20 documents, and its full backup.
+async fn tenant_with_full_backup(
+    server: &TestServer,
+    slug: &str,
+) -> (Client, Client, Vec<String>, String) {
+    let (mut c, mut l) = tenant(server, slug).await;
+    let folder = mkdir(&mut c, "docs", None).await;
+    let mut docs = Vec::new();
+    for i in 0..20 {
+        let name = format!("d{i}.bin");
+        // Odd seeds: `content` makes one stream per odd seed.
+        docs.push(mkdoc(&mut c, &name, Some(&folder), &content(DOC, 2 * i + 1)).await);
+    }
+    // Asked incremental with no backup to build on: a full one, and it says so.
+    let full = export(&mut c, &mut l, incremental("full", None)).await;
+    assert!(!full.incremental);
+    assert_eq!(full.base_backup_id, None);
+    (c, l, docs, full.backup_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_backup_carries_only_what_changed_and_restores_whole() {
+    let server = server().await;
+    let (mut c, mut l, docs, full) = tenant_with_full_backup(&server, "inc").await;
+    // One changed, one added, one deleted.
+    new_revision(&mut c, &docs[0], &content(DOC, 1001)).await;
+    let folder = crate::support::doc_info(&mut c, &docs[2]).await.parent_id;
+    mkdoc(&mut c, "new.bin", folder.as_deref(), &content(DOC, 1003)).await;
+    c.call::<DeleteDocument>(&DocumentIdRequest {
+        document_id: docs[1].clone(),
+    })
+    .await
+    .unwrap();
+    let at_link = snapshot(&server, "inc").await;
+
+    let link = export(&mut c, &mut l, incremental("link", None)).await;
+    assert!(link.incremental);
+    assert_eq!(link.base_backup_id.as_deref(), Some(full.as_str()));
+    let list = backups(&mut c).await;
+    let (f, i) = (info(&list, &full), info(&list, &link.backup_id));
+    assert_eq!(i.base_backup_id.as_deref(), Some(full.as_str()));
+    assert_eq!(f.base_backup_id, None);
+    let (full_size, link_size) = (f.size.unwrap(), i.size.unwrap());
+    // Two new blobs and the manifests, against twenty blobs.
+    assert!(link_size <= 2 * 2 * DOC as u64 + 64 * 1024, "{link_size}");
+    assert!(full_size > 20 * DOC as u64, "{full_size}");
+    assert_eq!(i.chain_size, Some(full_size + link_size));
+    assert_eq!(f.chain_size, Some(full_size));
+    let (archive, _) = download(&mut c, &link.backup_id).await;
+    assert_eq!(
+        &archive[8..12],
+        &[0, 2, 0, 2],
+        "format and min reader version 2"
+    );
+
+    // A link of a chain verifies with its chain.
+    let verified = c
+        .call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: link.backup_id.clone(),
+            passphrase: None,
+            identity: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(verified.counts["documents"], 20);
+
+    // The base stays while the link needs it.
+    let e = c
+        .call::<DeleteBackup>(&BackupIdRequest {
+            backup_id: full.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupNeeded);
+    assert_eq!(e.data["backup_id"], link.backup_id.as_str());
+
+    // Restored into the emptied tenant: exactly as it was when the link was made.
+    let top = crate::support::list(&mut c, None).await;
+    for f in top.folders {
+        c.call::<DeleteDirectory>(&FolderIdRequest { folder_id: f.id })
+            .await
+            .unwrap();
+    }
+    let queued = c
+        .call::<RestoreBackup>(&RestoreBackupRequest {
+            backup_id: link.backup_id.clone(),
+            ..RestoreBackupRequest::default()
+        })
+        .await
+        .unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    assert_eq!(snapshot(&server, "inc").await, at_link);
+
+    // Once the link is gone, so may the base go.
+    for id in [&link.backup_id, &full] {
+        c.call::<DeleteBackup>(&BackupIdRequest {
+            backup_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_missing_base_breaks_the_chain_naming_it_and_changes_nothing() {
+    let server = server().await;
+    let (mut c, mut l, docs, full) = tenant_with_full_backup(&server, "broken").await;
+    new_revision(&mut c, &docs[3], &content(DOC, 2001)).await;
+    let link = export(&mut c, &mut l, incremental("link", Some(&full))).await;
+    assert_eq!(link.base_backup_id.as_deref(), Some(full.as_str()));
+
+    // One flipped byte in the stored base.
+    let tenant = tenant_id(&server, "broken").await;
+    let object = coffer::layout::archive_object(tenant, full.parse().unwrap());
+    let (mut base, _) = download(&mut c, &full).await;
+    let at = base.len() / 2;
+    base[at] ^= 1;
+    server.store_object(&object, &base).await;
+    let before = snapshot(&server, "broken").await;
+
+    let e = c
+        .call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: link.backup_id.clone(),
+            passphrase: None,
+            identity: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupChainBroken);
+    assert_eq!(e.data["backup_id"], full.as_str());
+    let list = backups(&mut c).await;
+    assert_eq!(info(&list, &link.backup_id).verification, "failed");
+
+    let queued = c
+        .call::<RestoreBackup>(&RestoreBackupRequest {
+            backup_id: link.backup_id.clone(),
+            mode: Some(api_spec::jobs::ImportMode::Merge),
+            ..RestoreBackupRequest::default()
+        })
+        .await
+        .unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "failed");
+    assert_eq!(ended.error.as_deref(), Some("backup_chain_broken"));
+    assert_eq!(snapshot(&server, "broken").await, before);
+
+    // A link made on a base that no longer verifies is not a base: the next is full.
+    let next = export(&mut c, &mut l, incremental("next", None)).await;
+    assert!(!next.incremental, "{next:?}");
+
+    // A base named that the tenant does not have.
+    let e = c
+        .call::<GenerateBackup>(&incremental("x", Some(&uuid::Uuid::now_v7().to_string())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupNotFound);
+    // A base without incremental says nothing sensible.
+    let e = c
+        .call::<GenerateBackup>(&GenerateBackupRequest {
+            base_backup_id: Some(full.clone()),
+            ..plain("x")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::InvalidField);
+}
