@@ -28,6 +28,8 @@ pub struct Model {
     pub verify_after: bool,
     /// A cron expression: when every stored backup is verified again.
     pub drill_schedule: Option<String>,
+    /// Every n-th scheduled backup is full, the others incremental (1: all full).
+    pub full_every: i32,
     /// The next slot of the drill schedule.
     pub next_drill_at: Option<i64>,
     /// With `key_protection` `recipients`: the `age1…` public keys (a JSON list) every

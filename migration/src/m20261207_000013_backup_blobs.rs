@@ -1,7 +1,8 @@
 //! The blobs each backup's archive holds (issue 26): the server's own record, so that an
 //! incremental backup can carry only what its chain does not hold yet without reading any
 //! archive. A backup made before this migration has none (`blobs_recorded` false) and so
-//! cannot be the base of an incremental one. Rows go with their backup.
+//! cannot be the base of an incremental one. Rows go with their backup. A policy's
+//! `full_every` (1: every scheduled backup full, as before) says how long its chains grow.
 use sea_orm_migration::{prelude::*, schema::*};
 
 use crate::m20261124_000001_foundation::cascade;
@@ -16,6 +17,12 @@ enum BackupBlobs {
     TenantId,
     Sha256,
     Size,
+}
+
+#[derive(DeriveIden)]
+enum BackupPolicies {
+    Table,
+    FullEvery,
 }
 
 #[derive(DeriveIden)]
@@ -68,10 +75,28 @@ impl MigrationTrait for Migration {
                     .add_column(recorded)
                     .to_owned(),
             )
+            .await?;
+        let mut full_every = integer(BackupPolicies::FullEvery);
+        full_every.default(1);
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(BackupPolicies::Table)
+                    .add_column(full_every)
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(BackupPolicies::Table)
+                    .drop_column(BackupPolicies::FullEvery)
+                    .to_owned(),
+            )
+            .await?;
         for column in [Backups::BlobsRecorded, Backups::BaseBackupId] {
             manager
                 .alter_table(

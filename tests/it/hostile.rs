@@ -175,9 +175,13 @@ pub(crate) async fn stored_pair_refused(
         .unwrap_err();
     assert_eq!(e.error, code, "verify_backup, {case}");
     let limits = coffer::Config::default().backup_kdf_limits();
-    let offline =
-        coffer::cli::offline::verify(&archive_file, &key_file, Default::default(), limits)
-            .unwrap_err();
+    let offline = coffer::cli::offline::verify(
+        (&archive_file, &key_file),
+        archive_file.parent().unwrap(),
+        Default::default(),
+        limits,
+    )
+    .unwrap_err();
     assert_eq!(offline.code(), code, "coffer backup verify, {case}");
 }
 

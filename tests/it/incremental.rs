@@ -213,3 +213,86 @@ async fn a_damaged_or_missing_base_breaks_the_chain_naming_it_and_changes_nothin
         .unwrap_err();
     assert_eq!(e.error, ErrorCode::InvalidField);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_makes_every_nth_backup_full_and_retention_holds_the_links_kept_ones_need() {
+    use api_spec::actions::{BackupPolicy, PruneBackups, PruneBackupsRequest, SetBackupPolicy};
+    use coffer::time::ManualClock;
+    use std::sync::Arc;
+
+    use crate::lifecycle::{HOUR, JAN_1, settle, tick};
+
+    let clock = Arc::new(ManualClock::at(JAN_1 - 60_000));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    crate::backups::populate(&mut c).await;
+    let policy = c
+        .call::<SetBackupPolicy>(&BackupPolicy {
+            schedule: Some("0 * * * *".into()),
+            full_every: Some(3),
+            keep_last: Some(2),
+            ..BackupPolicy::default()
+        })
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert_eq!(policy.full_every, 3);
+    // Seven hourly slots, a document changed before each.
+    let mut made = Vec::new();
+    for hour in 0..7 {
+        mkdoc(
+            &mut c,
+            &format!("hour {hour}.bin"),
+            None,
+            &content(DOC, 3001 + 2 * hour),
+        )
+        .await;
+        clock.set(JAN_1 + hour as i64 * HOUR + 60_000);
+        assert_eq!(tick(&server).await, 1, "hour {hour}");
+        let list = settle(&mut c, |l| l.iter().any(|b| !made.contains(&b.backup_id))).await;
+        let newest = &list[0];
+        made.push(newest.backup_id.clone());
+        let expected_base = match hour % 3 {
+            0 => None,
+            _ => Some(made[hour as usize - 1].clone()),
+        };
+        assert_eq!(newest.base_backup_id, expected_base, "hour {hour}");
+    }
+    // keep_last 2 keeps the full backup of hour 6 and the link of hour 5; that link needs
+    // those of hours 4 and 3, which stay, held; the rest went after each backup.
+    let list = backups(&mut c).await;
+    let ids: Vec<&str> = list.iter().map(|b| b.backup_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [&made[6], &made[5], &made[4], &made[3]].map(String::as_str)
+    );
+    let pruned = c
+        .call::<PruneBackups>(&PruneBackupsRequest { dry_run: true })
+        .await
+        .unwrap();
+    assert_eq!(pruned.kept, [made[6].clone(), made[5].clone()]);
+    assert!(pruned.removed.is_empty(), "{pruned:?}");
+    let held: Vec<(&str, &str)> = pruned
+        .held
+        .iter()
+        .map(|h| (h.backup_id.as_str(), h.needed_by.as_str()))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (made[4].as_str(), made[5].as_str()),
+            (made[3].as_str(), made[5].as_str())
+        ]
+    );
+    // Every kept backup restores: the newest link reads its chain whole.
+    let verified = c
+        .call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: made[5].clone(),
+            passphrase: None,
+            identity: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(verified.counts["documents"], 42 + 6);
+}

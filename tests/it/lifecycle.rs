@@ -21,9 +21,9 @@ use tests::{Client, TestServer};
 
 use crate::backups::{plain, populate};
 
-const HOUR: i64 = 3_600_000;
+pub(crate) const HOUR: i64 = 3_600_000;
 /// 2026-01-01T00:00:00Z.
-const JAN_1: i64 = 1_767_225_600_000;
+pub(crate) const JAN_1: i64 = 1_767_225_600_000;
 
 pub(crate) async fn tick(server: &TestServer) -> usize {
     coffer::lifecycle::policy::tick(server.state())
@@ -37,7 +37,10 @@ pub(crate) async fn backups(c: &mut Client) -> Vec<BackupInfo> {
 
 /// Waits (at most 60 s) until no backup of the caller's tenant is running and `done` holds
 /// for the listing (retention runs just after a backup completes).
-async fn settle(c: &mut Client, done: impl Fn(&[BackupInfo]) -> bool) -> Vec<BackupInfo> {
+pub(crate) async fn settle(
+    c: &mut Client,
+    done: impl Fn(&[BackupInfo]) -> bool,
+) -> Vec<BackupInfo> {
     for _ in 0..600 {
         let list = backups(c).await;
         if list.iter().all(|b| b.status != "running") && done(&list) {
@@ -866,10 +869,20 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
         passphrase: None,
         identity: Some(&identity_file),
     };
-    coffer::cli::offline::verify(&archive_file, &key_path, with, limits).unwrap();
-    let without =
-        coffer::cli::offline::verify(&archive_file, &key_path, Default::default(), limits)
-            .unwrap_err();
+    coffer::cli::offline::verify(
+        (&archive_file, &key_path),
+        archive_file.parent().unwrap(),
+        with,
+        limits,
+    )
+    .unwrap();
+    let without = coffer::cli::offline::verify(
+        (&archive_file, &key_path),
+        archive_file.parent().unwrap(),
+        Default::default(),
+        limits,
+    )
+    .unwrap_err();
     assert_eq!(without.code(), ErrorCode::BackupIdentityRequired);
     // keygen never overwrites an identity.
     assert!(coffer::cli::offline::keygen(Some(&identity_file)).is_err());

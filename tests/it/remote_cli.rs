@@ -327,6 +327,62 @@ async fn a_backup_made_and_imported_from_the_command_line_comes_back_byte_for_by
         .ok();
     assert!(said.stdout.starts_with("OK: backup "), "{said:?}");
 
+    // An incremental backup downloads with its chain, and verifies offline with it.
+    let file = write(sh.home.path(), "c.txt", &content(500, 10));
+    sh.run(&["put", &file, "/"]).await.ok();
+    let link_dir = sh.path("links");
+    let link_out = link_dir.to_str().unwrap();
+    let args = [
+        "backup",
+        "create",
+        "--incremental",
+        "-o",
+        link_out,
+        "--json",
+    ];
+    let link = sh.run(&args).await.ok().json();
+    let chain = link["files"]["chain"].as_array().expect("a chain").clone();
+    assert_eq!(chain.len(), 2, "{link}");
+    let link_archive = link["files"]["archive"].as_str().unwrap().to_owned();
+    let link_key = link["files"]["key"].as_str().unwrap().to_owned();
+    let verified = sh
+        .run(&[
+            "backup",
+            "verify",
+            &link_archive,
+            "--key",
+            &link_key,
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(verified["chain"], serde_json::json!(chain), "{verified}");
+    // Without its base beside it, the chain is broken there, and the command says so.
+    let base = chain[1].as_str().unwrap();
+    std::fs::remove_file(link_dir.join(format!("{base}.cbk"))).unwrap();
+    let broken = sh
+        .run(&["backup", "verify", &link_archive, "--key", &link_key])
+        .await;
+    assert_eq!(broken.code, 1, "{broken:?}");
+    assert!(broken.stderr.contains("backup_chain_broken"), "{broken:?}");
+    // … and found where --chain says (the base is the backup made first, downloaded there).
+    let elsewhere = sh
+        .run(&[
+            "backup",
+            "verify",
+            &link_archive,
+            "--key",
+            &link_key,
+            "--chain",
+            out.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(
+        elsewhere.code, 0,
+        "the base is the first backup, in {out:?}: {elsewhere:?}"
+    );
+
     // Into a new tenant, as its admin.
     sh.run(&[
         "tenant",

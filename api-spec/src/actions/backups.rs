@@ -279,6 +279,10 @@ pub struct BackupPolicy {
     /// `schedule`.
     #[serde(default)]
     pub drill_schedule: Option<String>,
+    /// Every n-th scheduled backup is full and the others incremental, each on the one
+    /// before (BACKUP_IMPORT.md §1.9): 1 (the default) makes every one full; at most 1000.
+    #[serde(default)]
+    pub full_every: Option<u32>,
 }
 
 /// A tenant's backup policy as the server keeps it.
@@ -296,6 +300,7 @@ pub struct BackupPolicyInfo {
     pub keep_within: Option<String>,
     pub verify_after: bool,
     pub drill_schedule: Option<String>,
+    pub full_every: u32,
     /// When the schedule runs next (seconds); none without a schedule.
     pub next_run_time: Option<f64>,
     /// When the next drill runs (seconds); none without a drill schedule.

@@ -62,6 +62,9 @@ pub struct ExportRequest {
     /// tenant's newest usable backup; `Some(Some(id))` for that one. Without a usable base
     /// the backup is full.
     pub base: Option<Option<Uuid>>,
+    /// The most links a base's chain may have (a longer one is not a base: the backup is
+    /// full). `generate_backup` takes any whole chain; a policy's `full_every` limits it.
+    pub max_base_links: usize,
 }
 
 /// What `start` queued.
@@ -101,23 +104,27 @@ async fn base_of(
     scope: &TenantScope,
     db: &impl sea_orm::ConnectionTrait,
     asked: Option<Option<Uuid>>,
+    max_links: usize,
 ) -> Result<Option<Uuid>> {
     let Some(named) = asked else {
         return Ok(None);
     };
     let all = backups::list(scope, db).await?;
     let usable = |b: &&entity::backup::Model| backups::usable_base(&all, b);
-    Ok(match named {
-        Some(id) => {
-            let b = all
-                .iter()
+    let base = match named {
+        Some(id) => Some(
+            all.iter()
                 .find(|b| b.id == id)
-                .ok_or_else(|| fail(ErrorCode::BackupNotFound))?;
-            Some(b).filter(usable).map(|b| b.id)
-        }
+                .ok_or_else(|| fail(ErrorCode::BackupNotFound))?,
+        ),
         // Newest first.
-        None => all.iter().find(usable).map(|b| b.id),
-    })
+        None => all.iter().find(usable),
+    };
+    // A chain as long as allowed ends: the next backup is full.
+    let short = |b: &&entity::backup::Model| {
+        backups::chain(&all, b.id).is_some_and(|links| links.len() <= max_links)
+    };
+    Ok(base.filter(usable).filter(short).map(|b| b.id))
 }
 
 /// A new backup key and its key file: wrapped by the request's passphrase, sealed to its
@@ -195,7 +202,7 @@ async fn queue(
         KeySource::KeyFile
     };
     let (_turn, txn) = state.begin_write().await?;
-    let base = base_of(&req.scope, &txn, req.base).await?;
+    let base = base_of(&req.scope, &txn, req.base, req.max_base_links).await?;
     let params = JobParams::Export(ExportParams {
         backup_id: backup_id.to_string(),
         created_at,

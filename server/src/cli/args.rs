@@ -145,7 +145,8 @@ pub enum BackupCommand {
     Create(CreateArgs),
     /// List the tenant's backups on the server.
     List,
-    /// Download a backup's archive and key into a directory (the key file with mode 0600).
+    /// Download a backup's archive and key into a directory (the key file with mode 0600);
+    /// for an incremental backup, every earlier link of its chain too.
     Download {
         backup_id: String,
         #[arg(short = 'o', long = "output")]
@@ -223,6 +224,10 @@ pub struct PolicyArgs {
     /// A cron expression: when every stored backup is verified again.
     #[arg(long)]
     pub drill_schedule: Option<String>,
+    /// Every n-th scheduled backup is full, the others incremental (1, the default: all
+    /// full).
+    #[arg(long)]
+    pub full_every: Option<u32>,
     /// Write-only backups: wrap every backup's key to this public key (`age1…`, from
     /// `coffer backup keygen`); may be given several times. The server keeps no key it can
     /// use; restoring needs an identity.
@@ -305,6 +310,14 @@ pub struct CreateArgs {
     pub passphrase_file: Option<PathBuf>,
     #[arg(long, value_parser = wire(Compression::ALL, Compression::as_str))]
     pub compression: Option<Compression>,
+    /// An incremental backup: only what changed since its base (the newest usable backup,
+    /// or `--base`); a full one when there is none. With `-o`, every link of its chain is
+    /// downloaded.
+    #[arg(long)]
+    pub incremental: bool,
+    /// The backup an incremental one builds on.
+    #[arg(long, requires = "incremental")]
+    pub base: Option<String>,
     /// Wait for the export to end.
     #[arg(long)]
     pub wait: bool,
@@ -352,6 +365,10 @@ pub struct VerifyArgs {
     pub archive: PathBuf,
     #[arg(long)]
     pub key: PathBuf,
+    /// Where an incremental backup's earlier links are, as `<backup_id>.cbk` and
+    /// `<backup_id>.key.json` (default: the archive's directory).
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
     /// File holding the key file's passphrase (first line).
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,

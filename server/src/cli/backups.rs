@@ -186,10 +186,13 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
             backup_name: args.name.clone(),
             passphrase: passphrase(args.passphrase_file.as_deref())?,
             compression: args.compression,
-            incremental: false,
-            base_backup_id: None,
+            incremental: args.incremental,
+            base_backup_id: args.base.clone(),
         })
         .await?;
+    if args.incremental && !started.incremental {
+        eprintln!("no backup to build on: making a full backup");
+    }
     if !wait {
         return to_value(started);
     }
@@ -198,7 +201,7 @@ pub async fn create(target: &Target, args: CreateArgs) -> Outcome {
     let mut out = json!({"backup_id": started.backup_id, "job": done});
     if let Some(dir) = &args.output {
         let dirs = Destination::new(dir, args.key_output.as_deref());
-        out["files"] = download_into(&client, &started.backup_id, dirs).await?;
+        out["files"] = download_chain(&client, &started.backup_id, dirs).await?;
     }
     Ok(out)
 }
@@ -245,6 +248,33 @@ async fn download_into(client: &Client, backup_id: &str, dirs: Destination<'_>) 
     Ok(json!({"archive": archive, "key": key}))
 }
 
+/// Downloads backup `backup_id` and every earlier link of its chain (an incremental
+/// backup's), each as `<id>.cbk` and `<id>.key.json` into `dirs`: everything a restore from
+/// these files needs. Lists the chain, newest first, when there is one.
+async fn download_chain(client: &Client, backup_id: &str, dirs: Destination<'_>) -> Outcome {
+    let all = client.call::<ListBackups>(&Empty {}).await?.backups;
+    let base_of = |id: &str| {
+        all.iter()
+            .find(|b| b.backup_id == id)
+            .and_then(|b| b.base_backup_id.clone())
+    };
+    let mut chain = vec![backup_id.to_owned()];
+    while let Some(base) = base_of(&chain[chain.len() - 1]) {
+        if chain.contains(&base) || chain.len() >= crate::archive::chain::MAX_LINKS {
+            break;
+        }
+        chain.push(base);
+    }
+    let mut out = download_into(client, backup_id, dirs).await?;
+    for link in &chain[1..] {
+        download_into(client, link, dirs).await?;
+    }
+    if chain.len() > 1 {
+        out["chain"] = json!(chain);
+    }
+    Ok(out)
+}
+
 /// `coffer backup list`.
 pub async fn list(target: &Target) -> Outcome {
     let client = connect(target).await?;
@@ -254,7 +284,7 @@ pub async fn list(target: &Target) -> Outcome {
 /// `coffer backup download ID -o DIR [--key-output DIR2]`.
 pub async fn download(target: &Target, backup_id: &str, dirs: Destination<'_>) -> Outcome {
     let client = connect(target).await?;
-    download_into(&client, backup_id, dirs).await
+    download_chain(&client, backup_id, dirs).await
 }
 
 /// `coffer backup delete ID`.
@@ -376,6 +406,7 @@ pub async fn policy_set(target: &Target, args: &super::PolicyArgs) -> Outcome {
         keep_within: args.keep_within.clone(),
         verify_after: Some(args.verify_after),
         drill_schedule: args.drill_schedule.clone(),
+        full_every: args.full_every,
     };
     to_value(client.call::<SetBackupPolicy>(&policy).await?)
 }

@@ -334,7 +334,14 @@ async fn verify_offline(args: VerifyArgs) -> Result<Value> {
             passphrase: args.passphrase_file.as_deref(),
             identity: args.identity.as_deref(),
         };
-        crate::cli::offline::verify(&args.archive, &args.key, secret, limits)
+        // The archive's own directory ("" for a bare file name: the current one).
+        let beside = args.archive.parent().filter(|d| !d.as_os_str().is_empty());
+        let chain = args
+            .chain
+            .clone()
+            .or_else(|| beside.map(std::path::Path::to_path_buf))
+            .unwrap_or_else(|| ".".into());
+        crate::cli::offline::verify((&args.archive, &args.key), &chain, secret, limits)
     })
     .await?
 }

@@ -1,10 +1,14 @@
 //! Opening an archive for the offline commands (`coffer backup verify|ls|extract`), with
 //! progress: a bar on a terminal, plain lines when piped.
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use crate::archive::keys::KdfLimits;
-use crate::archive::verify;
+use uuid::Uuid;
+
+use crate::archive::chain::{self, Links};
+use crate::archive::error::{Error as ArchiveError, Result as ArchiveResult};
+use crate::archive::keys::{BoundKey, KdfLimits, KeyFile};
 use crate::backup::import::unpack::{Parsed, Unlocked, parse_key};
 use crate::error::{Error, Result};
 
@@ -32,9 +36,6 @@ pub struct Opened {
     pub key: Unlocked,
 }
 
-/// Opens `archive` with the key file `key`, unwrapping it (with the passphrase in
-/// `passphrase_file`) only if that asks argon2id for no more than `limits`. `doing` labels
-/// its progress ("verifying", "extracting").
 /// The secret that opens a key file, as files given on the command line hold it: an
 /// identity (a write-only backup's), else a passphrase (its file's first line).
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,6 +75,9 @@ impl SecretFiles<'_> {
     }
 }
 
+/// Opens `archive` with the key file `key`, unwrapping it (with the passphrase in
+/// `passphrase_file`) only if that asks argon2id for no more than `limits`. `doing` labels
+/// its progress ("verifying", "extracting").
 pub fn open(
     archive: &Path,
     key: &Path,
@@ -103,10 +107,40 @@ pub fn open(
     Ok(Opened { reader, key })
 }
 
-/// `coffer backup verify`: checks `archive` with `key` end to end and prints what it holds.
+/// The earlier links of a chain as files in a directory, `<backup_id>.cbk` and
+/// `<backup_id>.key.json` (the names `coffer backup download` gives them), each key file
+/// opened as the newest's was (the same passphrase or identity file).
+pub struct DirLinks<'a> {
+    pub dir: &'a Path,
+    pub secret: SecretFiles<'a>,
+    pub limits: KdfLimits,
+}
+
+impl Links for DirLinks<'_> {
+    fn open(&mut self, id: Uuid) -> ArchiveResult<Option<(Box<dyn Read + Send>, BoundKey)>> {
+        let archive = self.dir.join(format!("{id}.cbk"));
+        let key = self.dir.join(format!("{id}.key.json"));
+        if !archive.is_file() || !key.is_file() {
+            return Ok(None);
+        }
+        let caller = |e: Error| ArchiveError::Caller(Box::new(e));
+        let io = |e: std::io::Error| caller(Error::Internal(format!("reading link {id}: {e}")));
+        let bytes = std::fs::read(&key).map_err(io)?;
+        // A key file that is not one is the link's damage.
+        let file =
+            KeyFile::parse(&bytes).map_err(|_| ArchiveError::ChainBroken { backup_id: id })?;
+        let secret = self.secret.read_for(&file).map_err(caller)?;
+        let key = file.unlock(secret.as_deref().map(String::as_str), self.limits)?;
+        let reader = std::io::BufReader::with_capacity(1 << 20, File::open(&archive).map_err(io)?);
+        Ok(Some((Box::new(reader), key)))
+    }
+}
+
+/// `coffer backup verify`: checks `archive` with `key` end to end, and an incremental
+/// backup's earlier links from `chain_dir`, and prints what it holds.
 pub fn verify(
-    archive: &Path,
-    key: &Path,
+    (archive, key): (&Path, &Path),
+    chain_dir: &Path,
     secret: SecretFiles<'_>,
     limits: KdfLimits,
 ) -> Result<serde_json::Value> {
@@ -116,14 +150,23 @@ pub fn verify(
             api_spec::ErrorCode::ImportLegacyNotAllowed,
         ));
     };
-    let summary = verify::verify(opened.reader, key, |_| {})?;
-    Ok(serde_json::json!({
+    let mut links = DirLinks {
+        dir: chain_dir,
+        secret,
+        limits,
+    };
+    let (summary, chain) = chain::verify(opened.reader, key, &mut links, |_| {})?;
+    let mut out = serde_json::json!({
         "verified": true,
         "backup_id": summary.backup_id,
         "tenant": summary.tenant,
         "compressed": summary.compressed,
         "counts": serde_json::to_value(&summary.counts)?,
-    }))
+    });
+    if chain.len() > 1 {
+        out["chain"] = serde_json::json!(chain);
+    }
+    Ok(out)
 }
 
 /// `coffer backup keygen [-o FILE]`: a new X25519 identity for write-only backups. Written

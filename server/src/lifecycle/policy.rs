@@ -31,6 +31,9 @@ use crate::time::to_secs;
 /// How often the scheduler looks for slots that have come.
 const TICK: Duration = Duration::from_secs(15);
 
+/// The longest `full_every`: a chain of a thousand links.
+const FULL_EVERY_MAX: u32 = 1000;
+
 /// Recipients a policy may name at most.
 const RECIPIENTS_MAX: usize = 16;
 
@@ -182,6 +185,10 @@ pub fn from_request(req: &BackupPolicy, owner: Uuid, now: i64) -> Result<backup_
         verify_after: req.verify_after.unwrap_or(false),
         drill_schedule,
         next_drill_at,
+        full_every: match req.full_every.unwrap_or(1) {
+            n @ 1..=FULL_EVERY_MAX => n as i32,
+            _ => return Err(invalid("full_every")),
+        },
         recipients: (!recipients.is_empty())
             .then(|| serde_json::to_string(&recipients))
             .transpose()?,
@@ -239,6 +246,7 @@ pub fn info(p: backup_policy::Model) -> BackupPolicyInfo {
         keep_within: p.keep_within_ms.map(duration_text),
         verify_after: p.verify_after,
         drill_schedule: p.drill_schedule,
+        full_every: p.full_every.max(1) as u32,
         next_run_time: p.next_run_at.map(to_secs),
         next_drill_time: p.next_drill_at.map(to_secs),
         updated_time: to_secs(p.updated_at),
@@ -333,7 +341,9 @@ async fn scheduled_backup(
         compress: policy.compress,
         origin: backups::BackupOrigin::Scheduled,
         recipients,
-        base: None,
+        // Incremental on the newest usable backup while its chain is short enough.
+        base: (policy.full_every > 1).then_some(None),
+        max_base_links: (policy.full_every.max(1) - 1) as usize,
     };
     match export::start(state, request).await {
         Ok(_) => 1,

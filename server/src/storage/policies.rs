@@ -45,6 +45,7 @@ pub async fn put(
         backup_policy::Column::DrillSchedule,
         backup_policy::Column::NextDrillAt,
         backup_policy::Column::Recipients,
+        backup_policy::Column::FullEvery,
     ]);
     backup_policy::Entity::insert(row)
         .on_conflict(all)
