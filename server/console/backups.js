@@ -20,13 +20,13 @@ export async function backupsPage(main, { api, onLeave }) {
       table(
         'Stored backups, newest first',
         ['Name', 'Made', 'Size', 'Kind', 'State', 'Actions'],
-        backups.map((b) => row(b)),
+        backups.map((b) => row(b, backups)),
         'No backups yet.',
       ),
     );
   }
 
-  function row(b) {
+  function row(b, all) {
     const actions = h('td', { class: 'actions' });
     const out = outcome();
     const extra = h('div', { class: 'row-extra' });
@@ -79,8 +79,8 @@ export async function backupsPage(main, { api, onLeave }) {
       { 'data-backup': b.backup_id },
       h('td', {}, b.name),
       h('td', {}, formatTime(b.created_time)),
-      h('td', {}, formatBytes(b.size)),
-      h('td', {}, b.origin === 'scheduled' ? 'Scheduled' : 'Manual'),
+      h('td', {}, b.base_backup_id && b.size != null ? `${formatBytes(b.size)} (restore reads ${formatBytes(b.chain_size)})` : formatBytes(b.size)),
+      h('td', {}, kind(b, all)),
       h('td', {}, state(b)),
       actions,
     );
@@ -148,6 +148,7 @@ export async function backupsPage(main, { api, onLeave }) {
   const name = h('input', { name: 'backup_name', maxlength: '128', pattern: '[A-Za-z0-9 ._\\-]{1,128}' });
   const passphrase = h('input', { name: 'passphrase', type: 'password', autocomplete: 'new-password', minlength: '8' });
   const compression = select('compression', [['zstd', 'zstd (smaller)'], ['none', 'none (faster)']], 'zstd');
+  const incremental = h('input', { type: 'checkbox', name: 'incremental' });
   const generate = h('button', { type: 'submit' }, 'Generate backup');
   const genOut = outcome();
   const genBar = h('div', { class: 'bars' });
@@ -157,6 +158,7 @@ export async function backupsPage(main, { api, onLeave }) {
     field('Name', name, 'Letters, digits, spaces, “.”, “_”, “-”; optional.'),
     field('Key passphrase', passphrase, 'Optional. Without it the key file is stored by the server and downloaded as plain text: keep it safe.'),
     field('Compression', compression),
+    field('Incremental', incremental, 'Only what changed since the newest backup; it needs that one (and those it builds on) to be restored.'),
     h('div', { class: 'field' }, generate),
     genBar,
     genOut.el,
@@ -164,7 +166,7 @@ export async function backupsPage(main, { api, onLeave }) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(generate, genOut, async () => {
-      const request = { compression: compression.value };
+      const request = { compression: compression.value, incremental: incremental.checked };
       if (name.value.trim()) request.backup_name = name.value.trim();
       if (passphrase.value) request.passphrase = passphrase.value;
       const started = await api.call('generate_backup', request);
@@ -175,7 +177,8 @@ export async function backupsPage(main, { api, onLeave }) {
       const end = await api.follow(started.backup_task_id, 'get_backup_export_status', (s) => bar.percent(s.progress_percent, jobNote(s)), onLeave);
       if (end.status === 'completed') {
         bar.percent(100, 'Completed');
-        genOut.ok(`Backup ${request.backup_name || started.backup_id} is ready.`);
+        const full = request.incremental && !started.incremental ? ' No backup could be its base, so it is a full one.' : '';
+        genOut.ok(`Backup ${request.backup_name || started.backup_id} is ready.${full}`);
         announce('The backup is ready.');
       } else {
         genOut.error({ code: end.error || end.status, message: end.error_message || `The backup ended: ${end.status}` });
@@ -203,6 +206,15 @@ export async function backupsPage(main, { api, onLeave }) {
   });
 
   main.append(await policySection(api, load));
+}
+
+// Who made it, and whether it is full or a link on another backup (named).
+function kind(b, all) {
+  const origin = b.origin === 'scheduled' ? 'Scheduled' : 'Manual';
+  if (!b.base_backup_id) return `${origin}, full`;
+  const base = all.find((o) => o.backup_id === b.base_backup_id);
+  return h('span', { title: 'It needs the backups it builds on to be restored; they stay while it does.' },
+    `${origin}, incremental on “${base ? base.name : b.base_backup_id}”`);
 }
 
 function state(b) {
@@ -236,6 +248,7 @@ async function policySection(api, reload) {
   const keepWithin = text('keep_within', p.keep_within, { placeholder: '1w3d' });
   const verifyAfter = h('input', { type: 'checkbox', name: 'verify_after', checked: !!p.verify_after });
   const drill = text('drill_schedule', p.drill_schedule, { placeholder: '0 4 * * 0' });
+  const fullEvery = count('full_every', p.full_every);
   const protection = select('key_protection', [['server', 'Kept by the server'], ['recipients', 'Write-only (age recipients)']], p.key_protection || 'server');
   const recipients = h('textarea', { name: 'recipients', rows: '2', spellcheck: 'false' }, (p.recipients || []).join('\n'));
   const next = h('p', { class: 'hint' }, nextRuns(policy));
@@ -253,6 +266,7 @@ async function policySection(api, reload) {
     field('Keep within', keepWithin, 'Such as 36h or 1w3d.'),
     field('Verify every new backup', verifyAfter),
     field('Drill schedule (cron)', drill, 'When every stored backup is verified again.'),
+    field('Full backup every', fullEvery, 'Every n-th scheduled backup is full, the others incremental; empty or 1: all full.'),
     field('Key protection', protection),
     field('Recipients (one per line)', recipients, 'age1… public keys from “coffer backup keygen”.'),
     next,
@@ -275,6 +289,7 @@ async function policySection(api, reload) {
         keep_within: value(keepWithin),
         verify_after: verifyAfter.checked,
         drill_schedule: value(drill),
+        full_every: number(fullEvery),
         key_protection: protection.value,
         recipients: recipients.value.split('\n').map((r) => r.trim()).filter(Boolean),
       };
@@ -292,7 +307,8 @@ async function policySection(api, reload) {
     busy(button, pruneOut, async () => {
       const r = await api.call('prune_backups', { dry_run: dryRun });
       const verb = dryRun ? 'would remove' : 'removed';
-      pruneOut.ok(`Retention keeps ${r.kept.length}, ${verb} ${r.removed.length}${r.in_use.length ? `, leaves ${r.in_use.length} in use` : ''}.`);
+      const held = r.held.length ? `, keeps ${r.held.length} that incremental backups need` : '';
+      pruneOut.ok(`Retention keeps ${r.kept.length}, ${verb} ${r.removed.length}${r.in_use.length ? `, leaves ${r.in_use.length} in use` : ''}${held}.`);
       if (!dryRun) await reload();
     });
   preview.addEventListener('click', () => prunes(true, preview));

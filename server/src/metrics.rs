@@ -82,6 +82,7 @@ struct Health {
     last_success: Family<TenantLabels, Timestamp>,
     last_failure: Family<TenantLabels, Timestamp>,
     last_size: Family<TenantLabels, Gauge>,
+    stored: Family<TenantLabels, Gauge>,
     last_duration: Family<TenantLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     by_verification: Family<VerificationLabels, Gauge>,
     verify_failures: Family<TenantLabels, Counter>,
@@ -138,6 +139,8 @@ impl Health {
                 self.last_duration.get_or_create(&labels).set(secs);
             }
         }
+        let stored: i64 = completed.clone().filter_map(|b| b.archive_size).sum();
+        self.stored.get_or_create(&labels).set(stored);
         for b in completed {
             self.by_verification
                 .get_or_create(&VerificationLabels {
@@ -167,6 +170,11 @@ impl Health {
             "backup_last_size_bytes",
             "Size of the tenant's newest completed backup",
             self.last_size,
+        );
+        registry.register(
+            "backup_stored_bytes",
+            "Bytes of all the tenant's stored backup archives (every link of every chain)",
+            self.stored,
         );
         registry.register(
             "backup_last_duration_seconds",

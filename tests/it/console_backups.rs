@@ -642,6 +642,7 @@ async fn a_policy_pruning_and_verification_through_the_backups_page() {
             fill(&c, "input[name=schedule]", "0 3 * * *").await;
             fill(&c, "input[name=time_zone]", "Europe/Berlin").await;
             fill(&c, "input[name=keep_last]", "1").await;
+            fill(&c, "input[name=full_every]", "4").await;
             click_button(&c, "Save policy").await;
             until_text(&c, "Policy saved.").await;
             until_text(&c, "Next scheduled backup:").await;
@@ -679,6 +680,24 @@ async fn a_policy_pruning_and_verification_through_the_backups_page() {
             )
             .await;
             assert!(state.as_str().unwrap().starts_with("Verified "), "{state}");
+
+            // An incremental backup, on the newest: the list says so, and what it adds.
+            fill(&c, "input[name=backup_name]", "link").await;
+            element(&c, "input[name=incremental]")
+                .await
+                .click()
+                .await
+                .unwrap();
+            click_button(&c, "Generate backup").await;
+            until_text(&c, "Backup link is ready.").await;
+            until_text(&c, "incremental on “newer”").await;
+            let size = js(
+                &c,
+                "return [...document.querySelectorAll('tr[data-backup]')][0].cells[2].textContent",
+                vec![],
+            )
+            .await;
+            assert!(size.as_str().unwrap().contains("restore reads"), "{size}");
         })
         .await;
     let policy = admin
@@ -691,10 +710,16 @@ async fn a_policy_pruning_and_verification_through_the_backups_page() {
     assert_eq!(policy.time_zone, "Europe/Berlin");
     assert_eq!(policy.keep_last, Some(1));
     assert!(policy.verify_after);
-    // The preview removed nothing.
+    assert_eq!(policy.full_every, 4);
+    // The preview removed nothing; the link builds on the newer backup.
     let listed = admin
         .call::<api_spec::actions::ListBackups>(&api_spec::envelope::Empty {})
         .await
         .unwrap();
-    assert_eq!(listed.backups.len(), 2);
+    assert_eq!(listed.backups.len(), 3);
+    assert_eq!(listed.backups[0].name, "link");
+    assert_eq!(
+        listed.backups[0].base_backup_id.as_deref(),
+        Some(listed.backups[1].backup_id.as_str())
+    );
 }

@@ -94,6 +94,11 @@ async fn an_incremental_backup_carries_only_what_changed_and_restores_whole() {
     assert!(full_size > 20 * DOC as u64, "{full_size}");
     assert_eq!(i.chain_size, Some(full_size + link_size));
     assert_eq!(f.chain_size, Some(full_size));
+    // What the tenant's backups take in the store: every link.
+    let scrape = crate::lifecycle::metrics(&server).await;
+    let stored =
+        crate::lifecycle::sample(&scrape, "coffer_backup_stored_bytes", &[("tenant", "inc")]);
+    assert_eq!(stored, Some((full_size + link_size) as f64));
     let (archive, _) = download(&mut c, &link.backup_id).await;
     assert_eq!(
         &archive[8..12],
@@ -295,4 +300,80 @@ async fn a_policy_makes_every_nth_backup_full_and_retention_holds_the_links_kept
         .await
         .unwrap();
     assert_eq!(verified.counts["documents"], 42 + 6);
+}
+
+/// Where the committed chain lives: three links, oldest a full backup (see its README).
+fn chain_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/backup-chain")
+}
+
+/// Writes `tests/fixtures/backup-chain/` anew: a tool, not a test (`cargo nextest run -p
+/// tests --test integration --run-ignored only write_the_chain_fixture`). Never run it to
+/// make a failing reader pass: the committed files are what users' backups look like.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes the committed fixture"]
+async fn write_the_chain_fixture() {
+    let server = server().await;
+    let (mut c, mut l) = tenant(&server, "chain").await;
+    let folder = mkdir(&mut c, "Notes", None).await;
+    let first = mkdoc(&mut c, "first.txt", Some(&folder), b"the first note\n").await;
+    mkdoc(&mut c, "second.txt", Some(&folder), b"the second note\n").await;
+    let full = export(&mut c, &mut l, plain("full")).await;
+    new_revision(&mut c, &first, b"the first note, edited\n").await;
+    let one = export(&mut c, &mut l, incremental("link 1", None)).await;
+    mkdoc(&mut c, "third.txt", None, b"a third note at the top\n").await;
+    let two = export(&mut c, &mut l, incremental("link 2", None)).await;
+    assert_eq!(two.base_backup_id.as_deref(), Some(one.backup_id.as_str()));
+    let dir = chain_fixture();
+    std::fs::create_dir_all(&dir).unwrap();
+    let links = [&two.backup_id, &one.backup_id, &full.backup_id];
+    for id in links {
+        let (archive, key) = download(&mut c, id).await;
+        std::fs::write(dir.join(format!("{id}.cbk")), archive).unwrap();
+        std::fs::write(dir.join(format!("{id}.key.json")), key).unwrap();
+    }
+    let chain = serde_json::json!({"links": links, "documents": 3, "revisions": 4, "folders": 1});
+    std::fs::write(dir.join("chain.json"), format!("{chain:#}\n")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_chain_fixture_keeps_verifying_and_any_broken_link_is_named() {
+    use coffer::archive::keys::KdfLimits;
+    let dir = chain_fixture();
+    let chain: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("chain.json")).unwrap()).unwrap();
+    let links: Vec<String> = serde_json::from_value(chain["links"].clone()).unwrap();
+    let verify = |dir: &std::path::Path| {
+        let newest = &links[0];
+        let archive = dir.join(format!("{newest}.cbk"));
+        let key = dir.join(format!("{newest}.key.json"));
+        coffer::cli::offline::verify((&archive, &key), dir, Default::default(), KdfLimits::FORMAT)
+    };
+    let out = verify(&dir).unwrap();
+    assert_eq!(out["chain"], serde_json::json!(links));
+    for what in ["documents", "revisions", "folders"] {
+        assert_eq!(out["counts"][what], chain[what], "{what}");
+    }
+    // The earlier links: removed, or one byte flipped, in a copy.
+    for link in &links[1..] {
+        for damage in ["removed", "flipped"] {
+            let copy = tempfile::tempdir().unwrap();
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+            }
+            let archive = copy.path().join(format!("{link}.cbk"));
+            if damage == "removed" {
+                std::fs::remove_file(&archive).unwrap();
+            } else {
+                let mut bytes = std::fs::read(&archive).unwrap();
+                let at = bytes.len() / 2;
+                bytes[at] ^= 1;
+                std::fs::write(&archive, bytes).unwrap();
+            }
+            let e = verify(copy.path()).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::BackupChainBroken, "{link} {damage}");
+            assert_eq!(e.to_reply_data().backup_id.as_deref(), Some(link.as_str()));
+        }
+    }
 }
