@@ -175,10 +175,15 @@ pub struct ImportParams {
 }
 
 /// The object-store keys of an import's uploaded archive and key file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ImportUploads {
     pub archive: String,
     pub key_file: String,
+    /// The earlier links of a chain uploaded with it: archives and key files, in no order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_archives: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_keys: Vec<String>,
 }
 
 /// Why a stored backup is verified.
@@ -249,6 +254,7 @@ mod tests {
             uploads: Some(ImportUploads {
                 archive: "imports/a".into(),
                 key_file: "import-keys/k".into(),
+                ..ImportUploads::default()
             }),
             select: vec!["a/b".into()],
             target_folder_id: None,

@@ -57,6 +57,25 @@ pub enum TaskPurpose {
     ImportArchive,
     /// An import's key file.
     ImportKey,
+    /// An earlier link of an incremental backup's chain, uploaded with its newest link.
+    ImportLinkArchive,
+    /// The key file of an earlier link.
+    ImportLinkKey,
+}
+
+impl TaskPurpose {
+    /// Whether it is one of an import's uploads.
+    pub fn is_import(self) -> bool {
+        matches!(
+            self,
+            Self::ImportArchive | Self::ImportKey | Self::ImportLinkArchive | Self::ImportLinkKey
+        )
+    }
+
+    /// Whether it uploads a key file (a few hundred bytes).
+    pub fn is_key(self) -> bool {
+        matches!(self, Self::ImportKey | Self::ImportLinkKey)
+    }
 }
 
 /// Where a task is in its life.

@@ -68,6 +68,7 @@ pub(crate) async fn upload_pair(
     let init = c
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: Some(600),
+            links: None,
         })
         .await
         .unwrap();
@@ -701,6 +702,7 @@ async fn start_checks_uploads_keys_deadlines_and_callers() {
         let e = c
             .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
                 timeout_seconds: bad,
+                links: None,
             })
             .await
             .unwrap_err();

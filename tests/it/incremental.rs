@@ -377,3 +377,76 @@ async fn the_committed_chain_fixture_keeps_verifying_and_any_broken_link_is_name
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_uploaded_whole_imports_into_another_tenant_and_one_link_alone_is_refused() {
+    use api_spec::actions::{InitiateBackupImport, InitiateBackupImportRequest, StartBackupImport};
+
+    use crate::imports::{finished, start, upload_pair};
+
+    let server = server().await;
+    let (mut c, mut l, docs, full) = tenant_with_full_backup(&server, "source").await;
+    new_revision(&mut c, &docs[5], &content(DOC, 4001)).await;
+    mkdoc(&mut c, "later.bin", None, &content(DOC, 4003)).await;
+    let link = export(&mut c, &mut l, incremental("link", None)).await;
+    let at_link = snapshot(&server, "source").await;
+    let (link_archive, link_key) = download(&mut c, &link.backup_id).await;
+    let (full_archive, full_key) = download(&mut c, &full).await;
+
+    // Alone, in a tenant that holds none of its chain: broken at its base, nothing imported.
+    let (mut d, mut dl) = tenant(&server, "alone").await;
+    let before = snapshot(&server, "alone").await;
+    let init = upload_pair(&mut d, &link_archive, &link_key).await;
+    d.call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap();
+    let (event, status) = finished(&mut d, &mut dl, &init.backup_task_id).await;
+    assert_eq!(event["status"], "failed", "{status:?}");
+    assert_eq!(status.error.as_deref(), Some("backup_chain_broken"));
+    assert_eq!(snapshot(&server, "alone").await, before);
+
+    // With its chain: one more pair of uploads per earlier link, in any pairing order.
+    let (mut d, mut dl) = tenant(&server, "copy").await;
+    let init = d
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
+            timeout_seconds: Some(600),
+            links: Some(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(init.link_tasks.len(), 1);
+    d.upload(&init.archive_task_id, &link_archive)
+        .await
+        .unwrap();
+    d.upload(&init.key_task_id, &link_key).await.unwrap();
+    let pair = &init.link_tasks[0];
+    d.upload(&pair.key_task_id, &full_key).await.unwrap();
+    d.upload(&pair.archive_task_id, &full_archive)
+        .await
+        .unwrap();
+    d.call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap();
+    let (event, status) = finished(&mut d, &mut dl, &init.backup_task_id).await;
+    assert_eq!(event["status"], "completed", "{status:?}");
+    let copied = snapshot(&server, "copy").await;
+    assert_eq!(copied, at_link);
+
+    // Links asked for but not uploaded: the import cannot start.
+    let init = d
+        .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
+            timeout_seconds: Some(600),
+            links: Some(1),
+        })
+        .await
+        .unwrap();
+    d.upload(&init.archive_task_id, &link_archive)
+        .await
+        .unwrap();
+    d.upload(&init.key_task_id, &link_key).await.unwrap();
+    let e = d
+        .call::<StartBackupImport>(&start(&init.backup_task_id))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::ImportUploadsIncomplete);
+}

@@ -156,6 +156,7 @@ async fn upload_through(
     let init = c
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: Some(600),
+            links: None,
         })
         .await
         .unwrap();

@@ -104,6 +104,7 @@ async fn every_key_file_written_or_stored_is_the_owners_only() {
     let init = c
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: Some(600),
+            links: None,
         })
         .await
         .unwrap();

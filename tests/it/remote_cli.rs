@@ -382,6 +382,60 @@ async fn a_backup_made_and_imported_from_the_command_line_comes_back_byte_for_by
         elsewhere.code, 0,
         "the base is the first backup, in {out:?}: {elsewhere:?}"
     );
+    // Imported into a new tenant with its chain: the base is uploaded with it.
+    sh.run(&[
+        "tenant",
+        "create",
+        "chained",
+        "--admin-password",
+        "chained-admin-pass",
+        "--server",
+        &sh.server,
+    ])
+    .await
+    .ok();
+    let chained = Shell::new(&server);
+    chained
+        .login(Some("chained"), "admin", "chained-admin-pass")
+        .await
+        .ok();
+    let out_dir = out.to_str().unwrap();
+    let args = [
+        "backup",
+        "import",
+        &link_archive,
+        "--key",
+        &link_key,
+        "--chain",
+        out_dir,
+    ];
+    let imported = chained
+        .run(&[&args[..], &["--wait", "--json"]].concat())
+        .await
+        .ok()
+        .json();
+    assert_eq!(imported["status"], "completed", "{imported}");
+    let got = chained.path("got-c.txt");
+    chained
+        .run(&["get", "/c.txt", "-o", got.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(std::fs::read(&got).unwrap(), content(500, 10));
+    // Without it, the command names the missing link before uploading anything.
+    let alone = [
+        "backup",
+        "import",
+        &link_archive,
+        "--key",
+        &link_key,
+        "--wait",
+    ];
+    let refused = chained.run(&alone).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("backup_chain_broken"),
+        "{refused:?}"
+    );
 
     // Into a new tenant, as its admin.
     sh.run(&[

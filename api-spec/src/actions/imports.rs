@@ -16,6 +16,11 @@ pub struct InitiateBackupImportRequest {
     #[serde(default, deserialize_with = "crate::bounds::opt_db_u64")]
     #[schema(minimum = 60, maximum = 86400)]
     pub timeout_seconds: Option<u64>,
+    /// How many earlier links of an incremental backup's chain come with it (0–1000,
+    /// default 0): one more archive and key upload task for each (BACKUP_IMPORT.md §3.1).
+    #[serde(default)]
+    #[schema(maximum = 1000)]
+    pub links: Option<u32>,
 }
 
 /// What `initiate_backup_import` answers.
@@ -29,6 +34,18 @@ pub struct InitiateBackupImportResponse {
     pub key_task_id: String,
     /// Seconds until the job times out unless started.
     pub timeout: u64,
+    /// Upload tasks for the earlier links asked for, one pair each, in no particular order:
+    /// each link's archive and key file may go to any pair (the server tells them apart by
+    /// the backup each names).
+    #[serde(default)]
+    pub link_tasks: Vec<LinkTasks>,
+}
+
+/// Upload tasks for one earlier link of a chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LinkTasks {
+    pub archive_task_id: String,
+    pub key_task_id: String,
 }
 
 /// Arguments of `start_backup_import`.

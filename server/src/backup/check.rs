@@ -319,13 +319,8 @@ async fn check(
         return Err(fail(ErrorCode::BackupPassphraseRequired));
     }
     let cancel = Arc::clone(cancel);
-    let mut links = StoreLinks {
-        state: Arc::clone(state),
-        rt: rt.clone(),
-        tenant,
-        passphrase: secrets.passphrase,
-        identity: secrets.identity,
-    };
+    let mut links = StoreLinks::new(state, rt.clone(), tenant);
+    (links.passphrase, links.identity) = (secrets.passphrase, secrets.identity);
     let link = b.base_backup_id.is_some();
     let checked = tokio::task::spawn_blocking(move || {
         let mut reader = BlobReader::open(&rt, blobs.as_ref(), &object, size)?;

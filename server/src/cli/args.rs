@@ -337,6 +337,10 @@ pub struct ImportArgs {
     pub archive: PathBuf,
     #[arg(long)]
     pub key: PathBuf,
+    /// Where an incremental backup's earlier links are, as `<backup_id>.cbk` and
+    /// `<backup_id>.key.json` (default: the archive's directory); they are uploaded with it.
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
     #[command(flatten)]
     pub job: JobArgs,
     /// Accept an unauthenticated legacy CFMS archive.

@@ -301,16 +301,37 @@ pub async fn delete(target: &Target, backup_id: &str) -> Outcome {
 /// `coffer backup import`: initiate, upload both files (resuming), start, and with `wait`
 /// follow the job to its end.
 pub async fn import(target: &Target, args: ImportArgs) -> Outcome {
+    // An incremental backup's earlier links, found before anything is uploaded.
+    let links = {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || {
+            let secret = crate::cli::offline::SecretFiles {
+                passphrase: args.job.passphrase_file.as_deref(),
+                identity: args.job.identity.as_deref(),
+            };
+            let dir = super::chain_dir(args.chain.as_deref(), &args.archive);
+            let limits = crate::config::Config::default().backup_kdf_limits();
+            crate::cli::offline::chain_files((&args.archive, &args.key), &dir, secret, limits)
+        })
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))??
+    };
     let client = connect(target).await?;
     let job = client
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: None,
+            links: Some(links.len() as u32),
         })
         .await?;
-    for (task, path) in [
-        (&job.archive_task_id, &args.archive),
-        (&job.key_task_id, &args.key),
-    ] {
+    let mut uploads = vec![
+        (job.archive_task_id.clone(), args.archive.clone()),
+        (job.key_task_id.clone(), args.key.clone()),
+    ];
+    for (tasks, (archive, key)) in job.link_tasks.iter().zip(links) {
+        uploads.push((tasks.archive_task_id.clone(), archive));
+        uploads.push((tasks.key_task_id.clone(), key));
+    }
+    for (task, path) in &uploads {
         let size = std::fs::metadata(path)
             .map_err(|e| ClientError::Io(format!("{}: {e}", path.display())))?
             .len();

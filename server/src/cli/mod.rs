@@ -322,6 +322,19 @@ async fn tenant_create(
     Ok(created)
 }
 
+/// Where an incremental backup's earlier links are: `--chain DIR`, else the archive's own
+/// directory (the current one for a bare file name).
+pub(crate) fn chain_dir(
+    chain: Option<&std::path::Path>,
+    archive: &std::path::Path,
+) -> std::path::PathBuf {
+    let beside = archive.parent().filter(|d| !d.as_os_str().is_empty());
+    chain
+        .or(beside)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| ".".into())
+}
+
 /// `coffer backup verify`, offline, at the argon2id cost its flags allow.
 async fn verify_offline(args: VerifyArgs) -> Result<Value> {
     let defaults = Config::default().backup_kdf_limits();
@@ -334,13 +347,7 @@ async fn verify_offline(args: VerifyArgs) -> Result<Value> {
             passphrase: args.passphrase_file.as_deref(),
             identity: args.identity.as_deref(),
         };
-        // The archive's own directory ("" for a bare file name: the current one).
-        let beside = args.archive.parent().filter(|d| !d.as_os_str().is_empty());
-        let chain = args
-            .chain
-            .clone()
-            .or_else(|| beside.map(std::path::Path::to_path_buf))
-            .unwrap_or_else(|| ".".into());
+        let chain = chain_dir(args.chain.as_deref(), &args.archive);
         crate::cli::offline::verify((&args.archive, &args.key), &chain, secret, limits)
     })
     .await?

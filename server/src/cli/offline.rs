@@ -136,6 +136,67 @@ impl Links for DirLinks<'_> {
     }
 }
 
+/// The files of an incremental backup's earlier links, newest first, found in `dir` as
+/// `<backup_id>.cbk` / `<backup_id>.key.json` by following each link's base (each key file
+/// opened as `secret` allows); none for a full backup or a legacy archive. A link that is
+/// not there is `backup_chain_broken`, naming it.
+pub fn chain_files(
+    (archive, key): (&Path, &Path),
+    dir: &Path,
+    secret: SecretFiles<'_>,
+    limits: KdfLimits,
+) -> Result<Vec<(std::path::PathBuf, std::path::PathBuf)>> {
+    let mut out: Vec<(std::path::PathBuf, std::path::PathBuf)> = Vec::new();
+    let mut next = base_of(archive, key, secret, limits)?;
+    while let Some(base) = next {
+        let files = (
+            dir.join(format!("{base}.cbk")),
+            dir.join(format!("{base}.key.json")),
+        );
+        if !files.0.is_file() || !files.1.is_file() || out.len() >= chain::MAX_LINKS {
+            return Err(Error::AboutBackup {
+                code: api_spec::ErrorCode::BackupChainBroken,
+                backup_id: base.to_string(),
+            });
+        }
+        next = base_of(&files.0, &files.1, secret, limits)?;
+        out.push(files);
+    }
+    Ok(out)
+}
+
+/// The base an archive names in its `metadata.json` (read with its key), if it is a link.
+fn base_of(
+    archive: &Path,
+    key: &Path,
+    secret: SecretFiles<'_>,
+    limits: KdfLimits,
+) -> Result<Option<Uuid>> {
+    use crate::archive::manifest::{MAX_JSON, Metadata};
+    use crate::archive::stream::SegmentReader;
+    use crate::archive::tar_io::Plaintext;
+    let io = |e: std::io::Error| Error::Internal(format!("reading {}: {e}", archive.display()));
+    let bytes = std::fs::read(key).map_err(io)?;
+    // A legacy CFMS key: no chain.
+    let Ok(file) = KeyFile::parse(&bytes) else {
+        return Ok(None);
+    };
+    let passphrase = secret.read_for(&file)?;
+    let key = file.unlock(passphrase.as_deref().map(String::as_str), limits)?;
+    let file = std::io::BufReader::new(File::open(archive).map_err(io)?);
+    let mut reader = SegmentReader::open(file, &key)?;
+    if !reader.header().is_link() {
+        return Ok(None);
+    }
+    let invalid = || crate::error::fail(api_spec::ErrorCode::BackupManifestInvalid);
+    let mut tar = tar::Archive::new(Plaintext(&mut reader));
+    let mut entries = tar.entries().map_err(|_| invalid())?;
+    let first = entries.next().ok_or_else(invalid)?.map_err(|_| invalid())?;
+    let meta: Metadata =
+        serde_json::from_reader(first.take(MAX_JSON as u64)).map_err(|_| invalid())?;
+    Ok(meta.base.and_then(|b| b.backup_id.parse().ok()))
+}
+
 /// `coffer backup verify`: checks `archive` with `key` end to end, and an incremental
 /// backup's earlier links from `chain_dir`, and prints what it holds.
 pub fn verify(

@@ -43,7 +43,7 @@ pub async fn begin_upload(
     header: &UploadHeader,
 ) -> Result<Upload> {
     // A key file is a few hundred bytes; refuse anything that cannot be one.
-    let limit = if task.purpose == tasks::TaskPurpose::ImportKey {
+    let limit = if task.purpose.is_key() {
         layout::KEY_FILE_LIMIT
     } else {
         state.config.max_upload_bytes
@@ -282,7 +282,7 @@ async fn stage_import(
     if job.is_none_or(|j| j.status != jobs::JobState::Pending) {
         return Err(fail(ErrorCode::TaskNotUsable));
     }
-    let key = upload.task.purpose == tasks::TaskPurpose::ImportKey;
+    let key = upload.task.purpose.is_key();
     let object = layout::import_upload(job_id, upload.task.id, sha256, key);
     state.blobs.put_file(&object, &upload.path).await?;
     state.blobs.sync().await?;

@@ -175,8 +175,7 @@ pub async fn backups_in_download(
 /// Whether a completed upload task may be uploaded again: an import's archive or key, whose
 /// bytes a new upload replaces while the job is pending (a wrong key file, say).
 pub fn replaceable(task: &transfer_task::Model) -> bool {
-    task.status == TaskStatus::Completed
-        && (task.purpose == TaskPurpose::ImportArchive || task.purpose == TaskPurpose::ImportKey)
+    task.status == TaskStatus::Completed && task.purpose.is_import()
 }
 
 /// Marks a pending task (or a [`replaceable`] one) completed with its final size and hash;
@@ -207,10 +206,12 @@ pub async fn complete(
                 .add(
                     Condition::all()
                         .add(transfer_task::Column::Status.eq(TaskStatus::Completed))
-                        .add(
-                            transfer_task::Column::Purpose
-                                .is_in([TaskPurpose::ImportArchive, TaskPurpose::ImportKey]),
-                        ),
+                        .add(transfer_task::Column::Purpose.is_in([
+                            TaskPurpose::ImportArchive,
+                            TaskPurpose::ImportKey,
+                            TaskPurpose::ImportLinkArchive,
+                            TaskPurpose::ImportLinkKey,
+                        ])),
                 ),
         )
         .exec(db)

@@ -223,6 +223,7 @@ pub async fn upload_import(c: &mut Client, archive: &Path, key: &Path) -> Result
     let init = c
         .call::<InitiateBackupImport>(&InitiateBackupImportRequest {
             timeout_seconds: Some(3600),
+            links: None,
         })
         .await
         .map_err(err)?;

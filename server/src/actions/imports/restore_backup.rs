@@ -29,6 +29,7 @@ pub async fn run(call: Call, req: RestoreBackupRequest) -> Result<StartBackupImp
     let objects = ImportUploads {
         archive: archive_object(tenant, backup.id),
         key_file: key_object(tenant, backup.id),
+        ..ImportUploads::default()
     };
     // The backup it reads is named from the start, so retention leaves it alone while the
     // key and options are checked (`lifecycle::prune`); `start::queue` writes the rest.

@@ -245,15 +245,10 @@ async fn unpack_and_plan(
     reporter.report(JobStep::Verifying, 0, 0, total, true).await;
     let rt = tokio::runtime::Handle::current();
     let (staging, flag) = (staging.clone(), Arc::clone(flag));
-    // An incremental backup's earlier links: the tenant's stored backups, each checked
-    // against what the link after it names.
-    let mut links = StoreLinks {
-        state: Arc::clone(state),
-        rt: rt.clone(),
-        tenant: job.tenant_id,
-        passphrase: None,
-        identity: None,
-    };
+    // An incremental backup's earlier links: uploaded with it, else the tenant's stored
+    // backups, each checked against what the link after it names.
+    let mut links = StoreLinks::new(state, rt.clone(), job.tenant_id);
+    links.uploaded = (uploads.link_archives.clone(), uploads.link_keys.clone());
     let (unpacked, plan, reporter) = tokio::task::spawn_blocking(move || {
         let mut on_read = |read: u64| {
             let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;

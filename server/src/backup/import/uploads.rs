@@ -42,7 +42,38 @@ pub async fn current(state: &AppState, scope: &TenantScope, job: Uuid) -> Result
     if !state.blobs.exists(&archive).await? || !state.blobs.exists(&key_file).await? {
         return Err(incomplete());
     }
-    Ok(ImportUploads { archive, key_file })
+    // Every earlier link's archive and key, completed and kept.
+    let (mut link_archives, mut link_keys) = (Vec::new(), Vec::new());
+    for task in uploads.iter().filter(|t| {
+        matches!(
+            t.purpose,
+            tasks::TaskPurpose::ImportLinkArchive | tasks::TaskPurpose::ImportLinkKey
+        )
+    }) {
+        let sha256 = task
+            .declared_sha256
+            .as_deref()
+            .filter(|_| task.status == tasks::TaskStatus::Completed);
+        let object = import_upload(
+            job,
+            task.id,
+            sha256.ok_or_else(incomplete)?,
+            task.purpose.is_key(),
+        );
+        if !state.blobs.exists(&object).await? {
+            return Err(incomplete());
+        }
+        match task.purpose.is_key() {
+            true => link_keys.push(object),
+            false => link_archives.push(object),
+        }
+    }
+    Ok(ImportUploads {
+        archive,
+        key_file,
+        link_archives,
+        link_keys,
+    })
 }
 
 /// The bytes of the uploaded key file.
