@@ -450,3 +450,115 @@ async fn a_chain_uploaded_whole_imports_into_another_tenant_and_one_link_alone_i
         .unwrap_err();
     assert_eq!(e.error, ErrorCode::ImportUploadsIncomplete);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_backup_made_on_one_instance_restores_on_another() {
+    use crate::support::{content_of, list};
+
+    let mut server = server().await;
+    if !server.uses_postgres() || !server.uses_s3() {
+        return;
+    }
+    let (mut c, mut l, docs, _) = tenant_with_full_backup(&server, "multi").await;
+    new_revision(&mut c, &docs[7], &content(DOC, 5001)).await;
+    let link = export(&mut c, &mut l, incremental("link", None)).await;
+    assert!(link.incremental);
+    // B shares the database and the object store, not the disk; A stops, so B runs the job.
+    let own_disk = tempfile::tempdir().unwrap();
+    let b =
+        crate::instances::another(&server, |c| c.data_dir = own_disk.path().to_path_buf()).await;
+    server.stop().await;
+    let mut on_b = crate::instances::tenant_admin_on(b.addr(), "multi").await;
+    for f in list(&mut on_b, None).await.folders {
+        on_b.call::<DeleteDirectory>(&FolderIdRequest { folder_id: f.id })
+            .await
+            .unwrap();
+    }
+    let queued = on_b
+        .call::<RestoreBackup>(&RestoreBackupRequest {
+            backup_id: link.backup_id.clone(),
+            ..RestoreBackupRequest::default()
+        })
+        .await
+        .unwrap();
+    let ended = import_ended(&mut on_b, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    let folder = &list(&mut on_b, None).await.folders[0];
+    let restored = list(&mut on_b, Some(&folder.id)).await.documents;
+    assert_eq!(restored.len(), 20);
+    let changed = restored.iter().find(|d| d.title == "d7.bin").unwrap();
+    assert_eq!(content_of(&mut on_b, &changed.id).await, content(DOC, 5001));
+    let kept = restored.iter().find(|d| d.title == "d8.bin").unwrap();
+    assert_eq!(content_of(&mut on_b, &kept.id).await, content(DOC, 17));
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_days_of_daily_links_keep_exactly_what_the_kept_backups_need() {
+    use api_spec::actions::{BackupPolicy, SetBackupPolicy};
+    use coffer::time::ManualClock;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use crate::lifecycle::{JAN_1, settle, tick};
+    const DAY: i64 = 24 * crate::lifecycle::HOUR;
+
+    let clock = Arc::new(ManualClock::at(JAN_1 - 60_000));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let mut c = server.admin().await;
+    let note = mkdoc(&mut c, "diary.txt", None, b"day 0").await;
+    c.call::<SetBackupPolicy>(&BackupPolicy {
+        schedule: Some("0 2 * * *".into()),
+        full_every: Some(7),
+        keep_daily: Some(7),
+        keep_weekly: Some(4),
+        ..BackupPolicy::default()
+    })
+    .await
+    .unwrap();
+    let mut made = 0;
+    for day in 0..60 {
+        new_revision(&mut c, &note, format!("day {day}").as_bytes()).await;
+        clock.set(JAN_1 + day * DAY + 2 * crate::lifecycle::HOUR + 60_000);
+        assert_eq!(tick(&server).await, 1, "day {day}");
+        made += 1;
+        settle(&mut c, |l| {
+            l.iter().filter(|b| b.status == "completed").count() >= 1
+        })
+        .await;
+    }
+    let list = settle(&mut c, |_| true).await;
+    assert!(list.len() < made, "retention removed some: {}", list.len());
+    let by_id: std::collections::HashMap<&str, &BackupInfo> =
+        list.iter().map(|b| (b.backup_id.as_str(), b)).collect();
+    // Every backup that stays is kept by a rule or needed by one that is.
+    let mut needed = HashSet::new();
+    for kept in list.iter().filter(|b| b.retained) {
+        let mut next = kept.base_backup_id.as_deref();
+        while let Some(id) = next {
+            let link = by_id
+                .get(id)
+                .unwrap_or_else(|| panic!("{id}, a link kept backups need, is gone"));
+            needed.insert(id);
+            next = link.base_backup_id.as_deref();
+        }
+    }
+    for b in &list {
+        assert!(
+            b.retained || needed.contains(b.backup_id.as_str()),
+            "{} stays for nothing",
+            b.name
+        );
+    }
+    // Every kept backup verifies with its chain: each restores.
+    for b in list.iter().filter(|b| b.retained) {
+        c.call::<VerifyBackup>(&VerifyBackupRequest {
+            backup_id: b.backup_id.clone(),
+            passphrase: None,
+            identity: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:?}", b.name));
+    }
+    assert!(list.iter().filter(|b| b.retained).count() >= 7);
+}

@@ -19,7 +19,7 @@ use crate::imports::tenant_id;
 use crate::support::mkdir;
 
 /// Another instance on the same database and blob store, with `adjust` applied.
-async fn another(
+pub(crate) async fn another(
     server: &TestServer,
     adjust: impl FnOnce(&mut coffer::config::Config),
 ) -> RunningServer {
@@ -176,7 +176,7 @@ async fn upload_through(
     init
 }
 
-async fn tenant_admin_on(addr: std::net::SocketAddr, slug: &str) -> Client {
+pub(crate) async fn tenant_admin_on(addr: std::net::SocketAddr, slug: &str) -> Client {
     let mut c = Client::connect(&format!("ws://{addr}/ws")).await;
     c.login("admin", "tenant-admin-pw", Some(slug))
         .await

@@ -8,6 +8,7 @@
 //! reason to change; nothing in the integration tests uses them.
 pub mod ceiling;
 pub mod connections;
+pub mod incremental;
 pub mod load;
 pub mod phases;
 pub mod report;

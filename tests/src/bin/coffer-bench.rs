@@ -25,10 +25,10 @@ use tests::bench::phases::{
 use tests::bench::report::{self, Figure};
 use tests::bench::rss::Peak;
 use tests::bench::tenant::{self, Made, Spec};
-use tests::bench::{MIB, connections, load, shell, stall};
+use tests::bench::{MIB, connections, incremental, load, shell, stall};
 use tests::server::ADMIN_PASSWORD;
 
-const SUITES: [&str; 10] = [
+const SUITES: [&str; 11] = [
     "export",
     "import",
     "verify",
@@ -39,9 +39,11 @@ const SUITES: [&str; 10] = [
     "connections",
     "frames",
     "stall",
+    "incremental",
 ];
 const USAGE: &str = "usage: coffer-bench [--quick] [--json FILE] [SUITE...]\n  \
      suites: export import verify upload download actions rss connections frames stall\n  \
+     incremental\n  \
      (default: all)";
 /// Clients making the tenant. One: concurrent writers on SQLite currently fail with 500
 /// `database is locked` (SQLITE_BUSY_SNAPSHOT, code 517, which `busy_timeout` does not retry);
@@ -213,6 +215,10 @@ async fn run() -> Result<(), String> {
     if wants("stall") {
         let figures = stall::suite(&b.work).await?;
         b.figures.extend(figures);
+    }
+    if wants("incremental") {
+        let rounds = if args.quick { 10 } else { 30 };
+        incremental::suite(&mut b, sizes.first, rounds).await?;
     }
     println!("\n{}", report::table(&b.figures));
     println!(
