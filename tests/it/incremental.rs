@@ -562,3 +562,49 @@ async fn sixty_days_of_daily_links_keep_exactly_what_the_kept_backups_need() {
     }
     assert!(list.iter().filter(|b| b.retained).count() >= 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_passphrase_protected_links_verifies_and_restores_with_the_passphrase() {
+    const PASSPHRASE: &str = "one passphrase for the chain";
+    let server = server().await;
+    let (mut c, mut l) = tenant(&server, "wrapped").await;
+    let doc = mkdoc(&mut c, "a.bin", None, &content(DOC, 6001)).await;
+    let with_passphrase = |req: GenerateBackupRequest| GenerateBackupRequest {
+        passphrase: Some(PASSPHRASE.into()),
+        ..req
+    };
+    let full = export(&mut c, &mut l, with_passphrase(plain("full"))).await;
+    new_revision(&mut c, &doc, &content(DOC, 6003)).await;
+    let link = export(&mut c, &mut l, with_passphrase(incremental("link", None))).await;
+    assert_eq!(
+        link.base_backup_id.as_deref(),
+        Some(full.backup_id.as_str())
+    );
+    let at_link = snapshot(&server, "wrapped").await;
+
+    let verify = |passphrase: Option<&str>| VerifyBackupRequest {
+        backup_id: link.backup_id.clone(),
+        passphrase: passphrase.map(str::to_owned),
+        identity: None,
+    };
+    let e = c.call::<VerifyBackup>(&verify(None)).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::BackupPassphraseRequired);
+    c.call::<VerifyBackup>(&verify(Some(PASSPHRASE)))
+        .await
+        .unwrap();
+
+    c.call::<DeleteDocument>(&DocumentIdRequest { document_id: doc })
+        .await
+        .unwrap();
+    let queued = c
+        .call::<RestoreBackup>(&RestoreBackupRequest {
+            backup_id: link.backup_id.clone(),
+            passphrase: Some(PASSPHRASE.into()),
+            ..RestoreBackupRequest::default()
+        })
+        .await
+        .unwrap();
+    let ended = import_ended(&mut c, &queued.backup_task_id).await;
+    assert_eq!(ended.status, "completed", "{ended:?}");
+    assert_eq!(snapshot(&server, "wrapped").await, at_link);
+}

@@ -47,7 +47,7 @@ use sea_orm::ConnectionTrait;
 use api_spec::jobs::{ImportParams, ImportUploads, JobParams, KeySource};
 
 use self::apply::Options;
-use self::unpack::{Parsed, Staging, Unlocked};
+use self::unpack::{HeldKey, Parsed, Staging, Unlocked};
 use super::links::StoreLinks;
 use crate::app::AppState;
 use crate::auth::TenantScope;
@@ -110,28 +110,33 @@ impl Reporter {
     }
 }
 
-/// The key of a claimed import: held in memory for one a passphrase unwrapped, from its
-/// uploaded key file otherwise.
+/// The key of a claimed import: held in memory, with the secret given for it, for one a
+/// passphrase or identity opened; from its uploaded key file otherwise.
 async fn key_of(
     state: &AppState,
     job: &job::Model,
     uploads: &ImportUploads,
     params: &ImportParams,
-) -> Result<Unlocked> {
+) -> Result<HeldKey> {
     if params.key == KeySource::Memory {
         // Gone with the instance that accepted the job.
         return state
             .jobs
-            .take_held::<Unlocked>(job.id)
+            .take_held::<HeldKey>(job.id)
             .ok_or_else(|| fail(ErrorCode::JobInterrupted));
     }
     let bytes = uploads::read_key_file(state, uploads).await?;
-    match unpack::parse_key(&bytes, params.allow_legacy)? {
-        Parsed::Coffer(file) => Ok(Unlocked::Coffer(
-            state.unlocker.unlock(job.tenant_id, *file, None).await?,
-        )),
-        Parsed::Legacy(key) => Ok(Unlocked::Legacy(key)),
-    }
+    let key = match unpack::parse_key(&bytes, params.allow_legacy)? {
+        Parsed::Coffer(file) => {
+            Unlocked::Coffer(state.unlocker.unlock(job.tenant_id, *file, None).await?)
+        }
+        Parsed::Legacy(key) => Unlocked::Legacy(key),
+    };
+    Ok(HeldKey {
+        key,
+        passphrase: None,
+        identity: None,
+    })
 }
 
 /// Runs a claimed import: verifies and unpacks the archive, imports it and completes the
@@ -181,7 +186,7 @@ async fn pipeline(
     dir: &Path,
     params: &ImportParams,
     uploads: &ImportUploads,
-    key: Unlocked,
+    key: HeldKey,
     flag: &Arc<AtomicBool>,
 ) -> Result<u64> {
     let options = Options::from(params);
@@ -229,7 +234,7 @@ async fn unpack_and_plan(
     state: &Arc<AppState>,
     job: &job::Model,
     uploads: &ImportUploads,
-    key: Unlocked,
+    key: HeldKey,
     staging: &Staging,
     flag: &Arc<AtomicBool>,
 ) -> Result<(unpack::Unpacked, plan::Plan, u64, Reporter)> {
@@ -249,14 +254,22 @@ async fn unpack_and_plan(
     // backups, each checked against what the link after it names.
     let mut links = StoreLinks::new(state, rt.clone(), job.tenant_id);
     links.uploaded = (uploads.link_archives.clone(), uploads.link_keys.clone());
+    let secret = |s: &Option<zeroize::Zeroizing<String>>| s.as_ref().map(|s| s.to_string());
+    (links.passphrase, links.identity) = (secret(&key.passphrase), secret(&key.identity));
     let (unpacked, plan, reporter) = tokio::task::spawn_blocking(move || {
         let mut on_read = |read: u64| {
             let percent = (read.saturating_mul(60) / size.max(1)).min(60) as i32;
             let done = read.min(size);
             rt.block_on(reporter.report(JobStep::Verifying, percent, done, total, false));
         };
-        let unpacked = unpack::unpack(archive, &key, &staging, (flag, &mut links), &mut on_read)?;
-        drop(key);
+        let unpacked = unpack::unpack(
+            archive,
+            &key.key,
+            &staging,
+            (flag, &mut links),
+            &mut on_read,
+        )?;
+        drop((key, links));
         let plan = plan::plan(&staging)?;
         Ok::<_, Error>((unpacked, plan, reporter))
     })

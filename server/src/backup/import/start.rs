@@ -11,7 +11,7 @@ use entity::job;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use super::unpack::{self, Parsed, Unlocked};
+use super::unpack::{self, HeldKey, Parsed, Unlocked};
 use super::uploads;
 use crate::app::AppState;
 use crate::archive::stream::SegmentReader;
@@ -121,6 +121,7 @@ pub async fn queue(
         return Err(fail(ErrorCode::ImportTargetNotEmpty));
     }
     let key_file = uploads::read_key_file(state, &objects).await?;
+    let secrets = (options.passphrase.clone(), options.identity.clone());
     let unlocked = match unpack::parse_key(&key_file, options.allow_legacy)? {
         Parsed::Coffer(file) => {
             // A key a passphrase wraps, or recipients seal, is usable only here (the server
@@ -140,23 +141,35 @@ pub async fn queue(
         Parsed::Legacy(key) => Unlocked::Legacy(key),
     };
     let (archive, size) = uploads::open_archive(state, &objects).await?;
-    let unlocked = tokio::task::spawn_blocking(move || {
-        match &unlocked {
+    let (unlocked, link) = tokio::task::spawn_blocking(move || {
+        let link = match &unlocked {
             Unlocked::Coffer(k) => {
-                SegmentReader::open(std::io::BufReader::new(archive), k)?;
+                let reader = SegmentReader::open(std::io::BufReader::new(archive), k)?;
+                reader.header().is_link()
             }
             Unlocked::Legacy(_) => {
                 if size < 32 || size % 16 != 0 {
                     return Err(fail(ErrorCode::BackupNotAnArchive));
                 }
+                false
             }
-        }
-        Ok(unlocked)
+        };
+        Ok((unlocked, link))
     })
     .await??;
+    // An incremental backup's earlier links open with the secret given for it: kept here,
+    // with the key, for the job's run.
+    if link && (secrets.0.is_some() || secrets.1.is_some()) {
+        params.key = KeySource::Memory;
+    }
     params.uploads = Some(objects);
     let reserved = params.key == KeySource::Memory;
-    if reserved && !state.jobs.hold(job.id, unlocked) {
+    let held = HeldKey {
+        key: unlocked,
+        passphrase: secrets.0,
+        identity: secrets.1,
+    };
+    if reserved && !state.jobs.hold(job.id, held) {
         // Another start of this job is under way here.
         return Err(fail(ErrorCode::JobStateConflict));
     }

@@ -53,6 +53,14 @@ pub enum Unlocked {
     Legacy(LegacyKey),
 }
 
+/// The key of an import held in the memory of the instance it is reserved for, with the
+/// secret that opened it: an incremental backup's earlier links are opened with the same.
+pub struct HeldKey {
+    pub key: Unlocked,
+    pub passphrase: Option<zeroize::Zeroizing<String>>,
+    pub identity: Option<zeroize::Zeroizing<String>>,
+}
+
 /// A key file, read.
 pub enum Parsed {
     /// To unlock (see `crate::app::unlock`).
