@@ -338,6 +338,7 @@ async fn write_the_chain_fixture() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_committed_chain_fixture_keeps_verifying_and_any_broken_link_is_named() {
+    use coffer::archive::chain::Links;
     use coffer::archive::keys::KdfLimits;
     let dir = chain_fixture();
     let chain: serde_json::Value =
@@ -351,6 +352,35 @@ async fn the_committed_chain_fixture_keeps_verifying_and_any_broken_link_is_name
     };
     let out = verify(&dir).unwrap();
     assert_eq!(out["chain"], serde_json::json!(links));
+    // Extracted offline, the newest link's tree comes out whole: its own blobs and those
+    // of the links before it.
+    let target = tempfile::tempdir().unwrap();
+    let newest = dir.join(format!("{}.cbk", links[0]));
+    let key = dir.join(format!("{}.key.json", links[0]));
+    let opened = coffer::cli::offline::open(
+        &newest,
+        &key,
+        Default::default(),
+        KdfLimits::FORMAT,
+        "extracting",
+        false,
+    )
+    .unwrap();
+    let mut dir_links = coffer::cli::offline::DirLinks {
+        dir: &dir,
+        secret: Default::default(),
+        limits: KdfLimits::FORMAT,
+    };
+    let source = (opened.reader, &opened.key, &mut dir_links as &mut dyn Links);
+    let into = target.path().join("out");
+    let said = coffer::cli::extract::extract(source, &into, "", false).expect("extract");
+    let read = |p: &str| {
+        std::fs::read_to_string(target.path().join("out").join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}; extract said {said}"))
+    };
+    assert_eq!(read("Notes/first.txt"), "the first note, edited\n");
+    assert_eq!(read("Notes/second.txt"), "the second note\n");
+    assert_eq!(read("third.txt"), "a third note at the top\n");
     for what in ["documents", "revisions", "folders"] {
         assert_eq!(out["counts"][what], chain[what], "{what}");
     }

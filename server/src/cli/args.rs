@@ -284,6 +284,10 @@ pub struct ArchiveArgs {
     /// nothing proves who wrote them).
     #[arg(long)]
     pub allow_legacy: bool,
+    /// Where an incremental backup's earlier links are, as `<backup_id>.cbk` and
+    /// `<backup_id>.key.json` (default: the archive's directory).
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
 }
 
 #[cfg(test)]

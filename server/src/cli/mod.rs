@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde_json::{Value, json};
 
+use crate::archive::chain::Links;
 use crate::archive::keys::KdfLimits;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::token;
@@ -136,7 +137,9 @@ fn backup_command(target: remote::Target, command: &BackupCommand) -> Option<Rem
             let archive = archive.clone();
             Box::pin(offline(move || {
                 let opened = open_archive(&archive, "verifying")?;
-                crate::cli::extract::list(opened.reader, &opened.key)
+                let dir = chain_dir(archive.chain.as_deref(), &archive.archive);
+                let mut links = dir_links(&archive, &dir);
+                crate::cli::extract::list(opened.reader, &opened.key, &mut links)
             }))
         }
         BackupCommand::Extract {
@@ -150,7 +153,10 @@ fn backup_command(target: remote::Target, command: &BackupCommand) -> Option<Rem
             Box::pin(offline(move || {
                 let opened = open_archive(&archive, "extracting")?;
                 let root = path.as_deref().unwrap_or("");
-                crate::cli::extract::extract(opened.reader, &opened.key, &output, root, all)
+                let dir = chain_dir(archive.chain.as_deref(), &archive.archive);
+                let mut links = dir_links(&archive, &dir);
+                let source = (opened.reader, &opened.key, &mut links as &mut dyn Links);
+                crate::cli::extract::extract(source, &output, root, all)
             }))
         }
         BackupCommand::Create(args) => {
@@ -207,6 +213,22 @@ fn tenants_on_a_server(cli: &Cli) -> bool {
 
 /// Opens an archive for `backup ls` or `extract`, paying for a wrapped key what a server
 /// would by default.
+/// The earlier links of an incremental backup, as files in `dir`, opened with the secret
+/// files `args` name.
+fn dir_links<'a>(
+    args: &'a ArchiveArgs,
+    dir: &'a std::path::Path,
+) -> crate::cli::offline::DirLinks<'a> {
+    crate::cli::offline::DirLinks {
+        dir,
+        secret: crate::cli::offline::SecretFiles {
+            passphrase: args.passphrase_file.as_deref(),
+            identity: args.identity.as_deref(),
+        },
+        limits: Config::default().backup_kdf_limits(),
+    }
+}
+
 fn open_archive(args: &ArchiveArgs, doing: &'static str) -> Result<crate::cli::offline::Opened> {
     crate::cli::offline::open(
         &args.archive,

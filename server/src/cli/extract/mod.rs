@@ -29,8 +29,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::archive::chain::{Links, walk};
 use crate::archive::manifest::{self as m, DocumentLine, FileLine, FolderLine};
-use crate::archive::verify::{Summary, Visitor, walk};
+use crate::archive::verify::{Summary, Visitor};
 use crate::backup::import::legacy;
 use crate::backup::import::unpack::{Staging, Unlocked};
 use crate::error::{Error, Result, fail};
@@ -335,13 +336,19 @@ impl Visitor for Collect {
 /// streams; a legacy one is unpacked into `scratch` (created, and left for the caller to
 /// remove) and handed to `visitor` from there.
 fn read(
-    archive: impl io::Read,
-    key: &Unlocked,
+    (archive, key, links): (impl io::Read, &Unlocked, &mut dyn Links),
     visitor: &mut dyn Visitor,
     scratch: &Path,
 ) -> Result<Value> {
     let key = match key {
-        Unlocked::Coffer(key) => return Ok(summary_json(&walk(archive, key, |_| {}, visitor)?)),
+        Unlocked::Coffer(key) => {
+            let (summary, chain) = walk(archive, key, links, |_| {}, visitor)?;
+            let mut described = summary_json(&summary);
+            if chain.len() > 1 {
+                described["chain"] = json!(chain);
+            }
+            return Ok(described);
+        }
         Unlocked::Legacy(key) => key,
     };
     let staging = Staging::create(scratch.to_path_buf())?;
@@ -367,11 +374,13 @@ fn read(
     }))
 }
 
-/// `coffer backup ls`: the tree of a verified archive.
-pub fn list(archive: impl io::Read, key: &Unlocked) -> Result<Value> {
+/// `coffer backup ls`: the tree of a verified archive (an incremental backup's verified
+/// with its chain, from `links`).
+pub fn list(archive: impl io::Read, key: &Unlocked, links: &mut dyn Links) -> Result<Value> {
     let mut collect = Collect::default();
     let scratch = tempfile::tempdir().map_err(local("creating a scratch directory"))?;
-    let summary = read(archive, key, &mut collect, &scratch.path().join("cfms"))?;
+    let source = (archive, key, links);
+    let summary = read(source, &mut collect, &scratch.path().join("cfms"))?;
     let layout = layout(&collect.0, "", true, summary)?;
     Ok(layout.description)
 }
@@ -429,8 +438,7 @@ impl Visitor for Extract<'_> {
 /// `dir`, which must be empty or not exist, plus [`DESCRIPTION`]. The description counts the
 /// files written.
 pub fn extract(
-    archive: impl io::Read,
-    key: &Unlocked,
+    (archive, key, links): (impl io::Read, &Unlocked, &mut dyn Links),
     dir: &Path,
     root: &str,
     all_revisions: bool,
@@ -455,7 +463,7 @@ pub fn extract(
     };
     // A legacy archive's scratch goes under the staging directory, by path.
     let staging = dir.join(STAGING);
-    let walked = read(archive, key, &mut extract, &staging.join("cfms"));
+    let walked = read((archive, key, links), &mut extract, &staging.join("cfms"));
     // By path too: a link put in its place would itself be removed, not followed.
     let _ = fs::remove_dir_all(&staging);
     let summary = walked?;
