@@ -75,7 +75,8 @@ pub struct Started {
     pub base: Option<Uuid>,
 }
 
-/// Writes the key file and queues the job with its backup. Returns (backup id, job id).
+/// Writes the key file and queues the job with its backup (and, for an incremental one, the
+/// base it picked); returns what it queued.
 pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<Started> {
     let backup_id = Uuid::now_v7();
     let created_at = state.clock.now_ms();
