@@ -3,9 +3,11 @@
 //! the links it builds on, back to a full backup. Each link names its base by backup id,
 //! key id and the SHA-256 of the base's whole archive, so a missing, swapped or altered link
 //! is found: `backup_chain_broken`, naming that link.
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -27,8 +29,8 @@ pub trait Links {
     fn open(&mut self, backup_id: Uuid) -> Result<Option<(Box<dyn Read + Send>, BoundKey)>>;
 }
 
-/// The blobs a snapshot takes from each earlier link: by link, their SHA-256s.
-type Needs = HashMap<Uuid, HashSet<[u8; 32]>>;
+/// The blobs a snapshot takes from each earlier link: by link, their SHA-256s and sizes.
+type Needs = HashMap<Uuid, HashMap<[u8; 32], u64>>;
 
 /// Collects, from the newest link's `files.jsonl`, the blobs it takes from earlier links,
 /// and shows the caller's visitor everything of it.
@@ -62,7 +64,7 @@ impl Visitor for Collect<'_> {
             };
             if let Ok(link) = link.parse() {
                 let sha = sha256_bytes(&parsed.sha256)?;
-                self.needs.entry(link).or_default().insert(sha);
+                self.needs.entry(link).or_default().insert(sha, parsed.size);
             }
         }
         file.rewind().map_err(spool_err)?;
@@ -70,33 +72,65 @@ impl Visitor for Collect<'_> {
     }
 }
 
-/// Shows the caller's visitor the blobs of an earlier link that the newest snapshot takes
-/// from it (and nothing else), crossing each off as it passes, verified.
+/// Shows the caller's visitor the blobs of earlier link `link` that the newest snapshot
+/// takes from it (and nothing else), crossing each off as it passes, verified — and only if
+/// it is the size the newest snapshot says (its hash fixes its content, not the size a
+/// crafted newer manifest claims).
 struct CrossOff<'a> {
-    needs: Option<&'a mut HashSet<[u8; 32]>>,
+    link: Uuid,
+    needs: Option<&'a mut HashMap<[u8; 32], u64>>,
     inner: &'a mut dyn Visitor,
+    /// Bytes of the current blob shown to the visitor.
+    passed: Rc<Cell<u64>>,
 }
 
 impl CrossOff<'_> {
-    fn needed(&self, sha256: &str) -> Result<bool> {
+    /// The size the snapshot says blob `sha256` has, if it takes it from this link.
+    fn needed(&self, sha256: &str) -> Result<Option<u64>> {
         Ok(match &self.needs {
-            Some(needs) => needs.contains(&sha256_bytes(sha256)?),
-            None => false,
+            Some(needs) => needs.get(&sha256_bytes(sha256)?).copied(),
+            None => None,
         })
+    }
+}
+
+/// Counts what it passes on.
+struct Counted {
+    inner: Box<dyn Write>,
+    passed: Rc<Cell<u64>>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.passed.set(self.passed.get() + n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
 impl Visitor for CrossOff<'_> {
     fn blob_sink(&mut self, sha256: &str) -> Result<Box<dyn Write>> {
-        match self.needed(sha256)? {
-            true => self.inner.blob_sink(sha256),
-            false => Ok(Box::new(io::sink())),
+        if self.needed(sha256)?.is_none() {
+            return Ok(Box::new(io::sink()));
         }
+        self.passed.set(0);
+        Ok(Box::new(Counted {
+            inner: self.inner.blob_sink(sha256)?,
+            passed: Rc::clone(&self.passed),
+        }))
     }
 
     fn blob_done(&mut self, sha256: &str) -> Result<()> {
-        if !self.needed(sha256)? {
+        let Some(size) = self.needed(sha256)? else {
             return Ok(());
+        };
+        if size != self.passed.get() {
+            return Err(Error::ChainBroken {
+                backup_id: self.link,
+            });
         }
         if let Some(needs) = self.needs.as_mut() {
             needs.remove(&sha256_bytes(sha256)?);
@@ -175,8 +209,10 @@ pub fn walk(
             return Err(broken());
         }
         let cross_off = CrossOff {
+            link: id,
             needs: needs.get_mut(&id),
             inner: &mut *visitor,
+            passed: Rc::new(Cell::new(0)),
         };
         let link = verify_link(&base, id, links, cross_off, &mut |n| progress(done + n))?;
         done += link.1;
@@ -281,20 +317,34 @@ mod tests {
     /// The archive of backup `id` whose snapshot has `files` (a blob and the link holding
     /// it); a link of a chain when `base` names one, holding the blobs it names itself.
     fn archive(key: &BoundKey, files: &[(&[u8], Uuid)], base: Option<&Stored>) -> Vec<u8> {
+        archive_claiming(key, files, base, None)
+    }
+
+    /// [`archive`], whose file line `claim.0` says its blob has `claim.1` bytes.
+    fn archive_claiming(
+        key: &BoundKey,
+        files: &[(&[u8], Uuid)],
+        base: Option<&Stored>,
+        claim: Option<(usize, u64)>,
+    ) -> Vec<u8> {
         let id: Uuid = key.backup_id().parse().unwrap();
         let link = base.is_some();
         let mut lines = String::new();
         let (mut counts, mut held) = (Counts::default(), Held::default());
         for (i, (blob, holder)) in files.iter().enumerate() {
+            let size = match claim {
+                Some((at, size)) if at == i => size,
+                _ => blob.len() as u64,
+            };
             let line = m::FileLine {
                 id: format!("f{i}"),
                 sha256: sha(blob),
-                size: blob.len() as u64,
+                size,
                 backup_id: link.then(|| holder.to_string()),
             };
             lines.push_str(&format!("{}\n", serde_json::to_string(&line).unwrap()));
             counts.files += 1;
-            counts.bytes += blob.len() as u64;
+            counts.bytes += size;
             if *holder == id {
                 held.files += 1;
                 held.bytes += blob.len() as u64;
@@ -454,6 +504,16 @@ mod tests {
             key,
         };
         assert_eq!(broken_at(verify_newest(&newest, &mut store)), stranger);
+        // … or one it holds, but not of the size the newest snapshot claims (which its
+        // import would record).
+        let key = bound_key(Uuid::new_v4());
+        let own: Uuid = key.backup_id().parse().unwrap();
+        let files: &[(&[u8], Uuid)] = &[(b"a", ids[0]), (b"c", ids[1]), (b"e", own)];
+        let newest = Stored {
+            archive: archive_claiming(&key, files, store.0.get(&ids[1]), Some((1, 5))),
+            key,
+        };
+        assert_eq!(broken_at(verify_newest(&newest, &mut store)), ids[1]);
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct ExportRequest {
     pub max_base_links: usize,
 }
 
+/// The most links a chain the server makes may have: an incremental backup on a chain this
+/// long is a full one instead (an import takes up to this many links, a reader ten times as
+/// many).
+pub const CHAIN_LINKS_MAX: usize = 1000;
+
 /// What `start` queued.
 pub struct Started {
     pub backup_id: Uuid,
@@ -125,7 +130,11 @@ async fn base_of(
     let short = |b: &&entity::backup::Model| {
         backups::chain(&all, b.id).is_some_and(|links| links.len() <= max_links)
     };
-    Ok(base.filter(usable).filter(short).map(|b| b.id))
+    let Some(base) = base.filter(usable).filter(short) else {
+        return Ok(None);
+    };
+    // Held until the new backup naming it commits; deleted meanwhile: a full backup.
+    Ok(backups::lock(scope, db, base.id).await?.then_some(base.id))
 }
 
 /// A new backup key and its key file: wrapped by the request's passphrase, sealed to its

@@ -175,7 +175,9 @@ async fn remove(
     let (turn, txn) = state.begin_write().await?;
     let asked = tasks::backups_in_download(scope, &txn, &[b.id], now_ms()).await?;
     let read = read_by_jobs(&txn, scope, &[b.id]).await?;
-    // A backup built on it since the first look (an incremental export) keeps it too.
+    // A backup built on it since the first look (an incremental export) keeps it too; the
+    // row is locked first, so such an export is seen (`backups::lock`).
+    backups::lock(scope, &txn, b.id).await?;
     let needed = backups::built_on(scope, &txn, b.id)
         .await?
         .iter()

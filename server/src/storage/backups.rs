@@ -1,7 +1,9 @@
 //! Stored backups of one tenant.
 use entity::backup;
+use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -128,6 +130,19 @@ pub fn usable_base(all: &[backup::Model], b: &backup::Model) -> bool {
                 .iter()
                 .all(|l| l.blobs_recorded && l.verify_state != Verification::Failed)
         })
+}
+
+/// Locks backup `id`'s row for the rest of the transaction, and says whether it is still
+/// there: what makes picking a base and deleting a backup take turns on PostgreSQL (where
+/// writers do not queue as they do on SQLite). Whichever comes second sees what the first
+/// committed: a delete finds the new backup built on it, an export finds its base gone.
+pub async fn lock(scope: &TenantScope, db: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
+    let mut query =
+        backup::Entity::find_by_id(id).filter(backup::Column::TenantId.eq(scope.tenant_id()));
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        query = query.lock(LockType::Update);
+    }
+    Ok(query.one(db).await?.is_some())
 }
 
 /// The backups whose base is `id`.

@@ -14,7 +14,9 @@ pub async fn run(call: Call, req: BackupIdRequest) -> Result<Empty> {
     if backup.status == backups::BackupStatus::Running {
         return Err(fail(ErrorCode::BackupNotReady));
     }
-    // A link an incremental backup (kept or being written) still needs stays.
+    // A link an incremental backup (kept or being written) still needs stays. The row is
+    // locked first, so an export picking it as a base meanwhile is seen (`backups::lock`).
+    backups::lock(auth.scope(), w.txn(), backup.id).await?;
     let dependents = backups::built_on(auth.scope(), w.txn(), backup.id).await?;
     if let Some(newer) = dependents
         .iter()

@@ -47,7 +47,7 @@ pub async fn run(call: Call, req: GenerateBackupRequest) -> Result<GenerateBacku
             None => Vec::new(),
         },
         base: base_asked(&req)?,
-        max_base_links: crate::archive::chain::MAX_LINKS - 1,
+        max_base_links: export::CHAIN_LINKS_MAX - 1,
     };
     let started = export::start(&call.state, request).await?;
     Ok(GenerateBackupResponse {
