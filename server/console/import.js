@@ -1,11 +1,14 @@
-// Import: choose an archive and its key file, upload both with progress, start the import
-// with its options, follow it step by step, and show the result or the error; cancel.
+// Import: choose an archive and its key file (and, for an incremental backup, the earlier
+// links of its chain), upload them with progress, start the import with its options, follow
+// it step by step, and show the result or the error; cancel.
+import { ApiError } from './api.js';
 import { announce, busy, field, h, heading, jobNote, outcome, progress, section, select, table } from './ui.js';
 
 export async function importPage(main, { api, onLeave }) {
   main.append(heading('Import a backup'));
   const archive = h('input', { type: 'file', name: 'archive', required: true, accept: '.cbk,.tar,application/octet-stream' });
   const key = h('input', { type: 'file', name: 'key', required: true, accept: '.json,application/json' });
+  const links = h('input', { type: 'file', name: 'links', multiple: true, accept: '.cbk,.json,application/json,application/octet-stream' });
   const mode = select('mode', [['restore', 'Restore (the tenant must be empty)'], ['merge', 'Merge into what is here']], 'restore');
   const onConflict = select('on_conflict', [['rename', 'Rename the imported item'], ['skip', 'Skip the imported item'], ['fail', 'Stop the import']], 'rename');
   const dryRun = h('input', { type: 'checkbox', name: 'dry_run' });
@@ -24,6 +27,11 @@ export async function importPage(main, { api, onLeave }) {
     { class: 'grid' },
     field('Archive (.cbk)', archive),
     field('Key file (.key.json)', key),
+    field(
+      'Earlier links (incremental backup)',
+      links,
+      'Only for an incremental backup: every earlier link of its chain, each as its archive and its key file (<id>.cbk and <id>.key.json, as the Backups page downloads them).',
+    ),
     field('Mode', mode),
     field('When a name is taken (merge)', onConflict),
     field('Dry run: only report what would happen', dryRun),
@@ -61,9 +69,11 @@ export async function importPage(main, { api, onLeave }) {
     busy(start, out, async () => {
       const archiveFile = archive.files[0];
       const keyFile = key.files[0];
+      // Checked before anything is made on the server.
+      const chain = linkPairs([...links.files]);
       // Made before the job: leaving the page from here on stops what follows.
       uploads = new AbortController();
-      const job = await api.call('initiate_backup_import', {});
+      const job = await api.call('initiate_backup_import', chain.length ? { links: chain.length } : {});
       jobId = job.backup_task_id;
       if (left) {
         api.call('cancel_backup_import', { backup_task_id: jobId }).catch(() => {});
@@ -74,13 +84,25 @@ export async function importPage(main, { api, onLeave }) {
       jobLine.replaceChildren('Import job ', h('code', { 'data-job': jobId }, jobId));
       const archiveBar = progress(`Uploading ${archiveFile.name}`);
       const keyBar = progress(`Uploading ${keyFile.name}`);
+      const linkBar = chain.length ? progress(`Uploading ${chain.length} earlier ${chain.length === 1 ? 'link' : 'links'}`) : null;
       const jobBar = progress('Import');
-      bars.replaceChildren(archiveBar.el, keyBar.el, jobBar.el);
+      bars.replaceChildren(archiveBar.el, keyBar.el, ...(linkBar ? [linkBar.el] : []), jobBar.el);
       jobBar.percent(0, 'Waiting for the uploads');
       let started = false;
       try {
         await api.upload(job.archive_task_id, archiveFile, (d, t, step) => archiveBar.set(d, t, step), uploads.signal);
         await api.upload(job.key_task_id, keyFile, (d, t, step) => keyBar.set(d, t, step), uploads.signal);
+        // The server tells the links apart by the backup each names: any pair of tasks takes
+        // any link. One bar for all of them, by bytes.
+        const total = chain.reduce((n, [a, k]) => n + a.size + k.size, 0);
+        let sent = 0;
+        for (const [i, pair] of chain.entries()) {
+          const tasks = job.link_tasks[i];
+          for (const [file, task] of [[pair[0], tasks.archive_task_id], [pair[1], tasks.key_task_id]]) {
+            await api.upload(task, file, (d, _t, step) => linkBar.set(sent + d, total, step), uploads.signal);
+            sent += file.size;
+          }
+        }
         if (left) return;
         const request = { backup_task_id: jobId, mode: mode.value, dry_run: dryRun.checked, allow_legacy: allowLegacy.checked };
         if (mode.value === 'merge') request.on_conflict = onConflict.value;
@@ -127,6 +149,21 @@ export async function importPage(main, { api, onLeave }) {
   });
 
   main.append(section('Archive and options', form), jobLine, bars, out.el, result);
+}
+
+// The earlier links chosen, as [archive, key] pairs matched by name (`<id>.cbk` with
+// `<id>.key.json`); a file without its partner is refused before anything is uploaded.
+function linkPairs(files) {
+  const stem = (f) => f.name.replace(/\.key\.json$|\.json$|\.cbk$/, '');
+  const keys = new Map(files.filter((f) => f.name.endsWith('.json')).map((f) => [stem(f), f]));
+  const archives = files.filter((f) => !f.name.endsWith('.json'));
+  const pairs = archives.map((a) => [a, keys.get(stem(a))]);
+  const alone = pairs.find(([, k]) => !k);
+  if (alone) throw new ApiError('invalid_field', `The earlier link ${alone[0].name} has no key file beside it (${stem(alone[0])}.key.json)`);
+  const used = new Set(archives.map(stem));
+  const extra = [...keys.keys()].find((s) => !used.has(s));
+  if (extra) throw new ApiError('invalid_field', `The key file ${keys.get(extra).name} has no archive beside it (${extra}.cbk)`);
+  return pairs;
 }
 
 // The result of an import: counts, warnings and the size of the id map.

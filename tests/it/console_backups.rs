@@ -266,12 +266,18 @@ async fn fetch(client: &Client, task_id: &str, dir: &Path, name: &str) -> std::p
 
 /// Generates a backup named `name` and waits for it; answers its id.
 async fn make_backup(client: &Client, name: &str) -> String {
+    make_backup_of(client, name, false).await
+}
+
+/// Generates a backup named `name` (an incremental one on the newest when `incremental`)
+/// and waits for it; answers its id.
+async fn make_backup_of(client: &Client, name: &str, incremental: bool) -> String {
     let started = client
         .call::<GenerateBackup>(&GenerateBackupRequest {
             backup_name: Some(name.into()),
             passphrase: None,
             compression: None,
-            incremental: false,
+            incremental,
             base_backup_id: None,
         })
         .await
@@ -394,6 +400,132 @@ async fn a_wrong_key_file_shows_the_error_sentence() {
         .await
         .unwrap();
     assert!(top.documents.is_empty() && top.folders.is_empty());
+}
+
+/// An incremental backup imports through the page with the earlier links of its chain
+/// chosen beside it: a link without its key file is refused before anything is uploaded,
+/// and the whole chain brings the tenant as it was at the newest link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_backup_imports_through_the_page_with_its_chain() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.addr);
+    let admin = api(&base, None, "admin", ADMIN_PASSWORD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut contents = Vec::new();
+    let mut links = Vec::new();
+    for (i, title) in ["first.txt", "second.txt"].into_iter().enumerate() {
+        let doc = admin
+            .call::<api_spec::actions::CreateDocument>(&api_spec::actions::CreateDocumentRequest {
+                title: title.into(),
+                folder_id: None,
+                access_rules: None,
+                inherit_parent: None,
+            })
+            .await
+            .unwrap();
+        let content = tests::bench::tenant::content(200_000 + i, i as u64, false);
+        let path = dir.path().join(title);
+        std::fs::write(&path, &content).unwrap();
+        admin
+            .upload(&doc.task_data.task_id, &path, Arc::new(|_| {}))
+            .await
+            .unwrap();
+        contents.push((title, content));
+        // A full backup of the first document, then a link that adds the second.
+        let id = make_backup_of(&admin, title, i == 1).await;
+        let tasks = admin
+            .call::<GetBackupDownload>(&BackupIdRequest {
+                backup_id: id.clone(),
+            })
+            .await
+            .unwrap();
+        let archive = fetch(
+            &admin,
+            &tasks.archive.task_id,
+            dir.path(),
+            &format!("{id}.cbk"),
+        )
+        .await;
+        let key = fetch(
+            &admin,
+            &tasks.key.task_id,
+            dir.path(),
+            &format!("{id}.key.json"),
+        )
+        .await;
+        links.push((archive, key));
+    }
+    let [(full_archive, full_key), (link_archive, link_key)] = <[_; 2]>::try_from(links).unwrap();
+    admin
+        .call::<CreateTenant>(&CreateTenantRequest {
+            tenant: "second".into(),
+            display_name: None,
+            admin_password: SECOND_PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+
+    let Some(browser) = Browser::open(1280, 900).await else {
+        return;
+    };
+    let scenario_base = base.clone();
+    browser
+        .run("console_chain_import", move |c, _| async move {
+            let base = scenario_base;
+            log_in(&c, &base, "second", "admin", SECOND_PASSWORD).await;
+            open_page(&c, &base, "import", "Import a backup").await;
+            element(&c, "input[name=archive]").await.send_keys(&link_archive.display().to_string()).await.unwrap();
+            element(&c, "input[name=key]").await.send_keys(&link_key.display().to_string()).await.unwrap();
+            // The earlier link's archive without its key file.
+            let chain = element(&c, "input[name=links]").await;
+            chain.send_keys(&full_archive.display().to_string()).await.unwrap();
+            click_button(&c, "Upload and import").await;
+            let alert = until(
+                &c,
+                "an error",
+                "const a = document.querySelector('.outcome.error[role=alert]'); return a && a.textContent",
+            )
+            .await;
+            let alert = alert.as_str().unwrap();
+            assert!(alert.contains("has no key file beside it") && alert.ends_with("[invalid_field]"), "{alert}");
+            let job = js(&c, "return document.querySelector('[data-job]')", vec![]).await;
+            assert_eq!(job, json!(null), "a job was made for a chain refused on the page");
+
+            js(&c, "document.querySelector('input[name=links]').value = ''", vec![]).await;
+            let both = format!("{}\n{}", full_archive.display(), full_key.display());
+            element(&c, "input[name=links]").await.send_keys(&both).await.unwrap();
+            click_button(&c, "Upload and import").await;
+            until_text(&c, "Import finished.").await;
+            let end = js(&c, "return [...document.querySelectorAll('.bars progress')].map(p => p.value)", vec![]).await;
+            assert_eq!(end, json!([100, 100, 100, 100]), "archive, key, the earlier link and the import end full");
+        })
+        .await;
+
+    let reader = api(&base, Some("second"), "admin", SECOND_PASSWORD).await;
+    let top = reader
+        .call::<ListDirectory>(&ListDirectoryRequest { folder_id: None })
+        .await
+        .unwrap();
+    assert_eq!(top.documents.len(), 2, "{top:?}");
+    for doc in &top.documents {
+        let got = reader
+            .call::<GetDocument>(&DocumentIdRequest {
+                document_id: doc.id.clone(),
+            })
+            .await
+            .unwrap();
+        let dest = dir.path().join(format!("got-{}", doc.title));
+        reader
+            .download(&got.task_data.task_id, &dest, Arc::new(|_| {}))
+            .await
+            .unwrap();
+        let want = &contents.iter().find(|(t, _)| *t == doc.title).unwrap().1;
+        assert!(
+            std::fs::read(&dest).unwrap() == *want,
+            "{} differs",
+            doc.title
+        );
+    }
 }
 
 /// A user without `export_backup` sees no backup actions (and no import, no tenants);

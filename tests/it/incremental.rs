@@ -201,6 +201,9 @@ async fn a_damaged_or_missing_base_breaks_the_chain_naming_it_and_changes_nothin
     let ended = import_ended(&mut c, &queued.backup_task_id).await;
     assert_eq!(ended.status, "failed");
     assert_eq!(ended.error.as_deref(), Some("backup_chain_broken"));
+    // The job's message names the link at fault, as the reply's `data.backup_id` does.
+    let message = ended.error_message.unwrap_or_default();
+    assert!(message.contains(&format!("(backup {full})")), "{message}");
     assert_eq!(snapshot(&server, "broken").await, before);
 
     // A link made on a base that no longer verifies is not a base: the next is full.

@@ -163,10 +163,11 @@ async fn execute(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
             // Released first, so that ending it removes what it left.
             state.jobs.release(&Claim::of(job));
             let data = e.to_reply_data();
-            let message = match (&data.id, &data.log_id) {
-                (Some(id), _) => format!("{} ({id})", data.error.message()),
-                (None, Some(log)) => format!("{} (log id {log})", data.error.message()),
-                (None, None) => data.error.message().to_owned(),
+            let message = match (&data.id, &data.backup_id, &data.log_id) {
+                (Some(id), _, _) => format!("{} ({id})", data.error.message()),
+                (None, Some(id), _) => format!("{} (backup {id})", data.error.message()),
+                (None, None, Some(log)) => format!("{} (log id {log})", data.error.message()),
+                (None, None, None) => data.error.message().to_owned(),
             };
             let error = Some((data.error, message));
             let running = [JobState::Running];
