@@ -17,6 +17,7 @@ mod m20261130_000010_backup_verification;
 mod m20261130_000011_backup_recipients;
 mod m20261130_000012_task_revision;
 mod m20261207_000013_backup_blobs;
+mod m20261207_000014_backup_keys;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_backup_recipients::Migration),
             Box::new(m20261130_000012_task_revision::Migration),
             Box::new(m20261207_000013_backup_blobs::Migration),
+            Box::new(m20261207_000014_backup_keys::Migration),
         ]
     }
 }

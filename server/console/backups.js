@@ -9,14 +9,24 @@ export async function backupsPage(main, { api, onLeave }) {
   const listOut = outcome();
 
   async function load() {
-    let backups;
+    let listed;
     try {
-      backups = (await api.call('list_backups', {})).backups;
+      listed = await api.call('list_backups', {});
     } catch (err) {
       listOut.error(err);
       return;
     }
+    const backups = listed.backups;
+    // Said plainly: the one failure a backup exists for would take these with it.
+    const shared = listed.store_shares_data
+      ? h(
+          'p',
+          { class: 'notice', role: 'note', 'data-store-shared': '' },
+          'These backups are kept on the same disk or bucket as the data they protect: losing it loses them too. Ask the operator to set backup_storage to another disk or bucket.',
+        )
+      : '';
     listArea.replaceChildren(
+      shared,
       table(
         'Stored backups, newest first',
         ['Name', 'Made', 'Size', 'Kind', 'State', 'Actions'],

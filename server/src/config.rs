@@ -77,6 +77,18 @@ pub struct Config {
     pub s3_region: String,
     pub s3_access_key_id: Option<String>,
     pub s3_secret_access_key: Option<SecretString>,
+    /// Where backup archives live, apart from the data: a directory (relative to `data_dir`
+    /// if not absolute) or `s3://bucket[/prefix]`. Absent: `<data_dir>/backup-store` beside
+    /// a local blob store (put it on another disk), the data's own bucket beside an S3 one.
+    pub backup_storage: Option<String>,
+    /// The file holding the master key that seals the backup keys the server keeps (made,
+    /// mode 0600, on first start). Absent: `<data_dir>/master.key`. Lose it and those keys
+    /// are gone: keep a copy apart from the server.
+    pub master_key_file: Option<PathBuf>,
+    /// Settings of a destination (`backup_storage`), by its URL as written: an S3 bucket's
+    /// own endpoint, region and credentials. An S3 destination without an entry here uses
+    /// the `s3_*` settings.
+    pub destination: std::collections::BTreeMap<String, DestinationSettings>,
     /// Lifetime of a transfer task, in seconds.
     pub task_ttl_secs: u64,
     /// Largest file accepted for upload, in bytes.
@@ -152,6 +164,9 @@ impl Default for Config {
             s3_region: "us-east-1".to_owned(),
             s3_access_key_id: None,
             s3_secret_access_key: None,
+            backup_storage: None,
+            master_key_file: None,
+            destination: std::collections::BTreeMap::new(),
             task_ttl_secs: 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             transfer_stall_secs: 60,
@@ -173,7 +188,57 @@ impl Default for Config {
     }
 }
 
+/// A destination's own settings (`[destination."s3://bucket/prefix"]`): used whole, so that
+/// the data's credentials never go to another endpoint.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DestinationSettings {
+    /// The S3 endpoint URL; AWS when absent.
+    pub endpoint: Option<String>,
+    /// The S3 region; `s3_region` when absent.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+}
+
+/// How to reach an S3 bucket.
+pub struct S3Settings<'a> {
+    pub endpoint: Option<&'a str>,
+    pub region: &'a str,
+    pub access_key_id: Option<&'a str>,
+    pub secret_access_key: Option<&'a str>,
+}
+
 impl Config {
+    /// How to reach the bucket of destination `url`: its own `destination` entry, else the
+    /// `s3_*` settings.
+    pub fn s3_settings(&self, url: &str) -> S3Settings<'_> {
+        match self.destination.get(url) {
+            Some(own) => S3Settings {
+                endpoint: own.endpoint.as_deref(),
+                region: own.region.as_deref().unwrap_or(&self.s3_region),
+                access_key_id: own.access_key_id.as_deref(),
+                secret_access_key: own.secret_access_key.as_ref().map(|s| s.expose_secret()),
+            },
+            None => S3Settings {
+                endpoint: self.s3_endpoint.as_deref(),
+                region: &self.s3_region,
+                access_key_id: self.s3_access_key_id.as_deref(),
+                secret_access_key: self
+                    .s3_secret_access_key
+                    .as_ref()
+                    .map(|s| s.expose_secret()),
+            },
+        }
+    }
+
+    /// The master key file in effect.
+    pub fn effective_master_key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
     /// Defaults, then `file` (if given), then `COFFER_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

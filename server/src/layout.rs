@@ -1,6 +1,6 @@
-//! Where a server keeps files of its own: backup archives, key files and import uploads in
-//! the object store (the blob store, under prefixes apart from the blobs' and from each
-//! other's), scratch and staging under `data_dir`. One place, so that the services that serve and
+//! Where a server keeps files of its own: backup archives in the backup store, import
+//! uploads in the data's object store (under prefixes apart from the blobs'), backup key
+//! files sealed in the database, scratch and staging under `data_dir`. One place, so that the services that serve and
 //! receive these files and the backup jobs that write and read them agree without depending
 //! on each other.
 use std::path::PathBuf;
@@ -17,9 +17,31 @@ pub fn archive_object(tenant: Uuid, backup: Uuid) -> String {
     format!("backups/{}/{}", tenant.simple(), backup.simple())
 }
 
-/// The object a backup's key file is kept as: under another prefix than the archives.
+/// Whether `object` is a backup's archive (`archive_object`): kept in the backup store.
+pub fn is_backup_archive(object: &str) -> bool {
+    object.starts_with("backups/")
+}
+
+/// The name of a backup's key file. Versions before the master key kept it as an object of
+/// this name in the data store; now it is kept sealed in the database (`backup_keys`), and
+/// the name only says which (an import job reading a stored backup names its key so).
 pub fn key_object(tenant: Uuid, backup: Uuid) -> String {
     format!("backup-keys/{}/{}", tenant.simple(), backup.simple())
+}
+
+/// The tenant and backup whose key file `name` names (`key_object`), if it names one.
+pub fn stored_key(name: &str) -> Option<(Uuid, Uuid)> {
+    tenant_and_backup(name.strip_prefix("backup-keys/")?)
+}
+
+/// The tenant and backup whose archive `object` is (`archive_object`), if it is one.
+pub fn stored_archive(object: &str) -> Option<(Uuid, Uuid)> {
+    tenant_and_backup(object.strip_prefix("backups/")?)
+}
+
+fn tenant_and_backup(rest: &str) -> Option<(Uuid, Uuid)> {
+    let (tenant, backup) = rest.split_once('/')?;
+    Some((Uuid::try_parse(tenant).ok()?, Uuid::try_parse(backup).ok()?))
 }
 
 /// Where an export writes a backup's archive or key file (`.key`) before it goes to the
@@ -38,7 +60,7 @@ pub fn export_scratch(config: &Config, tenant: Uuid, backup: Uuid, key: bool) ->
 }
 
 /// Where versions before the object store kept a backup's archive (adopted at start-up:
-/// `backup::adopt_local_backups`).
+/// `backup::stored::adopt`).
 pub fn backup_archive(config: &Config, tenant: Uuid, backup: Uuid) -> PathBuf {
     config
         .data_dir

@@ -38,6 +38,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod metrics;
 pub mod registry;
+pub mod sealing;
 pub mod secret;
 pub mod server;
 pub mod services;

@@ -53,6 +53,13 @@ pub async fn render(state: &AppState) -> Result<String> {
         "Open WebSocket connections to this instance",
         connections,
     );
+    let shares: Gauge = Gauge::default();
+    shares.set(i64::from(state.backup_placement.shares_data));
+    registry.register(
+        "backup_store_shares_data",
+        "1 when the backup store shares a disk or bucket with the data (losing one loses both)",
+        shares,
+    );
     let jobs: Family<JobLabels, Gauge> = Family::default();
     for (kind, status, count) in jobs::census(&state.db).await? {
         jobs.get_or_create(&JobLabels { kind, status }).set(count);

@@ -59,23 +59,9 @@ pub async fn start_with_clock(
         let field = e.to_reply_data().field.unwrap_or_default();
         Error::Internal(format!("default_backup_policy: invalid {field}"))
     })?;
-    let db = crate::db::connect(&config).await?;
-    let hasher = PasswordHasherPool::new(
-        config.argon2_memory_kib,
-        config.argon2_iterations,
-        crate::kdf::KdfPool::new(config.kdf_threads)?,
-    )?;
-    bootstrap::ensure_default_tenant(&db, &hasher, &config).await?;
     let bind = config.bind;
     let workers = config.workers;
-    let blobs = crate::storage::blobs::from_config(&config)?;
-    let unlocker = crate::app::unlock::Unlocker::new(config.backup_kdf_limits())?;
-    let state = Arc::new(AppState::new(config, db, hasher, blobs, unlocker, clock));
-    state.jobs.register(crate::backup::job_kinds());
-    state
-        .jobs
-        .register_lifecycle(std::sync::Arc::new(crate::lifecycle::Policies));
-    crate::backup::stored::adopt_local_backups(&state).await?;
+    let state = state_of(config, clock).await?;
     let bus = crate::events::pg::start(&state).await?;
     crate::jobs::reap(&state, true).await?;
 
@@ -120,6 +106,35 @@ pub async fn start_with_clock(
         housekeeping,
         hands_off: signals == Signals::Handle,
     })
+}
+
+/// The server's state on `config`: the database (migrated, tenant `default` made on first
+/// start), the stores, the master key, the job kinds; what older versions kept elsewhere is
+/// moved into place.
+async fn state_of(config: Config, clock: Arc<dyn crate::time::Clock>) -> Result<Arc<AppState>> {
+    let db = crate::db::connect(&config).await?;
+    let hasher = PasswordHasherPool::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        crate::kdf::KdfPool::new(config.kdf_threads)?,
+    )?;
+    bootstrap::ensure_default_tenant(&db, &hasher, &config).await?;
+    let stores = crate::storage::blobs::Stores::from_config(&config)?;
+    // A new key only for a database that holds none sealed: an instance given no key file
+    // must not seal with a key of its own what the others cannot open.
+    let sealed = crate::storage::backup_keys::count_by_master_key(&db).await?;
+    let master_file = config.effective_master_key_file();
+    let master = crate::sealing::MasterKey::load_or_create(&master_file, sealed.is_empty())?;
+    let unlocker = crate::app::unlock::Unlocker::new(config.backup_kdf_limits())?;
+    let state = AppState::new(config, db, hasher, (stores, master), unlocker, clock);
+    let state = Arc::new(state);
+    state.jobs.register(crate::backup::job_kinds());
+    state
+        .jobs
+        .register_lifecycle(std::sync::Arc::new(crate::lifecycle::Policies));
+    crate::backup::stored::adopt(&state).await?;
+    crate::backup::stored::check_master_key(&state).await?;
+    Ok(state)
 }
 
 async fn housekeeping(state: Arc<AppState>) {

@@ -542,7 +542,7 @@ async fn a_missing_blob_fails_the_export_naming_the_file() {
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::BackupNotReady);
     // Nothing partial is left behind: no scratch, no archive or key file in the store.
-    let leftovers = walk(&server.dir.path().join("exports"));
+    let leftovers = crate::support::files_below(&server.dir.path().join("exports"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let tenant = crate::imports::tenant_id(&server, "default").await;
     let backup = uuid::Uuid::parse_str(&backup_id).unwrap();
@@ -552,22 +552,6 @@ async fn a_missing_blob_fails_the_export_naming_the_file() {
     ] {
         assert!(!server.has_object(&object).await, "{object} is left");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p)
-            } else {
-                found.push(p)
-            }
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -724,35 +708,64 @@ async fn the_committed_v1_fixture_keeps_verifying() {
     assert!(check(&archive2, &wrapped, Some(passphrase.trim())).is_ok());
 }
 
-/// Archives and key files kept on local disk by versions before the object store move into
-/// it when the server starts, and download byte for byte.
+/// What older versions kept elsewhere moves at start: archives and key files on local disk
+/// (before the object store), and archives and plain key files in the data's store (before
+/// the backup store and the master key). Archives go to the backup store, key files sealed
+/// into the database; nothing is left where it was, and both download byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backups_kept_on_local_disk_move_into_the_object_store_at_start() {
+async fn backups_older_versions_kept_elsewhere_move_into_place_at_start() {
     use coffer::layout::{archive_object, backup_archive, backup_key, key_object};
+    use sea_orm::EntityTrait;
     let mut server = server().await;
     let mut c = server.admin().await;
     let mut l = listener(&server).await;
     populate(&mut c).await;
-    let (backup_id, _, _) = export(&mut c, &mut l, plain("kept locally")).await;
-    let (archive, key) = download(&mut c, &backup_id).await;
+    let (on_disk, _, _) = export(&mut c, &mut l, plain("kept on disk")).await;
+    let (in_store, _, _) = export(&mut c, &mut l, plain("kept in the data store")).await;
+    let mut files = Vec::new();
+    for id in [&on_disk, &in_store] {
+        files.push(download(&mut c, id).await);
+    }
     drop((c, l));
 
-    // As an older version kept them: files under data_dir, nothing in the store.
+    // Taken out of where this version keeps them...
     let tenant = crate::imports::tenant_id(&server, "default").await;
-    let backup = uuid::Uuid::parse_str(&backup_id).unwrap();
-    let config = &server.state().config;
+    let state = server.state().clone();
+    let ids: Vec<uuid::Uuid> = [&on_disk, &in_store]
+        .map(|id| uuid::Uuid::parse_str(id).unwrap())
+        .into();
+    for id in &ids {
+        entity::backup_key::Entity::delete_by_id(*id)
+            .exec(&state.db)
+            .await
+            .unwrap();
+        state
+            .backup_store
+            .delete(&archive_object(tenant, *id))
+            .await
+            .unwrap();
+        assert!(!server.has_object(&key_object(tenant, *id)).await);
+    }
+    // ...and put where older versions kept them: files under data_dir, and objects of the
+    // data's store.
+    let config = &state.config;
     let (old_archive, old_key) = (
-        backup_archive(config, tenant, backup),
-        backup_key(config, tenant, backup),
+        backup_archive(config, tenant, ids[0]),
+        backup_key(config, tenant, ids[0]),
     );
-    for (path, bytes) in [(&old_archive, &archive), (&old_key, &key)] {
+    for (path, bytes) in [(&old_archive, &files[0].0), (&old_key, &files[0].1)] {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
-    for object in [archive_object(tenant, backup), key_object(tenant, backup)] {
-        server.state().blobs.delete(&object).await.unwrap();
-        assert!(!server.has_object(&object).await);
+    for (object, bytes) in [
+        (archive_object(tenant, ids[1]), &files[1].0),
+        (key_object(tenant, ids[1]), &files[1].1),
+    ] {
+        let temp = server.dir.path().join(".old-object");
+        std::fs::write(&temp, bytes).unwrap();
+        state.blobs.put_file(&object, &temp).await.unwrap();
     }
+    drop(state);
 
     server
         .restart_with(|c| c.backup_segment_bytes = 64 * 1024)
@@ -761,13 +774,37 @@ async fn backups_kept_on_local_disk_move_into_the_object_store_at_start() {
         !old_archive.exists() && !old_key.exists(),
         "moved, not copied"
     );
+    let state = server.state().clone();
+    let plain_keys = state.blobs.list("backup-keys/").await.unwrap();
+    assert!(plain_keys.is_empty(), "{plain_keys:?}");
+    if !state.backup_placement.in_data {
+        let left = state.blobs.list("backups/").await.unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    }
     let mut c = server.admin().await;
-    let (archive_again, key_again) = download(&mut c, &backup_id).await;
-    assert!(
-        archive_again == archive,
-        "the archive downloads byte for byte"
-    );
-    assert_eq!(key_again, key);
+    for (id, (archive, key)) in [&on_disk, &in_store].into_iter().zip(&files) {
+        let (archive_again, key_again) = download(&mut c, id).await;
+        assert!(
+            archive_again == *archive,
+            "the archive downloads byte for byte"
+        );
+        assert_eq!(key_again, *key);
+        let id: uuid::Uuid = id.parse().unwrap();
+        let sealed = entity::backup_key::Entity::find_by_id(id)
+            .one(&state.db)
+            .await
+            .unwrap()
+            .expect("the key file is sealed in the database");
+        assert!(
+            !sealed
+                .sealed
+                .windows(key.len().min(64))
+                .any(|w| key.starts_with(w))
+        );
+    }
+    // A second start finds nothing more to move.
+    let again = coffer::backup::stored::adopt(&state).await.unwrap();
+    assert_eq!(again, coffer::backup::stored::Adopted::default());
 }
 
 /// Export scratch that no run here writes goes with the reaper's sweep (a run that stopped

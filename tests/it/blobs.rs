@@ -102,6 +102,8 @@ async fn s3_store_meets_the_contract() {
     let scratch = tempfile::tempdir().unwrap();
     let mut config = coffer::Config::default();
     s3.configure(&mut config);
-    let store = S3Store::from_config(config.storage.as_deref().unwrap(), &config).unwrap();
+    let url = config.storage.clone().unwrap();
+    let (bucket, prefix) = url.trim_start_matches("s3://").split_once('/').unwrap();
+    let store = S3Store::new(bucket, prefix, &config.s3_settings(&url)).unwrap();
     exercise(&store, scratch.path()).await;
 }

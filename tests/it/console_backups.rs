@@ -765,6 +765,13 @@ async fn a_policy_pruning_and_verification_through_the_backups_page() {
             log_in(&c, &base, "default", "admin", ADMIN_PASSWORD).await;
             open_page(&c, &base, "backups", "Backups").await;
             until_text(&c, "No policy yet").await;
+            // The default backup store shares the data's disk (or bucket), and the page
+            // says so.
+            until_text(
+                &c,
+                "kept on the same disk or bucket as the data they protect",
+            )
+            .await;
 
             // A schedule that is not cron is refused with the server's sentence.
             fill(&c, "input[name=schedule]", "every day").await;

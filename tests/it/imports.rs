@@ -322,22 +322,7 @@ pub(crate) async fn import_leftovers_gone(server: &TestServer) -> bool {
 /// Nothing of an ended import remains: no local staging, no upload in the object store.
 pub(crate) fn no_import_leftovers(server: &TestServer) -> bool {
     let dir = server.state().config.data_dir.join("imports");
-    walk(&dir).is_empty() && server.import_uploads().is_empty()
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
+    crate::support::files_below(&dir).is_empty() && server.import_uploads().is_empty()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

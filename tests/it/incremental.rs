@@ -2,9 +2,9 @@
 //! with their base, verified and restored with their chain, and kept while needed.
 use api_spec::ErrorCode;
 use api_spec::actions::{
-    BackupIdRequest, BackupInfo, DeleteBackup, DeleteDirectory, DeleteDocument, DocumentIdRequest,
-    FolderIdRequest, GenerateBackup, GenerateBackupRequest, GenerateBackupResponse, RestoreBackup,
-    RestoreBackupRequest, VerifyBackup, VerifyBackupRequest,
+    BackupIdRequest, BackupInfo, DeleteBackup, DeleteDocument, DocumentIdRequest, GenerateBackup,
+    GenerateBackupRequest, GenerateBackupResponse, RestoreBackup, RestoreBackupRequest,
+    VerifyBackup, VerifyBackupRequest,
 };
 use tests::{Client, TestServer};
 
@@ -40,24 +40,6 @@ fn incremental(name: &str, base: Option<&str>) -> GenerateBackupRequest {
         base_backup_id: base.map(str::to_owned),
         ..plain(name)
     }
-}
-
-/// Deletes every top-level folder of the caller's tenant, then restores backup `id` whole
-/// into it; the restore job as it ended.
-async fn empty_and_restore(c: &mut Client, id: &str) -> api_spec::actions::JobStatus {
-    for f in crate::support::list(c, None).await.folders {
-        c.call::<DeleteDirectory>(&FolderIdRequest { folder_id: f.id })
-            .await
-            .unwrap();
-    }
-    let queued = c
-        .call::<RestoreBackup>(&RestoreBackupRequest {
-            backup_id: id.to_owned(),
-            ..RestoreBackupRequest::default()
-        })
-        .await
-        .unwrap();
-    import_ended(c, &queued.backup_task_id).await
 }
 
 fn info<'a>(list: &'a [BackupInfo], id: &str) -> &'a BackupInfo {
@@ -146,7 +128,7 @@ async fn an_incremental_backup_carries_only_what_changed_and_restores_whole() {
     assert_eq!(e.data["backup_id"], link.backup_id.as_str());
 
     // Restored into the emptied tenant: exactly as it was when the link was made.
-    let ended = empty_and_restore(&mut c, &link.backup_id).await;
+    let ended = crate::support::empty_and_restore(&mut c, &link.backup_id).await;
     assert_eq!(ended.status, "completed", "{ended:?}");
     assert_eq!(snapshot(&server, "inc").await, at_link);
 
@@ -507,7 +489,7 @@ async fn an_incremental_backup_made_on_one_instance_restores_on_another() {
         crate::instances::another(&server, |c| c.data_dir = own_disk.path().to_path_buf()).await;
     server.stop().await;
     let mut on_b = crate::instances::tenant_admin_on(b.addr(), "multi").await;
-    let ended = empty_and_restore(&mut on_b, &link.backup_id).await;
+    let ended = crate::support::empty_and_restore(&mut on_b, &link.backup_id).await;
     assert_eq!(ended.status, "completed", "{ended:?}");
     let folder = &list(&mut on_b, None).await.folders[0];
     let restored = list(&mut on_b, Some(&folder.id)).await.documents;

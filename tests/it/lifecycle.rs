@@ -737,28 +737,6 @@ async fn new_tenants_start_with_the_operators_default_policy() {
     );
 }
 
-/// Every file below `root` that holds `needle`.
-fn files_holding(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() {
     use api_spec::actions::{
@@ -819,11 +797,11 @@ async fn a_write_only_backup_opens_only_with_an_identity_the_server_never_had() 
     places.extend(server.s3_root());
     for place in &places {
         assert!(
-            files_holding(place, &raw).is_empty(),
+            crate::support::files_holding(place, &raw).is_empty(),
             "raw key in {place:?}"
         );
         assert!(
-            files_holding(place, hex_key.as_bytes()).is_empty(),
+            crate::support::files_holding(place, hex_key.as_bytes()).is_empty(),
             "hex key in {place:?}"
         );
     }

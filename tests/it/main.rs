@@ -14,6 +14,7 @@ mod connections;
 mod console;
 mod console_backups;
 mod depth;
+mod destinations;
 mod directories;
 mod documents;
 mod edges;

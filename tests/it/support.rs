@@ -266,3 +266,55 @@ pub async fn refused_field(c: &Client, action: &str, data: Value, field: &str) {
     assert_eq!(reply.data["error"], "invalid_field", "{reply:?}");
     assert_eq!(reply.data["field"], field, "{reply:?}");
 }
+
+/// Every file below `dir` (none if it does not exist).
+pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                found.push(p)
+            }
+        }
+    }
+    found
+}
+
+/// Every file below `root` that holds `needle`.
+pub fn files_holding(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    files_below(root)
+        .into_iter()
+        .filter(|path| {
+            std::fs::read(path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        })
+        .collect()
+}
+
+/// Deletes everything at the top of the caller's tenant, then restores backup `id` whole.
+pub async fn empty_and_restore(c: &mut Client, id: &str) -> api_spec::actions::JobStatus {
+    let top = list(c, None).await;
+    for f in top.folders {
+        c.call::<api_spec::actions::DeleteDirectory>(&api_spec::actions::FolderIdRequest {
+            folder_id: f.id,
+        })
+        .await
+        .unwrap();
+    }
+    for d in top.documents {
+        c.call::<api_spec::actions::DeleteDocument>(&doc_id(&d.id))
+            .await
+            .unwrap();
+    }
+    let queued = c
+        .call::<api_spec::actions::RestoreBackup>(&api_spec::actions::RestoreBackupRequest {
+            backup_id: id.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    crate::lifecycle::import_ended(c, &queued.backup_task_id).await
+}

@@ -161,19 +161,35 @@ impl TestServer {
         self.server = Some(server);
     }
 
-    /// Stores `bytes` as object `key` in the server's object store (replacing it).
+    /// Stores `bytes` as object `key` where the server keeps it (replacing it): a backup's
+    /// archive in the backup store, its key file (`layout::key_object`) sealed in the
+    /// database, anything else in the data's store.
     pub async fn store_object(&self, key: &str, bytes: &[u8]) {
+        let state = self.state();
+        if let Some((tenant, backup)) = coffer::layout::stored_key(key) {
+            coffer::services::sealed_keys::keep_key_bytes(state, &state.db, tenant, backup, bytes)
+                .await
+                .unwrap();
+            return;
+        }
         let temp = self
             .dir
             .path()
             .join(format!(".{}.object", uuid::Uuid::new_v4().simple()));
         std::fs::write(&temp, bytes).unwrap();
-        self.state().blobs.put_file(key, &temp).await.unwrap();
+        state.store_of(key).put_file(key, &temp).await.unwrap();
     }
 
-    /// Whether object `key` is in the server's object store.
+    /// Whether object `key` is kept where the server keeps it (as [`Self::store_object`]).
     pub async fn has_object(&self, key: &str) -> bool {
-        self.state().blobs.exists(key).await.unwrap()
+        let state = self.state();
+        if let Some((tenant, backup)) = coffer::layout::stored_key(key) {
+            return coffer::services::sealed_keys::find_key_file(state, tenant, backup)
+                .await
+                .unwrap()
+                .is_some();
+        }
+        state.store_of(key).exists(key).await.unwrap()
     }
 
     /// The configuration of a second server instance on this server's database, data
@@ -183,6 +199,8 @@ impl TestServer {
         if let Some(s3) = &self.s3 {
             s3.configure(&mut config);
         }
+        // Every instance has the one master key, whatever data_dir it is given.
+        config.master_key_file = Some(self.dir.path().join("master.key"));
         config
     }
 
@@ -245,7 +263,7 @@ impl TestServer {
     /// Paths of the stored blobs, wherever the server keeps them (the local blob directory,
     /// or the s3s-fs directory behind the S3 bucket).
     pub fn blob_files(&self) -> Vec<std::path::PathBuf> {
-        let root = self.store_root();
+        let root = self.data_store_root();
         // Backup archives and key files and import uploads share the store, under prefixes of
         // their own.
         let kept = ["backups", "backup-keys", "imports", "import-keys"].map(|p| root.join(p));
@@ -254,15 +272,35 @@ impl TestServer {
 
     /// The import uploads the object store keeps (archives and key files).
     pub fn import_uploads(&self) -> Vec<std::path::PathBuf> {
-        let root = self.store_root();
+        let root = self.data_store_root();
         let mut found = files_below(root.join("imports"), &[]);
         found.extend(files_below(root.join("import-keys"), &[]));
         found
     }
 
-    /// The key files the object store keeps for the server's own backups.
+    /// Files named as key files of the server's own backups in any store (versions before
+    /// the master key kept them under `backup-keys/`; now they are sealed in the database).
     pub fn backup_key_files(&self) -> Vec<std::path::PathBuf> {
-        files_below(self.store_root().join("backup-keys"), &[])
+        let mut found = files_below(self.data_store_root().join("backup-keys"), &[]);
+        found.extend(files_below(
+            self.backup_store_root().join("backup-keys"),
+            &[],
+        ));
+        found
+    }
+
+    /// The archives the backup store keeps, as files.
+    pub fn backup_archive_files(&self) -> Vec<std::path::PathBuf> {
+        files_below(self.backup_store_root().join("backups"), &[])
+    }
+
+    /// Where the backup store keeps its objects as files: `<data_dir>/backup-store` beside
+    /// a local data store, the data's own bucket beside S3 (the defaults).
+    pub fn backup_store_root(&self) -> std::path::PathBuf {
+        match &self.s3 {
+            Some(_) => self.data_store_root(),
+            None => self.dir.path().join("backup-store"),
+        }
     }
 
     /// The in-process S3 server's directory, when the server keeps its objects there.
@@ -270,9 +308,9 @@ impl TestServer {
         self.s3.as_ref().map(|s3| s3.root.path().to_path_buf())
     }
 
-    /// Where the object store keeps its objects as files (the local store's directory, or
+    /// Where the data's store keeps its objects as files (the local store's directory, or
     /// the in-process S3 server's bucket).
-    fn store_root(&self) -> std::path::PathBuf {
+    pub fn data_store_root(&self) -> std::path::PathBuf {
         match &self.s3 {
             Some(s3) => s3.root.path().join(crate::s3::BUCKET).join("blobs"),
             None => self.dir.path().join("blobs"),

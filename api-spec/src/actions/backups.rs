@@ -184,6 +184,10 @@ pub struct BackupInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListBackupsResponse {
     pub backups: Vec<BackupInfo>,
+    /// Whether the backup store shares a disk or bucket with the data it protects: then
+    /// losing one loses both (README, `backup_storage`).
+    #[serde(default)]
+    pub store_shares_data: bool,
 }
 
 /// Names one backup.
@@ -424,7 +428,7 @@ action! {
         errors: [BackupNotFound, BackupNotReady, BackupKeyInvalid, BackupPassphraseRequired,
             BackupIdentityRequired, BackupWrongIdentity,
             BackupWrongPassphrase, KeyCostTooHigh, BackupMacMismatch, BackupTruncated, BackupManifestInvalid,
-            BackupManifestMismatch, BackupBlobMismatch, BackupChainBroken],
+            BackupManifestMismatch, BackupBlobMismatch, BackupChainBroken, BackupKeyUnavailable],
         request: VerifyBackupRequest,
         response: VerifyBackupResponse,
     }

@@ -193,7 +193,8 @@ action! {
         errors: [
             BackupNotFound, BackupNotReady, InvalidField, BackupKeyInvalid,
             BackupPassphraseRequired, BackupWrongPassphrase, KeyCostTooHigh,
-            ImportTargetNotEmpty, FolderNotFound, BackupIdentityRequired, BackupWrongIdentity
+            ImportTargetNotEmpty, FolderNotFound, BackupIdentityRequired, BackupWrongIdentity,
+            BackupKeyUnavailable
         ],
         request: RestoreBackupRequest,
         response: StartBackupImportResponse,

@@ -25,8 +25,18 @@ use crate::config::Config;
 use crate::db::{Turn, WriteGate};
 use crate::error::Result;
 use crate::events::EventBus;
-use crate::storage::blobs::BlobStore;
+use crate::sealing::MasterKey;
+use crate::storage::blobs::{BlobStore, Stores};
 use crate::time::Clock;
+
+/// Where the backup store is, beside the data's.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    /// The backup store is the data's own store (the S3 default): nothing to move.
+    pub in_data: bool,
+    /// The backup store shares a disk or bucket with the data: losing one loses both.
+    pub shares_data: bool,
+}
 
 pub struct AppState {
     pub config: Config,
@@ -36,7 +46,14 @@ pub struct AppState {
     /// Authenticated sessions; see [`AuthCache`] for when entries hold.
     pub auth_cache: AuthCache,
     pub events: EventBus,
+    /// File contents and import uploads (`storage`).
     pub blobs: Arc<dyn BlobStore>,
+    /// Backup archives (`backup_storage`): see [`Stores`].
+    pub backup_store: Arc<dyn BlobStore>,
+    /// Where the backup store is, beside the data.
+    pub backup_placement: Placement,
+    /// Seals the backup keys the server keeps (`master_key_file`).
+    pub master: MasterKey,
     pub uploads: ActiveUploads,
     pub jobs: JobControl,
     /// WebSocket connections per client address.
@@ -52,11 +69,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The store that keeps `object`: a backup's archive the backup store, all else the
+    /// data's.
+    pub fn store_of(&self, object: &str) -> &Arc<dyn BlobStore> {
+        if crate::layout::is_backup_archive(object) {
+            &self.backup_store
+        } else {
+            &self.blobs
+        }
+    }
+
     pub fn new(
         config: Config,
         db: DatabaseConnection,
         hasher: PasswordHasherPool,
-        blobs: Arc<dyn BlobStore>,
+        (stores, master): (Stores, MasterKey),
         unlocker: Unlocker,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -69,7 +96,13 @@ impl AppState {
             hasher,
             throttle,
             events: EventBus::default(),
-            blobs,
+            blobs: stores.data,
+            backup_store: stores.backups,
+            backup_placement: Placement {
+                in_data: stores.backups_in_data,
+                shares_data: stores.backups_share_data,
+            },
+            master,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),
             addresses: Arc::default(),

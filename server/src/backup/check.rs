@@ -308,11 +308,14 @@ async fn check(
     let tenant = b.tenant_id;
     let object = archive_object(tenant, b.id);
     let size = state
-        .blobs
+        .backup_store
         .size(&object)
         .await?
         .ok_or_else(|| fail(ErrorCode::BackupTruncated))?;
-    let (blobs, rt) = (Arc::clone(&state.blobs), tokio::runtime::Handle::current());
+    let (blobs, rt) = (
+        Arc::clone(&state.backup_store),
+        tokio::runtime::Handle::current(),
+    );
     let (expected_size, expected_sha) = (b.archive_size, b.archive_sha256.clone());
     if key.is_none() && (expected_size.is_none() || expected_sha.is_none()) {
         // Nothing to check the bytes against without the passphrase: left unverified.

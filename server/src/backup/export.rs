@@ -1,4 +1,4 @@
-//! Export jobs: `generate_backup` writes the key file and queues the job with the backup row
+//! Export jobs: `generate_backup` queues the job with the backup row and its sealed key file
 //! ([`start`]); a runner claims the job and [`run`] writes the archive on a blocking thread,
 //! reporting progress (at most once a second) to the job row and to listeners. The runner
 //! ends it, either way, with `backup_export_completed`.
@@ -23,28 +23,8 @@ use crate::storage::backups::{self, NewBackup};
 use crate::storage::jobs::{self, Claim, JobState, JobStep, Progress};
 use crate::storage::{backup_blobs, tenants};
 
-use super::stored::{read_key_file, remove_archive, remove_files};
-use crate::layout::{archive_object, export_scratch, key_object};
-
-/// Writes a file with mode 0600 via a temp name and a rename.
-pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let io = |e: std::io::Error| Error::Internal(format!("writing {}: {e}", path.display()));
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::Internal("no parent dir".into()))?;
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let temp = dir.join(format!(".{}.tmp", Uuid::new_v4().simple()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temp).map_err(io)?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&temp, path).map_err(io)
-}
+use super::stored::{keep_key_file, read_key_file, remove_archive, remove_files};
+use crate::layout::{archive_object, export_scratch};
 
 /// A validated export request.
 pub struct ExportRequest {
@@ -80,21 +60,13 @@ pub struct Started {
     pub base: Option<Uuid>,
 }
 
-/// Writes the key file and queues the job with its backup (and, for an incremental one, the
+/// Queues the job with its backup and its sealed key file (and, for an incremental one, the
 /// base it picked); returns what it queued.
 pub async fn start(state: &Arc<AppState>, req: ExportRequest) -> Result<Started> {
     let backup_id = Uuid::now_v7();
     let created_at = state.clock.now_ms();
     let (key, key_file) = make_key(state, &req, backup_id, created_at).await?;
-    let tenant = req.scope.tenant_id();
-    keep_key_file(state, tenant, backup_id, &key_file).await?;
-    let (job_id, base) = match queue(state, &req, backup_id, created_at, key, &key_file).await {
-        Ok(queued) => queued,
-        Err(e) => {
-            let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
-            return Err(e);
-        }
-    };
+    let (job_id, base) = queue(state, &req, backup_id, created_at, key, &key_file).await?;
     state.jobs.queued(state);
     Ok(Started {
         backup_id,
@@ -165,32 +137,6 @@ async fn make_key(
     .await?
 }
 
-/// Writes the key file privately to local scratch, then keeps it in the object store (a
-/// separate prefix from the archives), durably.
-async fn keep_key_file(
-    state: &AppState,
-    tenant: Uuid,
-    backup_id: Uuid,
-    key_file: &KeyFile,
-) -> Result<()> {
-    let scratch = export_scratch(&state.config, tenant, backup_id, true);
-    write_private(&scratch, &serde_json::to_vec_pretty(key_file)?)?;
-    let kept = async {
-        state
-            .blobs
-            .put_file(&key_object(tenant, backup_id), &scratch)
-            .await?;
-        // Durable before the backup row that needs it commits.
-        state.blobs.sync().await
-    };
-    if let Err(e) = kept.await {
-        let _ = std::fs::remove_file(&scratch);
-        let _ = state.blobs.delete(&key_object(tenant, backup_id)).await;
-        return Err(e);
-    }
-    Ok(())
-}
-
 /// Queues the export job with its backup row, in one transaction (which also picks the base
 /// of an incremental backup, so that the base cannot go meanwhile); returns the job's id and
 /// the base.
@@ -241,6 +187,7 @@ async fn queue(
         base_backup_id: base,
     };
     backups::insert(&req.scope, &txn, new).await?;
+    keep_key_file(state, &txn, &req.scope, backup_id, key_file).await?;
     // Held before the commit: from then on a runner may claim the job.
     if wrapped {
         state.jobs.hold(job.id, key);
@@ -467,8 +414,8 @@ async fn keep(
         return Err(fail(ErrorCode::JobStateConflict));
     }
     let object = archive_object(scope.tenant_id(), backup_id);
-    state.blobs.put_file(&object, path).await?;
-    state.blobs.sync().await?;
+    state.backup_store.put_file(&object, path).await?;
+    state.backup_store.sync().await?;
     // The backup is recorded complete exactly when the job completes.
     let (turn, txn) = state.begin_write().await?;
     let recorded = Some((written.size, written.sha256.clone()));

@@ -101,11 +101,19 @@ impl StoreLinks {
     }
 
     fn read_key_file(&self, object: &str) -> Result<Option<Vec<u8>>> {
-        let blobs = self.state.blobs.as_ref();
-        self.rt.block_on(read_small(blobs, object, KEY_FILE_LIMIT))
+        if let Some((tenant, backup)) = crate::layout::stored_key(object) {
+            let read = super::stored::find_key_file(&self.state, tenant, backup);
+            return Ok(self.rt.block_on(read)?.map(|bytes| bytes.to_vec()));
+        }
+        self.rt.block_on(read_small(
+            self.state.store_of(object).as_ref(),
+            object,
+            KEY_FILE_LIMIT,
+        ))
     }
 
-    /// Where link `id` is: uploaded with the import, else stored by the tenant.
+    /// Where link `id` is: uploaded with the import, else stored by the tenant (its key
+    /// file named as `key_object`, sealed in the database).
     fn objects(&mut self, id: Uuid) -> Result<(String, String)> {
         let (tenant, uploaded) = (self.tenant, self.index()?.get(&id).cloned());
         Ok(match uploaded {
@@ -121,7 +129,7 @@ impl StoreLinks {
 impl Links for StoreLinks {
     fn open(&mut self, id: Uuid) -> ArchiveResult<Option<(Box<dyn Read + Send>, BoundKey)>> {
         let (archive, key_file) = self.objects(id).map_err(caller)?;
-        let blobs = self.state.blobs.as_ref();
+        let blobs = self.state.store_of(&archive).as_ref();
         let Some(size) = self.rt.block_on(blobs.size(&archive)).map_err(caller)? else {
             return Ok(None);
         };

@@ -12,6 +12,7 @@ pub mod pace;
 pub mod part;
 pub mod removal;
 pub mod rules;
+pub mod sealed_keys;
 pub mod tenants;
 pub mod transfers;
 pub mod tree;

@@ -123,12 +123,20 @@ pub struct Download {
     pub stream: ByteStream,
 }
 
-/// Size, SHA-256 and object-store key of what a download task serves.
+/// Where the bytes a download task serves are.
+enum Source {
+    /// An object of a store (a file's blob, a backup's archive).
+    Object(String),
+    /// A key file, unsealed (small: at most `KEY_FILE_LIMIT` bytes).
+    Bytes(zeroize::Zeroizing<Vec<u8>>),
+}
+
+/// Size, SHA-256 and source of what a download task serves.
 async fn source(
     state: &AppState,
     auth: &AuthContext,
     task: &transfer_task::Model,
-) -> Result<(u64, String, String)> {
+) -> Result<(u64, String, Source)> {
     let gone = || fail(ErrorCode::TaskNotFound);
     if let (Some(backup_id), Some(part)) = (task.backup_id, task.backup_part) {
         let backup = crate::storage::backups::find(auth.scope(), &state.db, backup_id)
@@ -136,23 +144,24 @@ async fn source(
             .ok_or_else(gone)?;
         let tenant = auth.scope().tenant_id();
         if part == tasks::BackupPart::Key {
-            let key = crate::layout::key_object(tenant, backup_id);
-            let limit = crate::layout::KEY_FILE_LIMIT;
-            let bytes = crate::storage::blobs::read_small(&*state.blobs, &key, limit)
-                .await?
-                .ok_or_else(gone)?;
+            let bytes = super::sealed_keys::read_key_file(state, tenant, backup_id).await?;
             let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-            return Ok((bytes.len() as u64, sha256, key));
+            return Ok((bytes.len() as u64, sha256, Source::Bytes(bytes)));
         }
         let key = crate::layout::archive_object(tenant, backup_id);
-        let size = state.blobs.size(&key).await?.ok_or_else(gone)?;
-        return Ok((size, backup.archive_sha256.unwrap_or_default(), key));
+        let size = state.backup_store.size(&key).await?.ok_or_else(gone)?;
+        let sha256 = backup.archive_sha256.unwrap_or_default();
+        return Ok((size, sha256, Source::Object(key)));
     }
     let file_id = task.file_id.ok_or_else(|| fail(ErrorCode::TaskNotUsable))?;
     let file = files::find(auth.scope(), &state.db, file_id)
         .await?
         .ok_or_else(gone)?;
-    Ok((file.size as u64, file.sha256, file.storage_key))
+    Ok((
+        file.size as u64,
+        file.sha256,
+        Source::Object(file.storage_key),
+    ))
 }
 
 /// Opens the caller's download task at `offset` (and at most `end`, exclusive).
@@ -169,13 +178,22 @@ pub async fn begin_download(
     if offset > end {
         return Err(fail(ErrorCode::InvalidOffset));
     }
-    let stream = match state.blobs.read(&source, offset, end - offset).await {
-        Ok(stream) => stream,
-        // Gone since it was measured (a backup deleted meanwhile).
-        Err(_) if matches!(state.blobs.size(&source).await, Ok(None)) => {
-            return Err(fail(ErrorCode::TaskNotFound));
+    let stream: ByteStream = match source {
+        Source::Bytes(bytes) => {
+            let part = bytes::Bytes::copy_from_slice(&bytes[offset as usize..end as usize]);
+            Box::pin(futures_util::stream::once(async move { Ok(part) }))
         }
-        Err(e) => return Err(e),
+        Source::Object(key) => {
+            let store = state.store_of(&key);
+            match store.read(&key, offset, end - offset).await {
+                Ok(stream) => stream,
+                // Gone since it was measured (a backup deleted meanwhile).
+                Err(_) if matches!(store.size(&key).await, Ok(None)) => {
+                    return Err(fail(ErrorCode::TaskNotFound));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     };
     Ok(Download {
         size,

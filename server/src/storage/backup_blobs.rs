@@ -57,17 +57,21 @@ pub async fn holders(
     chain: &[Uuid],
     sha256s: Vec<String>,
 ) -> Result<HashMap<String, Uuid>> {
+    // By hash alone (an index finds those): naming the chain's backups too would probe
+    // every (backup, hash) pair. Rows of other chains are dropped here.
     let rows = backup_blob::Entity::find()
         .filter(backup_blob::Column::TenantId.eq(scope.tenant_id()))
-        .filter(backup_blob::Column::BackupId.is_in(chain.iter().copied()))
         .filter(backup_blob::Column::Sha256.is_in(sha256s))
         .all(db)
         .await?;
-    let mut held = HashMap::new();
+    let rank: HashMap<Uuid, usize> = chain.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut held: HashMap<String, Uuid> = HashMap::new();
     for row in rows {
-        let rank = |id: &Uuid| chain.iter().position(|c| c == id);
+        let Some(own) = rank.get(&row.backup_id) else {
+            continue;
+        };
         match held.get(&row.sha256) {
-            Some(other) if rank(other) <= rank(&row.backup_id) => {}
+            Some(other) if rank[other] <= *own => {}
             _ => {
                 held.insert(row.sha256, row.backup_id);
             }

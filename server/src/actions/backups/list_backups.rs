@@ -26,5 +26,8 @@ pub async fn run(call: Call, _: Empty) -> Result<ListBackupsResponse> {
             super::info(b, kept, chain_size)
         })
         .collect();
-    Ok(ListBackupsResponse { backups })
+    Ok(ListBackupsResponse {
+        backups,
+        store_shares_data: call.state.backup_placement.shares_data,
+    })
 }

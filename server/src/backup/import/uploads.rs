@@ -5,6 +5,7 @@
 //! the run, by `discard`, or by the reaper's sweep for a job no longer live.
 use std::collections::HashSet;
 use std::io::Read;
+use std::sync::Arc;
 
 use api_spec::ErrorCode;
 use api_spec::jobs::ImportUploads;
@@ -76,11 +77,19 @@ pub async fn current(state: &AppState, scope: &TenantScope, job: Uuid) -> Result
     })
 }
 
-/// The bytes of the uploaded key file.
+/// The bytes of the uploaded key file (or, for a restore, the stored backup's, unsealed).
 pub async fn read_key_file(state: &AppState, uploads: &ImportUploads) -> Result<Vec<u8>> {
-    read_small(&*state.blobs, &uploads.key_file, KEY_FILE_LIMIT)
-        .await?
-        .ok_or_else(incomplete)
+    if let Some((tenant, backup)) = crate::layout::stored_key(&uploads.key_file) {
+        let bytes = crate::backup::stored::find_key_file(state, tenant, backup).await?;
+        return bytes.map(|b| b.to_vec()).ok_or_else(incomplete);
+    }
+    read_small(
+        &**state.store_of(&uploads.key_file),
+        &uploads.key_file,
+        KEY_FILE_LIMIT,
+    )
+    .await?
+    .ok_or_else(incomplete)
 }
 
 /// The uploaded archive as a blocking reader (for a blocking thread), and its size.
@@ -88,12 +97,9 @@ pub async fn open_archive(
     state: &AppState,
     uploads: &ImportUploads,
 ) -> Result<(impl Read + Send + 'static, u64)> {
-    let size = state
-        .blobs
-        .size(&uploads.archive)
-        .await?
-        .ok_or_else(incomplete)?;
-    let (blobs, archive) = (state.blobs.clone(), uploads.archive.clone());
+    let blobs = Arc::clone(state.store_of(&uploads.archive));
+    let size = blobs.size(&uploads.archive).await?.ok_or_else(incomplete)?;
+    let archive = uploads.archive.clone();
     let rt = tokio::runtime::Handle::current();
     let reader = tokio::task::spawn_blocking(move || {
         BlobReader::open(&rt, blobs.as_ref(), &archive, size).map_err(|_| incomplete())

@@ -1,25 +1,26 @@
 //! Blob stores: where file contents live, content-addressed per tenant
 //! (`<tenant>/<sha256[0..2]>/<sha256>`), and — under prefixes of their own (`layout`) —
-//! backup archives and key files. Two implementations behind one small trait: the local
-//! filesystem (the default, under the data dir) and S3-compatible object storage.
+//! import uploads; backup archives in a store of their own (`places`). Two implementations
+//! behind one small trait: the local filesystem (the default, under the data dir) and
+//! S3-compatible object storage.
 //!
 //! Blobs are immutable and written whole from a finished, verified local file; nothing
 //! reads a blob whole into memory (reads are ranged streams).
 mod local;
+pub mod places;
 mod s3;
 
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use uuid::Uuid;
 
 pub use local::LocalStore;
+pub use places::Stores;
 pub use s3::S3Store;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// A stream of a blob's bytes.
@@ -79,17 +80,4 @@ pub async fn read_small(store: &dyn BlobStore, key: &str, limit: u64) -> Result<
         bytes.extend_from_slice(&chunk);
     }
     Ok(Some(bytes))
-}
-
-/// The blob store the configuration names.
-pub fn from_config(config: &Config) -> Result<Arc<dyn BlobStore>> {
-    match config.storage.as_deref() {
-        None | Some("") | Some("local") => {
-            Ok(Arc::new(LocalStore::new(config.data_dir.join("blobs"))))
-        }
-        Some(url) if url.starts_with("s3://") => Ok(Arc::new(S3Store::from_config(url, config)?)),
-        Some(other) => Err(Error::Internal(format!(
-            "unsupported storage `{other}` (use local or s3://bucket/prefix)"
-        ))),
-    }
 }

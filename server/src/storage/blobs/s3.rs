@@ -8,7 +8,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMulti
 use tokio::io::AsyncReadExt;
 
 use super::{BlobStore, ByteStream};
-use crate::config::Config;
+use crate::config::S3Settings;
 use crate::error::{Error, Result};
 
 /// Part size for multipart uploads (S3's minimum is 5 MiB).
@@ -28,24 +28,22 @@ fn s3_err(context: &'static str) -> impl Fn(object_store::Error) -> Error {
 }
 
 impl S3Store {
-    /// `url` is `s3://bucket[/prefix]`; endpoint, region and credentials come from the
-    /// configuration (or the usual `AWS_*` variables when not configured).
-    pub fn from_config(url: &str, config: &Config) -> Result<Self> {
-        let rest = url.trim_start_matches("s3://");
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    /// Bucket `bucket`, objects under `prefix`, reached as `settings` say (or through the
+    /// usual `AWS_*` variables for what they leave out).
+    pub fn new(bucket: &str, prefix: &str, settings: &S3Settings<'_>) -> Result<Self> {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
-            .with_region(&config.s3_region);
-        if let Some(endpoint) = &config.s3_endpoint {
+            .with_region(settings.region);
+        if let Some(endpoint) = settings.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
                 .with_allow_http(endpoint.starts_with("http://"));
         }
-        if let Some(id) = &config.s3_access_key_id {
+        if let Some(id) = settings.access_key_id {
             builder = builder.with_access_key_id(id);
         }
-        if let Some(secret) = &config.s3_secret_access_key {
-            builder = builder.with_secret_access_key(secret.expose_secret());
+        if let Some(secret) = settings.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
         }
         let store = builder.build().map_err(s3_err("configuring S3"))?;
         Ok(Self {
