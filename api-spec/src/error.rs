@@ -163,6 +163,9 @@ error_codes! {
     /// An incremental backup builds on this one, so it cannot go before that one does
     /// (`data.backup_id`: that backup).
     BackupNeeded = 409, "Another backup builds on this one; delete that one first";
+    /// A copy job's append-only destination already holds other bytes under the backup's
+    /// name, which Coffer may not overwrite.
+    BackupCopyRefused = 409, "An append-only destination holds other bytes under this backup's name";
     /// The server keeps this backup's key file sealed with a master key it does not have:
     /// `master_key_file` is not the key the server had when it made the backup.
     BackupKeyUnavailable = 503, "The server lacks the master key that sealed this backup's key";

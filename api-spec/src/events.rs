@@ -29,6 +29,11 @@ pub const BACKUP_IMPORT_COMPLETED: &str = "backup_import_completed";
 /// Event name: a verify job ended (`completed`: the backup is good; `failed`: it is not,
 /// or could not be read).
 pub const BACKUP_VERIFY_COMPLETED: &str = "backup_verify_completed";
+/// Event name: a copy job ended (`completed`: the backup's archive is at the destination,
+/// read back whole; `failed`: it cannot be, e.g. an append-only destination holds other
+/// bytes under its name). A destination that is down does not end it: it waits and tries
+/// again.
+pub const BACKUP_COPY_COMPLETED: &str = "backup_copy_completed";
 /// Event name: a stored backup failed its verification (after it was made, or in a drill).
 pub const BACKUP_VERIFY_FAILED: &str = "backup_verify_failed";
 
@@ -143,6 +148,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         BACKUP_VERIFY_COMPLETED,
+        "BackupJobEvent",
+        permissions::EXPORT_BACKUP,
+    ),
+    (
+        BACKUP_COPY_COMPLETED,
         "BackupJobEvent",
         permissions::EXPORT_BACKUP,
     ),

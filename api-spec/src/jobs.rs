@@ -13,6 +13,8 @@ stored_enum! {
         Import => "import",
         /// A verification of a stored backup (after it was made, or by a drill).
         Verify => "verify",
+        /// A copy of a completed backup's archive to one of `backup_copies`.
+        Copy => "copy",
     }
 }
 
@@ -205,6 +207,14 @@ pub struct VerifyParams {
     pub cause: VerifyCause,
 }
 
+/// What a copy job copies: a backup's archive, to one destination (as `backup_copies`
+/// names it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CopyParams {
+    pub backup_id: String,
+    pub destination: String,
+}
+
 /// A job's parameters, by kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -212,6 +222,7 @@ pub enum JobParams {
     Export(ExportParams),
     Import(ImportParams),
     Verify(VerifyParams),
+    Copy(CopyParams),
 }
 
 impl JobParams {
@@ -223,6 +234,8 @@ impl JobParams {
             // A verify job reads the backup's key file, or checks the archive's hash when a
             // passphrase wraps the key: any instance can.
             JobParams::Verify(_) => KeySource::KeyFile,
+            // A copy moves bytes it never opens.
+            JobParams::Copy(_) => KeySource::KeyFile,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Model {
     pub params: Option<Json>,
     /// How many times a runner claimed the job.
     pub attempts: i32,
+    /// A queued job is not claimed before this time (a copy waiting for its destination).
+    pub run_after: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

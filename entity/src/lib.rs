@@ -10,6 +10,7 @@ pub mod access_rule;
 pub mod audit_entry;
 pub mod backup;
 pub mod backup_blob;
+pub mod backup_copy;
 pub mod backup_key;
 pub mod backup_policy;
 pub mod document;

@@ -18,6 +18,7 @@ mod m20261130_000011_backup_recipients;
 mod m20261130_000012_task_revision;
 mod m20261207_000013_backup_blobs;
 mod m20261207_000014_backup_keys;
+mod m20261207_000015_backup_copies;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_task_revision::Migration),
             Box::new(m20261207_000013_backup_blobs::Migration),
             Box::new(m20261207_000014_backup_keys::Migration),
+            Box::new(m20261207_000015_backup_copies::Migration),
         ]
     }
 }

@@ -91,7 +91,7 @@ export async function backupsPage(main, { api, onLeave }) {
       h('td', {}, formatTime(b.created_time)),
       h('td', {}, b.base_backup_id && b.size != null ? `${formatBytes(b.size)} (restore reads ${formatBytes(b.chain_size)})` : formatBytes(b.size)),
       h('td', {}, kind(b, all)),
-      h('td', {}, state(b)),
+      h('td', {}, state(b), copies(b)),
       actions,
     );
   }
@@ -233,6 +233,17 @@ function state(b) {
   if (b.verification === 'good') return `Verified ${formatTime(b.verified_time)}`;
   if (b.verification === 'failed') return h('strong', { class: 'bad' }, `Damaged: ${b.verify_error || 'verification failed'}`);
   return 'Not verified yet';
+}
+
+// Where the backup's copies are (README, backup_copies): one line per destination.
+function copies(b) {
+  if (!b.copies || b.copies.length === 0) return '';
+  const line = (c) => {
+    if (c.state === 'copied') return `Copied to ${c.destination} ${formatTime(c.copied_time)}`;
+    if (c.state === 'failed') return h('strong', { class: 'bad' }, `Not copied to ${c.destination}: ${c.error || 'refused'}`);
+    return c.attempts > 0 ? `Waiting for ${c.destination} (tried ${c.attempts}×: ${c.error || 'no answer'})` : `Being copied to ${c.destination}`;
+  };
+  return h('ul', { class: 'copies', 'aria-label': `Copies of backup ${b.name}` }, b.copies.map((c) => h('li', { 'data-copy': c.state }, line(c))));
 }
 
 // The tenant's backup policy, and pruning by it.

@@ -85,9 +85,12 @@ pub struct Config {
     /// mode 0600, on first start). Absent: `<data_dir>/master.key`. Lose it and those keys
     /// are gone: keep a copy apart from the server.
     pub master_key_file: Option<PathBuf>,
-    /// Settings of a destination (`backup_storage`), by its URL as written: an S3 bucket's
-    /// own endpoint, region and credentials. An S3 destination without an entry here uses
-    /// the `s3_*` settings.
+    /// Further destinations every completed backup is copied to: directories or
+    /// `s3://bucket[/prefix]` URLs (README, *Where backups live*).
+    pub backup_copies: Vec<String>,
+    /// Settings of a destination (`backup_storage`, `backup_copies`), by its URL as written:
+    /// an S3 bucket's own endpoint, region and credentials, and `append_only`. An S3
+    /// destination without an entry here uses the `s3_*` settings.
     pub destination: std::collections::BTreeMap<String, DestinationSettings>,
     /// Lifetime of a transfer task, in seconds.
     pub task_ttl_secs: u64,
@@ -166,6 +169,7 @@ impl Default for Config {
             s3_secret_access_key: None,
             backup_storage: None,
             master_key_file: None,
+            backup_copies: Vec::new(),
             destination: std::collections::BTreeMap::new(),
             task_ttl_secs: 3600,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
@@ -199,6 +203,9 @@ pub struct DestinationSettings {
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<SecretString>,
+    /// Coffer never deletes or overwrites anything there (retention there is the bucket's
+    /// own lifecycle rule): a server taken over cannot remove what it copied.
+    pub append_only: bool,
 }
 
 /// How to reach an S3 bucket.

@@ -35,6 +35,10 @@ pub enum Error {
     /// link at fault; `backup_needed`: the backup that builds on it).
     #[error("{code:?} (backup {backup_id})")]
     AboutBackup { code: ErrorCode, backup_id: String },
+    /// Not an end: what a job needs did not answer (a copy's destination); it is queued
+    /// again, to run from `at` (epoch ms). Never a reply.
+    #[error("to be tried again: {cause}")]
+    RetryAt { at: i64, cause: String },
     /// A failed upload, telling the client how many bytes the server holds.
     #[error("{code:?} (received {received})")]
     Transfer { code: ErrorCode, received: u64 },
@@ -65,7 +69,7 @@ impl Error {
             Error::Conflict { .. } => ErrorCode::NameConflict,
             Error::DepthLimit { .. } => ErrorCode::DepthLimitExceeded,
             Error::KeyCost { .. } => ErrorCode::KeyCostTooHigh,
-            Error::Db(_) | Error::Internal(_) => ErrorCode::Internal,
+            Error::Db(_) | Error::Internal(_) | Error::RetryAt { .. } => ErrorCode::Internal,
         }
     }
 
@@ -94,7 +98,7 @@ impl Error {
                 data.max_memory_kib = Some(*max_memory_kib);
                 data.max_iterations = Some(*max_iterations);
             }
-            Error::Db(_) | Error::Internal(_) => {
+            Error::Db(_) | Error::Internal(_) | Error::RetryAt { .. } => {
                 let log_id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(log_id = %log_id, error = %self, "request failed");
                 data.log_id = Some(log_id);

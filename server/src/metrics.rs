@@ -20,6 +20,11 @@ struct TenantLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    destination: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerificationLabels {
     tenant: String,
     verification: String,
@@ -65,11 +70,43 @@ pub async fn render(state: &AppState) -> Result<String> {
         jobs.get_or_create(&JobLabels { kind, status }).set(count);
     }
     registry.register("jobs", "Jobs by kind and status", jobs);
+    copies(state, &mut registry).await?;
     tenants(state, &mut registry).await?;
     let mut text = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
         .map_err(|e| Error::Internal(format!("encoding metrics: {e}")))?;
     Ok(text)
+}
+
+/// Per destination of `backup_copies`: how old its newest good copy is, and the bytes of
+/// the archives waiting to be copied there.
+async fn copies(state: &AppState, registry: &mut Registry) -> Result<()> {
+    let age: Family<DestinationLabels, Gauge<f64, std::sync::atomic::AtomicU64>> =
+        Family::default();
+    let waiting: Family<DestinationLabels, Gauge> = Family::default();
+    let census = crate::storage::backup_copies::census(&state.db).await?;
+    let now = state.clock.now_ms();
+    for copy in &state.copies {
+        let labels = DestinationLabels {
+            destination: copy.name.clone(),
+        };
+        let (newest, bytes) = census.get(&copy.name).copied().unwrap_or_default();
+        if let Some(at) = newest {
+            age.get_or_create(&labels).set(to_secs(now - at).max(0.0));
+        }
+        waiting.get_or_create(&labels).set(bytes);
+    }
+    registry.register(
+        "backup_copy_newest_age_seconds",
+        "Seconds since the newest good copy at each destination was made",
+        age,
+    );
+    registry.register(
+        "backup_copy_waiting_bytes",
+        "Bytes of backups not yet copied to each destination",
+        waiting,
+    );
+    Ok(())
 }
 
 /// Each tenant's backup health.

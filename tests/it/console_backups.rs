@@ -748,7 +748,11 @@ async fn cancelling_an_import_stops_its_uploads() {
 /// (and removes nothing), and Verify checks a stored backup's bytes and shows it verified.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_pruning_and_verification_through_the_backups_page() {
-    let server = TestServer::start().await;
+    // Every backup is copied to a directory of its own: the page shows where.
+    let copies = tempfile::tempdir().unwrap();
+    let destination = copies.path().join("copies").display().to_string();
+    let configured = destination.clone();
+    let server = TestServer::start_with(|c| c.backup_copies = vec![configured]).await;
     let base = format!("http://{}", server.addr);
     let admin = api(&base, None, "admin", ADMIN_PASSWORD).await;
     // Made, not downloaded: a backup being downloaded is in use, which retention spares.
@@ -772,6 +776,21 @@ async fn a_policy_pruning_and_verification_through_the_backups_page() {
                 "kept on the same disk or bucket as the data they protect",
             )
             .await;
+            // Each backup's copy, once made (the page shows the list as it loads).
+            let copied = format!("Copied to {destination}");
+            for _ in 0..50 {
+                if page_text(&c).await.matches(&copied).count() == 2 {
+                    break;
+                }
+                open_page(&c, &base, "backups", "Backups").await;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            assert_eq!(
+                page_text(&c).await.matches(&copied).count(),
+                2,
+                "{}",
+                page_text(&c).await
+            );
 
             // A schedule that is not cron is refused with the server's sentence.
             fill(&c, "input[name=schedule]", "every day").await;

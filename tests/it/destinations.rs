@@ -27,6 +27,20 @@ async fn contents(c: &mut Client) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// A destination's own settings for a bucket of the test's S3 server (its endpoint and
+/// credentials).
+fn reached_at(s3: &tests::s3::S3Server) -> coffer::config::DestinationSettings {
+    let mut own = coffer::Config::default();
+    s3.configure(&mut own);
+    coffer::config::DestinationSettings {
+        endpoint: own.s3_endpoint.clone(),
+        region: None,
+        access_key_id: own.s3_access_key_id.clone(),
+        secret_access_key: own.s3_secret_access_key.take(),
+        append_only: false,
+    }
+}
+
 /// By default the backup store is a directory of its own beside the data (and says it shares
 /// the disk); a backup's archive is there and not among the data, and its key — as raw
 /// bytes, hex or base64 — is in no file the server keeps: the database holds it sealed.
@@ -84,17 +98,7 @@ async fn a_backup_store_in_its_own_bucket_works_and_shares_nothing() {
     let url = "s3://coffer-backups/primary".to_owned();
     let server = TestServer::start_with(|c| {
         // The data stays where the run keeps it; only the backups go to this bucket.
-        let mut own = coffer::Config::default();
-        s3.configure(&mut own);
-        c.destination.insert(
-            url.clone(),
-            coffer::config::DestinationSettings {
-                endpoint: own.s3_endpoint.clone(),
-                region: None,
-                access_key_id: own.s3_access_key_id.clone(),
-                secret_access_key: own.s3_secret_access_key.take(),
-            },
-        );
+        c.destination.insert(url.clone(), reached_at(&s3));
         c.backup_storage = Some(url.clone());
         c.backup_segment_bytes = 64 * 1024;
     })
@@ -172,6 +176,210 @@ async fn a_wiped_data_store_is_restored_from_the_backup_store() {
         assert!(
             contents(client).await == *want,
             "a tenant came back different"
+        );
+    }
+}
+
+/// The copies of backup `id` as `list_backups` shows them, once `done` holds of them (at
+/// most 30 s).
+async fn copies_when(
+    c: &mut Client,
+    id: &str,
+    done: impl Fn(&[api_spec::actions::BackupCopy]) -> bool,
+) -> Vec<api_spec::actions::BackupCopy> {
+    let started = std::time::Instant::now();
+    loop {
+        let listed = c.call::<ListBackups>(&Empty {}).await.unwrap();
+        let b = listed.backups.iter().find(|b| b.backup_id == id).unwrap();
+        if done(&b.copies) {
+            return b.copies.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            b.copies
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn all_copied(copies: &[api_spec::actions::BackupCopy]) -> bool {
+    !copies.is_empty() && copies.iter().all(|c| c.state.as_str() == "copied")
+}
+
+/// Every completed backup is copied to each destination (a directory and another bucket with
+/// its own settings), read back as written; `/metrics` says how old the newest copy is and
+/// that nothing waits; deleting the backup removes its copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backup_is_copied_to_each_destination_and_goes_with_it() {
+    let s3 = tests::s3::S3Server::start().await;
+    std::fs::create_dir(s3.root.path().join("coffer-copies")).unwrap();
+    let (apart, bucket) = (tempfile::tempdir().unwrap(), "s3://coffer-copies/offsite");
+    let dir = apart.path().join("copies");
+    let server = TestServer::start_with(|c| {
+        c.destination.insert(bucket.to_owned(), reached_at(&s3));
+        c.backup_copies = vec![dir.display().to_string(), bucket.to_owned()];
+    })
+    .await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (id, _, _) = export(&mut c, &mut l, plain("copied")).await;
+    let copies = copies_when(&mut c, &id, all_copied).await;
+    let names: Vec<&str> = copies.iter().map(|c| c.destination.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&bucket) && copies.iter().all(|c| c.copied_time.is_some()));
+    let (archive, _) = download(&mut c, &id).await;
+    let in_dir = files_below(&dir);
+    assert_eq!(in_dir.len(), 1, "{in_dir:?}");
+    assert!(
+        std::fs::read(&in_dir[0]).unwrap() == archive,
+        "the copy is the archive"
+    );
+    let in_bucket = files_below(&s3.root.path().join("coffer-copies"));
+    assert_eq!(in_bucket.len(), 1, "{in_bucket:?}");
+    let scrape = metrics(&server).await;
+    for name in [dir.display().to_string(), bucket.to_owned()] {
+        let labels = [("destination", name.as_str())];
+        assert_eq!(
+            sample(&scrape, "coffer_backup_copy_waiting_bytes", &labels),
+            Some(0.0)
+        );
+        let age = sample(&scrape, "coffer_backup_copy_newest_age_seconds", &labels);
+        assert!(age.is_some_and(|a| (0.0..60.0).contains(&a)), "{age:?}");
+    }
+
+    c.call::<api_spec::actions::DeleteBackup>(&api_spec::actions::BackupIdRequest {
+        backup_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(files_below(&dir).is_empty());
+    assert!(files_below(&s3.root.path().join("coffer-copies")).is_empty());
+}
+
+/// A destination that cannot be written: the backup still completes, its copy waits (the
+/// bytes waiting rise), tries again only when its wait is over (the server's clock), and
+/// catches up once the destination is back; it is not copied again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_is_down_catches_up_and_nothing_is_copied_twice() {
+    let clock = std::sync::Arc::new(coffer::time::ManualClock::at(1_800_000_000_000));
+    let apart = tempfile::tempdir().unwrap();
+    let dir = apart.path().join("copies");
+    let name = dir.display().to_string();
+    let server =
+        TestServer::start_with_clock(|c| c.backup_copies = vec![name.clone()], clock.clone()).await;
+    // Down: a file where the destination's directories go.
+    std::fs::write(dir.join("backups"), b"in the way").unwrap();
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (id, _, done) = export(&mut c, &mut l, plain("while down")).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let waiting = copies_when(&mut c, &id, |c| c.iter().any(|c| c.attempts >= 1)).await;
+    assert_eq!(waiting[0].state.as_str(), "pending");
+    assert!(
+        waiting[0].error.as_deref().unwrap_or("").contains(&name),
+        "{waiting:?}"
+    );
+    let labels = [("destination", name.as_str())];
+    let scrape = metrics(&server).await;
+    let bytes = sample(&scrape, "coffer_backup_copy_waiting_bytes", &labels);
+    assert!(bytes.is_some_and(|b| b > 0.0), "{bytes:?}");
+    assert_eq!(
+        sample(&scrape, "coffer_backup_copy_newest_age_seconds", &labels),
+        None
+    );
+    // Its wait is not over: it does not try again.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let still = copies_when(&mut c, &id, |_| true).await;
+    assert_eq!(still[0].attempts, 1, "{still:?}");
+
+    std::fs::remove_file(dir.join("backups")).unwrap();
+    clock.advance(31_000);
+    let copied = copies_when(&mut c, &id, all_copied).await;
+    assert_eq!(copied[0].attempts, 2, "{copied:?}");
+    assert!(copied[0].error.is_none());
+    let scrape = metrics(&server).await;
+    assert_eq!(
+        sample(&scrape, "coffer_backup_copy_waiting_bytes", &labels),
+        Some(0.0)
+    );
+    let file = files_below(&dir).remove(0);
+    let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+
+    // Later backups copy at once; the first is not copied again.
+    clock.advance(3_600_000);
+    let (next, _, _) = export(&mut c, &mut l, plain("after")).await;
+    copies_when(&mut c, &next, all_copied).await;
+    let first = copies_when(&mut c, &id, all_copied).await;
+    assert_eq!(first[0].attempts, 2, "{first:?}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        written
+    );
+}
+
+/// An append-only destination receives no delete or overwrite, whatever retention does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_only_destination_is_never_deleted_from() {
+    let apart = tempfile::tempdir().unwrap();
+    let dir = apart.path().join("vault");
+    let name = dir.display().to_string();
+    let server = TestServer::start_with(|c| {
+        c.backup_copies = vec![name.clone()];
+        c.destination.insert(
+            name.clone(),
+            coffer::config::DestinationSettings {
+                append_only: true,
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let mut ids = Vec::new();
+    for n in ["one", "two", "three"] {
+        let (id, _, _) = export(&mut c, &mut l, plain(n)).await;
+        copies_when(&mut c, &id, all_copied).await;
+        ids.push(id);
+    }
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = files_below(&dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    assert_eq!(before.len(), 3);
+    c.call::<api_spec::actions::DeleteBackup>(&api_spec::actions::BackupIdRequest {
+        backup_id: ids[0].clone(),
+    })
+    .await
+    .unwrap();
+    // Retention that keeps one backup removes the other from the backup store only.
+    c.call::<api_spec::actions::SetBackupPolicy>(&api_spec::actions::BackupPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pruned = c
+        .call::<api_spec::actions::PruneBackups>(&api_spec::actions::PruneBackupsRequest {
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned.removed, vec![ids[1].clone()], "{pruned:?}");
+    let left = c.call::<ListBackups>(&Empty {}).await.unwrap().backups;
+    assert_eq!(left.len(), 1);
+    for (path, bytes) in &before {
+        assert!(
+            std::fs::read(path).unwrap() == *bytes,
+            "{} changed",
+            path.display()
         );
     }
 }

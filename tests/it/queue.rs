@@ -232,10 +232,11 @@ async fn a_stopped_instances_job_runs_again_at_most_max_attempts_times() {
     };
     let (turn, txn) = server.state().begin_write().await.unwrap();
     let kinds = [api_spec::jobs::JobKind::Import];
-    let claimed = coffer::storage::jobs::claim_next(&txn, "another-instance", &kinds, true)
-        .await
-        .unwrap()
-        .expect("claimable");
+    let claimed =
+        coffer::storage::jobs::claim_next(&txn, "another-instance", &kinds, true, i64::MAX)
+            .await
+            .unwrap()
+            .expect("claimable");
     txn.commit().await.unwrap();
     drop(turn);
     assert_eq!((claimed.id, claimed.attempts), (requeued.id, 2));
@@ -287,10 +288,15 @@ async fn claims_under_contention_take_each_job_once() {
             let mut claimed = Vec::new();
             loop {
                 let (_turn, txn) = state.begin_write().await.unwrap();
-                let next =
-                    jobs::claim_next(&txn, &format!("claimer-{i}"), &[JobKind::Export], true)
-                        .await
-                        .unwrap();
+                let next = jobs::claim_next(
+                    &txn,
+                    &format!("claimer-{i}"),
+                    &[JobKind::Export],
+                    true,
+                    i64::MAX,
+                )
+                .await
+                .unwrap();
                 txn.commit().await.unwrap();
                 match next {
                     Some(job) => claimed.push(job.id),

@@ -178,6 +178,37 @@ pub struct BackupInfo {
     pub verified_time: Option<f64>,
     /// The error code of its last failed verification.
     pub verify_error: Option<String>,
+    /// The backup's copies, one per destination of `backup_copies` (README, *Where backups
+    /// live*); empty when the server has none.
+    #[serde(default)]
+    pub copies: Vec<BackupCopy>,
+}
+
+stored_enum! {
+    /// Where a backup's copy to one destination is.
+    pub enum CopyState {
+        /// Not made yet: waiting for its turn, or for the destination to answer again.
+        Pending => "pending",
+        /// Made, and read back with the size and SHA-256 the backup was written with.
+        Copied => "copied",
+        /// The destination holds something else under the backup's name that Coffer may
+        /// not overwrite (an append-only destination).
+        Failed => "failed",
+    }
+}
+
+/// A backup's copy at one destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackupCopy {
+    /// The destination, as `backup_copies` names it.
+    pub destination: String,
+    pub state: CopyState,
+    /// When it was made and checked.
+    pub copied_time: Option<f64>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// What the last failed attempt met (a destination down, a mismatch).
+    pub error: Option<String>,
 }
 
 /// What `list_backups` answers, newest first.

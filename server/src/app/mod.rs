@@ -52,6 +52,8 @@ pub struct AppState {
     pub backup_store: Arc<dyn BlobStore>,
     /// Where the backup store is, beside the data.
     pub backup_placement: Placement,
+    /// The destinations every completed backup is copied to (`backup_copies`).
+    pub copies: Vec<crate::storage::blobs::places::Copy>,
     /// Seals the backup keys the server keeps (`master_key_file`).
     pub master: MasterKey,
     pub uploads: ActiveUploads,
@@ -102,6 +104,7 @@ impl AppState {
                 in_data: stores.backups_in_data,
                 shares_data: stores.backups_share_data,
             },
+            copies: stores.copies,
             master,
             uploads: ActiveUploads::default(),
             jobs: JobControl::default(),

@@ -421,6 +421,7 @@ async fn keep(
     let recorded = Some((written.size, written.sha256.clone()));
     backup_blobs::record(scope, &txn, backup_id, &written.held).await?;
     backups::finish(scope, &txn, backup_id, recorded).await?;
+    super::copy::queue(state, &txn, scope, backup_id, job.owner_id).await?;
     if !jobs::complete(scope, &txn, &claim, result).await? {
         // Ended meanwhile, or no longer this run's: nothing commits.
         return Err(fail(ErrorCode::JobStateConflict));

@@ -1,9 +1,10 @@
-//! Backups on the server (BACKUP_IMPORT.md): the export, import and verify jobs, and where
-//! archives and key files are kept. The format itself, with its keys, is `crate::archive`;
+//! Backups on the server (BACKUP_IMPORT.md): the export, import, verify and copy jobs, and
+//! where archives and key files are kept. The format itself, with its keys, is `crate::archive`;
 //! what a tenant's policy makes of its backups (schedules, retention, prune, drills) is
 //! `crate::lifecycle`, which these jobs reach only through `app::jobs::Lifecycle`.
 mod blob_reader;
 pub mod check;
+pub mod copy;
 pub mod export;
 pub mod import;
 pub mod links;
@@ -28,7 +29,39 @@ pub fn job_kinds() -> Vec<Arc<dyn Kind>> {
         Arc::new(ExportJobs),
         Arc::new(ImportJobs),
         Arc::new(VerifyJobs),
+        Arc::new(CopyJobs),
     ]
+}
+
+struct CopyJobs;
+
+impl Kind for CopyJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Copy
+    }
+
+    fn run<'a>(
+        &'a self,
+        state: &'a Arc<AppState>,
+        job: &'a job::Model,
+        cancel: &'a Arc<AtomicBool>,
+    ) -> Pending<'a, Result<()>> {
+        Box::pin(copy::run(state, job, cancel))
+    }
+
+    // A run keeps nothing between attempts (its scratch goes with it), and what a
+    // destination holds is checked before it is written again.
+    fn reset<'a>(&'a self, _: &'a AppState, _: &'a job::Model) -> Pending<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn discard<'a>(&'a self, _: &'a AppState, _: &'a job::Model) -> Pending<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn sweep<'a>(&'a self, _: &'a AppState) -> Pending<'a, Result<usize>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 struct ExportJobs;

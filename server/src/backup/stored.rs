@@ -33,9 +33,10 @@ pub(super) async fn remove_archive(state: &AppState, tenant: Uuid, backup: Uuid)
     }
 }
 
-/// Removes a backup's archive and key file, wherever they are.
+/// Removes a backup's archive (with its copies, where they may be deleted) and key file.
 pub async fn remove_files(state: &AppState, tenant: Uuid, backup: Uuid) {
     remove_archive(state, tenant, backup).await;
+    super::copy::remove_copies(state, tenant, backup).await;
     let scope = TenantScope::system(tenant);
     if let Err(e) = backup_keys::delete(&scope, &state.db, backup).await {
         tracing::warn!(%backup, error = %e, "could not remove a backup's key file");

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use api_spec::ErrorCode;
 use api_spec::events::{
-    BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED, BACKUP_VERIFY_COMPLETED, BackupJobEvent,
+    BACKUP_COPY_COMPLETED, BACKUP_EXPORT_COMPLETED, BACKUP_IMPORT_COMPLETED,
+    BACKUP_VERIFY_COMPLETED, BackupJobEvent,
 };
 use api_spec::jobs::JobParams;
 use api_spec::permissions::{EXPORT_BACKUP, IMPORT_BACKUP};
@@ -74,6 +75,7 @@ pub fn announce_end(state: &AppState, job: &job::Model, event: &BackupJobEvent) 
         JobKind::Import => (BACKUP_IMPORT_COMPLETED, IMPORT_BACKUP),
         JobKind::Verify => (BACKUP_VERIFY_COMPLETED, EXPORT_BACKUP),
         JobKind::Export => (BACKUP_EXPORT_COMPLETED, EXPORT_BACKUP),
+        JobKind::Copy => (BACKUP_COPY_COMPLETED, EXPORT_BACKUP),
     };
     state
         .events

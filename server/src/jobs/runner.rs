@@ -94,11 +94,13 @@ async fn claim(
     shared: bool,
 ) -> Result<Option<job::Model>> {
     // Asked first with a read, so an idle runner never takes SQLite's write lock.
-    if !jobs::any_claimable(&state.db, state.jobs.instance(), kinds, shared).await? {
+    // Time-driven (a job waiting to try again), so the state's clock.
+    let now = state.clock.now_ms();
+    if !jobs::any_claimable(&state.db, state.jobs.instance(), kinds, shared, now).await? {
         return Ok(None);
     }
     let (_turn, txn) = state.begin_write().await?;
-    let job = jobs::claim_next(&txn, state.jobs.instance(), kinds, shared).await?;
+    let job = jobs::claim_next(&txn, state.jobs.instance(), kinds, shared, now).await?;
     txn.commit().await?;
     Ok(job)
 }
@@ -153,6 +155,16 @@ async fn execute(state: &Arc<AppState>, job: &job::Model, cancel: &Arc<AtomicBoo
         Err(_) if cancel.load(Ordering::SeqCst) => {
             // Ended elsewhere, and announced there — or taken by another run.
             discard_if_ended(state, kind.as_ref(), job).await;
+        }
+        Err(Error::RetryAt { at, cause }) => {
+            // Not a failure: something the job needs did not answer. Queued again, to be
+            // claimed (here or anywhere) from `at`; nothing is announced.
+            state.jobs.release(&Claim::of(job));
+            tracing::warn!(job = %job.id, kind = %job.kind, %cause, retry_at = at, "a job will try again");
+            let requeued = jobs::requeue_after(&state.db, job.id, state.jobs.instance(), at).await;
+            if !matches!(requeued, Ok(true)) {
+                discard_if_ended(state, kind.as_ref(), job).await;
+            }
         }
         Err(_) if stopping().await => {
             // The failure is the process stopping under the run (its blocking work was

@@ -96,6 +96,7 @@ pub async fn insert(
         error_message: Set(None),
         result: Set(None),
         deadline: Set(deadline),
+        run_after: Set(None),
         created_at: Set(now_ms()),
         started_at: Set(None),
         finished_at: Set(None),
@@ -174,7 +175,12 @@ pub async fn is_live(db: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
 /// The queued jobs `worker` may claim, oldest first: of one of `kinds`, reserved for
 /// `worker` or (with `shared`) for no instance, and — for an import — of a tenant none of
 /// whose imports runs.
-fn claimable(worker: &str, kinds: &[JobKind], shared: bool) -> sea_orm::Select<job::Entity> {
+fn claimable(
+    worker: &str,
+    kinds: &[JobKind],
+    shared: bool,
+    now: i64,
+) -> sea_orm::Select<job::Entity> {
     let mine = job::Column::WorkerId.eq(worker);
     let whose = if shared {
         Condition::any()
@@ -195,6 +201,11 @@ fn claimable(worker: &str, kinds: &[JobKind], shared: bool) -> sea_orm::Select<j
         .filter(whose)
         .filter(
             Condition::any()
+                .add(job::Column::RunAfter.is_null())
+                .add(job::Column::RunAfter.lte(now)),
+        )
+        .filter(
+            Condition::any()
                 .add(job::Column::Kind.ne(JobKind::Import))
                 .add(job::Column::TenantId.not_in_subquery(running_imports)),
         )
@@ -208,8 +219,9 @@ pub async fn any_claimable(
     worker: &str,
     kinds: &[JobKind],
     shared: bool,
+    now: i64,
 ) -> Result<bool> {
-    Ok(claimable(worker, kinds, shared)
+    Ok(claimable(worker, kinds, shared, now)
         .select_only()
         .column(job::Column::Id)
         .into_tuple::<Uuid>()
@@ -228,8 +240,9 @@ pub async fn claim_next(
     worker: &str,
     kinds: &[JobKind],
     shared: bool,
+    now: i64,
 ) -> Result<Option<job::Model>> {
-    let mut next = claimable(worker, kinds, shared).limit(1);
+    let mut next = claimable(worker, kinds, shared, now).limit(1);
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         next = next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
@@ -301,6 +314,27 @@ pub async fn requeue(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Puts a running job `worker` holds back in the queue, for any instance, not to be claimed
+/// before `run_after` (a copy whose destination did not answer); false if it was no longer
+/// `worker`'s running job.
+pub async fn requeue_after(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    run_after: i64,
+) -> Result<bool> {
+    if !requeue(db, id, worker, false).await? {
+        return Ok(false);
+    }
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAfter, Some(run_after).into())
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq(JobState::Queued))
+        .exec(db)
+        .await?;
+    Ok(true)
 }
 
 /// Marks every live job reserved for or run by `worker` alive (one statement per beat).

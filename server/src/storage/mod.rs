@@ -4,6 +4,7 @@
 //! `ConnectionTrait`, so services can compose them inside one transaction.
 pub mod audit;
 pub mod backup_blobs;
+pub mod backup_copies;
 pub mod backup_keys;
 pub mod backups;
 pub mod blobs;

@@ -41,9 +41,25 @@ async fn find_completed(
 }
 
 /// A backup as `list_backups` shows it; `retained`: whether retention keeps it;
-/// `chain_size`: the bytes of its chain's archives, when it is whole.
-fn info(b: backup::Model, retained: bool, chain_size: Option<u64>) -> BackupInfo {
+/// `chain_size`: the bytes of its chain's archives, when it is whole; `copies`: its copies.
+fn info(
+    b: backup::Model,
+    retained: bool,
+    chain_size: Option<u64>,
+    copies: Vec<entity::backup_copy::Model>,
+) -> BackupInfo {
+    let copies = copies
+        .into_iter()
+        .map(|c| api_spec::actions::BackupCopy {
+            destination: c.destination,
+            state: c.state,
+            copied_time: c.copied_at.map(to_secs),
+            attempts: c.attempts.max(0) as u32,
+            error: c.error,
+        })
+        .collect();
     BackupInfo {
+        copies,
         backup_id: b.id.to_string(),
         backup_task_id: b.job_id.to_string(),
         name: b.name,

@@ -107,6 +107,15 @@ pub fn open(spec: &str, config: &Config) -> Result<Opened> {
     })
 }
 
+/// A destination backups are copied to.
+pub struct Copy {
+    /// As `backup_copies` names it.
+    pub name: String,
+    pub store: Arc<dyn BlobStore>,
+    /// Never delete or overwrite there.
+    pub append_only: bool,
+}
+
 /// The stores of a running server.
 pub struct Stores {
     /// File contents, and work in progress (import uploads).
@@ -117,6 +126,8 @@ pub struct Stores {
     pub backups_in_data: bool,
     /// Whether the backup store shares a disk or bucket with the data.
     pub backups_share_data: bool,
+    /// The destinations of `backup_copies`.
+    pub copies: Vec<Copy>,
 }
 
 impl Stores {
@@ -151,11 +162,30 @@ impl Stores {
                 "the backup store shares a disk or bucket with the data: losing it loses the backups too; set backup_storage to another disk or bucket"
             );
         }
+        let mut copies = Vec::new();
+        for name in &config.backup_copies {
+            let copy = open(name, config)?;
+            if let Place::Dir(dir) = &copy.place {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Internal(format!("backup_copies {name}: {e}")))?;
+            }
+            if copy.place.shares_with(&data.place) || copy.place.shares_with(&backups.place) {
+                tracing::warn!(destination = %name,
+                    "a backup copy shares a disk or bucket with the data or the backup store: it protects against less than it seems");
+            }
+            let append_only = config.destination.get(name).is_some_and(|d| d.append_only);
+            copies.push(Copy {
+                name: name.clone(),
+                store: copy.store,
+                append_only,
+            });
+        }
         Ok(Self {
             data: data.store,
             backups: backups.store,
             backups_in_data,
             backups_share_data,
+            copies,
         })
     }
 }
