@@ -214,6 +214,9 @@ pub struct S3Settings<'a> {
     pub region: &'a str,
     pub access_key_id: Option<&'a str>,
     pub secret_access_key: Option<&'a str>,
+    /// Whether what these leave out may come from the `AWS_*` variables (the data's own
+    /// settings), or not at all (a destination's own entry, used whole).
+    pub from_env: bool,
 }
 
 impl Config {
@@ -226,6 +229,7 @@ impl Config {
                 region: own.region.as_deref().unwrap_or(&self.s3_region),
                 access_key_id: own.access_key_id.as_deref(),
                 secret_access_key: own.secret_access_key.as_ref().map(|s| s.expose_secret()),
+                from_env: false,
             },
             None => S3Settings {
                 endpoint: self.s3_endpoint.as_deref(),
@@ -235,6 +239,7 @@ impl Config {
                     .s3_secret_access_key
                     .as_ref()
                     .map(|s| s.expose_secret()),
+                from_env: true,
             },
         }
     }

@@ -80,24 +80,30 @@ impl MasterKey {
     }
 
     /// Writes a new key to `path`, readable by its owner only; an existing file (another
-    /// instance made one meanwhile) is left as it is.
+    /// instance made one meanwhile) is left as it is. Written whole beside it first, then
+    /// linked into place, so that no reader sees a part of it.
     fn create(path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
         let mut key = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(key.as_mut_slice());
+        let temp = dir.join(format!(".{}.master-key", Uuid::new_v4().simple()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = match options.open(path) {
+        let written = (|| {
+            let mut file = options.open(&temp)?;
+            let text = Zeroizing::new(format!("{HEADER}\n{}\n", hex::encode(key.as_slice())));
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&temp, path)
+        })();
+        let _ = std::fs::remove_file(&temp);
+        match written {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
             other => other?,
-        };
-        let text = Zeroizing::new(format!("{HEADER}\n{}\n", hex::encode(key.as_slice())));
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
+        }
         tracing::warn!(path = %path.display(),
             "made a new master key: back it up apart from the server (without it, the backup keys it seals cannot be opened)");
         Ok(())

@@ -383,3 +383,34 @@ async fn an_append_only_destination_is_never_deleted_from() {
         );
     }
 }
+
+/// A backup store named as the data's own place is that store: nothing is moved between
+/// them at start, so no archive goes; a copy destination there is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_store_named_as_the_datas_own_place_loses_nothing() {
+    let mut server = TestServer::start_with(|c| {
+        c.backup_storage = c.storage.clone().or(Some("blobs".into()));
+    })
+    .await;
+    assert!(server.state().backup_placement.in_data);
+    let mut c = server.admin().await;
+    let mut l = listener(&server).await;
+    populate(&mut c).await;
+    let (id, _, _) = export(&mut c, &mut l, plain("beside the data")).await;
+    let (archive, _) = download(&mut c, &id).await;
+    drop((c, l));
+    server
+        .restart_with(|c| c.backup_storage = c.storage.clone().or(Some("blobs".into())))
+        .await;
+    let mut c = server.admin().await;
+    assert!(
+        download(&mut c, &id).await.0 == archive,
+        "the archive is still there"
+    );
+
+    let mut config = server.config_for_another_instance();
+    config.backup_copies = vec![config.storage.clone().unwrap_or("blobs".into())];
+    let refused = coffer::start(config, coffer::server::Signals::Ignore).await;
+    let e = refused.err().expect("a copy where the data is is refused");
+    assert!(e.to_string().contains("backup_copies"), "{e}");
+}

@@ -98,11 +98,14 @@ pub async fn run(
     let at = (backup_id, params.destination.as_str());
     match copy(state, destination, &object, (size as u64, sha256)).await {
         Ok(()) => {
-            if backups::find(&scope, &state.db, backup_id).await?.is_none()
+            let gone = backups::find(&scope, &state.db, backup_id).await?.is_none();
+            if gone
                 && !destination.append_only
+                && let Err(e) = destination.store.delete(&object).await
             {
-                // Deleted while it was copied: its copy goes too.
-                destination.store.delete(&object).await?;
+                // Deleted while it was copied: its copy goes too (or stays, said here).
+                tracing::warn!(backup = %backup_id, destination = %destination.name, error = %e,
+                    "could not remove the copy of a backup deleted meanwhile");
             }
             let (_turn, txn) = state.begin_write().await?;
             backup_copies::record(&scope, &txn, at, Ok(state.clock.now_ms())).await?;
@@ -114,28 +117,72 @@ pub async fn run(
             txn.commit().await?;
             Ok(())
         }
-        Err(Miss::Destination(cause)) => {
-            let failure = Err((CopyState::Pending, cause.clone()));
-            backup_copies::record(&scope, &state.db, at, failure).await?;
-            let attempts = backup_copies::find(&scope, &state.db, backup_id, at.1)
-                .await?
-                .map_or(1, |c| c.attempts.max(1));
-            let wait = FIRST_WAIT_MS
-                .saturating_mul(1i64 << (attempts - 1).min(20))
-                .min(LONGEST_WAIT_MS);
-            Err(Error::RetryAt {
-                at: state.clock.now_ms() + wait,
-                cause,
-            })
-        }
+        Err(Miss::Destination(cause)) => retry(state, &scope, at, cause).await,
         Err(Miss::Refused(cause)) => {
             let failure = Err((CopyState::Failed, cause.clone()));
             backup_copies::record(&scope, &state.db, at, failure).await?;
             tracing::error!(job = %job.id, %cause, "a copy cannot be made");
             Err(fail(ErrorCode::BackupCopyRefused))
         }
-        Err(Miss::Source(e)) => Err(e),
+        Err(Miss::Source(e)) if e.code() == ErrorCode::HashMismatch => {
+            // The stored archive is not what was written: no copy can be made of it.
+            let failure = Err((CopyState::Failed, format!("the stored archive: {e}")));
+            backup_copies::record(&scope, &state.db, at, failure).await?;
+            Err(e)
+        }
+        Err(Miss::Source(e)) => {
+            // The backup store did not answer: as a destination that does not.
+            let cause = format!("reading the backup store: {e}");
+            retry(state, &scope, at, cause).await
+        }
     }
+}
+
+/// Records a failed attempt at copy `at` and answers when to try again: 30 s after the
+/// first, doubling up to an hour.
+async fn retry(
+    state: &AppState,
+    scope: &TenantScope,
+    at: (Uuid, &str),
+    cause: String,
+) -> Result<()> {
+    let failure = Err((CopyState::Pending, cause.clone()));
+    backup_copies::record(scope, &state.db, at, failure).await?;
+    let attempts = backup_copies::find(scope, &state.db, at.0, at.1)
+        .await?
+        .map_or(1, |c| c.attempts.max(1));
+    let wait = FIRST_WAIT_MS
+        .saturating_mul(1i64 << (attempts - 1).min(20))
+        .min(LONGEST_WAIT_MS);
+    Err(Error::RetryAt {
+        at: state.clock.now_ms() + wait,
+        cause,
+    })
+}
+
+/// Removes copy scratch (`<data_dir>/tmp/.*.copy`) an hour old: of a run whose process
+/// stopped under it. Returns how many files it removed.
+pub fn sweep(state: &AppState) -> usize {
+    let Ok(entries) = std::fs::read_dir(state.config.data_dir.join("tmp")) else {
+        return 0;
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && (n.ends_with(".copy") || n.ends_with(".move")));
+        if stale && ours && std::fs::remove_file(entry.path()).is_ok() {
+            swept += 1;
+        }
+    }
+    swept
 }
 
 /// Puts `object` of the backup store at `to`, unless `to` holds it already, and reads it

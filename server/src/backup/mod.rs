@@ -59,8 +59,8 @@ impl Kind for CopyJobs {
         Box::pin(async {})
     }
 
-    fn sweep<'a>(&'a self, _: &'a AppState) -> Pending<'a, Result<usize>> {
-        Box::pin(async { Ok(0) })
+    fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>> {
+        Box::pin(async { Ok(copy::sweep(state)) })
     }
 }
 
@@ -149,7 +149,7 @@ impl Kind for VerifyJobs {
         Box::pin(async {})
     }
 
-    fn sweep<'a>(&'a self, _: &'a AppState) -> Pending<'a, Result<usize>> {
-        Box::pin(async { Ok(0) })
+    fn sweep<'a>(&'a self, state: &'a AppState) -> Pending<'a, Result<usize>> {
+        Box::pin(async { Ok(copy::sweep(state)) })
     }
 }

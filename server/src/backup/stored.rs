@@ -202,12 +202,16 @@ async fn move_object(
         return Ok(false);
     };
     if to.size(key).await? != Some(size) {
-        let file = match from.local_path(key) {
+        let (file, scratch) = match from.local_path(key) {
             // Put consumes it: moved, not copied, where one filesystem holds both.
-            Some(path) => path,
-            None => download(from, key, size, state).await?,
+            Some(path) => (path, false),
+            None => (download(from, key, size, state).await?, true),
         };
-        to.put_file(key, &file).await?;
+        let put = to.put_file(key, &file).await;
+        if scratch {
+            let _ = tokio::fs::remove_file(&file).await;
+        }
+        put?;
         if to.size(key).await? != Some(size) {
             return Err(Error::Internal(format!(
                 "{key}: the copy is not the size it was"
@@ -231,12 +235,18 @@ async fn download(
     let dir = state.config.data_dir.join("tmp");
     tokio::fs::create_dir_all(&dir).await.map_err(io)?;
     let path = dir.join(format!(".{}.move", Uuid::new_v4().simple()));
-    let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
-    let mut stream = from.read(key, 0, size).await?;
-    while let Some(chunk) = stream.try_next().await.map_err(io)? {
-        file.write_all(&chunk).await.map_err(io)?;
+    let written = async {
+        let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
+        let mut stream = from.read(key, 0, size).await?;
+        while let Some(chunk) = stream.try_next().await.map_err(io)? {
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)
+    };
+    if let Err(e) = written.await {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(e);
     }
-    file.sync_all().await.map_err(io)?;
     Ok(path)
 }
 
@@ -275,8 +285,11 @@ async fn seal_key_path(
     path: &std::path::Path,
 ) -> Result<()> {
     let io = |e: std::io::Error| Error::Internal(format!("{}: {e}", path.display()));
-    let bytes = zeroize::Zeroizing::new(tokio::fs::read(path).await.map_err(io)?);
-    keep_key_bytes(state, &state.db, scope.tenant_id(), backup, &bytes).await?;
+    // A key file of a backup never recorded (its start stopped first) just goes.
+    if backups::find(scope, &state.db, backup).await?.is_some() {
+        let bytes = zeroize::Zeroizing::new(tokio::fs::read(path).await.map_err(io)?);
+        keep_key_bytes(state, &state.db, scope.tenant_id(), backup, &bytes).await?;
+    }
     tokio::fs::remove_file(path).await.map_err(io)?;
     Ok(())
 }

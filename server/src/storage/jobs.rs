@@ -297,9 +297,34 @@ pub async fn requeue(
     worker: &str,
     refund: bool,
 ) -> Result<bool> {
+    requeue_from(db, id, worker, refund, None).await
+}
+
+/// Puts a running job `worker` holds back in the queue, for any instance, not to be claimed
+/// before `run_after` (a copy whose destination did not answer: a wait, not a crash, so the
+/// attempt does not count); false if it was no longer `worker`'s running job.
+pub async fn requeue_after(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    run_after: i64,
+) -> Result<bool> {
+    requeue_from(db, id, worker, true, Some(run_after)).await
+}
+
+/// [`requeue`], claimable from `run_after` (in the same statement, so no claim sees it
+/// queued without its wait).
+async fn requeue_from(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    refund: bool,
+    run_after: Option<i64>,
+) -> Result<bool> {
     use sea_orm::sea_query::Expr;
     let attempts = Expr::col(job::Column::Attempts).sub(i32::from(refund));
     let res = job::Entity::update_many()
+        .col_expr(job::Column::RunAfter, run_after.into())
         .col_expr(job::Column::Attempts, attempts)
         .col_expr(job::Column::Status, Expr::value(JobState::Queued))
         .col_expr(job::Column::WorkerId, Option::<String>::None.into())
@@ -314,27 +339,6 @@ pub async fn requeue(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-/// Puts a running job `worker` holds back in the queue, for any instance, not to be claimed
-/// before `run_after` (a copy whose destination did not answer); false if it was no longer
-/// `worker`'s running job.
-pub async fn requeue_after(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    worker: &str,
-    run_after: i64,
-) -> Result<bool> {
-    if !requeue(db, id, worker, false).await? {
-        return Ok(false);
-    }
-    job::Entity::update_many()
-        .col_expr(job::Column::RunAfter, Some(run_after).into())
-        .filter(job::Column::Id.eq(id))
-        .filter(job::Column::Status.eq(JobState::Queued))
-        .exec(db)
-        .await?;
-    Ok(true)
 }
 
 /// Marks every live job reserved for or run by `worker` alive (one statement per beat).

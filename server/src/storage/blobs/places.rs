@@ -45,6 +45,19 @@ impl Place {
     }
 }
 
+impl Place {
+    /// Whether both name the very same place: one directory, or one prefix of one bucket.
+    pub fn same_as(&self, other: &Place) -> bool {
+        match (self, other) {
+            (Place::Dir(a), Place::Dir(b)) => {
+                let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                real(a) == real(b)
+            }
+            _ => self == other,
+        }
+    }
+}
+
 /// The device of `path`, or of its nearest existing ancestor.
 fn device(path: &Path) -> Option<u64> {
     #[cfg(unix)]
@@ -140,7 +153,18 @@ impl Stores {
             Some(spec) => open(spec, config)?,
         };
         let (backups, backups_in_data) = match config.backup_storage.as_deref() {
-            Some(spec) if !spec.is_empty() => (open(spec, config)?, false),
+            // Named as the data's own store (or its very place): the same store, nothing
+            // to move between them.
+            Some(spec) if !spec.is_empty() && !open(spec, config)?.place.same_as(&data.place) => {
+                (open(spec, config)?, false)
+            }
+            Some(spec) if !spec.is_empty() => (
+                Opened {
+                    store: Arc::clone(&data.store),
+                    place: data.place.clone(),
+                },
+                true,
+            ),
             _ => match &data.place {
                 Place::Dir(_) => (open(DEFAULT_BACKUP_DIR, config)?, false),
                 Place::Bucket { .. } => (
@@ -165,6 +189,11 @@ impl Stores {
         let mut copies = Vec::new();
         for name in &config.backup_copies {
             let copy = open(name, config)?;
+            if copy.place.same_as(&data.place) || copy.place.same_as(&backups.place) {
+                return Err(Error::Internal(format!(
+                    "backup_copies: {name} is where the data or the backups already are"
+                )));
+            }
             if let Place::Dir(dir) = &copy.place {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::Internal(format!("backup_copies {name}: {e}")))?;

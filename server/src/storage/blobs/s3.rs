@@ -28,10 +28,15 @@ fn s3_err(context: &'static str) -> impl Fn(object_store::Error) -> Error {
 }
 
 impl S3Store {
-    /// Bucket `bucket`, objects under `prefix`, reached as `settings` say (or through the
-    /// usual `AWS_*` variables for what they leave out).
+    /// Bucket `bucket`, objects under `prefix`, reached as `settings` say (and, when they
+    /// allow it, the usual `AWS_*` variables for what they leave out).
     pub fn new(bucket: &str, prefix: &str, settings: &S3Settings<'_>) -> Result<Self> {
-        let mut builder = AmazonS3Builder::from_env()
+        let builder = if settings.from_env {
+            AmazonS3Builder::from_env()
+        } else {
+            AmazonS3Builder::new()
+        };
+        let mut builder = builder
             .with_bucket_name(bucket)
             .with_region(settings.region);
         if let Some(endpoint) = settings.endpoint {
